@@ -1,0 +1,77 @@
+"""The ``segkit`` command (also ``python -m segkit``).
+
+Each area of the library contributes its subcommands through an ``add_commands(sub)``
+function in its own ``_cli`` module; this file only assembles them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+
+import segkit
+
+__all__ = ["main", "build_parser"]
+
+# Modules providing add_commands(subparsers). Imported lazily-light: they must not import
+# torch at module level beyond what the command needs.
+_COMMAND_MODULES = [
+]
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import torch
+    import torchvision
+
+    rows = [
+        ("segkit", segkit.__version__),
+        ("python", platform.python_version()),
+        ("platform", platform.platform()),
+        ("torch", torch.__version__),
+        ("torchvision", torchvision.__version__),
+        ("cuda available", str(torch.cuda.is_available())),
+    ]
+    if torch.cuda.is_available():
+        rows.append(("cuda device", torch.cuda.get_device_name(0)))
+        rows.append(("cuda version", str(torch.version.cuda)))
+    mps = getattr(torch.backends, "mps", None)
+    rows.append(("mps available", str(bool(mps and mps.is_available()))))
+    rows.append(("cpu threads (torch)", str(torch.get_num_threads())))
+    rows.append(("cpu count (os)", str(os.cpu_count())))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segkit", description="Semantic-segmentation research kit.")
+    parser.add_argument("--version", action="version", version=f"segkit {segkit.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("info", help="versions, CUDA availability, device name, CPU threads")
+    p.set_defaults(func=_cmd_info)
+    for mod in _COMMAND_MODULES:
+        importlib.import_module(mod).add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+        # User errors print one clear line, not a traceback; SEGKIT_DEBUG=1 shows it.
+        if os.environ.get("SEGKIT_DEBUG"):
+            raise
+        print(f"segkit {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The model registry: `register_model`, `build_model`, `list_models`, `model_info`.
+
+A registered factory is a plain function returning an ``nn.Module``. Its metadata
+(paper, year, family, the input multiple the model needs) travels with it, so tables
+such as the model zoo are generated from the registry, never written by hand.
+"""
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from segkit._utils import did_you_mean
+
+__all__ = ["register_model", "build_model", "list_models", "model_info", "ModelEntry"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    factory: Callable[..., nn.Module]
+    family: str
+    paper: str = ""
+    year: int | None = None
+    input_multiple: int = 32
+    reference_params: int | None = None  # the figure the paper / official code reports
+    description: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+_MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    family: str,
+    paper: str = "",
+    year: int | None = None,
+    input_multiple: int = 32,
+    reference_params: int | None = None,
+    description: str = "",
+    tags: tuple[str, ...] = (),
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering a model factory under `name`. Duplicate names raise."""
+
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is already registered (by {_MODELS[name].factory.__module__})")
+        doc = description or (inspect.getdoc(fn) or "").split("\n")[0]
+        _MODELS[name] = ModelEntry(name, fn, family, paper, year, input_multiple, reference_params, doc, tuple(tags))
+        return fn
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    # Importing segkit.models registers every family.
+    import segkit.models  # noqa: F401
+
+
+def _entry(name: str) -> ModelEntry:
+    _ensure_loaded()
+    if name not in _MODELS:
+        raise KeyError(
+            f"unknown model {name!r}.{did_you_mean(name, _MODELS)} "
+            f"Registered models: {', '.join(sorted(_MODELS))}"
+        )
+    return _MODELS[name]
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model by name, e.g. ``build_model("sff-wadeeplab", num_classes=3)``.
+
+    Keyword arguments set to None are dropped (the factory default applies). Unknown names
+    raise ``KeyError`` listing close matches; unknown keyword arguments raise ``TypeError``
+    listing the accepted ones.
+    """
+    entry = _entry(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    sig = inspect.signature(entry.factory)
+    takes_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    if not takes_var_kw:
+        bad = [k for k in kwargs if k not in sig.parameters]
+        if bad:
+            accepted = ", ".join(sig.parameters)
+            hints = "".join(did_you_mean(k, sig.parameters) for k in bad)
+            raise TypeError(f"model {name!r} got unknown argument(s) {bad}.{hints} It accepts: {accepted}")
+    return entry.factory(**kwargs)
+
+
+def list_models(pattern: str | None = None, family: str | None = None) -> list[str]:
+    """Sorted registered names, optionally filtered by a glob `pattern` and a `family`."""
+    _ensure_loaded()
+    names = sorted(_MODELS)
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    if family:
+        names = [n for n in names if _MODELS[n].family == family]
+    return names
+
+
+def model_info(name: str) -> ModelEntry:
+    """The registry entry (factory and metadata) of a model."""
+    return _entry(name)

@@ -1,0 +1,30 @@
+"""Shared fixtures: a small synthetic wire-rope dataset and the CamVid path."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)  # tests run under xdist on a 2-core machine
+
+REPO = Path(__file__).resolve().parents[1]
+CAMVID = Path(os.environ.get("SEGKIT_CAMVID", REPO.parent / "shared" / "datasets" / "camvid"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """24 synthetic wire-rope images at 64x64, VOC layout with train/val splits."""
+    from segkit.data import make_synthetic_wirerope
+
+    root = tmp_path_factory.mktemp("wirerope") / "wirerope"
+    make_synthetic_wirerope(root, n_images=24, size=64, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def camvid_root() -> Path:
+    if not (CAMVID / "ImageSets" / "Segmentation" / "train.txt").is_file():
+        pytest.skip(f"CamVid not found at {CAMVID} (set SEGKIT_CAMVID); it ships only with the dev workspace")
+    return CAMVID
