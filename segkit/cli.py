@@ -18,6 +18,10 @@ __all__ = ["main", "build_parser"]
 # Modules providing add_commands(subparsers). Imported lazily-light: they must not import
 # torch at module level beyond what the command needs.
 _COMMAND_MODULES = [
+    "segkit.data._cli",
+    "segkit._stitch_cli",
+    "segkit.report._cli",
+    "segkit.engine._cli",
 ]
 
 

@@ -1,0 +1,24 @@
+"""Training engine: the reference recipe (fit, freeze/unfreeze, schedules, AMP, DDP,
+atomic checkpoints, resume), evaluation at the original resolution, prediction with
+overlays, and ONNX export.
+
+    >>> cfg = TrainConfig.profile("quick", UnFreeze_Epoch=2)
+    >>> run_dir = train("deeplabv3plus-mobilenetv2", cfg, data_root="data/wirerope", run_dir="runs/demo/m")
+    >>> model, config, history, metrics = load_run(run_dir)
+"""
+from segkit.engine.checkpoint import atomic_save, load_checkpoint
+from segkit.engine.config import TrainConfig, config_table, list_profiles, load_profile
+from segkit.engine.distributed import resolve_device
+from segkit.engine.evaluate import evaluate, evaluate_confusion, letterbox_predict
+from segkit.engine.export import export_onnx
+from segkit.engine.predict import colorize, overlay, predict
+from segkit.engine.schedule import EpochLR, fit_lr, lr_limits
+from segkit.engine.trainer import Callback, NonFiniteLossError, Run, TrainState, load_run, train
+
+__all__ = [
+    "TrainConfig", "config_table", "list_profiles", "load_profile",
+    "train", "load_run", "Run", "Callback", "TrainState", "NonFiniteLossError",
+    "evaluate", "evaluate_confusion", "letterbox_predict",
+    "predict", "overlay", "colorize", "export_onnx",
+    "EpochLR", "fit_lr", "lr_limits", "atomic_save", "load_checkpoint", "resolve_device",
+]

@@ -1,0 +1,137 @@
+"""``segkit train | evaluate | predict | export-onnx``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["add_commands"]
+
+
+def _parse_sets(items: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r} must look like KEY=VALUE, e.g. --set UnFreeze_Epoch=20")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from segkit.engine import TrainConfig, train
+
+    cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig.profile(args.profile)
+    overrides = _parse_sets(args.set)
+    if args.model:
+        overrides["model"] = args.model
+    if args.epochs is not None:
+        overrides["UnFreeze_Epoch"] = args.epochs
+    if overrides:
+        cfg = cfg.replace(**overrides)
+    try:
+        run = train(None, cfg, data_root=args.data_root, run_dir=args.run_dir, device=args.device,
+                    resume=args.resume, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"segkit train: interrupted; continue with: segkit train ... --run-dir {args.run_dir} --resume",
+              file=sys.stderr)
+        return 130
+    print(f"run directory: {run}")
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    from segkit.engine import load_run
+
+    return load_run(args.run_dir, checkpoint=args.checkpoint, device="cpu")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from segkit.data import VOCSegmentation
+    from segkit.engine import evaluate
+
+    run = _load(args)
+    tc = run.config["train"]
+    root = args.data_root or run.config.get("data", {}).get("root")
+    if not root:
+        raise ValueError("the run does not record its data root; pass --data-root")
+    ds = VOCSegmentation(root, split=args.split or tc["val_split"], input_shape=tuple(tc["input_shape"]),
+                         num_classes=run.config["model"]["num_classes"], ignore_index=tc["ignore_index"])
+    m = evaluate(run.model, ds, device=args.device, max_images=args.max_images, ignore_index=tc["ignore_index"],
+                 absent=tc.get("absent", "nan"), progress=not args.no_progress, log_every=10)
+    m.report()
+    if args.json:
+        Path(args.json).write_text(json.dumps(m.as_dict(), indent=2))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from segkit.engine import predict
+
+    run = _load(args)
+    inputs = [Path(p) for p in args.inputs]
+    results = predict(run.model, inputs if len(inputs) > 1 else inputs[0],
+                      input_shape=tuple(run.config["train"]["input_shape"]), device=args.device,
+                      mix_type=args.mix_type if not args.mix_type.isdigit() else int(args.mix_type),
+                      out_dir=args.out, save_mask=args.save_mask, progress=not args.no_progress)
+    print(f"wrote {len(results)} overlay(s) to {args.out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from segkit.engine import export_onnx
+
+    run = _load(args)
+    shape = tuple(args.input_shape) if args.input_shape else tuple(run.config["train"]["input_shape"])
+    res = export_onnx(run.model, args.out, input_shape=shape, opset=args.opset, check=not args.no_check)
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register the engine's subcommands on the ``segkit`` parser."""
+    p = sub.add_parser("train", help="train a model with a profile (quick/paper) and write a run directory")
+    p.add_argument("--data-root", required=True, help="VOC-layout dataset folder")
+    p.add_argument("--run-dir", required=True, help="output run directory (runs/<experiment>/<name>)")
+    p.add_argument("--profile", default="quick", help="quick, paper, or a YAML file with a train: section")
+    p.add_argument("--config", help="a TrainConfig YAML file (instead of --profile)")
+    p.add_argument("--model", help="registered model name (overrides the profile)")
+    p.add_argument("--epochs", type=int, help="UnFreeze_Epoch (total epochs)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a TrainConfig field (repeatable)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.pt")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.set_defaults(func=_cmd_train)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("run_dir", help="a run directory written by segkit train")
+        q.add_argument("--checkpoint", default="best", help="best, best_loss, last, epNNN or a .pt path")
+        q.add_argument("--device", default="auto")
+        q.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("evaluate", help="evaluate a run's checkpoint at the original resolution")
+    common(p)
+    p.add_argument("--data-root", help="dataset folder (default: the one the run trained on)")
+    p.add_argument("--split", help="split name (default: the run's val split)")
+    p.add_argument("--max-images", type=int)
+    p.add_argument("--json", help="also write the metrics as JSON here")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict images/folders with a run's checkpoint and save overlays")
+    common(p)
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="output folder for the PNG overlays")
+    p.add_argument("--mix-type", default="blend", help="blend (0), mask (1) or cutout (2)")
+    p.add_argument("--save-mask", action="store_true", help="also save the label maps as palette PNGs")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export-onnx", help="export a run's checkpoint to ONNX and check it with onnxruntime")
+    common(p)
+    p.add_argument("--out", required=True, help="the .onnx file")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--input-shape", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+    p.set_defaults(func=_cmd_export)

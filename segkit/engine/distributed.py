@@ -1,0 +1,93 @@
+"""DDP plumbing for ``torchrun``: process group, device choice, rank-0 helpers.
+
+``torchrun --nproc_per_node=N script.py`` sets ``RANK``/``LOCAL_RANK``/``WORLD_SIZE``; segkit
+then uses NCCL on GPUs and gloo on CPU. Without those variables everything runs in one
+process and the helpers are no-ops.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistInfo", "resolve_device", "setup_distributed", "is_main_process", "barrier", "all_reduce_sum", "cleanup"]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits: rank, local rank, world size, its device and backend."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    backend: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
+    """``"auto"`` -> cuda (this process's GPU), else mps, else cpu; otherwise ``torch.device(device)``."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available; use device='auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+    return dev
+
+
+def setup_distributed(device: str | torch.device = "auto") -> DistInfo:
+    """Initialise the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world <= 1:
+        return DistInfo(0, 0, 1, dev, None)
+    backend = "nccl" if dev.type == "cuda" else "gloo"
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return DistInfo(dist.get_rank(), local_rank, dist.get_world_size(), dev, backend)
+
+
+def is_main_process() -> bool:
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
+    """Sum a few floats over all ranks (identity in one process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def cleanup() -> None:
+    """Destroy the process group if this module's caller created one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

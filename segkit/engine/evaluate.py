@@ -1,0 +1,180 @@
+"""Evaluation at the original resolution (training.md §8, metrics.md §1).
+
+Each image is letterboxed to the network input, run through the model, and the softmax
+map is cropped to the unpadded region, resized bilinearly to the original size and
+argmaxed; the label map is scored against the original mask with one
+:class:`segkit.metrics.ConfusionMatrix` accumulated over the whole set. Under DDP every rank
+scores a shard of the images and the matrices are summed, so the metrics equal a
+single-process evaluation.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from segkit.engine.distributed import resolve_device
+
+__all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "unwrap_model"]
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module inside DDP / DataParallel wrappers."""
+    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+
+
+def _main_logits(out: Any) -> torch.Tensor:
+    # deep-supervision models return [main, *aux] in training mode; dict outputs use "out"
+    if isinstance(out, (list, tuple)):
+        return out[0]
+    if isinstance(out, dict):
+        return out["out"]
+    return out
+
+
+@torch.no_grad()
+def letterbox_predict(
+    model: nn.Module,
+    images: Sequence[np.ndarray] | np.ndarray,
+    input_shape: Sequence[int] = (512, 512),
+    device: str | torch.device | None = None,
+    return_probs: bool = False,
+) -> list[np.ndarray]:
+    """Letterbox inference: per image, a label map (or softmax map) at its original size.
+
+    Args:
+        model: Segmentation model returning logits ``(B, K, H, W)``.
+        images: RGB uint8 arrays ``(h, w, 3)`` (sizes may differ); one array is one image.
+        input_shape: Network input ``(H, W)``.
+        device: Where to run (default: the model's device).
+        return_probs: Return float32 probabilities ``(K, h, w)`` instead of labels ``(h, w)``.
+
+    Returns:
+        One numpy array per image at its original resolution.
+    """
+    from segkit.data.transforms import letterbox
+
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        images = [images]
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    canvases, infos = zip(*(letterbox(np.asarray(im), tuple(input_shape)) for im in images))
+    x = torch.from_numpy(np.stack(canvases)).to(dev).permute(0, 3, 1, 2).float().div_(255.0)  # (B,3,H,W)
+    probs = F.softmax(_main_logits(model(x)).float(), dim=1)  # (B,K,H,W)
+    outs = []
+    for p, info in zip(probs, infos):
+        full = info.restore(p, mode="bilinear")  # (K,h,w): crop the unpadded region, resize
+        outs.append(full.cpu().numpy() if return_probs else full.argmax(0).cpu().numpy())
+    return outs
+
+
+@torch.no_grad()
+def evaluate_confusion(
+    model: nn.Module,
+    dataset: Any,
+    device: str | torch.device | None = "auto",
+    input_shape: Sequence[int] | None = None,
+    batch_size: int = 4,
+    max_images: int | None = None,
+    num_classes: int | None = None,
+    ignore_index: int = 255,
+    absent: Literal["nan", "zero"] = "nan",
+    distributed: bool | None = None,
+    progress: bool = True,
+    log_every: int = 0,
+) -> "ConfusionMatrix":  # noqa: F821
+    """Accumulate the original-resolution confusion matrix of `model` on `dataset`.
+
+    Same arguments as :func:`evaluate`; returns the (all-reduced) ``ConfusionMatrix``.
+    """
+    import torch.distributed as dist
+
+    from segkit.metrics import ConfusionMatrix
+
+    if not hasattr(dataset, "load_original"):
+        raise ValueError(
+            f"dataset {type(dataset).__name__} has no load_original(i); pass a segkit.data.VOCSegmentation "
+            "(evaluation scores predictions against the original-resolution masks)"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    net = unwrap_model(model)
+    dev = resolve_device(device) if device not in (None,) else next(net.parameters()).device
+    if device is not None:
+        net.to(dev)
+    was_training = net.training
+    net.eval()
+    k = int(num_classes or getattr(dataset, "num_classes", 0) or getattr(net, "num_classes", 0))
+    if k < 1:
+        raise ValueError("num_classes is unknown: pass num_classes= or use a dataset with .num_classes")
+    shape = tuple(input_shape or getattr(dataset, "input_shape", (512, 512)))
+    n = len(dataset) if max_images is None else min(len(dataset), int(max_images))
+    use_dist = dist.is_available() and dist.is_initialized() if distributed is None else distributed
+    rank, world = (dist.get_rank(), dist.get_world_size()) if use_dist else (0, 1)
+    indices = list(range(rank, n, world))  # this rank's shard
+    cm = ConfusionMatrix(k, ignore_index=ignore_index, device=dev, class_names=getattr(dataset, "class_names", None),
+                         absent=absent, strict=False)
+    bar = tqdm(total=len(indices), desc="Evaluate", unit="img", leave=False, disable=not progress or rank != 0)
+    done = 0
+    for start in range(0, len(indices), batch_size):
+        batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
+        preds = letterbox_predict(net, [rgb for rgb, _ in batch], shape, dev)
+        for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
+            if pred.shape != mask.shape:
+                tqdm.write(f"skip image {i}: prediction {pred.shape} and mask {mask.shape} differ")
+                continue
+            cm.update(torch.from_numpy(pred)[None], torch.from_numpy(np.asarray(mask, np.int64))[None])
+            done += 1
+            if log_every and done % log_every == 0 and rank == 0 and world == 1:
+                tqdm.write(cm.compute().progress_line(done, n))
+        bar.update(len(batch))
+    bar.close()
+    if use_dist:
+        cm.all_reduce()
+    if was_training:
+        net.train()
+    return cm
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: Any,
+    device: str | torch.device | None = "auto",
+    input_shape: Sequence[int] | None = None,
+    batch_size: int = 4,
+    max_images: int | None = None,
+    num_classes: int | None = None,
+    ignore_index: int = 255,
+    absent: Literal["nan", "zero"] = "nan",
+    distributed: bool | None = None,
+    progress: bool = True,
+    log_every: int = 0,
+) -> "SegMetrics":  # noqa: F821
+    """Evaluate `model` on `dataset` at the original resolution (the reference's get_miou).
+
+    Args:
+        model: Segmentation model (DDP wrappers are unwrapped).
+        dataset: Has ``load_original(i) -> (rgb uint8 (h,w,3), mask int (h,w))``, ``len``,
+            ``num_classes``, ``class_names`` and ``input_shape`` (e.g. ``VOCSegmentation``).
+        device: ``"auto"``, a device, or None to keep the model where it is.
+        input_shape: Letterbox size ``(H, W)`` (default: the dataset's ``input_shape``).
+        batch_size: Images per forward pass.
+        max_images: Score only the first N images (smoke runs).
+        num_classes: Default: the dataset's.
+        ignore_index: Mask value that is skipped (values >= num_classes are skipped too).
+        absent: Policy for classes absent from GT and prediction (see ``segkit.metrics``).
+        distributed: Shard over ``torch.distributed`` ranks and all-reduce (default: when
+            a process group is initialised).
+        progress: Show a tqdm bar.
+        log_every: Print the reference's running line every N images (0: off).
+
+    Returns:
+        ``SegMetrics`` (``miou``, ``mpa``, ``accuracy``, ``f1``, per-class arrays, ``report()``).
+    """
+    cm = evaluate_confusion(model, dataset, device, input_shape, batch_size, max_images, num_classes,
+                            ignore_index, absent, distributed, progress, log_every)
+    return cm.compute()

@@ -1,0 +1,193 @@
+"""Prediction with letterbox inference and the reference's three overlay types.
+
+``mix_type`` (the reference's ``detect_image``):
+
+* ``0`` / ``"blend"``: the colour mask blended over the image, ``Image.blend(img, mask, 0.7)``;
+* ``1`` / ``"mask"``: the colour mask only;
+* ``2`` / ``"cutout"``: the image where the prediction is not background, black elsewhere.
+
+Inputs can be an image path, a folder, a PIL image, an RGB uint8 array (e.g. a video
+frame; OpenCV frames are BGR, convert them with ``frame[..., ::-1]``) or a list of these.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from PIL import Image
+from tqdm.auto import tqdm
+
+from segkit.engine.distributed import resolve_device
+from segkit.engine.evaluate import letterbox_predict, unwrap_model
+
+__all__ = ["predict", "overlay", "colorize", "voc_palette", "PredictResult", "MIX_TYPES"]
+
+MIX_TYPES = {"blend": 0, "mask": 1, "cutout": 2}
+_IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+def voc_palette(n: int = 256) -> np.ndarray:
+    """The PASCAL VOC colour map ``(n, 3)`` uint8: (0,0,0), (128,0,0), (0,128,0), (128,128,0) ..."""
+    pal = np.zeros((n, 3), np.uint8)
+    for i in range(n):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal[i] = (r, g, b)
+    return pal
+
+
+def colorize(label: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]] | None = None) -> np.ndarray:
+    """Label map ``(h, w)`` -> RGB uint8 ``(h, w, 3)`` with `palette` (default VOC colours)."""
+    pal = voc_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
+    label = np.asarray(label)
+    if label.size and int(label.max()) >= len(pal):
+        raise ValueError(f"label value {int(label.max())} has no colour; the palette has {len(pal)} entries")
+    return pal[label]
+
+
+def _mix_code(mix_type: int | str) -> int:
+    code = MIX_TYPES.get(mix_type, mix_type) if isinstance(mix_type, str) else mix_type
+    if code not in (0, 1, 2):
+        raise ValueError(f"mix_type={mix_type!r} must be 0/'blend', 1/'mask' or 2/'cutout'")
+    return int(code)
+
+
+def overlay(
+    rgb: np.ndarray, label: np.ndarray, mix_type: int | str = 0, palette: Any = None, alpha: float = 0.7
+) -> np.ndarray:
+    """Render a prediction the reference's way (see the module docstring); returns RGB uint8."""
+    rgb = np.asarray(rgb, np.uint8)
+    if rgb.shape[:2] != np.asarray(label).shape:
+        raise ValueError(f"image {rgb.shape[:2]} and label {np.asarray(label).shape} sizes differ")
+    code = _mix_code(mix_type)
+    if code == 2:
+        return (np.asarray(label)[..., None] != 0).astype(np.uint8) * rgb
+    seg = colorize(label, palette)
+    if code == 1:
+        return seg
+    return np.asarray(Image.blend(Image.fromarray(rgb), Image.fromarray(seg), alpha))
+
+
+@dataclass
+class PredictResult:
+    """One predicted image: label map and overlay at the original size, and where it was saved."""
+
+    name: str
+    label: np.ndarray
+    overlay: np.ndarray
+    path: Path | None = None
+
+    def class_pixels(self, num_classes: int) -> np.ndarray:
+        """Pixels per class (the reference's ``count`` option)."""
+        return np.bincount(self.label.ravel(), minlength=num_classes)
+
+
+def _collect(inputs: Any) -> list[tuple[str, Any]]:
+    if isinstance(inputs, (str, Path)):
+        p = Path(inputs)
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.suffix.lower() in _IMAGE_EXTS)
+            if not files:
+                raise FileNotFoundError(f"no images ({', '.join(_IMAGE_EXTS)}) in folder {p}")
+            return [(f.stem, f) for f in files]
+        if not p.is_file():
+            raise FileNotFoundError(f"input {p} is neither an image file nor a folder")
+        return [(p.stem, p)]
+    if isinstance(inputs, Image.Image):
+        return [("image", inputs)]
+    if isinstance(inputs, np.ndarray):
+        if inputs.ndim == 3:
+            return [("frame", inputs)]
+        if inputs.ndim == 4:  # (N, h, w, 3) frames
+            return [(f"frame_{i:05d}", f) for i, f in enumerate(inputs)]
+        raise ValueError(f"array input must be (h, w, 3) or (N, h, w, 3) RGB uint8, got shape {inputs.shape}")
+    if isinstance(inputs, Iterable):
+        out: list[tuple[str, Any]] = []
+        for i, item in enumerate(inputs):
+            for name, obj in _collect(item):
+                out.append((f"{name}_{i:05d}" if name.startswith(("frame", "image")) else name, obj))
+        return out
+    raise ValueError(f"cannot predict on a {type(inputs).__name__}; pass a path, folder, PIL image or RGB array")
+
+
+def _as_rgb(obj: Any) -> np.ndarray:
+    if isinstance(obj, Path):
+        from segkit.data import read_image
+
+        return np.asarray(read_image(obj), np.uint8)
+    if isinstance(obj, Image.Image):
+        return np.asarray(obj.convert("RGB"), np.uint8)
+    arr = np.asarray(obj)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image array must be (h, w, 3) RGB, got shape {arr.shape}")
+    return arr.astype(np.uint8)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    inputs: Any,
+    input_shape: Sequence[int] = (512, 512),
+    device: str | torch.device | None = "auto",
+    mix_type: int | str = 0,
+    out_dir: str | Path | None = None,
+    palette: Any = None,
+    save_mask: bool = False,
+    batch_size: int = 4,
+    progress: bool = True,
+) -> list[PredictResult]:
+    """Letterbox inference on images, folders or frames; optional PNG overlays.
+
+    Args:
+        model: Segmentation model returning logits.
+        inputs: Image path, folder, PIL image, RGB array ``(h,w,3)`` / frames ``(N,h,w,3)``, or a list.
+        input_shape: Letterbox size ``(H, W)``.
+        device: ``"auto"``, a device, or None (keep the model where it is).
+        mix_type: 0/"blend", 1/"mask", 2/"cutout".
+        out_dir: Save ``<name>.png`` overlays here (and ``<name>_mask.png`` label maps with `save_mask`).
+        palette: ``(K, 3)`` colours (default VOC colours).
+        save_mask: Also save the label map as a palette PNG.
+        batch_size: Images per forward pass.
+        progress: tqdm bar.
+
+    Returns:
+        One :class:`PredictResult` per image.
+    """
+    code = _mix_code(mix_type)
+    items = _collect(inputs)
+    net = unwrap_model(model)
+    dev = resolve_device(device) if device is not None else next(net.parameters()).device
+    net.to(dev).eval()
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    results: list[PredictResult] = []
+    bar = tqdm(total=len(items), desc="Predict", unit="img", leave=False, disable=not progress)
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        rgbs = [_as_rgb(obj) for _, obj in chunk]
+        labels = letterbox_predict(net, rgbs, input_shape, dev)
+        for (name, _), rgb, label in zip(chunk, rgbs, labels):
+            label = label.astype(np.uint8 if label.max(initial=0) < 256 else np.int64)
+            vis = overlay(rgb, label, code, palette)
+            path = None
+            if out is not None:
+                path = out / f"{name}.png"
+                Image.fromarray(vis).save(path)
+                if save_mask:
+                    m = Image.fromarray(label.astype(np.uint8), mode="P")
+                    pal = voc_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
+                    m.putpalette(pal.ravel().tolist())
+                    m.save(out / f"{name}_mask.png")
+            results.append(PredictResult(name, label, vis, path))
+        bar.update(len(chunk))
+    bar.close()
+    return results

@@ -1,0 +1,110 @@
+"""Learning-rate scaling and the reference's per-epoch schedules (training.md §5-§6).
+
+``fit_lr`` scales ``Init_lr``/``Min_lr`` by ``bs / nbs`` inside the reference limits;
+``EpochLR`` is the warm-up cosine (``"cos"``) or step (``"step"``) schedule, evaluated once
+at the start of every epoch and written to every parameter group.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["fit_lr", "lr_limits", "EpochLR", "set_optimizer_lr", "step_sanity_check"]
+
+
+def lr_limits(optimizer_type: str, backbone: str = "") -> tuple[float, float]:
+    """(lo, hi) learning-rate limits of the reference for an optimiser (and xception)."""
+    adam = optimizer_type in ("adam", "adamw")
+    if "xception" in (backbone or "").lower():
+        return (1e-4, 1e-4) if adam else (5e-4, 1e-1)
+    return (3e-4, 5e-4) if adam else (5e-4, 1e-1)
+
+
+def fit_lr(
+    init_lr: float, min_lr: float, batch_size: int, optimizer_type: str = "sgd", nbs: int = 16, backbone: str = ""
+) -> tuple[float, float]:
+    """Batch-size-scaled (Init_lr_fit, Min_lr_fit).
+
+    ``Init_fit = min(max(bs/nbs*Init_lr, lo), hi)``; ``Min_fit = min(max(bs/nbs*Min_lr, lo*0.01), hi*0.01)``.
+    With the reference (sgd, bs=2, Init_lr=7e-3) this gives 8.75e-4 and 8.75e-6.
+    """
+    if batch_size < 1 or nbs < 1:
+        raise ValueError(f"fit_lr: batch_size={batch_size} and nbs={nbs} must be >= 1")
+    lo, hi = lr_limits(optimizer_type, backbone)
+    init_fit = min(max(batch_size / nbs * init_lr, lo), hi)
+    min_fit = min(max(batch_size / nbs * min_lr, lo * 1e-2), hi * 1e-2)
+    return init_fit, min_fit
+
+
+@dataclass(frozen=True)
+class EpochLR:
+    """The reference schedule as a function of the 0-based epoch.
+
+    Args:
+        kind: ``"cos"`` (warm-up cosine with a flat tail) or ``"step"`` (10 geometric steps).
+        lr: the peak learning rate (``Init_lr_fit``).
+        min_lr: the floor (``Min_lr_fit``).
+        total: ``T = UnFreeze_Epoch``.
+    """
+
+    kind: str
+    lr: float
+    min_lr: float
+    total: int
+    warmup_ratio: float = 0.1
+    warmup_lr_ratio: float = 0.1
+    flat_ratio: float = 0.3
+    steps: int = 10
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("cos", "step"):
+            raise ValueError(f"EpochLR: kind={self.kind!r} must be 'cos' or 'step'")
+        if self.total < 1:
+            raise ValueError(f"EpochLR: total={self.total} must be >= 1 (UnFreeze_Epoch)")
+
+    def __call__(self, epoch: int) -> float:
+        T = self.total
+        if self.kind == "cos":
+            warm = min(max(self.warmup_ratio * T, 1), 3)
+            lr0 = max(self.warmup_lr_ratio * self.lr, 1e-6)
+            flat = min(max(self.flat_ratio * T, 1), 15)
+            if epoch <= warm:
+                return (self.lr - lr0) * (epoch / float(warm)) ** 2 + lr0
+            if epoch >= T - flat:
+                return self.min_lr
+            return self.min_lr + 0.5 * (self.lr - self.min_lr) * (
+                1.0 + math.cos(math.pi * (epoch - warm) / (T - warm - flat))
+            )
+        rate = (self.min_lr / self.lr) ** (1 / (self.steps - 1))
+        size = T / self.steps
+        return self.lr * rate ** (epoch // size)
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "EpochLR":
+        return cls(**state)
+
+
+def set_optimizer_lr(optimizer: torch.optim.Optimizer, schedule: EpochLR, epoch: int) -> float:
+    """Set ``schedule(epoch)`` on every parameter group; return it."""
+    lr = schedule(epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def step_sanity_check(num_train: int, batch_size: int, epochs: int, optimizer_type: str) -> str | None:
+    """The reference's warning when too few optimiser steps are planned (None when fine)."""
+    wanted = 1.5e4 if optimizer_type == "sgd" else 5e3
+    total = num_train // batch_size * epochs
+    if total > wanted:
+        return None
+    return (
+        f"[warning] {optimizer_type} should run at least {int(wanted)} steps; this run has "
+        f"{num_train}//{batch_size}*{epochs} = {total}. Consider about {int(wanted // max(num_train // batch_size, 1)) + 1} epochs."
+    )

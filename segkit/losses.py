@@ -1,0 +1,433 @@
+"""Segmentation losses of the reference recipe (spec: ``spec/training.md`` §4).
+
+- :class:`CrossEntropyLoss`: class-weighted cross-entropy, ``ignore_index`` skipped,
+  weighted mean (``sum w_y * nll / sum w_y`` over valid pixels).
+- :class:`FocalLoss` (alpha 0.5, gamma 2), by default with the reference's arithmetic:
+  ``l = -w_y * (-log p_y)`` (0 on ignored pixels), ``p_t = exp(l)`` and
+  ``loss = mean over ALL pixels of -(1 - p_t)^gamma * alpha * l``, so the class weight
+  sits inside ``p_t`` and ignored pixels count in the mean. ``reference=False`` gives the
+  textbook form instead: ``p_t = p_y`` and ``sum(-alpha w_y (1-p_t)^gamma log p_t) /
+  sum(w_y)`` over valid pixels (with gamma 0 and alpha 1 that is exactly the weighted CE).
+- :class:`DiceLoss` (beta 1, smooth 1e-5) on softmax probabilities and one-hot targets,
+  summed over batch and pixels per class, ``loss = 1 - mean_c score_c`` (background
+  included). By default ignored pixels are excluded entirely; ``reference=True``
+  reproduces the reference, where their probability mass still counts as false positives.
+- :class:`SegLoss`: the combination rule: base = Focal if ``focal_loss`` else CE, plus
+  Dice if ``dice_loss``. ``reference=True`` makes every part match the reference exactly.
+- :func:`f_score`: the progress bar's monitor, Dice on ``softmax > threshold`` (not the
+  paper's F1).
+
+Logits whose spatial size differs from the target's are resized bilinearly with
+``align_corners=True`` first, as the reference does.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["CrossEntropyLoss", "FocalLoss", "DiceLoss", "SegLoss", "f_score"]
+
+Weights = Sequence[float] | np.ndarray | torch.Tensor | None
+
+
+# helpers ------------------------------------------------------------------------------
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    return int(num_classes)
+
+
+def _check_ignore_index(ignore_index: int | None, num_classes: int) -> int | None:
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if 0 <= ignore_index < num_classes:
+        raise ValueError(
+            f"ignore_index={ignore_index} is a valid class for num_classes={num_classes}; "
+            f"use a value outside [0, {num_classes}) such as 255 (or {num_classes}, as the reference)"
+        )
+    return int(ignore_index)
+
+
+def _check_weights(weight: Weights, num_classes: int) -> torch.Tensor | None:
+    if weight is None:
+        return None
+    w = torch.as_tensor(np.asarray(weight.cpu() if isinstance(weight, torch.Tensor) else weight, dtype=np.float64))
+    if w.dim() != 1 or w.numel() != num_classes:
+        raise ValueError(
+            f"class weights must be a 1-D sequence of length num_classes={num_classes}, got shape {tuple(w.shape)} "
+            f"({w.tolist()}); e.g. cls_weights=[1, 2, 3] for 3 classes"
+        )
+    if not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"class weights must be finite, >= 0 and not all zero, got {w.tolist()}")
+    return w.float()
+
+
+def _check_nonneg(name: str, value: float, positive: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def _prepare(
+    logits: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None, validate: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check shapes/dtypes (and values), resize logits to the target size; return (logits, long target)."""
+    if isinstance(logits, (list, tuple)):
+        raise TypeError(
+            "got a list of outputs (deep supervision); compute the loss per output, e.g. "
+            "loss(outs[0], y) + 0.4 * sum(loss(o, y) for o in outs[1:])"
+        )
+    if not isinstance(logits, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise TypeError(f"logits and target must be tensors, got {type(logits).__name__} and {type(target).__name__}")
+    if logits.dim() != 4 or not logits.is_floating_point():
+        raise ValueError(
+            f"logits must be a float (B, K, H, W) tensor, got {logits.dtype} of shape {tuple(logits.shape)}"
+        )
+    if logits.shape[1] != num_classes:
+        raise ValueError(
+            f"logits have {logits.shape[1]} channels but num_classes={num_classes} (shape {tuple(logits.shape)})"
+        )
+    if target.dim() != 3 or target.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"target must be (B, H, W) with B={logits.shape[0]} like the logits {tuple(logits.shape)}, "
+            f"got shape {tuple(target.shape)}"
+        )
+    if target.is_floating_point() or target.dtype == torch.bool or target.is_complex():
+        raise ValueError(
+            f"target must hold integer class labels, got dtype {target.dtype}; convert it with target.long()"
+        )
+    target = target.long()
+    if validate and target.numel():
+        bad = (target < 0) | (target >= num_classes)
+        if ignore_index is not None:
+            bad &= target != ignore_index
+        if bad.any():
+            values = torch.unique(target[bad])[:5].tolist()
+            hint = " (a 0/255 binary mask? run `segkit data fix-binary`)" if 255 in values else ""
+            raise ValueError(
+                f"target holds value(s) {values} outside [0, {num_classes}) that are not "
+                f"ignore_index={ignore_index}{hint}"
+            )
+    if logits.shape[2:] != target.shape[1:]:
+        logits = F.interpolate(logits, size=target.shape[1:], mode="bilinear", align_corners=True)
+    return logits, target
+
+
+def _valid_mask(target: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
+    if ignore_index is None:
+        return torch.ones_like(target, dtype=torch.bool)
+    return target != ignore_index
+
+
+def _weight_like(weight: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor | None:
+    """Class weights on the logits' device and dtype (a criterion left on the CPU still works)."""
+    return None if weight is None else weight.to(device=logits.device, dtype=logits.dtype)
+
+
+def _ce(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, ignore_index: int | None
+) -> torch.Tensor:
+    weight = _weight_like(weight, logits)
+    return F.cross_entropy(logits, target, weight=weight, ignore_index=-100 if ignore_index is None else ignore_index)
+
+
+def _focal(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None,
+    ignore_index: int | None,
+    alpha: float,
+    gamma: float,
+    reference: bool,
+) -> torch.Tensor:
+    weight = _weight_like(weight, logits)
+    if reference:
+        ce = F.cross_entropy(
+            logits, target, weight=weight, ignore_index=-100 if ignore_index is None else ignore_index, reduction="none"
+        )  # (B,H,W): w_y * -log p_y, 0 on ignored pixels
+        logpt = -ce
+        pt = torch.exp(logpt)
+        return (-((1 - pt) ** gamma) * alpha * logpt).mean()
+    valid = _valid_mask(target, ignore_index)
+    t = target.masked_fill(~valid, 0)
+    logp_y = F.log_softmax(logits.float(), dim=1).gather(1, t.unsqueeze(1)).squeeze(1)  # (B,H,W)
+    w_y = valid.to(logp_y.dtype) if weight is None else weight.to(logp_y)[t] * valid
+    loss = -alpha * (1 - logp_y.exp()) ** gamma * logp_y * w_y
+    return loss.sum() / w_y.sum()
+
+
+def _dice_stats(
+    probs: torch.Tensor, target: torch.Tensor, ignore_index: int | None, reference: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-class tp, fp, fn summed over batch and pixels; probs (B,K,H,W) in [0, 1]."""
+    valid = _valid_mask(target, ignore_index).unsqueeze(1)  # (B,1,H,W)
+    t = target.masked_fill(~valid.squeeze(1), 0).unsqueeze(1)
+    onehot = torch.zeros_like(probs).scatter_(1, t, valid.to(probs.dtype))  # (B,K,H,W), 0 on ignored
+    dims = (0, 2, 3)
+    tp = (onehot * probs).sum(dims)
+    p_sum = probs.sum(dims) if reference else (probs * valid).sum(dims)
+    return tp, p_sum - tp, onehot.sum(dims) - tp
+
+
+def _dice_score(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, beta: float, smooth: float) -> torch.Tensor:
+    b2 = beta**2
+    return ((1 + b2) * tp + smooth) / ((1 + b2) * tp + b2 * fn + fp + smooth)
+
+
+def _dice(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int | None, beta: float, smooth: float, reference: bool
+) -> torch.Tensor:
+    probs = torch.softmax(logits.float(), dim=1)
+    tp, fp, fn = _dice_stats(probs, target, ignore_index, reference)
+    return 1 - _dice_score(tp, fp, fn, beta, smooth).mean()
+
+
+# public API ---------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def f_score(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    beta: float = 1.0,
+    smooth: float = 1e-5,
+    threshold: float = 0.5,
+    ignore_index: int | None = 255,
+    reference: bool = False,
+) -> torch.Tensor:
+    """Training monitor: Dice score of ``softmax(logits) > threshold``, mean over classes.
+
+    This is the progress bar's ``f_score`` of the reference, not the paper's F1.
+
+    Args:
+        logits: ``(B, K, H, W)`` raw scores (resized to the target size if they differ).
+        target: ``(B, H, W)`` integer labels.
+        beta: F-beta weight of recall.
+        smooth: Added to numerator and denominator.
+        threshold: Probability threshold.
+        ignore_index: Label to skip.
+        reference: Count ignored pixels' thresholded predictions as false positives,
+            as the reference does.
+
+    Returns:
+        A 0-dim tensor in [0, 1] (no gradient).
+    """
+    k = logits.shape[1] if isinstance(logits, torch.Tensor) and logits.dim() == 4 else -1
+    logits, target = _prepare(logits, target, k, ignore_index, False)
+    hard = (torch.softmax(logits.float(), dim=1) > threshold).float()
+    tp, fp, fn = _dice_stats(hard, target, ignore_index, reference)
+    return _dice_score(tp, fp, fn, beta, smooth).mean()
+
+
+class _SegLossBase(nn.Module):
+    def __init__(self, num_classes: int, ignore_index: int | None, validate: bool) -> None:
+        super().__init__()
+        self.num_classes = _check_num_classes(num_classes)
+        self.ignore_index = _check_ignore_index(ignore_index, self.num_classes)
+        self.validate = bool(validate)
+
+    def _prepare(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return _prepare(logits, target, self.num_classes, self.ignore_index, self.validate)
+
+
+class CrossEntropyLoss(_SegLossBase):
+    """Class-weighted cross-entropy with ``ignore_index``, reduced to the weighted mean.
+
+    Args:
+        num_classes: Number of classes K.
+        weight: Optional per-class weights, length K (the reference's ``cls_weights``).
+        ignore_index: Target value to skip (outside ``[0, K)``; None skips nothing).
+        validate: Check target values (one device sync per call).
+
+    Shape:
+        logits ``(B, K, h, w)`` (resized to ``(H, W)`` when different), target ``(B, H, W)``
+        -> scalar.
+    """
+
+    def __init__(
+        self, num_classes: int, weight: Weights = None, ignore_index: int | None = 255, validate: bool = True
+    ) -> None:
+        super().__init__(num_classes, ignore_index, validate)
+        self.register_buffer("weight", _check_weights(weight, self.num_classes))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits, target = self._prepare(logits, target)
+        return _ce(logits, target, self.weight, self.ignore_index)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, ignore_index={self.ignore_index}"
+
+
+class FocalLoss(_SegLossBase):
+    """Focal loss, by default with the reference's exact arithmetic (see module docstring).
+
+    Args:
+        num_classes: Number of classes K.
+        alpha: Scale factor (reference 0.5), >= 0.
+        gamma: Focusing exponent (reference 2), >= 0.
+        weight: Optional per-class weights, length K.
+        ignore_index: Target value to skip.
+        reference: True (default): class weight inside ``p_t`` and the mean over all pixels,
+            ignored ones included (the reference's quirks). False: ``p_t`` is the true
+            probability, the weight multiplies outside, and the result is the weighted mean
+            over valid pixels.
+        validate: Check target values (one device sync per call).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        alpha: float = 0.5,
+        gamma: float = 2.0,
+        weight: Weights = None,
+        ignore_index: int | None = 255,
+        reference: bool = True,
+        validate: bool = True,
+    ) -> None:
+        super().__init__(num_classes, ignore_index, validate)
+        self.alpha = _check_nonneg("alpha", alpha)
+        self.gamma = _check_nonneg("gamma", gamma)
+        self.reference = bool(reference)
+        self.register_buffer("weight", _check_weights(weight, self.num_classes))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits, target = self._prepare(logits, target)
+        return _focal(logits, target, self.weight, self.ignore_index, self.alpha, self.gamma, self.reference)
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, alpha={self.alpha}, gamma={self.gamma}, "
+            f"ignore_index={self.ignore_index}, reference={self.reference}"
+        )
+
+
+class DiceLoss(_SegLossBase):
+    """Soft Dice loss ``1 - mean_c score_c`` on softmax probabilities vs one-hot targets.
+
+    ``score_c = ((1+b^2) tp + s) / ((1+b^2) tp + b^2 fn + fp + s)`` with tp/fp/fn summed over
+    batch and pixels; the mean includes background.
+
+    Args:
+        num_classes: Number of classes K.
+        beta: F-beta weight (reference 1), > 0.
+        smooth: Smoothing term (reference 1e-5), >= 0.
+        ignore_index: Target value to skip.
+        reference: False (default): ignored pixels are excluded entirely. True: their
+            probability mass counts as false positives, as in the reference.
+        validate: Check target values (one device sync per call).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        beta: float = 1.0,
+        smooth: float = 1e-5,
+        ignore_index: int | None = 255,
+        reference: bool = False,
+        validate: bool = True,
+    ) -> None:
+        super().__init__(num_classes, ignore_index, validate)
+        self.beta = _check_nonneg("beta", beta, positive=True)
+        self.smooth = _check_nonneg("smooth", smooth)
+        self.reference = bool(reference)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits, target = self._prepare(logits, target)
+        return _dice(logits, target, self.ignore_index, self.beta, self.smooth, self.reference)
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, beta={self.beta}, smooth={self.smooth}, "
+            f"ignore_index={self.ignore_index}, reference={self.reference}"
+        )
+
+
+class SegLoss(_SegLossBase):
+    """The reference's loss combination: (Focal if ``focal_loss`` else CE) + Dice if ``dice_loss``.
+
+    The reference run used ``focal_loss=True, dice_loss=True, cls_weights=[1, 2, 3]``.
+
+    Args:
+        num_classes: Number of classes K.
+        focal_loss: Replace CE by :class:`FocalLoss`.
+        dice_loss: Add :class:`DiceLoss`.
+        cls_weights: Per-class weights for CE/Focal, length K (None = unit weights).
+        ignore_index: Target value to skip.
+        alpha: Focal alpha.
+        gamma: Focal gamma.
+        beta: Dice beta (also used by :meth:`f_score`).
+        smooth: Dice smoothing (also used by :meth:`f_score`).
+        reference: None (default) keeps each part's default (Focal with the reference's
+            quirks, Dice excluding ignored pixels); True reproduces the reference exactly;
+            False uses the corrected forms everywhere.
+        validate: Check target values once per call (one device sync).
+
+    Example:
+        >>> crit = SegLoss(3, focal_loss=True, dice_loss=True, cls_weights=[1, 2, 3])
+        >>> loss = crit(model(x), y); loss.backward()
+        >>> crit.f_score(logits.detach(), y)  # progress-bar monitor
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        focal_loss: bool = False,
+        dice_loss: bool = False,
+        cls_weights: Weights = None,
+        ignore_index: int | None = 255,
+        alpha: float = 0.5,
+        gamma: float = 2.0,
+        beta: float = 1.0,
+        smooth: float = 1e-5,
+        reference: bool | None = None,
+        validate: bool = True,
+    ) -> None:
+        super().__init__(num_classes, ignore_index, validate)
+        self.focal_loss, self.dice_loss = bool(focal_loss), bool(dice_loss)
+        focal_ref = True if reference is None else bool(reference)
+        dice_ref = False if reference is None else bool(reference)
+        self.dice_reference = dice_ref
+        self.beta = _check_nonneg("beta", beta, positive=True)
+        self.smooth = _check_nonneg("smooth", smooth)
+        common = dict(num_classes=num_classes, ignore_index=ignore_index, validate=False)
+        if self.focal_loss:
+            self.base = FocalLoss(alpha=alpha, gamma=gamma, weight=cls_weights, reference=focal_ref, **common)
+        else:
+            self.base = CrossEntropyLoss(weight=cls_weights, **common)
+        self.dice = DiceLoss(beta=beta, smooth=smooth, reference=dice_ref, **common) if self.dice_loss else None
+
+    def components(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each part of the loss: ``{"ce" or "focal": ..., "dice": ...}`` (with gradients)."""
+        logits, target = self._prepare(logits, target)  # checked once here; parts skip it
+        parts = {"focal" if self.focal_loss else "ce": self.base(logits, target)}
+        if self.dice is not None:
+            parts["dice"] = self.dice(logits, target)
+        return parts
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(self.components(logits, target).values())
+
+    def f_score(self, logits: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+        """The progress-bar monitor (:func:`f_score`) with this loss's settings."""
+        return f_score(
+            logits,
+            target,
+            beta=self.beta,
+            smooth=self.smooth,
+            threshold=threshold,
+            ignore_index=self.ignore_index,
+            reference=self.dice_reference,
+        )
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, focal_loss={self.focal_loss}, dice_loss={self.dice_loss}"

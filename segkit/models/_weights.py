@@ -1,0 +1,143 @@
+"""Weight initialisation and local-file pretrained loading shared by every segkit model.
+
+``weights_init`` follows training.md §3 (the reference ``weights_init``). ``load_weights``
+loads only keys whose names and shapes match (after key remapping) and returns a report of
+loaded / missing / skipped / unexpected keys. Files are read with ``weights_only=True``;
+nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Literal, Mapping
+
+import torch
+import torch.nn as nn
+
+__all__ = ["weights_init", "load_weights", "LoadReport", "read_state_dict"]
+
+Remap = Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]]
+
+
+def weights_init(model: nn.Module, init_type: Literal["normal", "xavier", "kaiming", "orthogonal"] = "normal",
+                 gain: float = 0.02, verbose: bool = True) -> nn.Module:
+    """Initialise a network in place as the reference does.
+
+    Modules whose class name contains "Conv" and that own a ``weight`` get it drawn by
+    `init_type` (normal: N(0, gain); xavier: xavier_normal(gain); kaiming: kaiming_normal
+    fan_in; orthogonal(gain)); their bias is left as is. ``BatchNorm2d`` gets weight N(1, 0.02)
+    and bias 0. Linear, LayerNorm and GroupNorm keep the PyTorch defaults.
+
+    Returns:
+        The same model.
+    """
+    if init_type not in ("normal", "xavier", "kaiming", "orthogonal"):
+        raise ValueError(f"init_type must be 'normal', 'xavier', 'kaiming' or 'orthogonal', got {init_type!r}")
+
+    def init_func(m: nn.Module) -> None:
+        name = type(m).__name__
+        w = getattr(m, "weight", None)
+        if "Conv" in name and isinstance(w, torch.Tensor):
+            if init_type == "normal":
+                nn.init.normal_(w.data, 0.0, gain)
+            elif init_type == "xavier":
+                nn.init.xavier_normal_(w.data, gain=gain)
+            elif init_type == "kaiming":
+                nn.init.kaiming_normal_(w.data, a=0, mode="fan_in")
+            else:
+                nn.init.orthogonal_(w.data, gain=gain)
+        elif "BatchNorm2d" in name and isinstance(w, torch.Tensor):
+            nn.init.normal_(w.data, 1.0, 0.02)
+            nn.init.constant_(m.bias.data, 0.0)
+
+    if verbose:
+        print(f"initialize network with {init_type} type")
+    model.apply(init_func)
+    return model
+
+
+@dataclass
+class LoadReport:
+    """What `load_weights` did. ``skipped`` holds (key, reason) pairs (shape mismatch)."""
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"loaded {len(self.loaded)} tensors from {self.source}; {len(self.missing)} missing, "
+                 f"{len(self.skipped)} skipped (shape), {len(self.unexpected)} unexpected"]
+        for title, items in (("missing", self.missing), ("skipped", [f"{k} ({r})" for k, r in self.skipped]),
+                             ("unexpected", self.unexpected)):
+            if items:
+                shown = ", ".join(items[:8]) + (f", ... (+{len(items) - 8})" if len(items) > 8 else "")
+                lines.append(f"  {title}: {shown}")
+        return "\n".join(lines)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file (``weights_only=True``); unwraps "state_dict"/"model" entries and a DDP "module." prefix."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights not found: {path} (segkit never downloads; pass a local file)")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "model_state", "net"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} does not hold a state dict (got {type(obj).__name__})")
+    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def load_weights(model: nn.Module, source: str | Path | Mapping[str, torch.Tensor],
+                 remap: Remap | Iterable[Remap] | None = None, prefixes: Iterable[str] | None = None,
+                 verbose: bool = True) -> LoadReport:
+    """Load matching tensors from a local checkpoint into `model` (non-strict, shape-checked).
+
+    Key handling, in order: the checkpoint is unwrapped (see `read_state_dict`); the model's own
+    ``remap_state_dict(sd)`` (when it has one) and then each `remap` are applied; finally the
+    prefix from `prefixes` (default: "" and every module path up to two levels deep + ".") that
+    matches the most keys is prepended, so an ImageNet backbone file loads into a full model.
+
+    Args:
+        model: the model to fill.
+        source: a file path or a state dict.
+        remap: extra key-mapping function(s) ``f(state_dict) -> state_dict``.
+        prefixes: candidate prefixes to prepend to every checkpoint key.
+        verbose: print the report.
+
+    Returns:
+        A :class:`LoadReport`.
+    """
+    sd = read_state_dict(source) if isinstance(source, (str, Path)) else dict(source)
+    if hasattr(model, "remap_state_dict"):
+        sd = dict(model.remap_state_dict(sd))
+    if remap is not None:
+        for fn in ([remap] if callable(remap) else list(remap)):
+            sd = dict(fn(sd))
+    own = model.state_dict()
+    cands = list(prefixes) if prefixes is not None else [""] + [
+        f"{n}." for n, _ in model.named_modules() if n and n.count(".") <= 1]
+    prefix = max(cands, key=lambda p: sum((p + k) in own for k in sd))
+    sd = {prefix + k: v for k, v in sd.items()}
+    report = LoadReport(str(source) if isinstance(source, (str, Path)) else "<state dict>")
+    to_load = {}
+    for k, v in sd.items():
+        if k not in own:
+            report.unexpected.append(k)
+        elif own[k].shape != v.shape:
+            report.skipped.append((k, f"checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"))
+        else:
+            to_load[k] = v
+    model.load_state_dict(to_load, strict=False)
+    report.loaded = sorted(to_load)
+    report.missing = [k for k in own if k not in to_load and not k.endswith("num_batches_tracked")]
+    if verbose:
+        print(report)
+    return report

@@ -1,0 +1,92 @@
+"""``segkit report``: run the notebooks under a profile and export HTML, index and PDF."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+__all__ = ["add_commands", "cmd_report"]
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``segkit report`` on the main parser's subcommands."""
+    p = sub.add_parser(
+        "report",
+        help="run the notebooks with papermill and write reports/<profile>/ (HTML, index, PDF, tables) and figures/",
+        description=(
+            "Run notebooks/NN_*.ipynb in order under a profile (segkit/profiles/<name>.yaml, section "
+            "'notebooks:'), stop at the first failing cell, then export one HTML per notebook, index.html, "
+            "report.pdf (headless Chromium) and tables/. Training runs whose run directory is complete are "
+            "reused unless --force."
+        ),
+    )
+    p.add_argument("--profile", default="quick", help="profile name (quick, paper) or a YAML path (default: quick)")
+    p.add_argument("--data", metavar="ROOT", default=None,
+                   help="dataset root in VOC layout (default: synthetic wire-rope data, generated under data/ if missing)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[],
+                   help="override a notebook parameter, e.g. -p epochs 3 -p models '[mobilenetv2]' (YAML values)")
+    p.add_argument("--force", action="store_true", help="retrain even when a run directory is complete")
+    p.add_argument("--only", action="append", metavar="NB", default=[],
+                   help="run only these notebooks (stem, number or comma list; repeatable), e.g. --only 02,06")
+    p.add_argument("--notebooks", default="notebooks", help="folder of numbered notebooks (default: notebooks)")
+    p.add_argument("--out", default=None, help="report folder (default: reports/<profile>)")
+    p.add_argument("--figures", default="figures", help="figure folder (default: figures)")
+    p.add_argument("--runs", default=None, help="run directories root (default: runs/<profile>)")
+    p.add_argument("--no-pdf", action="store_true", help="skip the PDF (HTML and index are still written)")
+    p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebooks' own, python3)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Run the report; return 0 on success, 1 when a notebook fails (message names it and the cell)."""
+    import sys
+
+    from segkit.report.export import export_report
+    from segkit.report.runner import (NotebookFailedError, list_notebooks, load_profile, parse_override,
+                                      run_notebooks, select_notebooks)
+    from segkit.report.runs import ensure_dataset
+
+    profile = load_profile(args.profile)
+    profile_name = Path(args.profile).stem
+    settings = profile.get("report", {}) or {}
+    out_dir = Path(args.out or Path("reports") / profile_name).resolve()
+    runs_dir = Path(args.runs or Path("runs") / profile_name).resolve()
+    figures_dir = Path(args.figures).resolve()
+    tables_dir = out_dir / "tables"
+    executed_dir = out_dir / "notebooks"
+    overrides = dict(parse_override(k, v) for k, v in args.parameter)
+
+    if args.data:
+        data_root = Path(args.data).resolve()
+        if not (data_root / "ImageSets" / "Segmentation").is_dir():
+            raise FileNotFoundError(f"--data {args.data}: no ImageSets/Segmentation/ in it; a VOC-layout dataset is expected.")
+    else:
+        syn = settings.get("synthetic", {}) or {}
+        data_root = Path(syn.get("root", f"data/wirerope-{profile_name}")).resolve()
+        ensure_dataset(data_root, n_images=int(syn.get("n_images", 60)), size=int(syn.get("size", 96)),
+                       seed=int(syn.get("seed", 0)), log=print)
+
+    notebooks = select_notebooks(list_notebooks(args.notebooks), args.only)
+    base = {
+        "profile": profile_name,
+        "data_root": str(data_root),
+        "runs_dir": str(runs_dir),
+        "figures_dir": str(figures_dir),
+        "tables_dir": str(tables_dir),
+        "out_dir": str(out_dir),
+        "force": bool(args.force),
+    }
+    print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}")
+    t0 = time.perf_counter()
+    try:
+        results = run_notebooks(notebooks, executed_dir, profile=profile, base=base, overrides=overrides,
+                                kernel_name=args.kernel)
+    except NotebookFailedError as exc:
+        print(f"segkit report: error: {exc}", file=sys.stderr)
+        return 1
+    run_s = time.perf_counter() - t0
+    note = (f"profile {profile_name} · data {data_root} · {len(results)} notebooks executed in {run_s:.0f} s")
+    export_report([r.output_path for r in results], out_dir, title=f"segkit report ({profile_name})",
+                  tables_dir=tables_dir, pdf=not args.no_pdf, note=note)
+    print(f"segkit report: done in {time.perf_counter() - t0:.0f} s; open {out_dir / 'index.html'}")
+    return 0

@@ -1,0 +1,378 @@
+"""The report's plots, one function per figure type, all in segkit's style.
+
+Each function returns a matplotlib Figure (save it with ``save_figure``); labels follow the
+language set by ``use_style`` and can be overridden per call with ``lang``.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from segkit.report.style import PALETTE, class_colors, label
+
+__all__ = [
+    "plot_training_curves",
+    "plot_miou_vs_fps",
+    "plot_per_class_bars",
+    "plot_confusion_matrix",
+    "plot_overlays",
+    "plot_ours_vs_paper",
+    "plot_image_grid",
+    "colorize_mask",
+    "overlay_mask",
+    "plot_tp_fp_fn",
+    "plot_scatter",
+]
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _pct_series(s: pd.Series) -> pd.Series:
+    s = pd.to_numeric(s, errors="coerce")
+    return s * 100.0 if s.dropna().abs().max() <= 1.0 else s
+
+
+def plot_training_curves(history: pd.DataFrame, title: str | None = None, lang: str | None = None,
+                         miou_col: str = "miou"):
+    """Loss (train/val), learning rate and validation mIoU per epoch from a ``history.csv``.
+
+    Validation columns are plotted only on the epochs where they were evaluated (the
+    reference evaluates every ``eval_period`` epochs), as markers joined by lines.
+
+    Raises:
+        ValueError: ``history`` is empty or has no ``train_loss`` column.
+    """
+    if history is None or history.empty or "train_loss" not in history.columns:
+        cols = [] if history is None else list(history.columns)
+        raise ValueError(f"history must be a non-empty history.csv frame with 'train_loss'; got columns {cols}.")
+    plt = _plt()
+    h = history.reset_index(drop=True)
+    x = h["epoch"] if "epoch" in h.columns else pd.Series(np.arange(1, len(h) + 1))
+    has_miou = miou_col in h.columns and h[miou_col].notna().any()
+    n = 2 + int(has_miou)
+    fig, axes = plt.subplots(1, n, figsize=(4.0 * n, 3.2))
+    ax = axes[0]
+    ax.plot(x, h["train_loss"], marker="o", label=label("train_loss", lang))
+    if "val_loss" in h.columns and h["val_loss"].notna().any():
+        m = h["val_loss"].notna()
+        ax.plot(x[m], h["val_loss"][m], marker="s", label=label("val_loss", lang))
+    ax.set_xlabel(label("epoch", lang))
+    ax.set_ylabel(label("loss", lang))
+    ax.legend()
+    ax = axes[1]
+    if "lr" in h.columns:
+        ax.plot(x, h["lr"], color=PALETTE[2], marker=".")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    ax.set_xlabel(label("epoch", lang))
+    ax.set_ylabel(label("lr", lang))
+    if has_miou:
+        ax = axes[2]
+        m = h[miou_col].notna()
+        vals = _pct_series(h[miou_col])
+        ax.plot(x[m], vals[m], color=PALETTE[3], marker="D")
+        best = int(vals.idxmax())
+        ax.annotate(f"{vals.iloc[best]:.1f}", (x.iloc[best], vals.iloc[best]), textcoords="offset points",
+                    xytext=(0, 6), ha="center")
+        ax.set_xlabel(label("epoch", lang))
+        ax.set_ylabel(label("miou", lang))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_miou_vs_fps(df: pd.DataFrame, name_col: str = "Model", miou_col: str = "mIoU(%)",
+                     fps_col: str = "FPS(f/s)", params_col: str = "Parameter(M)", title: str | None = None,
+                     lang: str | None = None, ax=None):
+    """Accuracy against speed, one marker per model, marker area proportional to parameters.
+
+    The upper-right corner is better (more accurate and faster); a large marker there is
+    a model that pays for it in size.
+    """
+    for c in (name_col, miou_col, fps_col, params_col):
+        if c not in df.columns:
+            raise ValueError(f"df lacks column {c!r}; it has {list(df.columns)}.")
+    plt = _plt()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    params = df[params_col].astype(float).to_numpy()
+    pmax = np.nanmax(params) if np.isfinite(params).any() else 1.0
+    sizes = 60 + 900 * np.nan_to_num(params / pmax)
+    for i, (_, row) in enumerate(df.iterrows()):
+        ax.scatter(row[fps_col], row[miou_col], s=sizes[i], color=PALETTE[i % len(PALETTE)], alpha=0.55,
+                   edgecolor="black", linewidth=0.6, zorder=3)
+        ax.annotate(f"{row[name_col]}\n{row[params_col]:.2f} M", (row[fps_col], row[miou_col]),
+                    textcoords="offset points", xytext=(8, 6), fontsize=8)
+    ax.set_xlabel(label("fps", lang))
+    ax.set_ylabel(label("miou", lang))
+    ax.margins(x=0.25, y=0.2)
+    if title:
+        ax.set_title(title)
+    if fig is not None:
+        fig.tight_layout()
+    return fig if fig is not None else ax.figure
+
+
+def plot_per_class_bars(per_class: pd.DataFrame, metrics: Sequence[str] | None = None,
+                        class_col: str = "class", title: str | None = None, lang: str | None = None):
+    """Grouped bars: one group per class, one bar per metric (IoU, PA/recall, precision ...).
+
+    The reference's evaluation writes the same four charts separately; grouping them shows
+    at a glance which class is weak and whether it misses pixels (low recall) or
+    over-predicts them (low precision).
+    """
+    if class_col not in per_class.columns:
+        raise ValueError(f"per_class lacks the {class_col!r} column; it has {list(per_class.columns)}.")
+    metrics = list(metrics or [c for c in per_class.columns if c != class_col
+                               and pd.api.types.is_numeric_dtype(per_class[c])])
+    plt = _plt()
+    k, m = len(per_class), len(metrics)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * k * max(m, 2) * 0.5 + 2), 3.6))
+    width = 0.8 / max(m, 1)
+    xs = np.arange(k)
+    for j, met in enumerate(metrics):
+        vals = per_class[met].astype(float).to_numpy()
+        bars = ax.bar(xs + (j - (m - 1) / 2) * width, vals, width, label=met, color=PALETTE[j % len(PALETTE)])
+        if k * m <= 24:
+            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    ax.set_xticks(xs, per_class[class_col].astype(str), rotation=30 if k > 5 else 0, ha="right" if k > 5 else "center")
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 105)
+    ax.legend(ncol=min(m, 4), loc="upper center", bbox_to_anchor=(0.5, -0.18 if k <= 5 else -0.3))
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(cm: np.ndarray | pd.DataFrame, class_names: Sequence[str] | None = None,
+                          normalize: bool = True, title: str | None = None, lang: str | None = None):
+    """Heat map of a confusion matrix (rows = ground truth, columns = prediction).
+
+    With ``normalize`` each row is divided by its total, so the diagonal is the per-class
+    recall (PA) in percent and off-diagonal cells show where a class's pixels went.
+    """
+    if isinstance(cm, pd.DataFrame):
+        class_names = class_names or [str(c) for c in cm.index]
+        cm = cm.to_numpy()
+    cm = np.asarray(cm, dtype=float)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square (K, K) matrix; got shape {cm.shape}.")
+    k = cm.shape[0]
+    names = list(class_names or [str(i) for i in range(k)])
+    if len(names) != k:
+        raise ValueError(f"class_names has {len(names)} names for a {k}x{k} matrix.")
+    vals = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) * 100 if normalize else cm
+    plt = _plt()
+    side = max(3.6, 0.55 * k + 2)
+    fig, ax = plt.subplots(figsize=(side + 0.8, side))
+    im = ax.imshow(vals, cmap="Blues", vmin=0, vmax=100 if normalize else None)
+    ax.grid(False)
+    ax.set_xticks(range(k), names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel(label("prediction", lang))
+    ax.set_ylabel(label("ground_truth", lang))
+    if k <= 15:
+        thresh = np.nanmax(vals) / 2 if vals.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, f"{vals[i, j]:.1f}" if normalize else f"{int(vals[i, j])}", ha="center", va="center",
+                        fontsize=7 if k > 8 else 9, color="white" if vals[i, j] > thresh else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title or (label("confusion_matrix", lang) if normalize else ""))
+    fig.tight_layout()
+    return fig
+
+
+def colorize_mask(mask: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:
+    """(H, W) class indices -> (H, W, 3) uint8 colours; ``ignore_index`` pixels are white."""
+    colors = np.array(class_colors(num_classes) + [(255, 255, 255)], dtype=np.uint8)
+    m = np.asarray(mask).astype(np.int64)
+    idx = np.where((m >= 0) & (m < num_classes), m, num_classes)
+    return colors[idx]
+
+
+def overlay_mask(image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: float = 0.5,
+                 ignore_index: int = 255) -> np.ndarray:
+    """Blend class colours onto an RGB image (background and ignored pixels left untouched)."""
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.max() <= 1.0 else img.astype(np.uint8)
+    if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:  # CHW -> HWC
+        img = img.transpose(1, 2, 0)
+    color = colorize_mask(mask, num_classes, ignore_index).astype(float)
+    m = np.asarray(mask)
+    fg = ((m > 0) & (m < num_classes))[..., None]
+    out = np.where(fg, (1 - alpha) * img + alpha * color, img)
+    return out.astype(np.uint8)
+
+
+def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], preds: Sequence[np.ndarray] | None = None,
+                  class_names: Sequence[str] = (), titles: Sequence[str] | None = None, lang: str | None = None,
+                  alpha: float = 0.5):
+    """Rows of image | ground-truth overlay | prediction overlay, with a class-colour legend."""
+    from matplotlib.patches import Patch
+
+    n = len(images)
+    if n == 0 or len(masks) != n or (preds is not None and len(preds) != n):
+        raise ValueError(f"images, masks (and preds) must be equally long and non-empty; got {n}, {len(masks)}"
+                         f"{'' if preds is None else ', ' + str(len(preds))}.")
+    k = len(class_names) or int(max(int(np.asarray(m)[np.asarray(m) < 255].max(initial=0)) for m in masks)) + 1
+    cols = 3 if preds is not None else 2
+    plt = _plt()
+    fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.4 * n), squeeze=False)
+    for i in range(n):
+        img = images[i]
+        panels = [(img, label("image", lang)), (overlay_mask(img, masks[i], k, alpha), label("ground_truth", lang))]
+        if preds is not None:
+            panels.append((overlay_mask(img, preds[i], k, alpha), label("prediction", lang)))
+        for j, (pic, head) in enumerate(panels):
+            ax = axes[i, j]
+            pic = np.asarray(pic)
+            if pic.ndim == 3 and pic.shape[0] == 3 and pic.shape[-1] != 3:
+                pic = pic.transpose(1, 2, 0)
+            ax.imshow(pic)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if i == 0:
+                ax.set_title(head)
+        if titles:
+            axes[i, 0].set_ylabel(titles[i], fontsize=8)
+    if class_names:
+        colors = class_colors(len(class_names))
+        handles = [Patch(color=np.array(c) / 255, label=nm) for c, nm in zip(colors, class_names)][1:]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.04 if class_names else 0, 1, 1))
+    return fig
+
+
+def plot_ours_vs_paper(ours: pd.DataFrame, paper: pd.DataFrame, name_col: str = "Model",
+                       metric: str = "mIoU(%)", title: str | None = None, lang: str | None = None):
+    """Side-by-side bars of our value and the paper's for the rows both tables share.
+
+    Rows only in one table are shown with a single bar. The paper's bars are hatched and
+    labelled "paper" so the two sources are never confused.
+    """
+    for df, nm in ((ours, "ours"), (paper, "paper")):
+        if name_col not in df.columns or metric not in df.columns:
+            raise ValueError(f"{nm} lacks {name_col!r} or {metric!r}; it has {list(df.columns)}.")
+    names = list(dict.fromkeys(list(ours[name_col]) + list(paper[name_col])))
+    o = ours.set_index(name_col)[metric].reindex(names).astype(float)
+    p = paper.set_index(name_col)[metric].reindex(names).astype(float)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 1.5), 3.6))
+    x = np.arange(len(names))
+    b1 = ax.bar(x - 0.2, o.to_numpy(), 0.4, label=label("ours", lang), color=PALETTE[0])
+    b2 = ax.bar(x + 0.2, p.to_numpy(), 0.4, label=label("paper", lang), color="white", edgecolor=PALETTE[1],
+                hatch="//")
+    for bars in (b1, b2):
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    ax.set_xticks(x, names, rotation=25, ha="right")
+    ax.set_ylabel(metric)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, ncols: int = 4,
+                    cmap: str | None = None, suptitle: str | None = None, size: float = 2.4):
+    """A plain grid of images (RGB, masks or heat maps) with optional titles."""
+    n = len(images)
+    if n == 0:
+        raise ValueError("images is empty; pass at least one image.")
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    plt = _plt()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        if i >= n:
+            ax.axis("off")
+            continue
+        pic = np.asarray(images[i])
+        if pic.ndim == 3 and pic.shape[0] in (1, 3) and pic.shape[-1] not in (1, 3):
+            pic = pic.transpose(1, 2, 0)
+        ax.imshow(pic.squeeze(), cmap=cmap)
+        if titles:
+            ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tp_fp_fn(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray | None = None,
+                  class_name: str | None = None, ignore_index: int = 255):
+    """Where one class's true positives, false positives and false negatives are.
+
+    Green = TP (labelled and predicted as ``cls``), red = FP (predicted, not labelled),
+    blue = FN (labelled, missed). IoU = TP / (TP + FP + FN), precision = TP / (TP + FP),
+    recall (PA) = TP / (TP + FN); the counts are printed in the title.
+    """
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.shape != pred.shape:
+        raise ValueError(f"gt {gt.shape} and pred {pred.shape} must have the same (H, W) shape.")
+    valid = gt != ignore_index
+    tp = (gt == cls) & (pred == cls) & valid
+    fp = (gt != cls) & (pred == cls) & valid
+    fn = (gt == cls) & (pred != cls) & valid
+    base = np.full(gt.shape + (3,), 235, np.uint8) if image is None else np.asarray(image).astype(np.uint8).copy()
+    if image is not None:
+        base = (0.5 * base + 0.5 * 235).astype(np.uint8)
+    for m, color in ((tp, (0, 158, 115)), (fp, (213, 94, 0)), (fn, (0, 114, 178))):
+        base[m] = color
+    n_tp, n_fp, n_fn = int(tp.sum()), int(fp.sum()), int(fn.sum())
+    iou = n_tp / max(n_tp + n_fp + n_fn, 1)
+    plt = _plt()
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.imshow(base)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    ax.set_title(f"{class_name or f'class {cls}'}: TP {n_tp}, FP {n_fp}, FN {n_fn}, IoU {100 * iou:.1f}%", fontsize=9)
+    ax.legend(handles=[Patch(color=np.array(c) / 255, label=t) for c, t in
+                       (((0, 158, 115), "TP"), ((213, 94, 0), "FP"), ((0, 114, 178), "FN"))],
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str | None = None,
+                 xlabel: str | None = None, ylabel: str | None = None, logx: bool = False, title: str | None = None):
+    """Labelled scatter (e.g. GFLOPs against latency for the model zoo); marker area from ``size_col``."""
+    for c in (x, y, name_col) + ((size_col,) if size_col else ()):
+        if c not in df.columns:
+            raise ValueError(f"df lacks column {c!r}; it has {list(df.columns)}.")
+    d = df.dropna(subset=[x, y])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    if size_col:
+        s = d[size_col].astype(float).to_numpy()
+        sizes = 30 + 600 * np.nan_to_num(s / max(np.nanmax(s), 1e-9))
+    else:
+        sizes = np.full(len(d), 50.0)
+    ax.scatter(d[x], d[y], s=sizes, alpha=0.6, color=PALETTE[0], edgecolor="black", linewidth=0.5, zorder=3)
+    for (_, row) in d.iterrows():
+        ax.annotate(str(row[name_col]), (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

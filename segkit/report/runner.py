@@ -1,0 +1,242 @@
+"""Run the numbered notebooks in order with papermill, under a profile.
+
+A profile (``segkit/profiles/<name>.yaml``) holds a ``notebooks:`` section: ``all:`` values
+go to every notebook, and a section per notebook stem (``03_backbone_comparison:``) adds or
+overrides values for that one. Only parameters a notebook declares in its ``parameters``
+cell are injected, so one profile can serve every notebook. The first failing notebook
+stops the run: ``NotebookFailedError`` names the notebook and the cell, and the partially
+executed notebook is kept where it was being written.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+__all__ = [
+    "PROFILES_DIR",
+    "NotebookFailedError",
+    "NotebookResult",
+    "list_notebooks",
+    "select_notebooks",
+    "load_profile",
+    "notebook_parameters",
+    "declared_parameters",
+    "parse_override",
+    "run_notebook",
+    "run_notebooks",
+]
+
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+_NB_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+
+
+class NotebookFailedError(RuntimeError):
+    """A notebook raised during execution.
+
+    Attributes:
+        notebook: stem of the failing notebook (e.g. "03_backbone_comparison").
+        cell_index: 0-based index of the failing cell in the executed notebook (the cell
+            papermill injects after ``parameters`` counts).
+        execution_count: the ``In [n]`` number of the failing cell.
+        source: the failing cell's source.
+        ename, evalue: the exception's class name and message.
+        output_path: the partially executed notebook, kept for inspection.
+    """
+
+    def __init__(self, notebook: str, cell_index: int | None, execution_count: int | None, source: str,
+                 ename: str, evalue: str, output_path: Path):
+        self.notebook = notebook
+        self.cell_index = cell_index
+        self.execution_count = execution_count
+        self.source = source
+        self.ename = ename
+        self.evalue = evalue
+        self.output_path = Path(output_path)
+        first = "\n".join("    " + line for line in source.strip().splitlines()[:6])
+        super().__init__(
+            f"notebook {notebook} failed in cell {cell_index} (In [{execution_count}]): {ename}: {evalue}\n"
+            f"  cell source:\n{first}\n"
+            f"  partial output kept at {self.output_path}"
+        )
+
+
+@dataclass
+class NotebookResult:
+    """One executed notebook: where it was written, how long it took, what it received."""
+
+    notebook: str
+    input_path: Path
+    output_path: Path
+    seconds: float
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def list_notebooks(notebooks_dir: str | Path) -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``) in reading order.
+
+    Raises:
+        FileNotFoundError: the folder does not exist or holds no numbered notebook.
+    """
+    d = Path(notebooks_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"notebooks folder {d} does not exist; run from the repository root or pass --notebooks DIR.")
+    found = sorted(p for p in d.iterdir() if _NB_PATTERN.match(p.name))
+    if not found:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {d}.")
+    return found
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Iterable[str] | None) -> list[Path]:
+    """Keep the notebooks named in ``only`` (a stem, a two-digit number, or a comma list).
+
+    Raises:
+        ValueError: a name matches no notebook (the message lists them).
+    """
+    if not only:
+        return list(notebooks)
+    wanted: list[str] = []
+    for item in only:
+        wanted += [w.strip() for w in str(item).split(",") if w.strip()]
+    chosen = []
+    for w in wanted:
+        w_stem = w[:-6] if w.endswith(".ipynb") else w
+        hits = [p for p in notebooks if p.stem == w_stem or p.stem.split("_", 1)[0] == w_stem.zfill(2)
+                or p.stem.split("_", 1)[-1] == w_stem]
+        if not hits:
+            raise ValueError(f"--only {w!r} matches no notebook; choose from {[p.stem for p in notebooks]}.")
+        chosen += [h for h in hits if h not in chosen]
+    return sorted(chosen)
+
+
+def load_profile(profile: str | Path) -> dict[str, Any]:
+    """Load a profile YAML (a name in ``segkit/profiles/`` or a path) as a dict.
+
+    Raises:
+        FileNotFoundError: no such profile (the message lists the available names).
+    """
+    p = Path(profile)
+    if p.suffix not in (".yaml", ".yml"):
+        p = PROFILES_DIR / f"{profile}.yaml"
+    if not p.is_file():
+        names = sorted(x.stem for x in PROFILES_DIR.glob("*.yaml")) if PROFILES_DIR.is_dir() else []
+        raise FileNotFoundError(f"profile {profile!r} not found ({p}); available profiles: {names}.")
+    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"profile {p} must be a YAML mapping, got {type(data).__name__}.")
+    return data
+
+
+def declared_parameters(notebook: str | Path) -> dict[str, Any]:
+    """Parameters declared in a notebook's ``parameters`` cell: name -> default source text."""
+    import papermill as pm
+
+    return {name: info.get("default") for name, info in pm.inspect_notebook(str(notebook)).items()}
+
+
+def notebook_parameters(
+    profile: Mapping[str, Any] | None,
+    notebook: str,
+    base: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    declared: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Merge parameters for one notebook: base < profile ``all`` < profile[notebook] < overrides.
+
+    Args:
+        profile: a loaded profile (its ``notebooks:`` section is used) or None.
+        notebook: the notebook stem, e.g. "02_training".
+        base: values every notebook gets first (paths set by the runner).
+        overrides: command-line ``-p key value`` pairs; they win over everything.
+        declared: when given, keep only these names (the notebook's parameters cell).
+    """
+    section = (profile or {}).get("notebooks", {}) or {}
+    merged: dict[str, Any] = dict(base or {})
+    merged.update(section.get("all", {}) or {})
+    merged.update(section.get(notebook, {}) or {})
+    merged.update(overrides or {})
+    if declared is not None:
+        keep = set(declared)
+        merged = {k: v for k, v in merged.items() if k in keep}
+    return merged
+
+
+def parse_override(key: str, value: str) -> tuple[str, Any]:
+    """Turn ``-p key value`` strings into a typed pair (YAML rules: 3 -> int, true -> bool, [a,b] -> list)."""
+    if not key.isidentifier():
+        raise ValueError(f"-p {key!r}: parameter names must be Python identifiers such as 'epochs'.")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError:
+        return key, value
+
+
+def run_notebook(
+    input_path: str | Path,
+    output_path: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    cwd: str | Path | None = None,
+    kernel_name: str | None = None,
+    progress_bar: bool = True,
+    log_output: bool = False,
+    execution_timeout: int | None = None,
+) -> NotebookResult:
+    """Execute one notebook with papermill and write the executed copy to ``output_path``.
+
+    Raises:
+        NotebookFailedError: a cell raised; the partial notebook stays at ``output_path``.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    params = dict(parameters or {})
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(input_path), str(output_path), parameters=params, cwd=str(cwd or input_path.parent),
+            kernel_name=kernel_name, progress_bar=progress_bar, log_output=log_output,
+            execution_timeout=execution_timeout, report_mode=False,
+        )
+    except PapermillExecutionError as exc:
+        raise NotebookFailedError(input_path.stem, exc.cell_index, exc.exec_count, exc.source or "",
+                                  exc.ename, exc.evalue, output_path) from None
+    return NotebookResult(input_path.stem, input_path, output_path, time.perf_counter() - t0, params)
+
+
+def run_notebooks(
+    notebooks: Sequence[str | Path],
+    out_dir: str | Path,
+    profile: Mapping[str, Any] | None = None,
+    base: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    kernel_name: str | None = None,
+    progress_bar: bool = True,
+    log=print,
+) -> list[NotebookResult]:
+    """Run ``notebooks`` in order, each written to ``<out_dir>/<stem>.ipynb``; stop at the first failure.
+
+    Parameters per notebook come from :func:`notebook_parameters`, filtered to what the
+    notebook declares. ``log`` receives one progress line per notebook.
+
+    Raises:
+        NotebookFailedError: from the first notebook that fails (later ones are not run).
+    """
+    out = Path(out_dir)
+    results = []
+    total = len(notebooks)
+    for i, nb in enumerate(notebooks, 1):
+        nb = Path(nb)
+        declared = declared_parameters(nb)
+        params = notebook_parameters(profile, nb.stem, base, overrides, declared=declared)
+        log(f"[{i}/{total}] {nb.stem} ...")
+        res = run_notebook(nb, out / nb.name, params, cwd=nb.parent, kernel_name=kernel_name,
+                           progress_bar=progress_bar)
+        log(f"[{i}/{total}] {nb.stem} done in {res.seconds:.1f} s")
+        results.append(res)
+    return results
