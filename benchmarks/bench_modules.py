@@ -3,8 +3,9 @@
 For each module and each input size it times a host block (1x1 conv + BN + ReLU, as in a
 MobileNetV2 projection) followed by ``nn.Identity`` (the peer) and the same host followed
 by the module, interleaved round by round so both see the same machine load, plus the
-module alone. It prints medians (ms), the overhead ``t(host+module) - t(host+identity)``
-and the ratio ``t(host+module) / t(host+identity)``.
+module alone. It prints medians (ms), the overhead ``t(host+module) - t(host+identity)``,
+the ratio ``t(host+module) / t(host+identity)``, the same ratio of the minimum timings
+(robust on a loaded machine), and ``alone / t(host+identity)`` (one timing, not a difference).
 
     .venv/bin/python benchmarks/bench_modules.py                     # sizes (1,96,128,128), (1,960,32,32)
     .venv/bin/python benchmarks/bench_modules.py --only se,eca,cbam --repeats 9 --threads 2
@@ -31,8 +32,8 @@ def _ms(fn, x: torch.Tensor) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def interleaved_medians(fns: list, x: torch.Tensor, repeats: int, warmup: int) -> list[float]:
-    """Median ms of each callable, timed round-robin (one call of each per round)."""
+def interleaved_times(fns: list, x: torch.Tensor, repeats: int, warmup: int) -> list[list[float]]:
+    """All timings (ms) of each callable, timed round-robin (one call of each per round)."""
     times: list[list[float]] = [[] for _ in fns]
     with torch.inference_mode():
         for _ in range(warmup):
@@ -41,7 +42,7 @@ def interleaved_medians(fns: list, x: torch.Tensor, repeats: int, warmup: int) -
         for _ in range(repeats):
             for i, fn in enumerate(fns):
                 times[i].append(_ms(fn, x))
-    return [statistics.median(t) for t in times]
+    return times
 
 
 def main() -> None:
@@ -62,19 +63,19 @@ def main() -> None:
         base = host(c).eval()
         with_identity = nn.Sequential(base, nn.Identity())
         print(f"\ninput (1,{c},{h},{w}); host = 1x1 conv+BN+ReLU; peer = host+identity (timed alongside each module)")
-        print(f"{'module':<16}{'params':>12}{'alone ms':>10}{'host+id ms':>12}{'host+mod ms':>13}{'overhead ms':>13}{'ratio':>8}")
+        print(f"{'module':<16}{'params':>12}{'alone ms':>10}{'host+id ms':>12}{'host+mod ms':>13}{'overhead ms':>13}{'ratio':>8}{'ratio(min)':>12}{'alone/host':>12}")
         for name in names:
             kw = {"h": h, "w": w} if module_info(name).needs_size else {}
             try:
                 mod = create_attn(name, c, **kw).eval()
-                t_id, both, alone = interleaved_medians(
-                    [with_identity, nn.Sequential(base, mod), mod], x, args.repeats, args.warmup
-                )
+                times = interleaved_times([with_identity, nn.Sequential(base, mod), mod], x, args.repeats, args.warmup)
+                t_id, both, alone = (statistics.median(t) for t in times)
+                ratio_min = min(times[1]) / min(times[0])
             except (ValueError, RuntimeError) as exc:
                 print(f"{name:<16}  skipped: {str(exc)[:90]}")
                 continue
             params = sum(p.numel() for p in mod.parameters())
-            print(f"{name:<16}{params:>12,}{alone:>10.2f}{t_id:>12.2f}{both:>13.2f}{both - t_id:>13.2f}{both / t_id:>8.2f}")
+            print(f"{name:<16}{params:>12,}{alone:>10.2f}{t_id:>12.2f}{both:>13.2f}{both - t_id:>13.2f}{both / t_id:>8.2f}{ratio_min:>12.2f}{alone / t_id:>12.3f}")
 
 
 if __name__ == "__main__":

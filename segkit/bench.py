@@ -362,7 +362,7 @@ def count_flops(
             below, where real kernels are faster than meta's shape functions.
 
     Returns:
-        (total FLOPs, {top-level child name: FLOPs}, device actually used).
+        (total FLOPs, {top-level child name: FLOPs, "(other)": the rest, if any}, device used).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -381,7 +381,11 @@ def count_flops(
             parts = key.split(".")
             if len(parts) == 2 and parts[0] == root:
                 by_child[parts[1]] = int(sum(ops.values()))
-        return int(counter.get_total_flops()), by_child
+        total = int(counter.get_total_flops())
+        rest = total - sum(by_child.values())
+        if by_child and rest > 0:  # ops outside direct children (functional code, sliced Sequentials)
+            by_child["(other)"] = rest
+        return total, by_child
 
     if str(device) == "auto":
         device = "meta" if shape[0] * shape[2] * shape[3] > 128 * 128 else "cpu"

@@ -135,9 +135,13 @@ def _no_inplace(model: nn.Module):
 
 
 def _last_feature_conv(model: nn.Module) -> str | None:
-    """Path of the last Conv2d (in registration order) that is not the classifier."""
-    k = getattr(model, "num_classes", None)
+    """Path of the last Conv2d (in registration order) that is not the classifier.
+
+    The classifier is recognised by ``out_channels == model.num_classes`` (without that
+    attribute: the out_channels of the last conv).
+    """
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    k = getattr(model, "num_classes", None) or (convs[-1][1].out_channels if convs else None)
     for name, conv in reversed(convs):
         if k is None or conv.out_channels != k:
             return name
@@ -316,6 +320,8 @@ def gradcam(
 
     Args:
         model: returns logits (B, K, H, W) (lists/dicts are reduced to the main output).
+            It runs in eval mode; its training flag is restored and its ``.grad`` fields
+            are cleared (set to None) afterwards.
         image: (3, H, W) / (1, 3, H, W) tensor in [0, 1] (a ``VOCSegmentation`` item), an
             (H, W, 3) uint8 or float array, a PIL image or an image path. No normalisation
             is applied (segkit models take [0, 1] input, like the reference).
@@ -325,6 +331,8 @@ def gradcam(
             where ``label_map == c``. Default (neither): the pixels predicted as c.
             An empty region falls back to scoring the whole image (noted in ``notes``).
         layer: role ("backbone", "neck", "decoder") or module path; see ``resolve_layer``.
+            A layer returning a list/tuple (e.g. HRNet stages) is explained through its
+            first (B, C, h, w) element.
         method: one of ``CAM_METHODS`` ("gradcam", "gradcam++", "hirescam", "eigencam", ...).
         device: where to run; default the model's device.
         class_names: names used in figures.
@@ -333,6 +341,28 @@ def gradcam(
     Returns:
         A ``CamResult`` with (n, H, W) heat maps in [0, 1] at the image's resolution.
     """
+    was_training = model.training
+    try:
+        return _gradcam(model, image, classes, mask=mask, label_map=label_map, layer=layer, method=method,
+                        device=device, class_names=class_names, eigen_smooth=eigen_smooth, aug_smooth=aug_smooth)
+    finally:
+        model.train(was_training)
+
+
+def _gradcam(
+    model: nn.Module,
+    image: Any,
+    classes: int | Sequence[int] | None = None,
+    *,
+    mask: np.ndarray | torch.Tensor | None = None,
+    label_map: np.ndarray | torch.Tensor | None = None,
+    layer: str | None = None,
+    method: str = "gradcam",
+    device: str | torch.device | None = None,
+    class_names: Sequence[str] | None = None,
+    eigen_smooth: bool = False,
+    aug_smooth: bool = False,
+) -> CamResult:
     methods = _methods()
     if method not in methods:
         from segkit._utils import did_you_mean
@@ -347,7 +377,6 @@ def gradcam(
     h, w = x.shape[-2:]
     path, target_layer, notes = resolve_layer(model, layer)
     wrapped = SegmentationOutput(model).to(dev)
-    was_training = model.training
     model.eval()
 
     # One plain forward: the prediction (default targets) and a check of the layer's output.
@@ -360,8 +389,25 @@ def gradcam(
         handle.remove()
     if not seen:
         raise ValueError(f"layer {path!r} did not run in the forward pass of {type(model).__name__}; pick another layer")
-    if not isinstance(seen[-1], torch.Tensor) or seen[-1].ndim != 4:
-        kind = type(seen[-1]).__name__ if not isinstance(seen[-1], torch.Tensor) else f"a {seen[-1].ndim}-D tensor"
+    out = seen[-1]
+    tap = tap_handle = None
+    if isinstance(out, (list, tuple)):
+        # e.g. an HRNet stage returns its branches: explain the first (B,C,h,w) one through an
+        # identity "tap" spliced into the output, so grad-cam hooks a tensor
+        idx = next((i for i, o in enumerate(out) if isinstance(o, torch.Tensor) and o.ndim == 4), None)
+        if idx is not None:
+            tap = nn.Identity()
+
+            def splice(m: nn.Module, inp: Any, o: Any, tap: nn.Module = tap, idx: int = idx) -> Any:
+                items = list(o)
+                items[idx] = tap(items[idx])
+                return type(o)(items) if isinstance(o, tuple) else items
+
+            notes.append(f"layer {path!r} outputs a {type(out).__name__}; explaining its element {idx} "
+                         f"{tuple(out[idx].shape[1:])}")
+            spliced_layer, target_layer, out = target_layer, tap, out[idx]
+    if not isinstance(out, torch.Tensor) or out.ndim != 4:
+        kind = type(out).__name__ if not isinstance(out, torch.Tensor) else f"a {out.ndim}-D tensor"
         raise ValueError(
             f"layer {path!r} outputs {kind}; Grad-CAM needs a (B, C, h, w) tensor. Pass one of its submodules, "
             f"e.g. {[n for n, _ in target_layer.named_children()][-3:]} (prefixed with {path!r}.)"
@@ -388,6 +434,8 @@ def gradcam(
         if mask.shape != (h, w):
             raise ValueError(f"mask must be (H, W) = {(h, w)}; got {mask.shape}")
 
+    if tap is not None:
+        tap_handle = spliced_layer.register_forward_hook(splice)
     cam = methods[method](model=wrapped, target_layers=[target_layer])
     # input gradients keep the graph alive when the target layer's parameters are frozen
     cam.compute_input_gradient = cam.uses_gradients
@@ -404,7 +452,8 @@ def gradcam(
                 counts.append(n)
     finally:
         cam.activations_and_grads.release()
-        model.train(was_training)
+        if tap_handle is not None:
+            tap_handle.remove()
         model.zero_grad(set_to_none=True)
     heat = np.clip(np.stack(maps).astype(np.float32), 0.0, 1.0) if maps else np.zeros((0, h, w), np.float32)
     if method == "eigencam":

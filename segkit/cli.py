@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "segkit._stitch_cli",
     "segkit.report._cli",
     "segkit.engine._cli",
+    "segkit._bench_cli",
 ]
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import inspect as _inspect
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence, Union
@@ -125,6 +126,7 @@ class _Probe:
     in_shape: Any = None
     out_shape: Any = None
     calls: int = 0
+    takes_model_input: bool = False  # its input is the raw model input tensor
 
 
 def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, _Probe], Any]:
@@ -139,6 +141,7 @@ def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, _Probe], Any]:
             if p.calls == 1:
                 first = args[0] if args else (next(iter(kwargs.values())) if kwargs else None)
                 p.in_shape = _shape_of(first)
+                p.takes_model_input = first is x
                 p.out_shape = _shape_of(out)
 
         return fn
@@ -282,7 +285,8 @@ def resolve_module(spec: ModuleSpec, channels: int, size: tuple[int, int] | None
         if given != (h, w):
             raise ValueError(
                 f"{_spec_name(spec)} is spatial-size-dependent: asked for h={given[0]}, w={given[1]} but the tensor "
-                f"here is {h}x{w}; pass h={h}, w={w} (or leave them out to use the probed size), or use a size-free variant"
+                f"here is {h}x{w}; pass h={h}, w={w} (or leave them out to use the probed size), "
+                "or use a size-free variant"
             )
         kwargs = {**kwargs, "h": h, "w": w}
     return ctor(channels, **kwargs)
@@ -306,7 +310,8 @@ class _Composite(nn.Module):
         self.built = False
         ready = all(isinstance(s, nn.Module) and (not isinstance(s, _Composite) or s.built) for s in specs)
         if channels is None and ready:
-            channels = next((getattr(s, "channels", None) for s in specs if isinstance(getattr(s, "channels", None), int)), None)
+            declared = [getattr(s, "channels", None) for s in specs]
+            channels = next((c for c in declared if isinstance(c, int)), None)
         if channels is not None:
             self.build(channels)
         elif ready and not self._needs_channels():
@@ -541,7 +546,9 @@ def _split_path(model: nn.Module, at: str) -> tuple[nn.Module, str, nn.Module]:
     try:
         target = model.get_submodule(at)
     except AttributeError:
-        raise ValueError(f"at={at!r}: no such module path.{did_you_mean(at, names)} See segkit.stitch.inspect(model, ...)") from None
+        raise ValueError(
+            f"at={at!r}: no such module path.{did_you_mean(at, names)} See segkit.stitch.inspect(model, ...)"
+        ) from None
     parent_path, _, child = at.rpartition(".")
     parent = model.get_submodule(parent_path) if parent_path else model
     return parent, child, target
@@ -598,13 +605,16 @@ def insert(
             changes the shape there, or a model that fails or changes its output afterwards.
     """
     if where not in ("after", "before", "replace"):
-        raise ValueError(f"where={where!r}: use 'after', 'before' or 'replace'.{did_you_mean(str(where), ['after', 'before', 'replace'])}")
+        options = ["after", "before", "replace"]
+        raise ValueError(f"where={where!r}: use 'after', 'before' or 'replace'.{did_you_mean(str(where), options)}")
     parent, child, host = _split_path(model, at)
     x = _make_input(model, input)
     probes, ref_out = _probe(model, x)
     probe = probes[at]
     if probe.calls == 0:
-        raise ValueError(f"'{at}' ({probe.type}) is never called in the model's forward pass, so nothing can be stitched there")
+        raise ValueError(
+            f"'{at}' ({probe.type}) is never called in the model's forward pass, so nothing can be stitched there"
+        )
     in_shape = _tensor4(probe.in_shape, at, "input") if where == "before" else None
     out_shape = _tensor4(probe.out_shape, at, "output") if where != "before" else None
     if where == "replace":
@@ -616,12 +626,18 @@ def insert(
             )
     shape = in_shape if where == "before" else out_shape
     b, c, h, w = shape  # type: ignore[misc]
+    if where == "before" and probe.takes_model_input:
+        warnings.warn(
+            f"inserting {_spec_name(module)} before '{at}' puts it on the raw model input ({c} channels); channel "
+            "attention there has almost nothing to learn (zoo.md §2 rule 4). Stitch after the first block instead",
+            stacklevel=2,
+        )
     label = f"{_spec_name(module)} at '{at}' ({where}, C={c}, {h}x{w})"
 
     # build
     try:
         new = resolve_module(module, c, (h, w), **kwargs)
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, TypeError) as exc:  # TypeError: e.g. a misspelt keyword argument
         raise ValueError(f"cannot build {label}: {exc}") from exc
     if not isinstance(new, nn.Module):
         raise ValueError(f"{label}: the factory returned {type(new).__name__}, not an nn.Module")
@@ -645,7 +661,8 @@ def insert(
     if not isinstance(y, torch.Tensor) or (keep_shape and tuple(y.shape) != tuple(shape)):
         raise ValueError(
             f"{label}: the module changes the shape {shape} -> {_shape_of(y)}, but the host needs {shape} kept there "
-            "(re-align it, e.g. Parallel(..., merge='concat', project=True), or pass keep_shape=False if the host adapts)"
+            "(re-align it, e.g. Parallel(..., merge='concat', project=True), "
+            "or pass keep_shape=False if the host adapts)"
         )
 
     # edit, dry-run, roll back on failure

@@ -219,6 +219,22 @@ def test_profile_many_dataframe():
 # ----------------------------------------------------------------------------- every registered model
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name,params,gflops", [
+    ("deeplabv3plus-mobilenetv2", 5_813_523, 52.47),
+    ("improved-mobilenetv2", 5_842_770, 52.50),
+    ("deeplabv3plus-mobilenetv2-msa-aspp", 12_579_075, 66.27),
+])
+def test_paper_table_params_and_gflops_at_512(name, params, gflops):
+    """paper_model.md §11: counts at 1x3x512x512, num_classes=3 (FLOPs on meta tensors, no compute)."""
+    from segkit.models import build_model
+
+    r = bench.profile(build_model(name, num_classes=3), (1, 3, 512, 512), timing=False)
+    assert r.params_trainable == params and r.params_m == round(params / 1e6, 2)
+    assert round(r.gflops, 2) == gflops and r.env["flops_device"] == "meta"
+    assert sum(r.flops_by_module.values()) == r.flops
+
+
 def _registered() -> list[str]:
     from segkit.models import list_models
 

@@ -240,6 +240,7 @@ def test_binary_masks_detected_and_fixed(tmp_path):
     for i in range(3):
         m = (_blocks(32, 32, i, k=2) * 255).astype(np.uint8)
         items[f"b{i}"] = (COLOURS[(m > 0).astype(int)], m)
+    items["empty"] = (COLOURS[np.zeros((32, 32), int)], np.zeros((32, 32), np.uint8))  # no foreground
     root = write_voc(tmp_path / "bin", items, classes=("background", "defect"))
     with pytest.raises(DatasetError, match="segkit data fix-binary"):
         VOCSegmentation(root, "train")
@@ -257,7 +258,7 @@ def test_grayscale_rgba_16bit_converted(tmp_path, mode):
     elif mode == "RGBA":
         img = Image.fromarray(np.dstack([COLOURS[m], np.full(m.shape, 200, np.uint8)]), "RGBA")
     else:
-        img = Image.fromarray((m.astype(np.uint16) * 20000), "I;16")
+        img = Image.fromarray(m.astype(np.uint16) * 20000)  # mode I;16
     root = write_voc(tmp_path / mode.replace(";", ""), {"a": (img, m)})
     ds = VOCSegmentation(root, "train", input_shape=32)
     with pytest.warns(UserWarning, match=r"a\.(jpg|png) is .*converted to 8-bit RGB"):
@@ -430,3 +431,18 @@ def test_camvid_items(camvid_root):
     assert info.resized == (96, 128) and info.offset == (16, 0)
     st = dataset_stats(val, max_images=5)
     assert abs(st.classes["pixel_share"].sum() - 1) < 1e-9 and st.classes["pixels"].iloc[3] > 0  # road
+
+
+def test_cli_synth_split_stats_fix_binary(tmp_path, capsys):
+    from segkit.cli import main
+
+    root = tmp_path / "w"
+    assert main(["data", "synth", str(root), "--n-images", "6", "--size", "48"]) == 0
+    assert main(["data", "split", str(root), "--ratio", "8:1:1", "--seed", "1"]) == 0
+    assert "train 4, val 1, test 1" in capsys.readouterr().out
+    assert main(["data", "stats", str(root)]) == 0
+    assert "broken_wire" in capsys.readouterr().out
+    m = (_blocks(16, 16, k=2) * 255).astype(np.uint8)
+    b = write_voc(tmp_path / "b", {"a": (COLOURS[m // 255], m)}, classes=("background", "defect"))
+    assert main(["data", "fix-binary", str(b)]) == 0
+    assert "rewrote 1" in capsys.readouterr().out

@@ -378,3 +378,20 @@ def test_cli_train_evaluate_predict_export_baseline(synthetic_root, tmp_path, ca
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["max_abs_diff"] < 1e-3
     assert main(["train", "--data-root", str(synthetic_root), "--run-dir", str(run), "--set", "init_lr=1"]) == 1
     assert "Init_lr" in capsys.readouterr().err
+
+
+def test_runtime_options_bf16_clip_channels_last_adamw(synthetic_root, tmp_path, capsys):
+    from segkit.engine import resolve_device
+
+    cfg = tiny_cfg(UnFreeze_Epoch=1, fp16=True, grad_clip=1.0, channels_last=True, optimizer_type="adamw",
+                   Init_lr=5e-4, weight_decay=0.0, lr_decay_type="step", max_train_batches=2, max_val_images=1,
+                   device="auto")
+    torch.manual_seed(0)
+    train(tiny_model(), cfg, synthetic_root, tmp_path / "opts", progress=False, verbose=True)
+    out = capsys.readouterr().out
+    if resolve_device("auto").type == "cpu":
+        assert "using bfloat16 autocast" in out  # fp16 needs CUDA: CPU falls back to bf16
+    hist = load_run(tmp_path / "opts", model=TinyNet()).history
+    assert np.isfinite(hist[["train_loss", "val_loss", "miou"]].values).all()
+    assert hist["lr"][0] == fit_lr(5e-4, 5e-6, 4, "adamw")[0]  # step schedule, epoch 0
+    assert json.loads((tmp_path / "opts" / "metrics.json").read_text())["num_images"] == 1

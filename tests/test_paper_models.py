@@ -40,7 +40,7 @@ def test_exact_param_count(name, params):
 @pytest.mark.parametrize("name", [n for n in MINE if n not in HEAVY and n not in ("deeplabv3plus", "deeplabv3")])
 def test_forward_backward(name):
     torch.manual_seed(0)
-    m = build_model(name, num_classes=3, **({"backbone_kwargs": {"img_size": 64}} if "swin" in name else {}))
+    m = build_model(name, num_classes=3)
     s = _size(name)
     y = m(torch.randn(2, 3, s, s))
     assert y.shape == (2, 3, s, s)
@@ -71,6 +71,13 @@ def test_align_corners_per_family():
     assert build_model("sff-wadeeplab", align_corners=True).align_corners is True
 
 
+def test_width_mult_and_strides():
+    m = build_model("deeplabv3plus", fusion="sff2", backbone_kwargs={"width_mult": 0.5}, num_classes=2)
+    assert m.backbone.low_channels == 12 and m.fusion.in_channels == (12, 16)
+    assert m(torch.randn(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+    assert [m.backbone.stride_at(t) for t in (1, 2, 4, 7, 14, 18)] == [2, 2, 4, 8, 16, 16]
+
+
 def test_output_stride_8():
     m = build_model("improved-mobilenetv2", downsample_factor=8).eval()
     low, deep = m.backbone(torch.randn(1, 3, 64, 64))
@@ -87,7 +94,7 @@ def test_batch1_training():
 
 
 @pytest.mark.parametrize("name", ["deeplabv3plus-mobilenetv2", "improved-mobilenetv2", "sff-wadeeplab"])
-def test_trace_without_tracer_warnings(name):
+def test_trace_and_export_without_tracer_warnings(name):
     m = build_model(name).eval()
     x = torch.randn(1, 3, 64, 64)
     with warnings.catch_warnings(record=True) as rec:
@@ -95,6 +102,9 @@ def test_trace_without_tracer_warnings(name):
         traced = torch.jit.trace(m, x)
     assert not [w for w in rec if issubclass(w.category, torch.jit.TracerWarning)]
     torch.testing.assert_close(traced(x), m(x))
+    if name == "sff-wadeeplab":
+        ep = torch.export.export(m, (x,))
+        torch.testing.assert_close(ep.module()(x), m(x))
 
 
 def test_errors_list_options():
@@ -152,3 +162,13 @@ def test_weights_init_reference_rule(capsys):
     assert abs(bn.weight.mean().item() - 1) < 0.01 and bn.bias.abs().max() == 0
     with pytest.raises(ValueError, match="init_type"):
         weights_init(m, "uniform")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["deeplabv3plus-resnet50", "deeplabv3plus-swinv2", "deeplabv3plus-vgg16",
+                                  "deeplabv3plus-convnext"])
+def test_heavy_timm_presets_forward(name):
+    m = build_model(name, num_classes=3).eval()
+    with torch.no_grad():
+        assert m(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    assert m.backbone.low_stride == 4

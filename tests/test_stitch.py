@@ -194,6 +194,8 @@ def test_parallel_bad_merge():
 # ----------------------------------------------------------------- validation errors (rolled back)
 
 
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+@pytest.mark.filterwarnings("ignore:inserting .* raw model input")
 def test_zero_width_error_at_three_channel_point():
     net = _seq().eval()
     with pytest.raises(ValueError) as info:
@@ -212,6 +214,13 @@ def test_zero_width_error_at_three_channel_point():
 
     with pytest.raises(ValueError, match=r"parameter 'fc.weight' has shape \(0, 3\), a zero-width layer"):
         stitch.insert(net, "0", ZeroWide, where="before", input=(1, 3, 32, 32))
+
+
+def test_raw_input_warning():
+    net = _seq().eval()
+    with pytest.warns(UserWarning, match="raw model input"):
+        stitch.insert(net, "0", SE, where="before", input=(1, 3, 32, 32))
+    assert net[0].se.hidden == 1  # the default clamp: max(1, 3 // 16)
 
 
 def test_channel_mismatch_error():

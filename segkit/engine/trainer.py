@@ -82,11 +82,17 @@ class TrainState:
     row: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     rank: int = 0
+    stop_training: bool = False  # set by a hook: this epoch is evaluated and the run ends after it
 
 
 class Callback:
-    """Hook points of :func:`train`; override any. Raising from a hook stops the run
-    (``last.pt`` is already written when ``on_epoch_end`` runs)."""
+    """Hook points of :func:`train`; override any.
+
+    Raising from a hook aborts the run (``last.pt`` is already written when ``on_epoch_end``
+    runs). Setting ``state.stop_training = True`` ends it cleanly: the current epoch is
+    finished, evaluated and checkpointed, then the final ``metrics.json`` is written (early
+    stopping, wall-time budgets). Under DDP every rank must make the same decision.
+    """
 
     def on_train_start(self, state: TrainState) -> None: ...
     def on_epoch_start(self, state: TrainState) -> None: ...
@@ -323,7 +329,10 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
     if cfg.channels_last:
         net.to(memory_format=torch.channels_last)
     if cfg.sync_bn and info.distributed:
-        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        if dev.type == "cuda":
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        else:
+            say("[segkit] sync_bn needs CUDA (PyTorch's SyncBatchNorm is GPU-only); using per-process BatchNorm")
     if info.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -543,7 +552,7 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
                 "val_loss": val_loss, "val_f_score": vf_sum / max(v_n, 1),
             }
             cm = None
-            if (cfg.eval_flag and (epoch + 1) % cfg.eval_period == 0) or epoch + 1 == T:
+            if (cfg.eval_flag and (epoch + 1) % cfg.eval_period == 0) or epoch + 1 == T or ts.stop_training:
                 cm = evaluate_confusion(net, val_ds, device=dev, input_shape=cfg.input_shape,
                                         batch_size=cfg.eval_batch_size, max_images=cfg.max_val_images,
                                         num_classes=num_classes, ignore_index=cfg.ignore_index,
@@ -580,6 +589,9 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
             ep_bar.update(1)
             ep_bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_loss=f"{val_loss:.3f}", lr=f"{lr:.3g}")
             _call(callbacks, "on_epoch_end", ts)
+            if ts.stop_training:
+                say(f"[segkit] stop requested by a callback after epoch {epoch + 1}/{T}")
+                break
     except KeyboardInterrupt:
         ep_bar.close()
         if epochs_done < epoch + 1:  # mid-epoch: store the weights and where to continue
@@ -597,6 +609,17 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
 
     # ---- final evaluation of the best-mIoU checkpoint
     barrier()
+    if not (ckpt_dir / "best.pt").is_file():  # stopped early before any evaluation: score the last weights
+        cm = evaluate_confusion(net, val_ds, device=dev, input_shape=cfg.input_shape, batch_size=cfg.eval_batch_size,
+                                max_images=cfg.max_val_images, num_classes=num_classes,
+                                ignore_index=cfg.ignore_index, absent=cfg.absent, distributed=info.distributed,
+                                progress=progress)
+        if main:
+            atomic_save({"format": CHECKPOINT_FORMAT, "epoch": epochs_done, "model": net.state_dict(),
+                         "config": cfg.to_dict(), "model_spec": spec, "class_names": class_names,
+                         "metrics": history[-1] if history else {}, "segkit_version": segkit.__version__,
+                         "confusion_matrix": cm.hist.cpu().clone()}, ckpt_dir / "best.pt")
+        barrier()
     best_ckpt = load_checkpoint(ckpt_dir / "best.pt", map_location="cpu")
     from segkit.metrics import ConfusionMatrix
 

@@ -14,6 +14,7 @@ backbone freeze leaves it trainable. DeepLabV3 uses torchvision's head after the
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Literal, Mapping
 
 import torch
@@ -251,11 +252,15 @@ def deeplabv3plus(**kwargs: Any) -> DeepLabV3Plus:
     return create_deeplabv3plus(**kwargs)
 
 
+deeplabv3plus.__signature__ = inspect.signature(create_deeplabv3plus)  # type: ignore[attr-defined]
+
 @register_model("deeplabv3", family="deeplab", paper="DeepLabV3 (Chen et al., 2017)", year=2017, input_multiple=16)
 def deeplabv3(**kwargs: Any) -> DeepLabV3:
     """DeepLabV3, generic (no decoder): backbone + ASPP-like head + classifier (see create_deeplabv3)."""
     return create_deeplabv3(**kwargs)
 
+
+deeplabv3.__signature__ = inspect.signature(create_deeplabv3)  # type: ignore[attr-defined]
 
 def _preset(name: str, doc: str, params: int | None, paper: str = _PAPER, input_multiple: int = 16,
             builder=create_deeplabv3plus, **cfg: Any) -> None:
@@ -266,6 +271,7 @@ def _preset(name: str, doc: str, params: int | None, paper: str = _PAPER, input_
 
     factory.__name__ = name.replace("-", "_")
     factory.__doc__ = doc
+    factory.__signature__ = inspect.signature(builder)  # type: ignore[attr-defined]  (build_model checks kwargs)
     factory.preset_config = dict(cfg)  # type: ignore[attr-defined]
     register_model(name, family="deeplab", paper=paper, year=2018 if paper == _V3P else None,
                    input_multiple=input_multiple, reference_params=params, description=doc,
@@ -335,14 +341,14 @@ _TIMM_PRESETS = {
     "vgg16": ("vgg16", {}),
     "resnet50": ("resnet50", {}),
     "mobilenetv4": ("mobilenetv4_conv_medium", {}),
-    "swinv2": ("swinv2_tiny_window8_256", {"img_size": 512}),
+    "swinv2": ("swinv2_tiny_window8_256", {"strict_img_size": False, "dynamic_img_size": True}),
     "mobilevit": ("mobilevit_s", {}),
     "convnext": ("convnext_tiny", {}),
     "efficientnet": ("efficientnet_b0", {}),
 }
 for _short, (_timm, _bkw) in _TIMM_PRESETS.items():
     _preset(f"deeplabv3plus-{_short}", f"Comparison: DeepLabV3+ (classic ASPP, head 48/256) on timm {_timm} "
-            f"(features_only, stride-4 low tap, last feature as deep tap{', img_size 512' if _bkw else ''}).", None,
+            f"(features_only, stride-4 low tap, last feature as deep tap{', any input size' if _bkw else ''}).", None,
             paper=_V3P, input_multiple=32, backbone=f"timm:{_timm}", backbone_kwargs=_bkw)
 
 # DeepLabV3 (no decoder) on the paper's backbones.

@@ -30,7 +30,12 @@ def check_channels(module: str, channels: int) -> None:
 
 
 def hidden_width(
-    module: str, channels: int, reduction: float, min_hidden: int = 1, knob: str = "reduction", min_knob: str = "min_hidden"
+    module: str,
+    channels: int,
+    reduction: float,
+    min_hidden: int = 1,
+    knob: str = "reduction",
+    min_knob: str = "min_hidden",
 ) -> int:
     """Hidden width ``max(min_hidden, int(channels // reduction))``, never zero.
 

@@ -68,7 +68,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     notebooks = select_notebooks(list_notebooks(args.notebooks), args.only)
     base = {
-        "profile": profile_name,
+        "profile": str(Path(args.profile).resolve()) if args.profile.endswith((".yaml", ".yml")) else args.profile,
         "data_root": str(data_root),
         "runs_dir": str(runs_dir),
         "figures_dir": str(figures_dir),

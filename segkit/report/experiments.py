@@ -166,6 +166,7 @@ def train_config(profile: str = "quick", epochs: int | None = None, batch_size: 
         kw["input_shape"] = [int(image_size), int(image_size)]
     if smoke:
         kw.update(max_train_batches=2, max_val_images=4)
+    kw["num_classes"] = None  # from the dataset's classes.txt, so --data with any dataset works
     kw.update(overrides)
     return TrainConfig.profile(profile, **kw)
 

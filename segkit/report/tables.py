@@ -62,10 +62,16 @@ BEST_RULES: dict[str, Direction] = {
 }
 
 
+# Headers that are configuration, not results ("F1 channels" is a channel count, not an F1 score).
+_NEVER_BEST = ("channel", "group", "epoch", "year", "stride", "size")
+
+
 def _direction(column: str, best: Mapping[str, Direction] | None) -> Direction | None:
     if best is not None:
         return best.get(column)
     key = column.lower()
+    if any(word in key for word in _NEVER_BEST):
+        return None
     # longest matching prefix wins ("mean f1" before "f1"; "mprecision" before "precision")
     for rule in sorted(BEST_RULES, key=len, reverse=True):
         if key.startswith(rule):

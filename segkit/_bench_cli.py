@@ -1,0 +1,141 @@
+"""``segkit bench MODEL...`` and ``segkit cam RUN_DIR|MODEL IMAGE...``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_commands"]
+
+# Kept here so building the parser does not import torch; tests check they match
+# segkit.bench.MODES / PROTOCOLS and segkit.cam.CAM_METHODS.
+_MODES = ("eager", "channels_last", "bn_fold", "bf16", "fp16", "compile", "onnxruntime")
+_PROTOCOLS = ("median", "reference")
+_CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "eigencam", "xgradcam", "layercam")
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(t) for t in text.replace("x", ",").split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"{what} must be integers separated by ',' or 'x' (e.g. 1,3,512,512); got {text!r}") from None
+
+
+def _load_model(spec: str, num_classes: int | None, checkpoint: str | None):
+    """(model, name, class names, run dir or None) from a run directory or a registered name."""
+    path = Path(spec)
+    if (path / "config.yaml").is_file():
+        from segkit.engine import load_run
+
+        run = load_run(path, checkpoint=checkpoint or "best", device="cpu")
+        names = (run.config.get("data") or {}).get("class_names")
+        return run.model, path.name, names, path
+    from segkit.models import build_model
+
+    model = build_model(spec, num_classes=num_classes)
+    if checkpoint:
+        from segkit.engine import load_checkpoint
+
+        state = load_checkpoint(checkpoint, map_location="cpu")
+        model.load_state_dict(state.get("model", state))
+    return model, spec, None, None
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from segkit import bench
+
+    shape = _ints(args.input, "--input") if args.input else [1, 3, args.size, args.size]
+    modes = [m for m in (args.modes or "").split(",") if m]
+    rows = []
+    for spec in args.models:
+        model, name, _, run_dir = _load_model(spec, args.num_classes, args.checkpoint)
+        r = bench.profile(model, shape, args.device, runs=args.runs, warmup=args.warmup, protocol=args.protocol,
+                          modes=modes, timing=not args.no_timing, name=name)
+        print(r.summary())
+        if run_dir is not None and args.write:
+            print(f"  wrote {r.save(run_dir / 'bench.json')}")
+        rows.append(r)
+    if args.csv or args.json:
+        import json
+
+        import pandas as pd
+
+        df = pd.DataFrame([r.row() for r in rows])
+        if args.csv:
+            Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+            df.to_csv(args.csv, index=False)
+            print(f"wrote {args.csv}")
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps([r.to_dict() for r in rows], indent=2))
+            print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_cam(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from segkit import cam
+    from segkit.data import letterbox
+
+    model, name, names, _ = _load_model(args.model, args.num_classes, args.checkpoint)
+    images = []
+    for p in args.images:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"image {p!r} not found")
+        canvas, _ = letterbox(np.asarray(Image.open(p).convert("RGB")), args.size)
+        images.append(canvas)
+    k = getattr(model, "num_classes", None) or 2
+    classes = _ints(args.classes, "--classes") if args.classes else list(range(1, k))
+    out = Path(args.out)
+    fig = cam.cam_grid({name: model}, images, classes, class_names=names, layer=args.layer, method=args.method,
+                       save=out)
+    for (i, _), res in fig.cam_results.items():
+        for note in res.notes:
+            print(f"image {i}: {note}")
+    print(f"wrote {out}")
+    if args.attention:
+        maps = cam.capture_attention(model, images[0])
+        if not maps:
+            print("no attention modules found (GGCA, CBAM, window/MobileViT attention, AttnGate)")
+        else:
+            att = out.with_name(out.stem + "_attention" + out.suffix)
+            cam.plot_attention(images[0], maps, save=att)
+            print(f"wrote {att} ({len(maps)} attention maps)")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``bench`` and ``cam`` on the ``segkit`` command."""
+    p = sub.add_parser("bench", help="params, FLOPs, latency/FPS and memory of models or runs",
+                       description="Profile registered models (by name) or trained runs (a run directory).")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="registered model name or run directory")
+    p.add_argument("--size", type=int, default=512, help="square input side (default 512, the paper's)")
+    p.add_argument("--input", help="full input shape B,C,H,W (overrides --size)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument("--protocol", choices=_PROTOCOLS, default="median",
+                   help="median: FPS = 1/median; reference: 1 warm-up + 100 runs, FPS = 1/mean")
+    p.add_argument("--runs", type=int, help="timed runs (default: 30 median, 100 reference)")
+    p.add_argument("--warmup", type=int, help="warm-up runs (default: 5 median, 1 reference)")
+    p.add_argument("--modes", help=f"comma-separated extra modes, timed separately: {','.join(_MODES[1:])}")
+    p.add_argument("--num-classes", type=int, default=3, help="classes for registered models (default 3)")
+    p.add_argument("--checkpoint", help="weights: a run's checkpoint name (best, last) or a .pt path")
+    p.add_argument("--no-timing", action="store_true", help="params and FLOPs only")
+    p.add_argument("--write", action="store_true", help="write bench.json into each run directory")
+    p.add_argument("--csv", help="write the table as CSV")
+    p.add_argument("--json", help="write every result as JSON")
+    p.set_defaults(func=_cmd_bench)
+
+    c = sub.add_parser("cam", help="Grad-CAM heat maps per class (and attention maps) for images",
+                       description="Grad-CAM figure: image, prediction and one CAM per class, for each image.")
+    c.add_argument("model", metavar="RUN_DIR|MODEL", help="run directory or registered model name")
+    c.add_argument("images", nargs="+", metavar="IMAGE")
+    c.add_argument("--classes", help="class indices, e.g. 1,2 (default: every class but 0)")
+    c.add_argument("--layer", help="cam_layers role (backbone, neck, decoder) or module path (default: decoder)")
+    c.add_argument("--method", choices=_CAM_METHODS, default="gradcam")
+    c.add_argument("--size", type=int, default=512, help="letterbox size (default 512)")
+    c.add_argument("--num-classes", type=int, default=3, help="classes for registered models (default 3)")
+    c.add_argument("--checkpoint", help="a run's checkpoint name (best, last) or a .pt path")
+    c.add_argument("--attention", action="store_true", help="also plot the attention maps of the first image")
+    c.add_argument("--out", default="figures/cam.png", help="output figure (PNG/PDF/SVG)")
+    c.set_defaults(func=_cmd_cam)

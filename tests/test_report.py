@@ -1,0 +1,376 @@
+"""segkit.report: tables, text paragraphs, figure style, run collection, runner and export."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.report import paper, tables, text
+from segkit.report.runs import collect_runs, is_complete, per_class_frame, results_table
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _table1() -> pd.DataFrame:
+    return paper.paper_backbone_table().drop(columns="Source")
+
+
+def test_best_mask_follows_column_direction():
+    df = _table1()
+    mask = tables.best_mask(df)
+    # highest mIoU / F1 / FPS, lowest parameter count (MobileViT 5.04 M)
+    assert df.loc[mask["mIoU(%)"], "Model"].tolist() == ["Improved MobileNetV2"]
+    assert df.loc[mask["F1 Score(%)"], "Model"].tolist() == ["Improved MobileNetV2"]
+    assert df.loc[mask["FPS(f/s)"], "Model"].tolist() == ["MobileNetV2"]
+    assert df.loc[mask["Parameter(M)"], "Model"].tolist() == ["MobileViT"]
+    assert not mask["Model"].any()
+
+
+def test_best_mask_marks_ties_and_accepts_overrides():
+    df = pd.DataFrame({"name": ["a", "b", "c"], "score": [1.0, 3.0, 3.0], "cost": [5, 1, 9]})
+    assert tables.best_mask(df)["score"].sum() == 0  # no rule for "score": nothing marked
+    m = tables.best_mask(df, best={"score": "max", "cost": "max"})
+    assert m["score"].tolist() == [False, True, True]
+    assert m["cost"].tolist() == [False, False, True]
+    with pytest.raises(ValueError, match="not in the table"):
+        tables.best_mask(df, best={"nope": "max"})
+    with pytest.raises(ValueError, match="'max' or 'min'"):
+        tables.best_mask(df, best={"score": "biggest"})
+
+
+def test_markdown_bold_best_and_integer_columns_stay_integer():
+    md = tables.to_markdown(paper.paper_sff_table().drop(columns="Source"))
+    lines = md.strip().splitlines()
+    assert lines[0] == "| Groups | F1 channels | F2 channels | Out channels | mIoU(%) | F1 Score(%) | FPS(f/s) |"
+    assert lines[1].startswith("|---:|")
+    # group 4 has the best mIoU and F1, group 3 the best FPS; channel counts are not bolded
+    assert lines[5] == "| 4 | 16 | 24 | 40 | **68.29** | **79.26** | 41.07 |"
+    assert lines[4] == "| 3 | 32 | 64 | 96 | 65.21 | 76.88 | **102.73** |"
+
+
+def test_latex_booktabs_escapes_and_bolds():
+    tex = tables.to_latex(_table1(), caption="Backbones & 100% of it", label="tab:bb")
+    assert tex.startswith("\\begin{table}[t]") and tex.rstrip().endswith("\\end{table}")
+    for rule in ("\\toprule", "\\midrule", "\\bottomrule"):
+        assert tex.count(rule) == 1
+    assert "mIoU(\\%)" in tex and "Backbones \\& 100\\% of it" in tex
+    assert "\\textbf{67.82}" in tex and "\\textbf{90.48}" in tex and "\\textbf{5.04}" in tex
+    assert "\\begin{tabular}{lrrrr}" in tex
+    assert "\\_" in tables.to_latex(pd.DataFrame({"a_b": ["x_y"]}))
+
+
+def test_save_table_writes_three_formats(tmp_path):
+    df = _table1()
+    paths = tables.save_table(df, "t1", tmp_path, caption="Table 1")
+    assert set(paths) == {"md", "tex", "csv"}
+    back = pd.read_csv(paths["csv"])
+    pd.testing.assert_frame_equal(back, df)
+    assert "**Table 1**" in paths["md"].read_text()
+    with pytest.raises(ValueError, match="empty"):
+        tables.save_table(df.iloc[0:0], "empty", tmp_path)
+    with pytest.raises(ValueError, match="bare file stem"):
+        tables.save_table(df, "sub/t1", tmp_path)
+
+
+def test_format_cell_handles_nan_and_numpy():
+    assert tables.format_cell(float("nan")) == "–"
+    assert tables.format_cell(np.int64(24)) == "24"
+    assert tables.format_cell(np.float32(1.23456), 3) == "1.235"
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def test_comparison_paragraph_on_paper_table_states_only_supported_facts():
+    t = _table1()
+    en = text.comparison_paragraph(t, baseline="MobileNetV2", what="backbones")
+    assert "Improved MobileNetV2 reaches the highest mIoU (67.82%, F1 78.86%)" in en
+    assert "+2.15 mIoU points and +1.59 F1 points" in en  # the paper's stated gains
+    assert "+0.03 M parameters" in en and "from 90.48 to 66.87" in en
+    assert "The fastest is MobileNetV2 at 90.48 FPS" in en
+    assert "The smallest is MobileViT (5.04 M" in en
+    assert "Swin Transformerv2 scores lowest (58.30% mIoU)" in en
+    assert "Swin Transformerv2 at" not in en and "fastest is MobileViT" not in en
+    zh = text.comparison_paragraph(t, baseline="MobileNetV2", lang="zh", what="backbones")
+    assert "mIoU +2.15 个百分点" in zh and "主干网络" in zh
+
+
+def test_comparison_paragraph_without_tradeoff_and_bad_input():
+    df = pd.DataFrame({"Model": ["a", "b"], "mIoU(%)": [50.0, 40.0], "F1 Score(%)": [60.0, 55.0],
+                       "FPS(f/s)": [30.0, 20.0], "Parameter(M)": [1.0, 2.0]})
+    en = text.comparison_paragraph(df)
+    assert "also the fastest" in en and "no speed/accuracy trade-off" in en
+    assert "also the smallest" in en
+    with pytest.raises(ValueError, match="baseline='zzz'"):
+        text.comparison_paragraph(df, baseline="zzz")
+    with pytest.raises(ValueError, match="lacks columns"):
+        text.comparison_paragraph(df.drop(columns="FPS(f/s)"))
+
+
+def test_ablation_paragraph_counts_gains_and_losses():
+    df = pd.DataFrame({"Model": ["base", "x", "y", "z"], "mIoU(%)": [60.0, 61.5, 59.0, 60.001]})
+    en = text.ablation_paragraph(df, "Model", "base")
+    assert "1 of 3 variants improve on it: x (+1.50)" in en
+    assert "Lower than the baseline: y (-1.00)" in en
+    assert "Unchanged to two decimals: z" in en
+    none = text.ablation_paragraph(df.iloc[[0, 2]], "Model", "base")
+    assert "None of the 1 variants improves on it" in none
+    assert "低于基线" in text.ablation_paragraph(df, "Model", "base", lang="zh")
+
+
+def test_training_paragraph_reports_peak_and_best_checkpoint():
+    h = pd.DataFrame({"epoch": [1, 2, 3, 4], "train_loss": [1.0, 0.6, 0.5, 0.45],
+                      "miou": [np.nan, 0.40, 0.55, 0.50]})
+    en = text.training_paragraph(h)
+    assert "from 1.000 to 0.450 (a decrease)" in en
+    assert "peaked at 55.00% at epoch 3" in en and "best checkpoint" in en
+
+
+def test_save_paragraphs(tmp_path):
+    p = text.save_paragraphs("x", {"en": "Hello.", "zh": "你好。"}, tmp_path)
+    body = p.read_text(encoding="utf-8")
+    assert "### English" in body and "### 中文" in body and "你好。" in body
+
+
+# ----------------------------------------------------------------------------- style
+
+
+def test_save_figure_png_300dpi_pdf_and_params(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from segkit.report.style import save_figure, use_style
+
+    use_style("en")
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, 1])
+    paths = save_figure(fig, "line", tmp_path, params={"a": 1}, close=True)
+    assert [p.suffix for p in paths] == [".png", ".pdf", ".json"]
+    with Image.open(paths[0]) as im:
+        assert round(im.info["dpi"][0]) == 300
+        assert im.size[0] > 300  # 2 in at 300 dpi, cropped tight
+    assert paths[1].read_bytes()[:5] == b"%PDF-"
+    assert json.loads(paths[2].read_text()) == {"a": 1}
+    with pytest.raises(ValueError, match="bare file stem"):
+        save_figure(fig, "line.png", tmp_path)
+    with pytest.raises(ValueError, match="formats"):
+        save_figure(fig, "line", tmp_path, formats=("jpg",))
+
+
+def test_chinese_labels_use_a_cjk_font_or_explain(monkeypatch):
+    import matplotlib
+
+    from segkit.report import style
+
+    if style.find_cjk_font() is not None:
+        style.use_style("zh")
+        assert style.label("miou") == "平均交并比 mIoU (%)"
+        assert matplotlib.rcParams["font.sans-serif"][0] == style.find_cjk_font()
+    monkeypatch.setattr(style, "find_cjk_font", lambda *a, **k: None)
+    with pytest.raises(style.CJKFontNotFoundError, match="fonts-noto-cjk"):
+        style.use_style("zh")
+    style.use_style("en")
+    assert style.label("miou") == "mIoU (%)"
+    with pytest.raises(ValueError, match="lang='fr'"):
+        style.use_style("fr")
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def _fake_run(root: Path, exp: str, name: str, miou: float, fps: float, params: int) -> Path:
+    d = root / exp / name
+    (d / "checkpoints").mkdir(parents=True)
+    (d / "config.yaml").write_text("train: {}\nmodel: {name: x}\n")
+    pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "miou": [0.1, miou]}).to_csv(d / "history.csv", index=False)
+    metrics = {"miou": miou, "f1": miou + 0.1, "mpa": 0.7, "accuracy": 0.99, "mean_f1": 0.5,
+               "per_class": {"background": {"iou": 0.98, "recall": 0.99, "precision": 0.97, "f1": 0.98},
+                             "corrosion": {"iou": 0.25, "recall": 0.5, "precision": 0.3, "f1": 0.4}}}
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    (d / "bench.json").write_text(json.dumps({"params_trainable": params, "gflops": 1.5,
+                                              "latency": {"fps": fps, "median_ms": 1000 / fps}}))
+    return d
+
+
+def test_collect_runs_and_results_table(tmp_path):
+    _fake_run(tmp_path, "bb", "m1", 0.60, 90.0, 5_813_523)
+    _fake_run(tmp_path, "bb", "m2", 0.65, 60.0, 5_842_770)
+    (tmp_path / "bb" / "incomplete").mkdir()
+    runs = collect_runs(tmp_path)
+    assert runs["name"].tolist() == ["m1", "m2"]  # the incomplete run is skipped
+    assert runs["miou"].tolist() == pytest.approx([60.0, 65.0])
+    assert runs["params_m"].tolist() == pytest.approx([5.813523, 5.84277])
+    t = results_table(runs, labels={"m1": "MobileNetV2"}, order=["m2", "m1"])
+    assert list(t.columns) == ["Model", "mIoU(%)", "F1 Score(%)", "FPS(f/s)", "Parameter(M)"]
+    assert t["Model"].tolist() == ["m2", "MobileNetV2"]
+    assert t["F1 Score(%)"].tolist() == pytest.approx([75.0, 70.0])
+    assert is_complete(tmp_path / "bb" / "m1") and not is_complete(tmp_path / "bb" / "incomplete")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        collect_runs(tmp_path / "nope")
+
+
+def test_per_class_frame_in_percent(tmp_path):
+    d = _fake_run(tmp_path, "e", "r", 0.5, 10.0, 1)
+    pc = per_class_frame(json.loads((d / "metrics.json").read_text()))
+    assert pc["class"].tolist() == ["background", "corrosion"]
+    assert pc.loc[1, "IoU"] == pytest.approx(25.0) and pc.loc[1, "Recall(PA)"] == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="per_class"):
+        per_class_frame({"miou": 0.5})
+
+
+def test_beside_paper_aligns_rows():
+    ours = pd.DataFrame({"Model": ["MobileNetV2", "ResNet18"], "mIoU(%)": [50.0, 45.0], "F1 Score(%)": [60.0, 55.0],
+                         "FPS(f/s)": [200.0, 150.0], "Parameter(M)": [5.81, 12.3]})
+    both = paper.beside_paper(ours, paper.paper_backbone_table())
+    assert list(both.columns[:3]) == ["Model", "mIoU(%) (ours)", "mIoU(%) (paper)"]
+    row = both.set_index("Model").loc["MobileNetV2"]
+    assert row["mIoU(%) (ours)"] == 50.0 and row["mIoU(%) (paper)"] == 65.67
+    assert np.isnan(both.set_index("Model").loc["Xception", "mIoU(%) (ours)"])
+    assert np.isnan(both.set_index("Model").loc["ResNet18", "mIoU(%) (paper)"])
+
+
+def test_paper_tables_match_the_spec():
+    t1 = paper.paper_backbone_table()
+    assert (t1["Source"] == "paper").all() and len(t1) == 7
+    first = paper.paper_backbone_table("first")
+    assert "Improved MobileNetV2" not in set(first["Model"]) and len(first) == 6
+    raw = paper.paper_sff_raw()
+    assert raw.query("Groups == 2 and Class == 'corrosion'")["IoU(%)"].item() == 60.1
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_figures_build_without_error():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from segkit.report import figures
+
+    h = pd.DataFrame({"epoch": [1, 2, 3], "lr": [1e-4, 5e-4, 1e-5], "train_loss": [1, 0.5, 0.4],
+                      "val_loss": [np.nan, 0.6, 0.5], "miou": [np.nan, 0.3, 0.4]})
+    assert len(figures.plot_training_curves(h).axes) == 3
+    figures.plot_miou_vs_fps(_table1())
+    cm = np.array([[90, 10], [30, 70]])
+    fig = figures.plot_confusion_matrix(cm, ["bg", "fg"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["90.0", "10.0", "30.0", "70.0"]  # row-normalised percentages
+    gt = np.array([[0, 1], [1, 1]])
+    pred = np.array([[1, 1], [0, 1]])
+    fig = figures.plot_tp_fp_fn(gt, pred, 1)
+    assert "TP 2, FP 1, FN 1, IoU 50.0%" in fig.axes[0].get_title()
+    over = figures.overlay_mask(np.zeros((2, 2, 3), np.uint8), gt, 2, alpha=1.0)
+    assert over[0, 0].tolist() == [0, 0, 0] and over[0, 1].tolist() == list(figures.class_colors(2)[1])
+    plt.close("all")
+
+
+# ----------------------------------------------------------------------------- runner
+
+
+def test_parse_override_and_select(tmp_path):
+    from segkit.report.runner import list_notebooks, notebook_parameters, parse_override, select_notebooks
+
+    assert parse_override("epochs", "3") == ("epochs", 3)
+    assert parse_override("models", "[a, b]") == ("models", ["a", "b"])
+    assert parse_override("smoke", "true") == ("smoke", True)
+    with pytest.raises(ValueError, match="identifiers"):
+        parse_override("bad-key", "1")
+    for n in ("00_a", "01_b", "02_c"):
+        (tmp_path / f"{n}.ipynb").write_text("{}")
+    (tmp_path / "scratch.ipynb").write_text("{}")
+    nbs = list_notebooks(tmp_path)
+    assert [p.stem for p in nbs] == ["00_a", "01_b", "02_c"]
+    assert [p.stem for p in select_notebooks(nbs, ["02,0"])] == ["00_a", "02_c"]
+    assert [p.stem for p in select_notebooks(nbs, ["b"])] == ["01_b"]
+    with pytest.raises(ValueError, match="matches no notebook"):
+        select_notebooks(nbs, ["9"])
+    prof = {"notebooks": {"all": {"epochs": 3, "lr": 1}, "01_b": {"epochs": 5}}}
+    got = notebook_parameters(prof, "01_b", base={"epochs": 1, "data_root": "d"}, overrides={"lr": 2},
+                              declared=["epochs", "lr", "data_root"])
+    assert got == {"epochs": 5, "lr": 2, "data_root": "d"}
+    assert notebook_parameters(prof, "00_a", declared=["lr"]) == {"lr": 1}
+
+
+def test_profiles_carry_notebook_sections():
+    from segkit.report.runner import load_profile
+
+    for name in ("quick", "paper"):
+        prof = load_profile(name)
+        assert "train" in prof and "all" in prof["notebooks"] and "synthetic" in prof["report"]
+    with pytest.raises(FileNotFoundError, match="available profiles"):
+        load_profile("nope")
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _tiny_notebook(path: Path, widget: bool = True) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Tiny\ntext"), nbformat.v4.new_code_cell("print(1)")]
+    out = {"output_type": "display_data", "metadata": {},
+           "data": {"text/plain": "IntSlider(value=1)",
+                    "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2,
+                                                                 "version_minor": 0}}}
+    if widget:
+        nb.cells[1].outputs = [nbformat.from_dict(out)]
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
+                                                                                "version_minor": 0}}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_html_export_is_offline(tmp_path):
+    from segkit.report.export import notebook_to_html, write_index
+
+    nb = _tiny_notebook(tmp_path / "00_tiny.ipynb")
+    page = notebook_to_html(nb, tmp_path / "html" / "00_tiny.html", nav_html='<a href="../index.html">index</a>')
+    html = page.read_text()
+    assert "<h1" in html and "IntSlider(value=1)" in html
+    assert not re.findall(r"<script[^>]+src=\"https?://", html)  # no CDN scripts (RequireJS, MathJax, widgets)
+    assert "application/vnd.jupyter.widget-state+json" not in html
+    (tmp_path / "tables").mkdir()
+    tables.save_table(_table1(), "t1", tmp_path / "tables")
+    idx = write_index(tmp_path, [("html/00_tiny.html", "00_tiny", "Tiny")], "Report", tables_dir=tmp_path / "tables")
+    body = idx.read_text()
+    assert 'href="html/00_tiny.html"' in body and "<h3>t1</h3>" in body and 'href="tables/t1.tex"' in body
+
+
+@pytest.mark.browser
+def test_pdf_export_with_chromium(tmp_path):
+    from segkit.report.export import find_chromium, html_to_pdf, notebook_to_html
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium binary (/usr/bin/chromium or SEGKIT_CHROMIUM); the PDF export needs it")
+    page = notebook_to_html(_tiny_notebook(tmp_path / "00_tiny.ipynb"), tmp_path / "t.html")
+    pdf = html_to_pdf(page, tmp_path / "t.pdf", timeout=120)
+    data = pdf.read_bytes()
+    assert data[:5] == b"%PDF-" and len(data) > 1000
+
+
+def test_pdf_export_without_chromium_explains(tmp_path, monkeypatch):
+    from segkit.report import export
+
+    monkeypatch.setattr(export, "find_chromium", lambda *a, **k: None)
+    with pytest.raises(FileNotFoundError, match="apt-get install chromium"):
+        export.html_to_pdf(tmp_path / "x.html", tmp_path / "x.pdf")
+
+
+def test_report_command_is_registered():
+    from segkit.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["report", "--profile", "paper", "--data", "d", "-p", "epochs", "2", "-p", "lang", "zh",
+                              "--force", "--only", "02", "--only", "06"])
+    assert args.profile == "paper" and args.data == "d" and args.force
+    assert args.parameter == [["epochs", "2"], ["lang", "zh"]] and args.only == ["02", "06"]
