@@ -77,7 +77,8 @@ def main() -> None:
     import segmentation_models_pytorch as smp
 
     models: dict[str, tuple[nn.Module, float | None]] = {
-        "smp DeepLabV3Plus(mobilenet_v2) [peer]": (smp.DeepLabV3Plus("mobilenet_v2", encoder_weights=None, classes=3), None)
+        "smp DeepLabV3Plus(mobilenet_v2) [peer]": (
+            smp.DeepLabV3Plus("mobilenet_v2", encoder_weights=None, classes=3), None),
     }
     for name in args.models:
         models[name] = (build_model(name, num_classes=3), PRESETS.get(name))

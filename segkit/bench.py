@@ -23,6 +23,10 @@ Conventions (spec: training.md §10, metrics.md §5, paper_model.md §0):
     argmax done in NumPy on the CPU as the reference predict code does, FPS = 1 / mean.
 
   The protocol, its statistic and its counts are recorded in the result.
+- **Memory**: on CUDA, ``torch.cuda.max_memory_allocated`` over warm-up and timed passes
+  (weights included; ``activations_mb`` = peak minus what was allocated before); on the
+  CPU, the growth of the process RSS (psutil) from before the warm-up to the largest value
+  seen after a timed pass: a rough figure, as the allocator caches and reuses memory.
 - **Optimised modes** (``channels_last``, ``bn_fold``, ``bf16``, ``fp16``, ``compile``,
   ``onnxruntime``) are timed with the same protocol and reported separately in
   ``result.modes``; the eager number is never replaced by one of them. A mode that fails
@@ -33,19 +37,25 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import io
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BenchResult",
@@ -358,8 +368,8 @@ def count_flops(
         input_shape: (B, C, H, W) of the input.
         device: where to run the counting pass. ``"meta"`` runs on shape-only tensors,
             costing no compute (a model that cannot run on meta tensors falls back to the
-            CPU); ``"auto"`` (default) uses meta above 128x128 pixels per batch and the CPU
-            below, where real kernels are faster than meta's shape functions.
+            CPU); ``"auto"`` (default) uses meta above 256x256 pixels per batch and the CPU
+            up to that, where real kernels are as fast as meta's shape functions.
 
     Returns:
         (total FLOPs, {top-level child name: FLOPs, "(other)": the rest, if any}, device used).
@@ -388,7 +398,7 @@ def count_flops(
         return total, by_child
 
     if str(device) == "auto":
-        device = "meta" if shape[0] * shape[2] * shape[3] > 128 * 128 else "cpu"
+        device = "meta" if shape[0] * shape[2] * shape[3] > 256 * 256 else "cpu"
     dev = torch.device(device)
     if dev.type == "meta":
         try:
@@ -458,11 +468,13 @@ def time_model(
     runs: int,
     protocol: Literal["median", "reference"] = "median",
     postprocess: bool = True,
+    after_each: Callable[[], None] | None = None,
 ) -> LatencyStats:
     """Time ``fn(x)`` (+ softmax + argmax when `postprocess`) under a protocol.
 
     ``fn`` returns logits (B, K, H, W) as a Tensor (or a list/dict holding them). Each
     timed pass ends with a device synchronisation, so CUDA kernels are included.
+    ``after_each`` (e.g. a memory probe) runs after every pass, outside the timed region.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}; got {protocol!r}")
@@ -490,6 +502,8 @@ def time_model(
             t0 = time.perf_counter()
             step()
             samples.append(time.perf_counter() - t0)
+            if after_each is not None:
+                after_each()
     stat = "mean" if protocol == "reference" else "median"
     return LatencyStats.from_samples(samples, warmup, x.shape[0], stat)
 
@@ -548,20 +562,24 @@ def _onnx_callable(model: nn.Module, x: torch.Tensor, device: torch.device):
     tmp = tempfile.mkdtemp(prefix="segkit-onnx-")
     path = os.path.join(tmp, "model.onnx")
     exporter = "dynamo"
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(m, (xin,), path, input_names=["input"], output_names=["logits"], dynamo=True)
-        except Exception:  # onnxscript missing or an unsupported op: the TorchScript exporter
-            exporter = "torchscript"
-            torch.onnx.export(
-                m, (xin,), path, input_names=["input"], output_names=["logits"], opset_version=17, dynamo=False
-            )
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            try:
+                torch.onnx.export(m, (xin,), path, input_names=["input"], output_names=["logits"], dynamo=True)
+            except Exception:  # onnxscript missing or an unsupported op: the TorchScript exporter
+                exporter = "torchscript"
+                torch.onnx.export(m, (xin,), path, input_names=["input"], output_names=["logits"],
+                                  opset_version=17, dynamo=False)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = torch.get_num_threads()
-    sess = ort.InferenceSession(path, opts, providers=providers)
+    try:
+        sess = ort.InferenceSession(path, opts, providers=providers)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the session holds the model in memory
     in_name = sess.get_inputs()[0].name
 
     def run(inp: torch.Tensor) -> torch.Tensor:
@@ -660,7 +678,14 @@ def profile(
                 torch.cuda.reset_peak_memory_stats(dev)
                 base = torch.cuda.memory_allocated(dev)
             rss0 = _rss_bytes()
-            latency = time_model(model, x, warmup=warmup, runs=runs, protocol=protocol, postprocess=postprocess)
+            rss_peak = [rss0]
+
+            def probe() -> None:
+                if rss0 is not None:
+                    rss_peak[0] = max(rss_peak[0], _rss_bytes() or 0)
+
+            latency = time_model(model, x, warmup=warmup, runs=runs, protocol=protocol, postprocess=postprocess,
+                                 after_each=None if dev.type == "cuda" else probe)
             if dev.type == "cuda":
                 peak = torch.cuda.max_memory_allocated(dev)
                 memory = {
@@ -669,11 +694,11 @@ def profile(
                     "activations_mb": round((peak - base) / 2**20, 1),
                 }
             else:
-                rss1 = _rss_bytes()
+                # the largest process RSS seen after a timed pass, minus the RSS before warm-up
                 memory = {
                     "kind": "cpu_rss_delta",
-                    "peak_mb": None if rss0 is None or rss1 is None else round(max(rss1 - rss0, 0) / 2**20, 1),
-                    "rss_mb": None if rss1 is None else round(rss1 / 2**20, 1),
+                    "peak_mb": None if rss0 is None else round(max(rss_peak[0] - rss0, 0) / 2**20, 1),
+                    "rss_mb": None if rss0 is None else round(rss_peak[0] / 2**20, 1),
                 }
             mode_results["eager"] = ModeResult("eager", True, "eager PyTorch, float32, contiguous", latency, 0.0)
             if len(modes) > 1:
@@ -732,7 +757,7 @@ def profile_many(
     errors: Literal["raise", "record"] = "raise",
     progress: bool = False,
     **profile_kwargs: Any,
-):
+) -> "pd.DataFrame":
     """Profile several models into one paper-style DataFrame.
 
     Args:

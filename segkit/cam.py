@@ -39,12 +39,15 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "CAM_METHODS",
@@ -340,6 +343,14 @@ def gradcam(
 
     Returns:
         A ``CamResult`` with (n, H, W) heat maps in [0, 1] at the image's resolution.
+
+    Note:
+        When the target layer feeds a linear classifier directly (the default "decoder"
+        role of DeepLabV3+: cat_conv -> 1x1 cls_conv -> bilinear upsampling), Grad-CAM's
+        channel weights are proportional to the classifier's weights for any target
+        region, so the map is the rectified class-logit map whatever ``mask`` /
+        ``label_map`` say. Use ``method="hirescam"`` (element-wise gradients) or an earlier
+        layer ("neck", "backbone") for region-specific maps.
     """
     was_training = model.training
     try:
@@ -465,14 +476,15 @@ def _gradcam(
 # ----------------------------------------------------------------------------- figures
 
 
-def plot_cams(result: CamResult, gt: np.ndarray | None = None, alpha: float = 0.5, figsize_per: float = 2.6):
+def plot_cams(result: CamResult, gt: np.ndarray | None = None, alpha: float = 0.5,
+              palette: np.ndarray | None = None, figsize_per: float = 2.6) -> "Figure":
     """One row: image, ground truth (if given), prediction, a CAM overlay per class."""
     import matplotlib.pyplot as plt
 
     panels = [("image", result.image)]
     if gt is not None:
-        panels.append(("ground truth", colorize_mask(gt)))
-    panels.append(("prediction", colorize_mask(result.prediction)))
+        panels.append(("ground truth", colorize_mask(gt, palette)))
+    panels.append(("prediction", colorize_mask(result.prediction, palette)))
     for c, ov in zip(result.classes, result.overlays(alpha)):
         panels.append((f"{result.method}: {result.name(c)}", ov))
     fig, axes = plt.subplots(1, len(panels), figsize=(figsize_per * len(panels), figsize_per), squeeze=False)
@@ -495,9 +507,10 @@ def cam_grid(
     method: str = "gradcam",
     target: str = "pred",
     alpha: float = 0.5,
+    palette: np.ndarray | None = None,
     figsize_per: float = 2.2,
     save: str | Path | None = None,
-):
+) -> "Figure":
     """Figure grid: one row per image; image, GT, then per model its prediction and a CAM per class.
 
     Args:
@@ -510,7 +523,12 @@ def cam_grid(
         method: a ``CAM_METHODS`` name.
         target: "pred" (pixels predicted as the class) or "gt" (pixels labelled as the
             class; needs ``gts``).
+        alpha: heat-map weight in the overlays.
+        palette: (n, 3) uint8 class colours for GT/prediction (default: the VOC palette).
         save: a path to save the figure to (PNG/PDF/SVG, by extension, 200 dpi).
+
+    A CAM panel whose class has no target pixels (with target="pred": not predicted) scored
+    the whole image instead; its title says "(no pixels)".
 
     Returns:
         The matplotlib Figure; ``fig.cam_results`` holds the ``CamResult`` per (image, model).
@@ -537,16 +555,16 @@ def cam_grid(
                           label_map=gt if target == "gt" else None)
             results[(r, label)] = res
             res0 = res0 or res
-            row.append((f"{label}: prediction", colorize_mask(res.prediction)))
-            for c, ov in zip(res.classes, res.overlays(alpha)):
-                row.append((f"{label}: {res.name(c)}", ov))
-        lead = [("image", res0.image)] + ([("ground truth", colorize_mask(gt))] if gt is not None else [])
+            row.append((f"{label}: prediction", colorize_mask(res.prediction, palette)))
+            for c, n, ov in zip(res.classes, res.target_pixels, res.overlays(alpha)):
+                row.append((f"{label}: {res.name(c)}" + ("" if n else " (no pixels)"), ov))
+        lead = [("image", res0.image)] + ([("ground truth", colorize_mask(gt, palette))] if gt is not None else [])
         for c, (title, panel) in enumerate(lead + row):
             ax = axes[r, c]
             ax.imshow(panel)
             ax.axis("off")
-            if r == 0:
-                ax.set_title(title, fontsize=8)
+            if r == 0 or "(no pixels)" in title:
+                ax.set_title(title, fontsize=7)
     fig.suptitle(f"{method} per class, target pixels: {'ground truth' if target == 'gt' else 'prediction'}", fontsize=9)
     fig.tight_layout()
     fig.cam_results = results
@@ -816,7 +834,7 @@ def plot_attention(
     ncols: int = 4,
     figsize_per: float = 2.4,
     save: str | Path | None = None,
-):
+) -> "Figure":
     """The image, then each attention map (min-max scaled, upsampled) over it.
 
     GGCA panels also show the channel-mean height and width gates as side profiles.

@@ -23,6 +23,7 @@ _COMMAND_MODULES = [
     "segkit.report._cli",
     "segkit.engine._cli",
     "segkit._bench_cli",
+    "segkit.models._zoo_cli",
 ]
 
 

@@ -260,3 +260,24 @@ def test_profile_every_registered_model(name):
     assert r.params_trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert r.flops > 0 and r.input_shape == (1, 3, size, size)
     assert r.latency is None or r.fps > 0
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_bench_writes_a_table(tmp_path, capsys):
+    import pandas as pd
+
+    from segkit import _bench_cli
+    from segkit.cli import main
+
+    assert _bench_cli._MODES == bench.MODES and _bench_cli._PROTOCOLS == bench.PROTOCOLS
+    csv = tmp_path / "t.csv"
+    assert main(["bench", "deeplabv3plus-mobilenetv2", "--size", "64", "--runs", "1", "--warmup", "0",
+                 "--modes", "bn_fold", "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "5.81 M trainable (5,813,523" in out and "mode bn_fold" in out
+    df = pd.read_csv(csv)
+    assert df.loc[0, "Params (M)"] == 5.81 and df.loc[0, "input"] == "1x3x64x64" and df.loc[0, "FPS"] > 0
+    assert main(["bench", "no-such-model", "--no-timing"]) == 1  # a clear one-line error
+    assert "unknown model" in capsys.readouterr().err

@@ -370,3 +370,19 @@ def test_attention_on_paper_presets_and_after_stitching(tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_cli_cam_writes_figures(tmp_path, synthetic_root, capsys):
+    from segkit import _bench_cli
+    from segkit.cli import main
+
+    assert _bench_cli._CAM_METHODS == cam.CAM_METHODS
+    image = next((synthetic_root / "JPEGImages").glob("*.jpg"))
+    out = tmp_path / "cam.png"
+    assert main(["cam", "improved-mobilenetv2", str(image), "--size", "64", "--classes", "1",
+                 "--out", str(out), "--attention"]) == 0
+    assert out.is_file() and (tmp_path / "cam_attention.png").is_file()
+    assert "6 attention maps" in capsys.readouterr().out
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

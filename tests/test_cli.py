@@ -41,3 +41,8 @@ def test_every_subcommand_has_help():
 def test_python_dash_m_entry_point():
     res = subprocess.run([sys.executable, "-m", "segkit", "--version"], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == f"segkit {segkit.__version__}"
+
+
+def test_top_level_api_resolves_every_export():
+    for name in segkit.__all__:
+        assert getattr(segkit, name) is not None, name

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -15,9 +14,9 @@ from segkit.data import (
     convert_labelme, dataset_stats, fix_binary_masks, labelids_to_trainids, labelme_to_mask, letterbox,
     letterbox_mask, make_splits, sample_grid, save_mask, write_splits,
 )
-from segkit.data.tools import default_palette
 
 # ----------------------------------------------------------------------------- fixtures
+
 def _blocks(h: int, w: int, seed: int = 0, k: int = 3, cell: int = 8) -> np.ndarray:
     """A blocky label map (cells of `cell` px) with classes 0..k-1."""
     rng = np.random.default_rng(seed)
@@ -362,6 +361,16 @@ def test_offline_augmentation_grouped_split_no_leak(tmp_path):
     _, m_src = ds.load_original(ds.ids.index("src3"))
     _, m_mir = ds.load_original(ds.ids.index("src3_mirror0"))
     assert (m_mir == m_src[:, ::-1]).all() or (m_mir == m_src[::-1]).all()
+
+
+def test_offline_augmentation_drops_blurry_sources(tmp_path):
+    sharp = _ok_item(32, 32, seed=1)
+    flat = (np.full((32, 32, 3), 90, np.uint8), np.zeros((32, 32), np.uint8))
+    root = write_voc(tmp_path / "bl", {"sharp": sharp, "flat": flat})
+    out = augment_dataset(root, tmp_path / "o", ops=("mirror",), min_sharpness=5.0)
+    assert sorted(p.stem for p in (out / "JPEGImages").glob("*.jpg")) == ["sharp", "sharp_mirror0"]
+    assert "flat,flat,dropped_blurry" in (out / "sources.csv").read_text()
+    assert write_splits(out, 0.5)["trainval"] == ["sharp", "sharp_mirror0"]
 
 
 def test_labelme_conversion(tmp_path):

@@ -79,9 +79,9 @@ def test_documented_class_shares(tmp_path):
     st = dataset_stats(root)
     share = dict(zip(st.classes["name"], 100 * st.classes["pixel_share"]))
     images = dict(zip(st.classes["name"], 100 * st.classes["image_share"]))
-    assert 98.3 <= share["background"] <= 99.5
+    assert 98.2 <= share["background"] <= 99.5
     assert 0.4 <= share["corrosion"] <= 1.3
-    assert 0.15 <= share["broken_wire"] <= 0.5
+    assert 0.15 <= share["broken_wire"] <= 0.6
     assert 28 <= images["corrosion"] <= 48
     assert 55 <= images["broken_wire"] <= 75
     # broken wires are thin: median object is a few px wide (area / length small)

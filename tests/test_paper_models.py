@@ -74,7 +74,7 @@ def test_align_corners_per_family():
 def test_width_mult_and_strides():
     m = build_model("deeplabv3plus", fusion="sff2", backbone_kwargs={"width_mult": 0.5}, num_classes=2)
     assert m.backbone.low_channels == 12 and m.fusion.in_channels == (12, 16)
-    assert m(torch.randn(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+    assert m(torch.randn(2, 3, 64, 64)).shape == (2, 2, 64, 64)
     assert [m.backbone.stride_at(t) for t in (1, 2, 4, 7, 14, 18)] == [2, 2, 4, 8, 16, 16]
 
 
@@ -172,3 +172,18 @@ def test_heavy_timm_presets_forward(name):
     with torch.no_grad():
         assert m(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
     assert m.backbone.low_stride == 4
+
+
+GN_POOL = {"wa_aspp_mvit", "lite_mvit_aspp", "wa_aspp_v2", "msa_aspp"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in PRESETS.items() if "xception" not in n))
+def test_batch1_train_works_or_names_the_fix(name):
+    """GroupNorm pooling branches (MViT/MSA family) train at batch 1; BatchNorm ones raise with the fix."""
+    m = build_model(name).train()
+    x = torch.randn(1, 3, _size(name), _size(name))
+    if PRESETS[name]["cfg"].get("aspp", "aspp") in GN_POOL and "use_groupnorm" not in str(PRESETS[name]["cfg"]):
+        assert m(x).shape == (1, 3, *x.shape[-2:])
+    else:
+        with pytest.raises(ValueError, match="use_groupnorm=True"):
+            m(x)

@@ -5,7 +5,6 @@ import itertools
 
 import pytest
 import torch
-import torch.nn as nn
 
 from segkit._utils import count_params
 from segkit.models.backbones import AttnPolicy, MobileNetV2
@@ -252,3 +251,21 @@ def test_registered_modules_keep_shape_and_have_no_zero_params(name):
     assert all(p.numel() > 0 for p in m.parameters())
     x = torch.randn(2, 64, 8, 8)
     assert m(x).shape == x.shape
+
+
+def test_ggca_random_valid_configs_keep_shape():
+    hyp = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+
+    @hyp.settings(max_examples=15, deadline=None)
+    @hyp.given(g=st.integers(1, 6), cg=st.integers(1, 20), r=st.integers(1, 32), h=st.integers(1, 7),
+               w=st.integers(1, 7))
+    def check(g, cg, r, h, w):
+        m = GGCAFused(g * cg, r, g).eval()
+        assert m.hidden == max(1, cg // r)
+        x = torch.randn(2, g * cg, h, w)
+        y = m(x)
+        assert y.shape == x.shape and torch.isfinite(y).all()
+        assert (y.abs() <= x.abs() + 1e-6).all()  # two sigmoid gates in (0, 1): no amplification
+
+    check()

@@ -78,7 +78,10 @@ class LoadReport:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint file (``weights_only=True``); unwraps "state_dict"/"model" entries and a DDP "module." prefix."""
+    """Read a checkpoint file (``weights_only=True``).
+
+    Unwraps "state_dict"/"model" entries and a DDP "module." prefix.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights not found: {path} (segkit never downloads; pass a local file)")

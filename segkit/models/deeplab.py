@@ -254,6 +254,7 @@ def deeplabv3plus(**kwargs: Any) -> DeepLabV3Plus:
 
 deeplabv3plus.__signature__ = inspect.signature(create_deeplabv3plus)  # type: ignore[attr-defined]
 
+
 @register_model("deeplabv3", family="deeplab", paper="DeepLabV3 (Chen et al., 2017)", year=2017, input_multiple=16)
 def deeplabv3(**kwargs: Any) -> DeepLabV3:
     """DeepLabV3, generic (no decoder): backbone + ASPP-like head + classifier (see create_deeplabv3)."""
@@ -262,12 +263,18 @@ def deeplabv3(**kwargs: Any) -> DeepLabV3:
 
 deeplabv3.__signature__ = inspect.signature(create_deeplabv3)  # type: ignore[attr-defined]
 
+
 def _preset(name: str, doc: str, params: int | None, paper: str = _PAPER, input_multiple: int = 16,
             builder=create_deeplabv3plus, **cfg: Any) -> None:
-    """Register a preset: fixed config `cfg`; the user's kwargs override it."""
+    """Register a preset: fixed config `cfg`; the user's kwargs override it (dict-valued
+    ``aspp_kwargs``/``backbone_kwargs`` are merged key by key)."""
 
     def factory(**kwargs: Any) -> nn.Module:
-        return builder(**{**cfg, **kwargs})
+        merged = {**cfg, **kwargs}
+        for key in ("aspp_kwargs", "backbone_kwargs"):
+            if isinstance(cfg.get(key), dict) and isinstance(kwargs.get(key), dict):
+                merged[key] = {**cfg[key], **kwargs[key]}
+        return builder(**merged)
 
     factory.__name__ = name.replace("-", "_")
     factory.__doc__ = doc
@@ -307,8 +314,8 @@ _p("deeplabv3plus-mobilenetv2-wa-aspp", "Baseline with WA_ASPP (windows 4/8/16, 
 _p("deeplabv3plus-mobilenetv2-wafa", "WAFA: WA_ASPP + hebing max-merge gate on the concatenation (7,546,579 params).",
    7_546_579, aspp="wa_aspp_hebing", input_multiple=256)
 _p("deeplabv3plus-mobilenetv2-wa-aspp-lite", "Reduced WA_ASPP (128, heads 2, mlp 2) with the reduced head 24/128 "
-   "(4,892,107 params).", 4_892_107, aspp="wa_aspp", input_multiple=256, aspp_dim=128, shortcut_channels=24, head_channels=128,
-   aspp_kwargs=dict(heads=2, mlp_ratio=2))
+   "(4,892,107 params).", 4_892_107, aspp="wa_aspp", input_multiple=256, aspp_dim=128, shortcut_channels=24,
+   head_channels=128, aspp_kwargs=dict(heads=2, mlp_ratio=2))
 _REDUCED = dict(aspp_dim=128, shortcut_channels=24, head_channels=128)
 _p("deeplabv3plus-mobilenetv2-wa-aspp-mvit", "WA_ASPP_MViT, reduced MViT (d96, depth 1, heads 2, mlp 192), 128 wide, "
    "head 24/128, GroupNorm pooling branch (11,132,491 params).", 11_132_491, aspp="wa_aspp_mvit", **_REDUCED)

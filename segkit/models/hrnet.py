@@ -165,10 +165,11 @@ class HRNet(nn.Module):
             self.stages.append(nn.Sequential(*[HRModule(cur, cfg.stage_blocks[s]) for _ in range(cfg.stage_modules[s])]))
             prev = cur
         total = sum(w)
+        self.concat = nn.Identity()  # tap on the concatenated HRNetV2 representation (Grad-CAM hook point)
         self.decoder = ConvBNAct(total, total, 1)
         self.classifier = nn.Conv2d(total, num_classes, 1)
         self.backbone = nn.ModuleDict({"stem": self.stem, "transitions": self.transitions, "stages": self.stages})
-        self.cam_layers = {"backbone": "stages.2", "decoder": "decoder"}
+        self.cam_layers = {"backbone": "concat", "decoder": "decoder"}
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The four branch outputs at strides 4, 8, 16, 32."""
@@ -186,6 +187,7 @@ class HRNet(nn.Module):
         xs = self.forward_features(x)
         size = xs[0].shape[-2:]
         feats = torch.cat([xs[0]] + [F.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in xs[1:]], 1)
+        feats = self.concat(feats)
         out = self.classifier(self.decoder(feats))
         return F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
 

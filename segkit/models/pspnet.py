@@ -6,12 +6,13 @@
   Segmentation", 2017, https://arxiv.org/abs/1706.05587
 
 Both use torchvision's ResNet built without weights and with strides replaced by
-dilation (output stride 8 or 16). PSPNet follows MMSegmentation's
+dilation (output stride 8 or 16). DeepLabV3 here is only the multi-grid ResNet backbone
+adapter: the ASPP and the DeepLabV3 head are segkit's shared ones (``heads/aspp.py``,
+``deeplab.DeepLabV3``). PSPNet follows MMSegmentation's
 ``pspnet_r50-d8`` layout: pyramid pooling at 1/2/3/6 with each level reduced to the
 head's ``channels`` (512), a 3x3 bottleneck, and an auxiliary FCN head on layer3 that
-only runs in training mode. DeepLabV3 reuses segkit's ASPP
-(``segkit.models.heads.aspp``) and applies multi-grid unit rates to layer4.
-Deviation: the stem is torchvision's single 7x7 conv, not MMSeg's three-conv
+only runs in training mode. DeepLabV3 applies multi-grid unit rates (1, 2, 4) to the
+three layer4 blocks. Deviation: the stem is torchvision's single 7x7 conv, not MMSeg's three-conv
 ResNetV1c stem (19k parameters fewer out of 49M).
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from segkit.models._registry import register_model
 from segkit.models.linknet import ResNetEncoder
 from segkit.models.unet import ConvBNAct, check_input_size
 
-__all__ = ["PyramidPooling", "PSPNet", "DeepLabV3", "apply_multi_grid"]
+__all__ = ["PyramidPooling", "PSPNet", "MultiGridResNet", "create_deeplabv3_resnet", "apply_multi_grid"]
 
 
 def apply_multi_grid(layer: nn.Sequential, base_rate: int, multi_grid: Sequence[int]) -> None:
@@ -84,6 +85,11 @@ class PSPNet(nn.Module):
         pool_scales: pyramid bins (paper: 1, 2, 3, 6).
         aux_head: add the layer3 FCN head; in training mode forward returns ``[main, aux]``.
         weights_path: local ResNet weights (state dict of a torchvision ResNet).
+        encoder: optional replacement encoder returning 4 maps (strides 4..32 or dilated),
+            e.g. ``timm.create_model("resnet50", features_only=True, out_indices=(1, 2, 3, 4),
+            output_stride=8, pretrained=False)``; the pyramid reads the last map and the
+            auxiliary head the third.
+        encoder_channels: channels of those 4 maps (``encoder.feature_info.channels()``).
 
     Shape:
         (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 8.
@@ -102,24 +108,34 @@ class PSPNet(nn.Module):
         pool_scales: Sequence[int] = (1, 2, 3, 6),
         aux_head: bool = True,
         weights_path: str | None = None,
+        encoder: nn.Module | None = None,
+        encoder_channels: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if depth not in (50, 101):
             raise ValueError(f"depth must be 50 or 101; got {depth!r}.")
         self.num_classes = num_classes
-        self.input_multiple = 8
-        self.backbone = ResNetEncoder(depth, _dilation_flags(output_stride), weights_path)
-        c3, c4 = self.backbone.channels[2], self.backbone.channels[3]
+        if encoder is None:
+            self.input_multiple = output_stride
+            encoder = ResNetEncoder(depth, _dilation_flags(output_stride), weights_path)
+            encoder_channels = encoder.channels
+        elif encoder_channels is None or len(encoder_channels) != 4:
+            raise ValueError(f"a custom encoder needs encoder_channels with 4 entries; got {encoder_channels!r}.")
+        else:
+            self.input_multiple = 32  # unknown stride: assume the deepest map is at 1/32
+        self.backbone = encoder
+        c3, c4 = encoder_channels[2], encoder_channels[3]
         self.ppm = PyramidPooling(c4, channels, pool_scales)
         self.decoder = nn.Sequential(ConvBNAct(self.ppm.out_channels, channels, 3), nn.Dropout2d(0.1))
         self.classifier = nn.Conv2d(channels, num_classes, 1)
         self.aux = _FCNHead(c3, 256, num_classes) if aux_head else None
-        self.cam_layers = {"backbone": "backbone.layer4", "neck": "ppm", "decoder": "decoder.0"}
+        self.cam_layers = {"backbone": "backbone.layer4" if isinstance(encoder, ResNetEncoder) else "backbone",
+                           "neck": "ppm", "decoder": "decoder.0"}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         check_input_size(x, self.input_multiple, "PSPNet")
         size = x.shape[-2:]
-        _, _, c3, c4 = self.backbone(x)
+        _, _, c3, c4 = self.backbone(x)[-4:]
         out = self.classifier(self.decoder(self.ppm(c4)))
         out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         if self.training and self.aux is not None:
@@ -128,55 +144,54 @@ class PSPNet(nn.Module):
         return out
 
 
-class DeepLabV3(nn.Module):
-    """DeepLabV3: dilated ResNet with multi-grid layer4, ASPP and a 1x1 classifier.
+class MultiGridResNet(nn.Module):
+    """Dilated ResNet with multi-grid layer4, in the ``(low, deep)`` backbone contract of
+    ``segkit.models.deeplab.DeepLabV3`` (low = layer1 at stride 4, deep = layer4).
 
     Args:
-        num_classes: output channels.
-        depth: ResNet depth, 50 or 101.
-        output_stride: 16 (ASPP rates 6/12/18) or 8 (rates doubled).
+        depth: 50 or 101.
+        output_stride: 16 (layer4 base rate 2) or 8 (layer3 rate 2, layer4 base rate 4).
         multi_grid: unit rates of the three layer4 blocks (paper best: 1, 2, 4).
-        aspp_channels: ASPP width (paper: 256).
         weights_path: local ResNet weights.
+    """
+
+    cam_layer = "encoder.layer4"
+
+    def __init__(self, depth: Literal[50, 101] = 101, output_stride: Literal[8, 16] = 16,
+                 multi_grid: Sequence[int] = (1, 2, 4), weights_path: str | None = None) -> None:
+        super().__init__()
+        if depth not in (50, 101):
+            raise ValueError(f"depth must be 50 or 101; got {depth!r}.")
+        self.encoder = ResNetEncoder(depth, _dilation_flags(output_stride), weights_path)
+        apply_multi_grid(self.encoder.layer4, 2 if output_stride == 16 else 4, multi_grid)
+        self.low_channels, self.out_channels = self.encoder.channels[0], self.encoder.channels[3]
+        self.output_stride = output_stride
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c1, _, _, c4 = self.encoder(x)
+        return c1, c4
+
+
+def create_deeplabv3_resnet(num_classes: int = 21, depth: Literal[50, 101] = 101, output_stride: Literal[8, 16] = 16,
+                            multi_grid: Sequence[int] = (1, 2, 4), aspp_channels: int = 256,
+                            weights_path: str | None = None) -> nn.Module:
+    """DeepLabV3 (ASPP, no decoder) on a multi-grid dilated ResNet.
+
+    Reuses segkit's shared pieces: ``segkit.models.heads.aspp.ASPP`` (1x1 and three 3x3
+    atrous branches at 6/12/18 x 16/OS, image pooling, 1x1 fuse) and the
+    ``segkit.models.deeplab.DeepLabV3`` head (3x3 conv + BN + ReLU, dropout, classifier).
 
     Shape:
         (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of `output_stride`.
-
-    The ASPP module is segkit's shared one (``segkit.models.heads.aspp.ASPP``: 1x1 and
-    three 3x3 atrous branches, image pooling, 1x1 fuse).
     """
+    from segkit.models.deeplab import DeepLabV3
+    from segkit.models.heads.aspp import ASPP
 
-    def __init__(
-        self,
-        num_classes: int = 21,
-        depth: Literal[50, 101] = 101,
-        output_stride: Literal[8, 16] = 16,
-        multi_grid: Sequence[int] = (1, 2, 4),
-        aspp_channels: int = 256,
-        weights_path: str | None = None,
-    ) -> None:
-        super().__init__()
-        from segkit.models.heads.aspp import ASPP  # shared ASPP (owner H3)
-
-        if depth not in (50, 101):
-            raise ValueError(f"depth must be 50 or 101; got {depth!r}.")
-        self.num_classes = num_classes
-        self.input_multiple = output_stride
-        self.backbone = ResNetEncoder(depth, _dilation_flags(output_stride), weights_path)
-        base_rate = 2 if output_stride == 16 else 4
-        apply_multi_grid(self.backbone.layer4, base_rate, multi_grid)
-        # rates 6/12/18 at OS16, doubled at OS8
-        self.aspp = ASPP(self.backbone.channels[3], aspp_channels, rate=16 // output_stride)
-        self.decoder = ConvBNAct(aspp_channels, aspp_channels, 3)
-        self.classifier = nn.Conv2d(aspp_channels, num_classes, 1)
-        self.cam_layers = {"backbone": "backbone.layer4", "neck": "aspp", "decoder": "decoder"}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(x, self.input_multiple, "DeepLabV3")
-        size = x.shape[-2:]
-        c4 = self.backbone(x)[3]
-        out = self.classifier(self.decoder(self.aspp(c4)))
-        return F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+    backbone = MultiGridResNet(depth, output_stride, multi_grid, weights_path)
+    aspp = ASPP(backbone.out_channels, aspp_channels, rate=16 // output_stride)
+    model = DeepLabV3(backbone, aspp, num_classes, aspp_channels, align_corners=False)
+    model.input_multiple = output_stride
+    return model
 
 
 @register_model("pspnet-r50", family="pspnet", paper="PSPNet (Zhao et al., CVPR 2017)", year=2017, input_multiple=8,
@@ -191,14 +206,14 @@ def pspnet_r50(num_classes: int = 19, output_stride: Literal[8, 16] = 8, channel
 @register_model("deeplabv3-r101", family="deeplabv3", paper="DeepLabV3 (Chen et al., arXiv 2017)", year=2017,
                 input_multiple=16)
 def deeplabv3_r101(num_classes: int = 21, output_stride: Literal[8, 16] = 16, multi_grid: Sequence[int] = (1, 2, 4),
-                   aspp_channels: int = 256, weights_path: str | None = None) -> DeepLabV3:
+                   aspp_channels: int = 256, weights_path: str | None = None) -> nn.Module:
     """DeepLabV3, dilated ResNet-101 with multi-grid (1, 2, 4) and ASPP at OS16."""
-    return DeepLabV3(num_classes, 101, output_stride, multi_grid, aspp_channels, weights_path)
+    return create_deeplabv3_resnet(num_classes, 101, output_stride, multi_grid, aspp_channels, weights_path)
 
 
 @register_model("deeplabv3-r50", family="deeplabv3", paper="DeepLabV3 (Chen et al., arXiv 2017)", year=2017,
                 input_multiple=16)
 def deeplabv3_r50(num_classes: int = 21, output_stride: Literal[8, 16] = 16, multi_grid: Sequence[int] = (1, 2, 4),
-                  aspp_channels: int = 256, weights_path: str | None = None) -> DeepLabV3:
+                  aspp_channels: int = 256, weights_path: str | None = None) -> nn.Module:
     """DeepLabV3, dilated ResNet-50 with multi-grid (1, 2, 4) and ASPP at OS16."""
-    return DeepLabV3(num_classes, 50, output_stride, multi_grid, aspp_channels, weights_path)
+    return create_deeplabv3_resnet(num_classes, 50, output_stride, multi_grid, aspp_channels, weights_path)

@@ -179,7 +179,8 @@ class MixTransformer(nn.Module):
         if not (len(dims) == len(heads) == len(depths) == len(sr_ratios) == 4):
             raise ValueError("dims, heads, depths and sr_ratios must each have 4 entries.")
         self.channels = list(dims)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        n_blocks = sum(depths)  # stochastic depth rises linearly over all blocks (pure Python: meta-safe)
+        dpr = [drop_path_rate * i / max(1, n_blocks - 1) for i in range(n_blocks)]
         self.patch_embeds = nn.ModuleList()
         self.stages = nn.ModuleList()
         self.norms = nn.ModuleList()

@@ -107,7 +107,8 @@ class MSCAN(nn.Module):
     ) -> None:
         super().__init__()
         self.channels = list(dims)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        n_blocks = sum(depths)  # stochastic depth rises linearly over all blocks (pure Python: meta-safe)
+        dpr = [drop_path_rate * i / max(1, n_blocks - 1) for i in range(n_blocks)]
         self.embeds = nn.ModuleList()
         self.stages = nn.ModuleList()
         self.norms = nn.ModuleList()

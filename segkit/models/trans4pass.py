@@ -174,6 +174,8 @@ class Trans4PASS(nn.Module):
         emb_chans: decoder width (128).
         drop_path_rate: encoder stochastic depth (0.1).
         deformable_embed: use the DPE in stage 1 (False gives a plain MiT embedding).
+        embed_dims, num_heads: encoder widths and heads (paper: 64/128/320/512, 1/2/5/8;
+            smaller values give quick test models).
 
     Shape:
         (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 32.
@@ -193,13 +195,15 @@ class Trans4PASS(nn.Module):
         emb_chans: int = 128,
         drop_path_rate: float = 0.1,
         deformable_embed: bool = True,
+        embed_dims: Sequence[int] = (64, 128, 320, 512),
+        num_heads: Sequence[int] = (1, 2, 5, 8),
     ) -> None:
         super().__init__()
-        dims = (64, 128, 320, 512)
+        dims = tuple(embed_dims)
         self.num_classes = num_classes
         self.input_multiple = 32
         embed1 = DeformablePatchEmbed(3, dims[0], 7, 4) if deformable_embed else None
-        self.backbone = MixTransformer(dims, (1, 2, 5, 8), tuple(depths), (8, 4, 2, 1), 4.0, drop_path_rate,
+        self.backbone = MixTransformer(dims, tuple(num_heads), tuple(depths), (8, 4, 2, 1), 4.0, drop_path_rate,
                                        patch_embed1=embed1)
         self.decoder = DMLPDecoder(dims, num_classes, emb_chans)
         self.cam_layers = {"backbone": "backbone.outputs.3", "decoder": "decoder.heads.0"}

@@ -84,7 +84,8 @@ class _GGCABase(nn.Module):
         return (xg * att_h * att_w).reshape(x.shape)
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, num_groups={self.num_groups}, reduction={self.reduction}, hidden={self.hidden}"
+        return (f"channels={self.channels}, num_groups={self.num_groups}, reduction={self.reduction}, "
+                f"hidden={self.hidden}")
 
 
 class GGCA(_GGCABase):

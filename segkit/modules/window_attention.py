@@ -67,7 +67,8 @@ class TransformerBlock(nn.Module):
                  ffn_dropout: float = 0.0) -> None:
         super().__init__()
         if heads < 1 or dim % heads:
-            raise ValueError(f"TransformerBlock: dim={dim} must be divisible by heads={heads}; pick heads dividing {dim}")
+            raise ValueError(f"TransformerBlock: dim={dim} must be divisible by heads={heads}; "
+                             f"pick heads dividing {dim}")
         self.heads = heads
         self.head_dim = dim // heads
         self.scale = float(self.head_dim) ** -0.5  # a Python float keeps tracing clean

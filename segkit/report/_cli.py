@@ -87,6 +87,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_s = time.perf_counter() - t0
     note = (f"profile {profile_name} · data {data_root} · {len(results)} notebooks executed in {run_s:.0f} s")
     export_report([r.output_path for r in results], out_dir, title=f"segkit report ({profile_name})",
-                  tables_dir=tables_dir, pdf=not args.no_pdf, note=note)
+                  tables_dir=tables_dir, pdf=not args.no_pdf, note=note, figures_dir=figures_dir)
     print(f"segkit report: done in {time.perf_counter() - t0:.0f} s; open {out_dir / 'index.html'}")
     return 0

@@ -164,7 +164,7 @@ def _first_heading(nb_path: Path) -> str:
 
 def write_index(out_dir: str | Path, pages: Sequence[tuple[str, str, str]], title: str,
                 tables_dir: str | Path | None = None, pdf_name: str | None = None,
-                note: str = "") -> Path:
+                note: str = "", figures_dir: str | Path | None = None, max_figures: int = 48) -> Path:
     """Write ``<out_dir>/index.html`` linking every notebook page, the PDF and the tables.
 
     Args:
@@ -173,6 +173,9 @@ def write_index(out_dir: str | Path, pages: Sequence[tuple[str, str, str]], titl
             to its Markdown/LaTeX/CSV files.
         pdf_name: the whole-report PDF's file name in ``out_dir``, linked when it exists.
         note: one line of context (profile, data, time) shown under the title.
+        figures_dir: folder of figures; its PNGs are shown as a linked gallery (relative
+            links, so keep the report and figure folders where they are).
+        max_figures: gallery size limit.
     """
     import pandas as pd
 
@@ -199,6 +202,14 @@ def write_index(out_dir: str | Path, pages: Sequence[tuple[str, str, str]], titl
             except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
                 table_html = f"<p>(could not read {esc(csv.name)}: {esc(str(exc))})</p>"
             parts.append(f"<h3>{esc(csv.stem)}</h3><p>{links}</p>{table_html}")
+    if figures_dir is not None and Path(figures_dir).is_dir():
+        pngs = sorted(Path(figures_dir).glob("*.png"))[:max_figures]
+        if pngs:
+            rel = os.path.relpath(Path(figures_dir), out)
+            cells = "".join(
+                f'<figure><a href="{esc(rel)}/{esc(p.name)}"><img src="{esc(rel)}/{esc(p.name)}" alt="{esc(p.stem)}" '
+                f'loading="lazy"></a><figcaption>{esc(p.stem)}</figcaption></figure>' for p in pngs)
+            parts.append(f"<h2>Figures</h2><div class='gallery'>{cells}</div>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
@@ -208,6 +219,9 @@ th, td {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }
 th {{ border-bottom: 2px solid #444; }}
 ol.nb li {{ margin: 0.3em 0; }}
 .note {{ color: #555; }}
+.gallery {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 12px; }}
+.gallery figure {{ margin: 0; }} .gallery img {{ width: 100%; height: 160px; object-fit: contain; border: 1px solid #eee; }}
+.gallery figcaption {{ font-size: 12px; color: #555; text-align: center; }}
 </style></head>
 <body>
 {''.join(parts)}
@@ -252,7 +266,7 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | Non
 
 def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: str = "segkit report",
                   tables_dir: str | Path | None = None, pdf: bool = True, note: str = "",
-                  log=print) -> dict[str, object]:
+                  figures_dir: str | Path | None = None, log=print) -> dict[str, object]:
     """HTML per executed notebook, ``index.html``, and ``report.pdf`` (when ``pdf`` and Chromium exist).
 
     Returns:
@@ -278,6 +292,7 @@ def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: st
         except (FileNotFoundError, RuntimeError) as exc:
             result["pdf_error"] = str(exc)
             log(f"warning: no PDF: {exc}")
-    result["index"] = write_index(out, pages, title, tables_dir=tables_dir, pdf_name="report.pdf", note=note)
+    result["index"] = write_index(out, pages, title, tables_dir=tables_dir, pdf_name="report.pdf", note=note,
+                                  figures_dir=figures_dir)
     log(f"index: {result['index']}")
     return result

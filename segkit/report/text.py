@@ -233,8 +233,9 @@ def dataset_paragraph(classes: pd.DataFrame, n_images: int, lang: Lang = "en") -
           f"而 {c.loc[lo, 'name']} 仅占 {share[lo]:.3f}%。"]
     if share[lo] > 0:
         ratio = share[hi] / share[lo]
-        en.append(f"That is a {ratio:.0f}:1 imbalance, which is why class-weighted, focal and Dice losses are used.")
-        zh.append(f"两者之比约为 {ratio:.0f}:1，类别极不均衡，因此采用类别加权、Focal 与 Dice 损失。")
+        en.append(f"That is a {ratio:.0f}:1 imbalance between the most and the least frequent class; losses that "
+                  f"counter it (class weights, focal loss, Dice loss) are the usual remedy.")
+        zh.append(f"最多与最少类别的像素比约为 {ratio:.0f}:1，类别极不均衡；类别加权、Focal 损失与 Dice 损失是常用的应对方法。")
     counts = ", ".join(f"{r['name']} {int(r['images'])}" for _, r in c.iterrows())
     counts_zh = "，".join(f"{r['name']} {int(r['images'])} 张" for _, r in c.iterrows())
     en.append(f"Images containing each class: {counts}.")

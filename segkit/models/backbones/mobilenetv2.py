@@ -111,7 +111,8 @@ class InvertedResidual(nn.Module):
         dw = [nn.Conv2d(hidden, hidden, 3, stride, dilation, dilation, groups=hidden, bias=False),
               nn.BatchNorm2d(hidden), nn.ReLU6()]
         pw = [nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)]
-        expand = [] if expand_ratio == 1 else [nn.Conv2d(inp, hidden, 1, 1, 0, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
+        expand = [] if expand_ratio == 1 else [nn.Conv2d(inp, hidden, 1, 1, 0, bias=False), nn.BatchNorm2d(hidden),
+                                               nn.ReLU6()]
         self.conv = nn.Sequential(*expand, *dw, *pw)
         self.attn_index = len(expand) + len(dw)  # attention runs before conv[attn_index]
         self.attn = attn
@@ -160,7 +161,8 @@ class MobileNetV2(nn.Module):
             return next((d for a, b, d in dil if a <= idx < b), 1)
 
         in_c = int(32 * width_mult)
-        feats: list[nn.Module] = [nn.Sequential(nn.Conv2d(3, in_c, 3, 2, 1, bias=False), nn.BatchNorm2d(in_c), nn.ReLU6())]
+        stem = nn.Sequential(nn.Conv2d(3, in_c, 3, 2, 1, bias=False), nn.BatchNorm2d(in_c), nn.ReLU6())
+        feats: list[nn.Module] = [stem]
         self.stage_of = [-1]
         self.attn_blocks: list[int] = []
         channels = [in_c]

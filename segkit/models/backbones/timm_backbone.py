@@ -64,7 +64,8 @@ class TimmBackbone(nn.Module):
         self.nhwc = fmt.endswith("NHWC")
         self.low_channels, self.out_channels = ch[self.low_index], ch[self.deep_index]
         self.low_stride = red[self.low_index]
-        self.deep_stride = min(red[self.deep_index], downsample_factor) if self.output_stride_applied else red[self.deep_index]
+        deep = red[self.deep_index]
+        self.deep_stride = min(deep, downsample_factor) if self.output_stride_applied else deep
         self.name = name
         self.cam_layer = "model." + list(dict(model.named_children()))[-1]
 

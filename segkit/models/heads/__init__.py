@@ -15,7 +15,8 @@ __all__ = ["ASPP", "WA_ASPP", "WA_ASPP_MViT", "LiteMobileViTASPP", "WA_ASPPv2", 
 
 # name -> builder(dim_in, dim_out, rate, align_corners, **kw)
 ASPP_HEADS: dict[str, Callable[..., nn.Module]] = {
-    "aspp": lambda dim_in, dim_out, rate, align_corners, **kw: ASPP(dim_in, dim_out, rate, align_corners=align_corners, **kw),
+    "aspp": lambda dim_in, dim_out, rate, align_corners, **kw: ASPP(dim_in, dim_out, rate,
+                                                                    align_corners=align_corners, **kw),
     "wa_aspp": lambda dim_in, dim_out, rate, align_corners, **kw: WA_ASPP(dim_in, dim_out, **kw),
     "wa_aspp_hebing": lambda dim_in, dim_out, rate, align_corners, **kw: WA_ASPP(dim_in, dim_out, hebing=True, **kw),
     "wa_aspp_mvit": lambda dim_in, dim_out, rate, align_corners, **kw: WA_ASPP_MViT(dim_in, dim_out, **kw),

@@ -1,0 +1,145 @@
+"""``segkit data ...`` subcommands: synth, split, check, fix-binary, labelme, augment, stats."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_commands"]
+
+
+def _synth(a: argparse.Namespace) -> int:
+    from .synthetic import make_synthetic_wirerope
+
+    root = make_synthetic_wirerope(
+        a.root, n_images=a.n_images, size=a.size, seed=a.seed, noise=a.noise, blur=a.blur,
+        p_corrosion=a.p_corrosion, p_broken_wire=a.p_broken_wire, p_both=a.p_both, damage_scale=a.damage_scale,
+        distractors=a.distractors, val_fraction=a.val_fraction, test_fraction=a.test_fraction,
+    )
+    print(f"wrote {a.n_images} images ({a.size}x{a.size}) to {root}")
+    return 0
+
+
+def _split(a: argparse.Namespace) -> int:
+    from .tools import write_splits
+
+    val, test = (0.1, 0.1) if a.ratio == "8:1:1" else (0.1, 0.0)
+    val = a.val if a.val is not None else val
+    test = a.test if a.test is not None else test
+    splits = write_splits(a.root, val_fraction=val, test_fraction=test, seed=a.seed, method=a.method,
+                          group_by=None if a.no_group else "auto")
+    print(", ".join(f"{k} {len(v)}" for k, v in splits.items()) + f"  (method={a.method}, seed={a.seed})")
+    return 0
+
+
+def _check(a: argparse.Namespace) -> int:
+    from .tools import check_dataset
+
+    probs = check_dataset(a.root, num_classes=a.num_classes, splits=a.splits)
+    for p in probs:
+        print(p)
+    n_err = sum(p.severity == "error" for p in probs)
+    n_warn = len(probs) - n_err
+    print(f"{n_err} error(s), {n_warn} warning(s) in {a.root}" if probs else f"{a.root}: no problems found")
+    return 1 if n_err or (a.strict and n_warn) else 0
+
+
+def _fix_binary(a: argparse.Namespace) -> int:
+    from .tools import fix_binary_masks
+
+    fixed = fix_binary_masks(a.root, dry_run=a.dry_run, force=a.force)
+    print(f"{'would rewrite' if a.dry_run else 'rewrote'} {len(fixed)} binary 0/255 mask(s) as 0/1")
+    return 0
+
+
+def _labelme(a: argparse.Namespace) -> int:
+    from .tools import convert_labelme
+
+    classes = [c.strip() for c in a.classes.split(",") if c.strip()]
+    done = convert_labelme(a.src, a.root, classes, skip_unknown=a.skip_unknown)
+    print(f"converted {len(done)} Labelme file(s) into {a.root}")
+    return 0
+
+
+def _augment(a: argparse.Namespace) -> int:
+    from .tools import augment_dataset
+
+    out = augment_dataset(a.root, a.out, ops=a.ops.split(","), copies_per_op=a.copies, seed=a.seed,
+                          min_sharpness=a.min_sharpness)
+    print(f"augmented dataset written to {out} (sources in {out}/sources.csv); now run `segkit data split {out}`")
+    return 0
+
+
+def _stats(a: argparse.Namespace) -> int:
+    from .stats import dataset_stats
+
+    print(dataset_stats(a.root, split=a.split, max_images=a.max_images).summary())
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Register ``segkit data`` and its subcommands on the top-level subparsers."""
+    p = sub.add_parser("data", help="datasets: synthetic data, splits, checks, conversions, statistics")
+    ds = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    q = ds.add_parser("synth", help="write the synthetic wire-rope dataset")
+    q.add_argument("root")
+    q.add_argument("--n-images", type=int, default=200)
+    q.add_argument("--size", type=int, default=256)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--noise", type=float, default=0.03)
+    q.add_argument("--blur", type=float, default=0.8)
+    q.add_argument("--distractors", type=float, default=1.0)
+    q.add_argument("--p-corrosion", type=float, default=0.356, help="share of images with corrosion only")
+    q.add_argument("--p-broken-wire", type=float, default=0.620, help="share of images with broken wires only")
+    q.add_argument("--p-both", type=float, default=0.024, help="share of images with both")
+    q.add_argument("--damage-scale", type=float, default=1.0, help="size multiplier of the damage")
+    q.add_argument("--val-fraction", type=float, default=0.1)
+    q.add_argument("--test-fraction", type=float, default=0.0)
+    q.set_defaults(func=_synth)
+
+    q = ds.add_parser("split", help="write ImageSets/Segmentation split lists (9:1 or 8:1:1, seeded)")
+    q.add_argument("root")
+    q.add_argument("--ratio", choices=["9:1", "8:1:1"], default="9:1")
+    q.add_argument("--val", type=float, default=None, help="val fraction (overrides --ratio)")
+    q.add_argument("--test", type=float, default=None, help="test fraction (overrides --ratio)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--method", choices=["grouped", "reference"], default="grouped",
+                   help="grouped: copies of one source stay together; reference: voc_annotation.py")
+    q.add_argument("--no-group", action="store_true", help="ignore sources.csv")
+    q.set_defaults(func=_split)
+
+    q = ds.add_parser("check", help="validate a dataset and print every problem")
+    q.add_argument("root")
+    q.add_argument("--num-classes", type=int, default=None)
+    q.add_argument("--splits", nargs="*", default=None)
+    q.add_argument("--strict", action="store_true", help="also fail on warnings")
+    q.set_defaults(func=_check)
+
+    q = ds.add_parser("fix-binary", help="rewrite binary 0/255 masks as 0/1")
+    q.add_argument("root")
+    q.add_argument("--dry-run", action="store_true")
+    q.add_argument("--force", action="store_true", help="rewrite even if other masks hold more values")
+    q.set_defaults(func=_fix_binary)
+
+    q = ds.add_parser("labelme", help="convert Labelme JSON polygons to a VOC-layout dataset")
+    q.add_argument("src", help="folder with *.json (and the images)")
+    q.add_argument("root", help="output dataset root")
+    q.add_argument("--classes", required=True, help="comma-separated class names, background first")
+    q.add_argument("--skip-unknown", action="store_true")
+    q.set_defaults(func=_labelme)
+
+    q = ds.add_parser("augment", help="offline augmentation recording each copy's source")
+    q.add_argument("root")
+    q.add_argument("--out", default=None, help="output root (default: in place)")
+    q.add_argument("--ops", default="rotate,mirror,scale,brightness")
+    q.add_argument("--copies", type=int, default=1)
+    q.add_argument("--min-sharpness", type=float, default=None,
+                   help="drop sources whose Laplacian variance is below this (blurry images)")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_augment)
+
+    q = ds.add_parser("stats", help="class pixel shares, images per class, objects, mean/std")
+    q.add_argument("root")
+    q.add_argument("--split", default=None)
+    q.add_argument("--max-images", type=int, default=None)
+    q.set_defaults(func=_stats)

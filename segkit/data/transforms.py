@@ -1,0 +1,257 @@
+"""Paired image/mask transforms of the reference pipeline (``spec/training.md`` §2, §8).
+
+* `letterbox` / `letterbox_mask`: aspect-preserving BICUBIC resize centred on a grey
+  canvas (validation and inference), with a `LetterboxInfo` that maps a prediction back
+  to the original image (crop the unpadded region, resize to the original size).
+* `TrainAugment`: the reference's ``get_random_data(random=True)``: aspect jitter, scale
+  0.25-2, BICUBIC/NEAREST resize, horizontal flip, grey paste/crop, Gaussian blur,
+  small rotation, HSV jitter, in that order.
+
+Masks are handled as uint8 arrays where 255 marks void; the dataset converts void to
+its ``ignore_index`` at the end. Padding areas of the mask get ``mask_fill`` (default 0 =
+background, as the reference does; pass 255 to make padding void/ignored instead).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+__all__ = ["LetterboxInfo", "letterbox", "letterbox_mask", "TrainAugment", "to_tensor_pair"]
+
+GREY = (128, 128, 128)
+
+
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    if len(size) != 2:
+        raise ValueError(f"size must be an int or (height, width), got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+@dataclass(frozen=True)
+class LetterboxInfo:
+    """Geometry of one letterbox: how the original image sits on the canvas.
+
+    Attributes:
+        scale: resize factor applied to the original image.
+        offset: ``(dy, dx)`` top-left corner of the resized image on the canvas.
+        resized: ``(nh, nw)`` size of the resized image.
+        original: ``(h, w)`` of the original image.
+        canvas: ``(H, W)`` of the canvas (the network input size).
+    """
+
+    scale: float
+    offset: tuple[int, int]
+    resized: tuple[int, int]
+    original: tuple[int, int]
+    canvas: tuple[int, int]
+
+    def crop(self, pred):
+        """Cut the unpadded region out of a canvas-sized prediction.
+
+        Args:
+            pred: numpy array or tensor whose last two dims are the canvas ``(H, W)``,
+                e.g. logits ``(B,K,H,W)``, probabilities ``(K,H,W)`` or labels ``(H,W)``.
+
+        Returns:
+            The same type, last two dims ``resized`` = ``(nh, nw)``.
+        """
+        if tuple(pred.shape[-2:]) != self.canvas:
+            raise ValueError(f"pred must end with the canvas size {self.canvas}, got shape {tuple(pred.shape)}")
+        dy, dx = self.offset
+        nh, nw = self.resized
+        return pred[..., dy:dy + nh, dx:dx + nw]
+
+    def restore(self, pred, mode: str = "bilinear"):
+        """Crop the unpadded region and resize it to the original ``(h, w)``.
+
+        This is the reference's evaluation path (training.md §8): crop the softmax map,
+        resize it bilinearly to the original size, then argmax.
+
+        Args:
+            pred: tensor ``(B,K,H,W)``/``(K,H,W)`` of scores (``mode="bilinear"``), or a
+                label map ``(H,W)``/``(B,H,W)`` tensor or numpy array (use ``mode="nearest"``).
+            mode: ``"bilinear"`` for scores/probabilities, ``"nearest"`` for labels.
+
+        Returns:
+            Same type as `pred`, last two dims = ``original``.
+        """
+        if mode not in ("bilinear", "nearest"):
+            raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
+        cropped = self.crop(pred)
+        h, w = self.original
+        if isinstance(pred, np.ndarray):
+            interp = cv2.INTER_LINEAR if mode == "bilinear" else cv2.INTER_NEAREST_EXACT
+            flat = cropped.reshape(-1, *cropped.shape[-2:])  # (N,nh,nw)
+            dtype = flat.dtype
+            work = flat.astype(np.float32) if mode == "bilinear" or dtype == np.int64 else flat
+            out = np.stack([cv2.resize(np.ascontiguousarray(c), (w, h), interpolation=interp) for c in work])
+            return out.astype(dtype).reshape(*cropped.shape[:-2], h, w)
+        x = cropped
+        lead = x.shape[:-2]
+        x4 = x.reshape(-1, 1, *x.shape[-2:]) if mode == "nearest" or x.dim() < 3 else x.reshape(-1, *x.shape[-3:])
+        if mode == "nearest":
+            out = F.interpolate(x4.float(), size=(h, w), mode="nearest-exact").to(x.dtype)
+        else:
+            out = F.interpolate(x4.float(), size=(h, w), mode="bilinear", align_corners=False).to(x.dtype)
+        return out.reshape(*lead, h, w)
+
+
+def letterbox(rgb, size: int | Sequence[int], fill: tuple[int, int, int] = GREY) -> tuple[np.ndarray, LetterboxInfo]:
+    """Aspect-preserving BICUBIC resize of `rgb` centred on a grey canvas of `size`.
+
+    Args:
+        rgb: uint8 ``(h, w, 3)`` array or PIL image.
+        size: canvas size, int or ``(H, W)``.
+        fill: canvas colour.
+
+    Returns:
+        ``(canvas uint8 (H, W, 3), LetterboxInfo)``.
+    """
+    H, W = _hw(size)
+    img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.asarray(rgb, np.uint8))
+    iw, ih = img.size
+    scale = min(W / iw, H / ih)
+    nw, nh = max(1, int(iw * scale)), max(1, int(ih * scale))  # the reference truncates
+    dx, dy = (W - nw) // 2, (H - nh) // 2
+    canvas = Image.new("RGB", (W, H), tuple(fill))
+    canvas.paste(img.convert("RGB").resize((nw, nh), Image.BICUBIC), (dx, dy))
+    info = LetterboxInfo(scale=scale, offset=(dy, dx), resized=(nh, nw), original=(ih, iw), canvas=(H, W))
+    return np.asarray(canvas, dtype=np.uint8), info
+
+
+def letterbox_mask(mask: np.ndarray, info: LetterboxInfo, fill: int = 0) -> np.ndarray:
+    """Apply the letterbox of `info` to a uint8 mask (NEAREST resize, padding = `fill`)."""
+    if tuple(mask.shape[:2]) != info.original:
+        raise ValueError(f"mask shape {mask.shape[:2]} does not match the letterboxed image {info.original}")
+    H, W = info.canvas
+    nh, nw = info.resized
+    dy, dx = info.offset
+    out = np.full((H, W), fill, np.uint8)
+    out[dy:dy + nh, dx:dx + nw] = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((nw, nh), Image.NEAREST))
+    return out
+
+
+class TrainAugment:
+    """The reference's random training transform on a ``(PIL RGB image, uint8 mask)`` pair.
+
+    Steps (training.md §2): aspect jitter ``iw/ih * U(1-j,1+j)/U(1-j,1+j)``; scale
+    ``U(0.25, 2)``; BICUBIC (image) / NEAREST (mask) resize; horizontal flip p=0.5;
+    paste at a random offset onto an ``input_shape`` canvas (grey / `mask_fill`, negative
+    offsets crop); Gaussian blur 5x5 with p=`blur_p`; rotation by an integer angle in
+    [-10, 10] with p=`rotate_p` (bicubic + grey border / nearest + `mask_fill` border);
+    HSV jitter through lookup tables.
+
+    Args:
+        input_shape: ``(H, W)`` output size.
+        jitter: aspect-ratio jitter (0.3 in the reference).
+        scale: range of the random scale.
+        hue, sat, val: HSV gain amplitudes (0.1, 0.7, 0.3).
+        blur_p: probability of the 5x5 Gaussian blur (0 = older framework versions).
+        rotate_p: probability of the rotation (0 = older framework versions).
+        max_angle: largest rotation in degrees.
+        mask_fill: mask value for padding and rotation borders (0 = the reference's
+            background; 255 = void, i.e. ignored by the loss).
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (512, 512),
+        jitter: float = 0.3,
+        scale: tuple[float, float] = (0.25, 2.0),
+        hue: float = 0.1,
+        sat: float = 0.7,
+        val: float = 0.3,
+        blur_p: float = 0.25,
+        rotate_p: float = 0.25,
+        max_angle: int = 10,
+        mask_fill: int = 0,
+    ) -> None:
+        self.input_shape = _hw(input_shape)
+        if not 0 <= jitter < 1:
+            raise ValueError(f"jitter must be in [0, 1), got {jitter}")
+        if not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"scale must be (lo, hi) with 0 < lo <= hi, got {scale}")
+        if not 0 <= mask_fill <= 255:
+            raise ValueError(f"mask_fill must be a uint8 label (0..255), got {mask_fill}")
+        self.jitter, self.scale = jitter, scale
+        self.hsv = np.array([hue, sat, val])
+        self.blur_p, self.rotate_p, self.max_angle = blur_p, rotate_p, max_angle
+        self.mask_fill = mask_fill
+
+    def __call__(self, image: Image.Image, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(rgb uint8 (H,W,3), mask uint8 (H,W))`` drawn with `rng`.
+
+        `image` may be a PIL image or a uint8 ``(h, w, 3)`` array; `mask` is uint8 ``(h, w)``
+        with void = 255.
+        """
+        if not isinstance(image, Image.Image):
+            image = Image.fromarray(np.asarray(image, np.uint8))
+        mask = np.asarray(mask, np.uint8)
+        if mask.shape != (image.size[1], image.size[0]):
+            raise ValueError(f"mask shape {mask.shape} does not match the image size (h, w) = "
+                             f"{(image.size[1], image.size[0])}")
+        h, w = self.input_shape
+        iw, ih = image.size
+        rand = rng.random  # U(0,1); all draws happen in a fixed order
+        j = self.jitter
+        new_ar = iw / ih * (rand() * 2 * j + 1 - j) / (rand() * 2 * j + 1 - j)
+        s = rand() * (self.scale[1] - self.scale[0]) + self.scale[0]
+        if new_ar < 1:
+            nh = int(s * h)
+            nw = int(nh * new_ar)
+        else:
+            nw = int(s * w)
+            nh = int(nw / new_ar)
+        nw, nh = max(nw, 1), max(nh, 1)
+        img = image.resize((nw, nh), Image.BICUBIC)
+        lab = Image.fromarray(mask).resize((nw, nh), Image.NEAREST)
+        if rand() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+            lab = lab.transpose(Image.FLIP_LEFT_RIGHT)
+        dx = int(rand() * (w - nw))  # U(0, w-nw); negative when the image is larger (crop)
+        dy = int(rand() * (h - nh))
+        canvas = Image.new("RGB", (w, h), GREY)
+        canvas_m = Image.new("L", (w, h), self.mask_fill)
+        canvas.paste(img, (dx, dy))
+        canvas_m.paste(lab, (dx, dy))
+        rgb = np.array(canvas, np.uint8)
+        lab_np = np.array(canvas_m, np.uint8)
+
+        if rand() < self.blur_p:
+            rgb = cv2.GaussianBlur(rgb, (5, 5), 0)
+        if rand() < self.rotate_p:
+            angle = int(rng.integers(-self.max_angle, self.max_angle + 1))
+            M = cv2.getRotationMatrix2D((w // 2, h // 2), -angle, 1.0)
+            rgb = cv2.warpAffine(rgb, M, (w, h), flags=cv2.INTER_CUBIC, borderValue=GREY)
+            lab_np = cv2.warpAffine(lab_np, M, (w, h), flags=cv2.INTER_NEAREST, borderValue=int(self.mask_fill))
+
+        r = rng.uniform(-1, 1, 3) * self.hsv + 1
+        hue, sat, val = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV))
+        x = np.arange(0, 256, dtype=r.dtype)
+        lut_hue = ((x * r[0]) % 180).astype(np.uint8)
+        lut_sat = np.clip(x * r[1], 0, 255).astype(np.uint8)
+        lut_val = np.clip(x * r[2], 0, 255).astype(np.uint8)
+        hsv = cv2.merge((cv2.LUT(hue, lut_hue), cv2.LUT(sat, lut_sat), cv2.LUT(val, lut_val)))
+        rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        return rgb, lab_np
+
+    def __repr__(self) -> str:
+        return (f"TrainAugment(input_shape={self.input_shape}, jitter={self.jitter}, scale={self.scale}, "
+                f"hsv={tuple(self.hsv)}, blur_p={self.blur_p}, rotate_p={self.rotate_p}, mask_fill={self.mask_fill})")
+
+
+def to_tensor_pair(rgb: np.ndarray, mask: np.ndarray, ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 ``(H,W,3)`` + uint8 mask (void 255) -> float ``(3,H,W)`` in [0,1] + int64 ``(H,W)``."""
+    image = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float().div_(255.0)  # HWC -> CHW
+    target = torch.from_numpy(mask.astype(np.int64))
+    if ignore_index != 255:
+        target[target == 255] = ignore_index
+    return image, target

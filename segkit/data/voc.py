@@ -1,0 +1,344 @@
+"""VOC-layout segmentation dataset (the reference workflow's format, ``spec/training.md`` §1-2).
+
+Layout (any of ``root``, ``root/VOC2007``, ``root/VOCdevkit/VOC2007``)::
+
+    JPEGImages/<name>.jpg                   RGB images (.jpg/.jpeg/.png/.bmp accepted)
+    SegmentationClass/<name>.png            single-channel masks, value = class index, 255 = void
+    ImageSets/Segmentation/<split>.txt      one name per line
+    classes.txt                             optional, one class name per line
+
+Cheap checks (layout, split file, every listed image and mask exists, binary 0/255
+masks) run at construction; full checks (decoding, sizes, label values) run per item.
+``segkit data check ROOT`` (`segkit.data.tools.check_dataset`) runs every check on every
+file and reports all problems in one pass.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, to_tensor_pair
+
+__all__ = [
+    "VOCSegmentation", "DatasetError", "resolve_voc_root", "read_class_names", "read_split",
+    "read_image", "read_mask", "IMAGE_EXTS",
+]
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+VOID = 255
+
+
+class DatasetError(ValueError):
+    """A problem with a dataset file; the message names the file and the fix."""
+
+
+# ----------------------------------------------------------------------------- file helpers
+def resolve_voc_root(root: str | Path) -> Path:
+    """Return the folder holding ``JPEGImages`` (accepts the ``VOCdevkit/VOC2007`` nestings)."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"dataset root {root} does not exist; create it with "
+                                f"`segkit data synth {root}` or point to your VOC-layout folder")
+    for cand in (root, root / "VOC2007", root / "VOCdevkit" / "VOC2007"):
+        if (cand / "JPEGImages").is_dir():
+            return cand
+    raise FileNotFoundError(
+        f"no JPEGImages/ folder under {root} (also looked in VOC2007/ and VOCdevkit/VOC2007/); "
+        "expected the VOC layout JPEGImages/, SegmentationClass/, ImageSets/Segmentation/")
+
+
+def read_class_names(root: str | Path) -> list[str] | None:
+    """Class names from ``classes.txt`` in the VOC folder or the given root (None if absent)."""
+    root = Path(root)
+    for cand in (root / "classes.txt", root.parent / "classes.txt", root.parent.parent / "classes.txt"):
+        if cand.is_file():
+            names = [ln.strip() for ln in cand.read_text().splitlines() if ln.strip()]
+            if not names:
+                raise DatasetError(f"{cand} is empty; write one class name per line (background first)")
+            return names
+    return None
+
+
+def read_split(voc: Path, split: str) -> list[str]:
+    """Names listed in ``ImageSets/Segmentation/<split>.txt`` (errors name the file and fix)."""
+    split_dir = voc / "ImageSets" / "Segmentation"
+    path = split_dir / f"{split}.txt"
+    if not path.is_file():
+        have = sorted(p.stem for p in split_dir.glob("*.txt")) if split_dir.is_dir() else []
+        raise DatasetError(
+            f"split file {path} not found (available splits: {have or 'none'}); write it with "
+            f"`segkit data split {voc}` or pass one of the available split names")
+    ids = [ln.strip().split()[0] for ln in path.read_text().splitlines() if ln.strip()]
+    if not ids:
+        raise DatasetError(f"split file {path} is empty; regenerate it with `segkit data split {voc}`")
+    return ids
+
+
+def _index_folder(folder: Path, exts: Sequence[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    if folder.is_dir():
+        with os.scandir(folder) as it:
+            for e in it:
+                stem, ext = os.path.splitext(e.name)
+                if ext.lower() in exts and stem not in out:
+                    out[stem] = Path(e.path)
+    return out
+
+
+def read_image(path: str | Path, return_mode: bool = False):
+    """Open an image as 8-bit RGB (grayscale, RGBA, palette and 16-bit are converted).
+
+    Args:
+        path: image file.
+        return_mode: also return the file's original PIL mode (``"L"``, ``"RGBA"``, ...).
+
+    Returns:
+        PIL RGB image, or ``(image, mode)`` with `return_mode`.
+
+    Raises:
+        DatasetError: the file is missing, truncated or not an image.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                a = np.asarray(im, dtype=np.float64)
+                hi = 65535.0 if a.max() > 255 else 255.0
+                im = Image.fromarray(np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            elif im.mode == "F":
+                a = np.asarray(im, dtype=np.float64)
+                a = a / 255.0 if a.max() > 1.0 else a
+                im = Image.fromarray(np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            rgb = im.convert("RGB")
+            return (rgb, mode) if return_mode else rgb
+    except FileNotFoundError:
+        raise DatasetError(f"image {path} not found; add it or remove its name from the split file") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"cannot decode image {path} ({exc}); the file is corrupt or truncated: "
+                           "re-export it or remove its name from the split files") from None
+
+
+def read_mask(path: str | Path, num_classes: int | None = None) -> np.ndarray:
+    """Read a class-index mask as uint8 ``(H, W)`` with void = 255, validating its values.
+
+    Accepts palette (``P``), grayscale (``L``), 16-bit (``I;16``) and grey-valued RGB PNGs.
+
+    Args:
+        path: the mask file.
+        num_classes: when given, values ``>= num_classes`` other than 255 are an error.
+
+    Raises:
+        DatasetError: missing/corrupt file, colour-coded RGB mask, or out-of-range values.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            arr = np.asarray(im)
+    except FileNotFoundError:
+        raise DatasetError(f"mask {path} not found; every listed image needs a mask "
+                           "SegmentationClass/<name>.png (or remove the name from the split file)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"cannot decode mask {path} ({exc}); re-export it as a single-channel PNG") from None
+    if arr.ndim == 3:
+        if mode in ("LA", "PA"):
+            arr = arr[..., 0]
+        elif (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
+            arr = arr[..., 0]  # grey stored as RGB
+        else:
+            raise DatasetError(
+                f"mask {path} is a colour ({mode}) image; masks must be single-channel class indices. "
+                "Convert the colours to indices (e.g. save as a palette PNG whose index = class)")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if num_classes is not None:
+        bad = (arr >= num_classes) & (arr != VOID)
+        if bad.any():
+            vals = np.unique(arr[bad])
+            shown = ", ".join(str(int(v)) for v in vals[:8]) + (" ..." if len(vals) > 8 else "")
+            hint = (" It looks like a binary 0/255 mask: run `segkit data fix-binary ROOT`." if
+                    set(np.unique(arr).tolist()) <= {0, VOID} else "")
+            raise DatasetError(
+                f"mask {path} has values {shown} >= num_classes={num_classes} (only 0..{num_classes - 1} "
+                f"and 255=void are allowed). Fix: pass the right num_classes / classes.txt, or remap "
+                f"the mask values.{hint}")
+    elif arr.max(initial=0) > VOID:
+        raise DatasetError(f"mask {path} has values up to {int(arr.max())}; class indices must fit in 0..254 "
+                           "(255 = void); remap the mask")
+    return arr.astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- dataset
+class VOCSegmentation(Dataset):
+    """VOC-layout semantic-segmentation dataset with the reference's transforms.
+
+    Items are ``(image, mask)``: image FloatTensor ``(3, H, W)`` = RGB/255 (no
+    mean/std normalisation), mask LongTensor ``(H, W)`` of class indices with void
+    pixels (value 255 in the PNG) set to `ignore_index`. With ``augment=True`` the
+    reference's random training transform (`TrainAugment`) is applied, otherwise the
+    letterbox to `input_shape`.
+
+    Randomness is drawn from ``numpy.random.default_rng([seed, epoch, index])``, so a
+    sample depends only on (seed, epoch, index), also with ``DataLoader(num_workers>0)``.
+    Call `set_epoch` before each epoch for fresh augmentations (with
+    ``persistent_workers=True`` the workers keep the epoch they were started with).
+
+    Args:
+        root: dataset folder (``root``, ``root/VOC2007`` or ``root/VOCdevkit/VOC2007``).
+        split: name of the split file in ``ImageSets/Segmentation``.
+        input_shape: ``(H, W)`` of the returned tensors.
+        augment: True for the training transform, False for the letterbox, or a
+            configured `TrainAugment`.
+        num_classes: number of classes; defaults to the length of ``classes.txt``.
+        ignore_index: label given to void pixels.
+        seed: augmentation seed.
+        mask_fill: mask value of padded areas (letterbox bars, augmentation canvas and
+            rotation borders): 0 = background as in the reference, 255 = void (ignored).
+        check_binary: check a few masks at construction for the 0/255 binary mistake.
+
+    Attributes:
+        root, voc_root, split, ids, class_names, num_classes, ignore_index.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        input_shape: int | Sequence[int] = (512, 512),
+        augment: bool | TrainAugment = False,
+        num_classes: int | None = None,
+        ignore_index: int = 255,
+        seed: int = 0,
+        mask_fill: int = 0,
+        check_binary: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        self.voc_root = resolve_voc_root(self.root)
+        self.split = split
+        self.input_shape = (input_shape, input_shape) if isinstance(input_shape, int) else tuple(int(v) for v in input_shape)
+        if len(self.input_shape) != 2 or min(self.input_shape) < 1:
+            raise ValueError(f"input_shape must be (height, width) > 0, got {input_shape!r}")
+        names = read_class_names(self.voc_root)
+        if num_classes is None:
+            if names is None:
+                raise ValueError(f"num_classes is None and there is no classes.txt in {self.voc_root}; "
+                                 "pass num_classes=K or write classes.txt (one name per line)")
+            num_classes = len(names)
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if names is not None and len(names) != num_classes:
+            raise ValueError(f"num_classes={num_classes} but classes.txt lists {len(names)} classes {names}; "
+                             "pass num_classes=None to use classes.txt or fix the file")
+        self.num_classes = int(num_classes)
+        self.class_names = list(names) if names is not None else [f"class_{i}" for i in range(num_classes)]
+        if 0 <= ignore_index < self.num_classes:
+            raise ValueError(f"ignore_index={ignore_index} collides with a class index (0..{self.num_classes - 1}); "
+                             "use 255 (default) or a negative value such as -100")
+        self.ignore_index = int(ignore_index)
+        self.seed = int(seed)
+        self.epoch = 0
+        self._warned_mode = False
+        if not 0 <= mask_fill <= 255:
+            raise ValueError(f"mask_fill must be 0..255 (255 = void), got {mask_fill}")
+        self.mask_fill = int(mask_fill)
+        if isinstance(augment, TrainAugment):
+            self.augment = augment
+        elif augment:
+            self.augment = TrainAugment(self.input_shape, mask_fill=self.mask_fill)
+        else:
+            self.augment = None
+
+        self.ids = read_split(self.voc_root, split)
+        images = _index_folder(self.voc_root / "JPEGImages", IMAGE_EXTS)
+        masks = _index_folder(self.voc_root / "SegmentationClass", (".png",))
+        split_file = self.voc_root / "ImageSets" / "Segmentation" / f"{split}.txt"
+        miss_img = [n for n in self.ids if n not in images]
+        if miss_img:
+            raise DatasetError(
+                f"{len(miss_img)} name(s) in {split_file} have no image in {self.voc_root / 'JPEGImages'} "
+                f"(first: {miss_img[0]!r}); add the images or regenerate the split with `segkit data split`")
+        miss_mask = [n for n in self.ids if n not in masks]
+        if miss_mask:
+            raise DatasetError(
+                f"{len(miss_mask)} image(s) listed in {split_file} have no mask "
+                f"{self.voc_root / 'SegmentationClass'}/<name>.png (first: {miss_mask[0]!r}); "
+                "add the masks or remove those names from the split")
+        self.image_paths = [images[n] for n in self.ids]
+        self.mask_paths = [masks[n] for n in self.ids]
+        if check_binary:
+            self._check_binary()
+
+    def _check_binary(self, n: int = 8) -> None:
+        idx = np.linspace(0, len(self.ids) - 1, num=min(n, len(self.ids))).round().astype(int)
+        values = [set(np.unique(read_mask(self.mask_paths[i])).tolist()) for i in idx]
+        # binary: every sampled mask holds only 0/255 and at least one holds 255
+        if all(v <= {0, VOID} for v in values) and any(VOID in v for v in values):
+            raise DatasetError(
+                f"masks in {self.voc_root / 'SegmentationClass'} look binary 0/255 (e.g. {self.mask_paths[idx[0]]}): "
+                "255 is read as void/ignore, so the foreground would never be learnt. Fix: run "
+                f"`segkit data fix-binary {self.root}` (rewrites 255 -> 1), or pass check_binary=False "
+                "if 255 really marks void")
+
+    # --------------------------------------------------------------------- API
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of `epoch` (call before iterating each epoch)."""
+        self.epoch = int(epoch)
+
+    def load_raw(self, index: int) -> tuple[Image.Image, np.ndarray]:
+        """Validated ``(PIL RGB image, uint8 mask with void=255)`` at the original size."""
+        img, mode = read_image(self.image_paths[index], return_mode=True)
+        if mode != "RGB" and not self._warned_mode:
+            self._warned_mode = True  # once per dataset (per worker), not once per file
+            warnings.warn(f"image {self.image_paths[index]} is {mode}; converted to 8-bit RGB (other converted "
+                          f"images are not reported; `segkit data check {self.root}` lists them all)", stacklevel=2)
+        mask = read_mask(self.mask_paths[index], self.num_classes)
+        if (mask.shape[1], mask.shape[0]) != img.size:
+            raise DatasetError(
+                f"mask {self.mask_paths[index]} is {mask.shape[1]}x{mask.shape[0]} but image "
+                f"{self.image_paths[index]} is {img.size[0]}x{img.size[1]} (WxH); masks must have the "
+                "image's size: re-export the mask or resize it with NEAREST interpolation")
+        return img, mask
+
+    def load_original(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rgb uint8 (h,w,3), mask int64 (h,w))`` at the original resolution, void = ignore_index."""
+        img, mask = self.load_raw(index)
+        target = mask.astype(np.int64)
+        target[mask == VOID] = self.ignore_index
+        return np.asarray(img, dtype=np.uint8), target
+
+    def letterbox_info(self, index: int) -> LetterboxInfo:
+        """The `LetterboxInfo` of item `index` (reads only the image header)."""
+        with Image.open(self.image_paths[index]) as im:
+            iw, ih = im.size
+        return letterbox(np.zeros((ih, iw, 3), np.uint8), self.input_shape)[1]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        index = index % len(self)
+        img, mask = self.load_raw(index)
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rgb, m = self.augment(img, mask, rng)
+        else:
+            rgb, info = letterbox(img, self.input_shape)
+            m = letterbox_mask(mask, info, fill=self.mask_fill)
+        return to_tensor_pair(rgb, m, self.ignore_index)
+
+    def __repr__(self) -> str:
+        return (f"VOCSegmentation(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
+                f"num_classes={self.num_classes}, input_shape={self.input_shape}, "
+                f"augment={self.augment is not None}, ignore_index={self.ignore_index})")

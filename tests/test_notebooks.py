@@ -1,0 +1,214 @@
+"""Every notebook executed by papermill with tiny parameters, and the artefacts each writes.
+
+The notebooks share one run directory (like `segkit report`): 02 trains the main model,
+03 the backbones that 05 explains, 04 the ablation, and 06 only reads what is there. The
+tests run in file order in one xdist group (``make test`` uses ``--dist loadgroup``).
+A failing notebook must stop `segkit report` with its name and cell and keep the partial
+output.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from segkit.report.runner import run_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]
+
+TWO_BACKBONES = [{"name": "deeplabv3plus-mobilenetv2", "label": "MobileNetV2"},
+                 {"name": "improved-mobilenetv2", "label": "Improved MobileNetV2"}]
+
+# Tiny per-notebook parameters on top of the shared ones (CPU, 64 px, 1 epoch, capped batches).
+TINY: dict[str, dict] = {
+    "00_quickstart": {"epochs": 1},
+    "01_dataset_analysis": {"n_samples": 4},
+    "02_training": {"epochs": 2, "eval_period": 1},
+    "03_backbone_comparison": {"models": TWO_BACKBONES, "epochs": 1, "bench_runs": 2},
+    "04_attention_ablation": {"epochs": 1, "bench_runs": 2, "attentions": ["se"], "sff_groups": [1, 2],
+                              "aspp_variants": ["msa_aspp"],
+                              "placements": [{"name": "ggca-idx4", "model": "improved-mobilenetv2",
+                                              "label": "GGCA idx>=4 (paper)"}]},
+    "05_gradcam": {"epochs": 1, "n_show": 1},
+    "06_paper_figures_tables": {"n_predictions": 2},
+    "07_module_stitching": {},
+    "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, synthetic_root) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("nbrun")
+    d = {"root": root, "data_root": synthetic_root, "runs_dir": root / "runs", "figures_dir": root / "figures",
+         "tables_dir": root / "tables", "out_dir": root / "out"}
+    return d
+
+
+def _run(name: str, workdir: dict[str, Path]) -> nbformat.NotebookNode:
+    params = {k: str(v) for k, v in workdir.items() if k != "root"}
+    params.update(profile="quick", device="cpu", smoke=True, image_size=64, batch_size=4, seed=0, **TINY[name])
+    out = workdir["out_dir"] / f"{name}.ipynb"
+    run_notebook(NOTEBOOKS / f"{name}.ipynb", out, params, progress_bar=False, execution_timeout=600)
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
+    return nb
+
+
+def _figures(workdir, *names: str) -> None:
+    for n in names:
+        png, pdf = workdir["figures_dir"] / f"{n}.png", workdir["figures_dir"] / f"{n}.pdf"
+        assert png.is_file() and png.stat().st_size > 2000, png
+        assert pdf.read_bytes()[:5] == b"%PDF-", pdf
+        assert (workdir["figures_dir"] / f"{n}.json").is_file()  # parameters saved beside it
+
+
+def _tables(workdir, *names: str) -> dict[str, pd.DataFrame]:
+    out = {}
+    for n in names:
+        for ext in ("md", "tex", "csv"):
+            p = workdir["tables_dir"] / f"{n}.{ext}"
+            assert p.is_file() and p.stat().st_size > 0, p
+        assert "\\toprule" in (workdir["tables_dir"] / f"{n}.tex").read_text()
+        out[n] = pd.read_csv(workdir["tables_dir"] / f"{n}.csv")
+        assert len(out[n]) > 0
+    return out
+
+
+def test_notebooks_are_committed_without_outputs_and_with_a_parameters_cell():
+    names = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert names == sorted(TINY)
+    for name in names:
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+        assert tagged == [1], f"{name}: one parameters cell, right after the title"
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+        src = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "Purpose" in src and "Summary" in src, name
+
+
+def test_00_quickstart(workdir):
+    nb = _run("00_quickstart", workdir)
+    text = json.dumps(nb.cells[-4:]) + json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "-> logits (1, 3, 64, 64)" in text
+    assert (workdir["runs_dir"] / "quickstart" / "deeplabv3plus-mobilenetv2" / "metrics.json").is_file()
+
+
+def test_01_dataset_analysis(workdir):
+    _run("01_dataset_analysis", workdir)
+    t = _tables(workdir, "dataset_classes", "dataset_image_sizes", "dataset_mean_std")
+    assert t["dataset_classes"]["Class"].tolist() == ["background", "corrosion", "broken_wire"]
+    assert t["dataset_classes"]["Pixel share(%)"].sum() == pytest.approx(100.0, abs=1e-6)
+    assert "### 中文" in (workdir["tables_dir"] / "dataset_classes_text.md").read_text(encoding="utf-8")
+    _figures(workdir, "dataset_class_distribution", "dataset_object_sizes", "dataset_samples")
+
+
+def test_02_training(workdir):
+    _run("02_training", workdir)
+    run = workdir["runs_dir"] / "training" / "improved-mobilenetv2"
+    assert len(pd.read_csv(run / "history.csv")) == 2
+    _tables(workdir, "training_per_class")
+    _figures(workdir, "training_curves", "training_per_class", "training_confusion_matrix")
+
+
+def test_03_backbone_comparison(workdir):
+    _run("03_backbone_comparison", workdir)
+    t = _tables(workdir, "backbone_comparison", "backbone_comparison_vs_paper")
+    ours = t["backbone_comparison"].set_index("Model")
+    assert list(ours.index) == ["MobileNetV2", "Improved MobileNetV2"]
+    # parameter counts are known: 5,813,523 and 5,842,770 at 3 classes (paper_results.md §2)
+    assert ours.loc["MobileNetV2", "Parameter(M)"] == pytest.approx(5.813523, abs=1e-6)
+    assert ours.loc["Improved MobileNetV2", "Parameter(M)"] == pytest.approx(5.842770, abs=1e-6)
+    assert ((ours["mIoU(%)"] >= 0) & (ours["mIoU(%)"] <= 100)).all() and (ours["FPS(f/s)"] > 0).all()
+    both = t["backbone_comparison_vs_paper"].set_index("Model")
+    assert both.loc["MobileNetV2", "mIoU(%) (paper)"] == 65.67 and len(both) == 7
+    md = (workdir["tables_dir"] / "backbone_comparison_text.md").read_text(encoding="utf-8")
+    assert "highest mIoU" in md and "mIoU 最高" in md
+    _figures(workdir, "backbone_miou_vs_fps", "backbone_ours_vs_paper")
+
+
+def test_04_attention_ablation(workdir):
+    _run("04_attention_ablation", workdir)
+    t = _tables(workdir, "ablation_attention", "ablation_sff", "ablation_sff_vs_paper", "ablation_aspp")
+    assert t["ablation_attention"]["Model"].tolist() == ["Baseline (MobileNetV2)", "GGCA idx>=4 (paper)", "SE idx>=4"]
+    sff = t["ablation_sff"]
+    # the paper's channel groups: (24, 32 -> 32) and (24, 32 -> 56)
+    assert sff[["F1 channels", "F2 channels", "Out channels"]].values.tolist() == [[24, 32, 32], [24, 32, 56]]
+    assert t["ablation_sff_vs_paper"]["mIoU(%) (paper)"].tolist() == [66.9, 68.03]
+    assert t["ablation_aspp"]["Model"].tolist() == ["Baseline (MobileNetV2)", "msa_aspp"]
+    _figures(workdir, "ablation_attention_miou_vs_fps", "ablation_sff_ours_vs_paper")
+
+
+def test_05_gradcam(workdir):
+    _run("05_gradcam", workdir)
+    _figures(workdir, "gradcam_baseline_vs_improved", "attention_ggca")
+
+
+def test_06_paper_figures_tables(workdir):
+    _run("06_paper_figures_tables", workdir)
+    t = _tables(workdir, "paper_table1_ours", "paper_table1_vs_paper", "paper_table2_ours", "paper_per_class")
+    assert t["paper_table1_ours"]["Model"].tolist() == ["MobileNetV2", "Improved MobileNetV2"]
+    assert t["paper_table2_ours"]["Groups"].astype(str).tolist() == ["1", "2"]
+    for name in ("paper_table1", "paper_table2"):
+        assert (workdir["tables_dir"] / f"{name}_text.md").stat().st_size > 50
+    _figures(workdir, "paper_table1_miou_vs_fps", "paper_table1_reference_miou_vs_fps", "paper_training_curves",
+             "paper_per_class", "paper_confusion_matrix", "paper_predictions", "paper_tp_fp_fn")
+
+
+def test_07_module_stitching(workdir):
+    nb = _run("07_module_stitching", workdir)
+    outs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "inserted" in outs and "output (1, 3, 64, 64)" in outs
+    assert "serial   (2, 32, 16, 16)" in outs and "parallel (2, 32, 16, 16)" in outs
+
+
+def test_08_model_zoo(workdir):
+    _run("08_model_zoo", workdir)
+    zoo = _tables(workdir, "model_zoo")["model_zoo"]
+    assert "deeplabv3plus-mobilenetv2" in set(zoo["Model"])
+    row = zoo.set_index("Model").loc["deeplabv3plus-mobilenetv2"]
+    assert row["Parameter(M)"] == pytest.approx(5.81, abs=0.01)
+    _figures(workdir, "model_zoo_flops_vs_latency")
+
+
+# ----------------------------------------------------------------------------- failure
+
+
+def _write_nb(path: Path, sources: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("data_root = ''\nout_dir = ''")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), params] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_failing_notebook_stops_the_report_naming_notebook_and_cell(tmp_path, synthetic_root, capsys):
+    from segkit.cli import main
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_nb(nbs / "00_ok.ipynb", ["print('fine')"])
+    _write_nb(nbs / "01_broken.ipynb", ["x = 1", "raise ValueError('boom: the data is wrong')", "print('never')"])
+    _write_nb(nbs / "02_after.ipynb", ["print('not reached')"])
+    out = tmp_path / "report"
+    rc = main(["report", "--notebooks", str(nbs), "--data", str(synthetic_root), "--out", str(out),
+               "--figures", str(tmp_path / "fig"), "--runs", str(tmp_path / "runs"), "--no-pdf"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "notebook 01_broken failed in cell 4" in err  # 0 title, 1 parameters, 2 injected, 3 x = 1
+    assert "ValueError: boom: the data is wrong" in err and "raise ValueError" in err
+    partial = nbformat.read(out / "notebooks" / "01_broken.ipynb", as_version=4)
+    code = {c.source: c for c in partial.cells if c.cell_type == "code"}
+    assert code["x = 1"].execution_count is not None  # ran before the failure
+    failed = code["raise ValueError('boom: the data is wrong')"]
+    assert [o.output_type for o in failed.outputs] == ["error"]
+    assert code["print('never')"].execution_count is None  # nothing ran after it
+    assert (out / "notebooks" / "00_ok.ipynb").is_file() and not (out / "notebooks" / "02_after.ipynb").exists()
+    assert str(out / "notebooks" / "01_broken.ipynb") in err
