@@ -85,6 +85,8 @@ def _cmd_cam(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"image {p!r} not found")
         canvas, _ = letterbox(np.asarray(Image.open(p).convert("RGB")), args.size)
         images.append(canvas)
+    if args.class_names:
+        names = [n.strip() for n in args.class_names.split(",")]
     k = getattr(model, "num_classes", None) or 2
     classes = _ints(args.classes, "--classes") if args.classes else list(range(1, k))
     out = Path(args.out)
@@ -131,6 +133,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("model", metavar="RUN_DIR|MODEL", help="run directory or registered model name")
     c.add_argument("images", nargs="+", metavar="IMAGE")
     c.add_argument("--classes", help="class indices, e.g. 1,2 (default: every class but 0)")
+    c.add_argument("--class-names", help="comma-separated names for the titles (default: the run's, else indices)")
     c.add_argument("--layer", help="cam_layers role (backbone, neck, decoder) or module path (default: decoder)")
     c.add_argument("--method", choices=_CAM_METHODS, default="gradcam")
     c.add_argument("--size", type=int, default=512, help="letterbox size (default 512)")

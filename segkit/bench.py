@@ -654,6 +654,8 @@ def profile(
     warmup = d_warmup if warmup is None else int(warmup)
     runs = d_runs if runs is None else int(runs)
     notes: list[str] = []
+    if not timing and len(modes) > 1:
+        notes.append(f"timing=False: modes {modes[1:]} were not timed")
     if protocol == "reference" and (warmup, runs) != (1, 100):
         notes.append(f"reference protocol run with warmup={warmup}, runs={runs} instead of 1 and 100")
 

@@ -13,20 +13,21 @@ contracts (STYLE.md §2.12):
 
 In-place activations (``ReLU(inplace=True)`` and friends) are switched off for the
 duration of a CAM call and restored afterwards: the reference hit autograd in-place
-errors with them. Input gradients are enabled, so a frozen backbone still yields maps.
+errors with them, and an in-place ReLU after the target layer would also overwrite the
+activation grad-cam saved (on the CPU ``.cpu()`` does not copy). Input gradients are enabled, so a frozen backbone still yields maps.
 
 Attention capture (``capture_attention``) finds attention modules by type anywhere in a
 model (built in, or inserted with ``segkit.stitch``) and records, through forward hooks:
 
-============  ==================================================================  =========
-kind          ``map`` (feature resolution, first image of the batch)             range
-============  ==================================================================  =========
-ggca          mean over channels of att_h x att_w (the gate the block applies)    (0, 1)
-cbam          the spatial attention map sigma(conv7x7([mean_c; max_c]))           (0, 1)
-window_attn   attention each token receives, mean over queries and heads, x N     [0, N], mean 1 per window
-mobilevit_attn  the same for MobileViT patch attention (mean over layers)          [0, N]
-attn_gate     per-pixel kept energy ||w * x|| / ||x|| of the channel gate w      (0, 1)
-============  ==================================================================  =========
+==============  ================================================================  ==========================
+kind            ``map`` (feature resolution, first image of the batch)            range
+==============  ================================================================  ==========================
+ggca            mean over channels of att_h x att_w (the gate the block applies)  (0, 1)
+cbam            the spatial attention map sigma(conv7x7([mean_c; max_c]))         (0, 1)
+window_attn     attention each token receives, mean over queries and heads, x N   [0, N], mean 1 per window
+mobilevit_attn  the same for MobileViT patch attention (mean over layers)         [0, N], mean 1 per patch
+attn_gate       per-pixel kept energy ||w * x|| / ||x|| of the channel gate w    (0, 1)
+==============  ================================================================  ==========================
 
 ``raw`` holds the underlying tensors (GGCA ``att_h`` (C, H) and ``att_w`` (C, W), CBAM
 ``channel`` (C,), AttnGate ``weights`` (C,), window-attention ``weights`` per window).
@@ -638,27 +639,7 @@ def _gate_map(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return torch.where(den > 0, num / den.clamp_min(1e-12), weights.float().mean())
 
 
-# Extractors for module types that are not in the library yet are added in _extractors().
 _Extractor = Callable[[nn.Module, tuple, Any], dict[str, Any]]
-
-
-def _extractors() -> list[tuple[str, type, _Extractor]]:
-    """(kind, module class, extractor) for every attention module segkit defines."""
-    found: list[tuple[str, type, _Extractor]] = []
-    try:
-        from segkit.modules.ggca import _GGCABase
-
-        found.append(("ggca", _GGCABase, _ggca))
-    except ImportError:
-        pass
-    try:
-        from segkit.modules.cbam import CBAM
-
-        found.append(("cbam", CBAM, _cbam))
-    except ImportError:
-        pass
-    found += _extra_extractors()
-    return found
 
 
 def _received(a: torch.Tensor) -> torch.Tensor:
@@ -729,26 +710,26 @@ def _attn_gate(module: nn.Module, inputs: tuple, output: Any) -> dict[str, Any]:
     return {"map": _gate_map(x, wts[0]), "raw": {"weights": wts[0]}, "range": (0.0, 1.0)}
 
 
-def _extra_extractors() -> list[tuple[str, type, _Extractor]]:
-    found: list[tuple[str, type, _Extractor]] = []
-    try:
-        from segkit.modules.window_attention import WindowTransformerBlock
+def _extractors() -> list[tuple[str, type, _Extractor]]:
+    """(kind, module class, extractor) for every attention module segkit defines.
 
-        found.append(("window_attn", WindowTransformerBlock, _window_attn))
-    except ImportError:
-        pass
-    try:
-        from segkit.modules.mobilevit import MobileViTAttentionBlock
+    Classes are imported lazily, so a module family that is missing is simply not captured.
+    """
+    import importlib
 
-        found.append(("mobilevit_attn", MobileViTAttentionBlock, _mobilevit))
-    except ImportError:
-        pass
-    try:
-        from segkit.modules.attn_gate import AttnGate
-
-        found.append(("attn_gate", AttnGate, _attn_gate))
-    except ImportError:
-        pass
+    table = [
+        ("ggca", "segkit.modules.ggca", "_GGCABase", _ggca),  # every GGCA variant
+        ("cbam", "segkit.modules.cbam", "CBAM", _cbam),
+        ("window_attn", "segkit.modules.window_attention", "WindowTransformerBlock", _window_attn),
+        ("mobilevit_attn", "segkit.modules.mobilevit", "MobileViTAttentionBlock", _mobilevit),
+        ("attn_gate", "segkit.modules.attn_gate", "AttnGate", _attn_gate),
+    ]
+    found = []
+    for kind, mod, cls, fn in table:
+        try:
+            found.append((kind, getattr(importlib.import_module(mod), cls), fn))
+        except (ImportError, AttributeError):
+            continue
     return found
 
 

@@ -15,7 +15,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from segkit.report.runner import run_notebook
+from segkit.report.runner import declared_parameters, run_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -53,7 +53,11 @@ def workdir(tmp_path_factory, synthetic_root) -> dict[str, Path]:
 def _run(name: str, workdir: dict[str, Path]) -> nbformat.NotebookNode:
     params = {k: str(v) for k, v in workdir.items() if k != "root"}
     params.update(profile="quick", device="cpu", smoke=True, image_size=64, batch_size=4, seed=0, **TINY[name])
+    declared = declared_parameters(NOTEBOOKS / f"{name}.ipynb")
+    unknown = set(TINY[name]) - set(declared)
+    assert not unknown, f"{name} does not declare {unknown}"
     out = workdir["out_dir"] / f"{name}.ipynb"
+    params = {k: v for k, v in params.items() if k in declared}
     run_notebook(NOTEBOOKS / f"{name}.ipynb", out, params, progress_bar=False, execution_timeout=600)
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
@@ -89,6 +93,10 @@ def test_notebooks_are_committed_without_outputs_and_with_a_parameters_cell():
         tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
         assert tagged == [1], f"{name}: one parameters cell, right after the title"
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+        # papermill must parse every assignment of the parameters cell (a comment can break a line)
+        assigned = {ln.split("=")[0].strip() for ln in nb.cells[1].source.splitlines()
+                    if "=" in ln and not ln.startswith(("#", " "))}
+        assert assigned <= set(declared_parameters(NOTEBOOKS / f"{name}.ipynb")), name
         src = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         assert "Purpose" in src and "Summary" in src, name
 

@@ -103,6 +103,18 @@ def test_hrnet_w18_small_v1_count_rounds_to_readme_figure():
     assert 1.45e6 <= n < 1.55e6
 
 
+@pytest.mark.parametrize("name,kw,shape,ref_gmacs,source", [
+    ("segformer-b0", {"num_classes": 150}, (1, 3, 512, 512), 8.4, "SegFormer paper Table 1 'GFLOPs' (MACs)"),
+    ("fc-hardnet-70", {"num_classes": 19}, (1, 3, 1024, 2048), 35.4, "FCHarDNet README 'GMac'"),
+])
+def test_macs_match_published_figure(name, kw, shape, ref_gmacs, source):
+    # Papers' "GFLOPs" are multiply-accumulates; segkit.bench counts FLOPs = 2 x MACs (on meta tensors).
+    from segkit.bench import count_flops
+
+    flops, _, _ = count_flops(M.build_model(name, **kw), shape)
+    assert abs(flops / 2e9 - ref_gmacs) / ref_gmacs < 0.02, (name, flops / 2e9, source)
+
+
 def _conv(cin, cout, k, bias=True):
     return cin * cout * k * k + (cout if bias else 0)
 
@@ -215,6 +227,15 @@ def test_timm_encoder_plugs_into_linknet():
 def test_bad_input_size_names_the_padded_size(model, size, padded):
     with pytest.raises(RuntimeError, match=padded):
         model().eval()(torch.randn(1, 3, size, size))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::torch.jit.TracerWarning")
+def test_size_check_does_not_break_tracing():
+    m = M.build_model("hrnetv2-w18-small-v1", num_classes=3).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        traced = torch.jit.trace(m, x, check_trace=False)
+        assert torch.allclose(traced(x), m(x), atol=1e-5)
 
 
 def test_constructor_errors_name_the_argument():
@@ -491,6 +512,8 @@ def test_zoo_cli_prints_table(capsys):
     out = capsys.readouterr().out
     assert "linknet" in out and "hrnetv2-w18-small-v1" in out and "gflops" in out and "cpu_ms" in out
     assert "11.53" in out  # LinkNet params (M)
+    assert main(["zoo", "--pattern", "no-such-model*", "--no-latency"]) == 1
+    assert "no registered model matches" in capsys.readouterr().err
 
 
 def test_zoo_table_filters_and_pads_size():

@@ -408,7 +408,7 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
         "world_size": info.world_size,
         "model": {**spec, "num_classes": num_classes,
                   "num_params": sum(p.numel() for p in net.parameters())},
-        "data": {"root": str(data_root) if data_root is not None else None, "num_classes": num_classes,
+        "data": {"root": str(Path(data_root).resolve()) if data_root is not None else None, "num_classes": num_classes,
                  "class_names": class_names, "ignore_index": cfg.ignore_index,
                  "train_split": cfg.train_split, "val_split": cfg.val_split,
                  "num_train": len(train_ds), "num_val": len(val_ds)},

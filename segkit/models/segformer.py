@@ -17,7 +17,7 @@ stage-1 patch embedding for a deformable one.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn as nn

@@ -119,13 +119,18 @@ class DeformableMLP(nn.Module):
         # torchvision reads offsets as (dy, dx) pairs per offset group: C groups, one 1x1 tap each.
         # (The official code concatenates all dy then all dx, which pairs them differently.)
         b, c, h, w = x.shape
-        offset = torch.stack([off_y, off_x], 2).reshape(b, 2 * c, h, w).clamp(-max_offset, max_offset)
+        offset = torch.stack([off_y, off_x], 2).reshape(b, 2 * c, h, w)  # (B,C,2,H,W) -> (B,2C,H,W)
+        offset = offset.clamp(-max_offset, max_offset)
         x = deform_conv2d(x, offset, self.weight, self.bias, mask=2.0 * torch.sigmoid(mod))
         return self.act(self.norm(x))
 
 
 class DeformableMLPBlock(nn.Module):
-    """Deformable projection to `embed_dim`, then h/w deformable MLPs and two linear layers."""
+    """Deformable projection to `embed_dim`, then h/w deformable MLPs and two linear layers.
+
+    The h and w MLPs have nominal kernels 1x3 and 3x1 in the official code, but both apply
+    1x1 weights; they differ only through their learned offsets, as here.
+    """
 
     def __init__(self, in_channels: int, embed_dim: int = 128) -> None:
         super().__init__()

@@ -9,9 +9,9 @@
 
 Deviations from the papers: every 3x3 conv is padded ("same") and followed by BN, so the
 output has the input's size (the 2015 UNet used valid convs and cropped skips). UNet++
-upsamples with bilinear interpolation (as the authors' Keras code does with
-`Conv2DTranspose` replaced by `UpSampling2D` in the lite variants). UNet 3+ side
-outputs return logits (no sigmoid) so they train with any segkit loss.
+upsamples with parameter-free bilinear interpolation. UNet 3+ side outputs return
+logits (no sigmoid) so they train with any segkit loss (the paper's hybrid focal +
+MS-SSIM + IoU loss is not included).
 
 This file also holds the two small helpers the other survey files share:
 `ConvBNAct` and `check_input_size`.

@@ -3,21 +3,24 @@ the papermill notebook runner and HTML/PDF export.
 
 Import what you need from the submodules; this package imports no torch at import time.
 """
+from segkit.report import text
 from segkit.report.figures import (colorize_mask, overlay_mask, plot_confusion_matrix, plot_image_grid,
                                    plot_miou_vs_fps, plot_ours_vs_paper, plot_overlays, plot_per_class_bars,
-                                   plot_training_curves)
+                                   plot_scatter, plot_tp_fp_fn, plot_training_curves)
 from segkit.report.paper import paper_backbone_table, paper_sff_raw, paper_sff_table
 from segkit.report.runs import collect_runs, ensure_dataset, ensure_run, is_complete, per_class_frame, read_run, results_table
 from segkit.report.style import CJKFontNotFoundError, find_cjk_font, label, save_figure, use_style
 from segkit.report.tables import PAPER_HEADERS, best_mask, display_table, save_table, to_csv, to_latex, to_markdown
-from segkit.report.text import ablation_paragraph, comparison_paragraph, training_paragraph
+from segkit.report.text import (ablation_paragraph, comparison_paragraph, dataset_paragraph, save_paragraphs,
+                                training_paragraph)
 
 __all__ = [
     "use_style", "label", "save_figure", "find_cjk_font", "CJKFontNotFoundError",
     "PAPER_HEADERS", "best_mask", "to_markdown", "to_latex", "to_csv", "save_table", "display_table",
-    "comparison_paragraph", "ablation_paragraph", "training_paragraph",
+    "text", "comparison_paragraph", "ablation_paragraph", "training_paragraph", "dataset_paragraph", "save_paragraphs",
     "collect_runs", "read_run", "results_table", "per_class_frame", "ensure_run", "ensure_dataset", "is_complete",
     "paper_backbone_table", "paper_sff_table", "paper_sff_raw",
     "plot_training_curves", "plot_miou_vs_fps", "plot_per_class_bars", "plot_confusion_matrix",
-    "plot_overlays", "plot_ours_vs_paper", "plot_image_grid", "colorize_mask", "overlay_mask",
+    "plot_overlays", "plot_ours_vs_paper", "plot_image_grid", "plot_tp_fp_fn", "plot_scatter", "colorize_mask",
+    "overlay_mask",
 ]
