@@ -374,3 +374,61 @@ def test_report_command_is_registered():
                               "--force", "--only", "02", "--only", "06"])
     assert args.profile == "paper" and args.data == "d" and args.force
     assert args.parameter == [["epochs", "2"], ["lang", "zh"]] and args.only == ["02", "06"]
+
+
+# ----------------------------------------------------------------------------- experiments, widgets
+
+
+def test_parse_entries_normalises_and_rejects_mistakes():
+    from segkit.report.experiments import parse_entries
+
+    got = parse_entries(["improved-mobilenetv2", {"name": "vgg", "model": "deeplabv3plus-vgg16", "label": "VGG16"},
+                         {"model": "deeplabv3plus", "model_kwargs": {"attn": "se"}, "name": "se"}])
+    assert [(e.name, e.model, e.label) for e in got] == [("improved-mobilenetv2", "improved-mobilenetv2",
+                                                          "improved-mobilenetv2"),
+                                                         ("vgg", "deeplabv3plus-vgg16", "VGG16"),
+                                                         ("se", "deeplabv3plus", "se")]
+    assert got[2].model_kwargs == {"attn": "se"}
+    with pytest.raises(ValueError, match="repeat the run names"):
+        parse_entries(["a", {"name": "a", "model": "b"}])
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_entries([{"model": "a", "backbone": "x"}])
+
+
+class _FakeDataset:
+    class_names = ["background", "corrosion", "broken_wire"]
+    ids = ["a", "b"]
+
+    def __len__(self):
+        return 2
+
+    def load_original(self, i):
+        mask = np.zeros((8, 8), np.int64)
+        mask[2:4, 2:4] = i + 1
+        return np.full((8, 8, 3), 100, np.uint8), mask
+
+
+def test_widgets_build_and_react():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    pytest.importorskip("ipywidgets")
+    from segkit.report.widgets import dataset_browser, option_picker
+
+    box = dataset_browser(_FakeDataset())
+    slider = box.children[0]
+    assert slider.max == 1
+    slider.value = 1  # re-renders without error
+    calls = []
+
+    def render(layer, cls):
+        import matplotlib.pyplot as plt
+
+        calls.append((layer, cls))
+        return plt.figure()
+
+    picker = option_picker(render, {"layer": ["backbone", "neck"], "cls": [1, 2]})
+    picker.children[0].children[1].value = 2
+    assert calls == [("backbone", 1), ("backbone", 2)]
+    with pytest.raises(ValueError, match="options is empty"):
+        option_picker(render, {})

@@ -64,7 +64,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         syn = settings.get("synthetic", {}) or {}
         data_root = Path(syn.get("root", f"data/wirerope-{profile_name}")).resolve()
         ensure_dataset(data_root, n_images=int(syn.get("n_images", 60)), size=int(syn.get("size", 96)),
-                       seed=int(syn.get("seed", 0)), log=print)
+                       seed=int(syn.get("seed", 0)), log=lambda m: print(m, flush=True))
 
     notebooks = select_notebooks(list_notebooks(args.notebooks), args.only)
     base = {
@@ -76,7 +76,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         "out_dir": str(out_dir),
         "force": bool(args.force),
     }
-    print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}")
+    print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}",
+          flush=True)
     t0 = time.perf_counter()
     try:
         results = run_notebooks(notebooks, executed_dir, profile=profile, base=base, overrides=overrides,

@@ -266,12 +266,15 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | Non
 
 def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: str = "segkit report",
                   tables_dir: str | Path | None = None, pdf: bool = True, note: str = "",
-                  figures_dir: str | Path | None = None, log=print) -> dict[str, object]:
+                  figures_dir: str | Path | None = None, log=None) -> dict[str, object]:
     """HTML per executed notebook, ``index.html``, and ``report.pdf`` (when ``pdf`` and Chromium exist).
 
     Returns:
         {"html": [paths], "index": path, "pdf": path or None, "pdf_error": message or None}.
     """
+    if log is None:
+        def log(msg: str) -> None:
+            print(msg, flush=True)
     out = Path(out_dir)
     html_dir = out / "html"
     pages, written = [], []

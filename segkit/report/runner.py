@@ -209,6 +209,10 @@ def run_notebook(
     return NotebookResult(input_path.stem, input_path, output_path, time.perf_counter() - t0, params)
 
 
+def _say(msg: str) -> None:
+    print(msg, flush=True)  # flushed: progress must show when stdout is a file or a pipe
+
+
 def run_notebooks(
     notebooks: Sequence[str | Path],
     out_dir: str | Path,
@@ -217,7 +221,7 @@ def run_notebooks(
     overrides: Mapping[str, Any] | None = None,
     kernel_name: str | None = None,
     progress_bar: bool = True,
-    log=print,
+    log=None,
 ) -> list[NotebookResult]:
     """Run ``notebooks`` in order, each written to ``<out_dir>/<stem>.ipynb``; stop at the first failure.
 
@@ -227,6 +231,7 @@ def run_notebooks(
     Raises:
         NotebookFailedError: from the first notebook that fails (later ones are not run).
     """
+    log = log or _say
     out = Path(out_dir)
     results = []
     total = len(notebooks)

@@ -67,11 +67,14 @@ class TimmBackbone(nn.Module):
         deep = red[self.deep_index]
         self.deep_stride = min(deep, downsample_factor) if self.output_stride_applied else deep
         self.name = name
-        self.cam_layer = "model." + list(dict(model.named_children()))[-1]
+        # An identity hook point on the (NCHW) deep feature: a Grad-CAM layer that works for
+        # every timm model, whatever its internal naming or layout.
+        self.deep_out = nn.Identity()
+        self.cam_layer = "deep_out"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.model(x)
         low, deep = feats[self.low_index], feats[self.deep_index]
         if self.nhwc:  # (B, H, W, C) -> (B, C, H, W)
             low, deep = low.permute(0, 3, 1, 2).contiguous(), deep.permute(0, 3, 1, 2).contiguous()
-        return low, deep
+        return low, self.deep_out(deep)
