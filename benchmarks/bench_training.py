@@ -108,7 +108,7 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=180.0, help="training wall time per contender (s)")
     p.add_argument("--epochs", type=int, default=12, help="maximum epochs (segkit's cosine schedule length)")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
     p.add_argument("--run-dir", default=None, help="segkit run directory (default: a temp folder)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)

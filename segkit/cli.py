@@ -1,7 +1,8 @@
 """The ``segkit`` command (also ``python -m segkit``).
 
 Each area of the library contributes its subcommands through an ``add_commands(sub)``
-function in its own ``_cli`` module; this file only assembles them.
+function in its module of ``segkit.commands``; this file only assembles them. Those modules
+import nothing heavy at module level, so ``segkit --help`` and ``--version`` start fast.
 """
 from __future__ import annotations
 
@@ -15,16 +16,8 @@ import segkit
 
 __all__ = ["main", "build_parser"]
 
-# Modules providing add_commands(subparsers). Imported lazily-light: they must not import
-# torch at module level beyond what the command needs.
-_COMMAND_MODULES = [
-    "segkit.data._cli",
-    "segkit._stitch_cli",
-    "segkit.report._cli",
-    "segkit.engine._cli",
-    "segkit._bench_cli",
-    "segkit.models._zoo_cli",
-]
+# Modules providing add_commands(subparsers); torch and friends are imported inside the commands.
+_COMMAND_MODULES = [f"segkit.commands.{m}" for m in ("data", "stitch", "report", "engine", "bench", "zoo")]
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

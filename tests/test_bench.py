@@ -268,7 +268,7 @@ def test_profile_every_registered_model(name):
 def test_cli_bench_writes_a_table(tmp_path, capsys):
     import pandas as pd
 
-    from segkit import _bench_cli
+    from segkit.commands import bench as _bench_cli
     from segkit.cli import main
 
     assert _bench_cli._MODES == bench.MODES and _bench_cli._PROTOCOLS == bench.PROTOCOLS

@@ -46,3 +46,11 @@ def test_python_dash_m_entry_point():
 def test_top_level_api_resolves_every_export():
     for name in segkit.__all__:
         assert getattr(segkit, name) is not None, name
+
+
+def test_building_the_parser_imports_no_torch():
+    """`segkit --help` must answer at once: the command modules import the library lazily."""
+    code = ("import sys; from segkit.cli import build_parser; build_parser(); "
+            "heavy = [m for m in ('torch', 'numpy', 'pandas', 'matplotlib') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)

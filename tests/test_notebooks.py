@@ -1,14 +1,15 @@
 """Every notebook executed by papermill with tiny parameters, and the artefacts each writes.
 
 The notebooks share one run directory (like `segkit report`): 02 trains the main model,
-03 the backbones that 05 explains, 04 the ablation, and 06 only reads what is there. The
-tests run in file order in one xdist group (``make test`` uses ``--dist loadgroup``).
+03 the backbones that 05 explains, 04 the ablation, and 06 only reads what is there, so
+they run in order inside one test.
 A failing notebook must stop `segkit report` with its name and cell and keep the partial
 output.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -52,7 +53,8 @@ def workdir(tmp_path_factory, synthetic_root) -> dict[str, Path]:
 
 def _run(name: str, workdir: dict[str, Path]) -> nbformat.NotebookNode:
     params = {k: str(v) for k, v in workdir.items() if k != "root"}
-    params.update(profile="quick", device="cpu", smoke=True, image_size=64, batch_size=4, seed=0, **TINY[name])
+    params.update(profile="quick", device="cpu", smoke=True, image_size=64, batch_size=4, seed=0, threads=1,
+                  **TINY[name])
     declared = declared_parameters(NOTEBOOKS / f"{name}.ipynb")
     unknown = set(TINY[name]) - set(declared)
     assert not unknown, f"{name} does not declare {unknown}"
@@ -94,21 +96,21 @@ def test_notebooks_are_committed_without_outputs_and_with_a_parameters_cell():
         assert tagged == [1], f"{name}: one parameters cell, right after the title"
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
         # papermill must parse every assignment of the parameters cell (a comment can break a line)
-        assigned = {ln.split("=")[0].strip() for ln in nb.cells[1].source.splitlines()
-                    if "=" in ln and not ln.startswith(("#", " "))}
+        assigned = {m.group(1) for ln in nb.cells[1].source.splitlines()
+                    if (m := re.match(r"^([A-Za-z_]\w*)\s*=", ln))}
         assert assigned <= set(declared_parameters(NOTEBOOKS / f"{name}.ipynb")), name
         src = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         assert "Purpose" in src and "Summary" in src, name
 
 
-def test_00_quickstart(workdir):
+def _check_00_quickstart(workdir):
     nb = _run("00_quickstart", workdir)
     text = json.dumps(nb.cells[-4:]) + json.dumps([c.get("outputs", []) for c in nb.cells])
     assert "-> logits (1, 3, 64, 64)" in text
     assert (workdir["runs_dir"] / "quickstart" / "deeplabv3plus-mobilenetv2" / "metrics.json").is_file()
 
 
-def test_01_dataset_analysis(workdir):
+def _check_01_dataset_analysis(workdir):
     _run("01_dataset_analysis", workdir)
     t = _tables(workdir, "dataset_classes", "dataset_image_sizes", "dataset_mean_std")
     assert t["dataset_classes"]["Class"].tolist() == ["background", "corrosion", "broken_wire"]
@@ -117,7 +119,7 @@ def test_01_dataset_analysis(workdir):
     _figures(workdir, "dataset_class_distribution", "dataset_object_sizes", "dataset_samples")
 
 
-def test_02_training(workdir):
+def _check_02_training(workdir):
     _run("02_training", workdir)
     run = workdir["runs_dir"] / "training" / "improved-mobilenetv2"
     assert len(pd.read_csv(run / "history.csv")) == 2
@@ -125,7 +127,7 @@ def test_02_training(workdir):
     _figures(workdir, "training_curves", "training_per_class", "training_confusion_matrix")
 
 
-def test_03_backbone_comparison(workdir):
+def _check_03_backbone_comparison(workdir):
     _run("03_backbone_comparison", workdir)
     t = _tables(workdir, "backbone_comparison", "backbone_comparison_vs_paper")
     ours = t["backbone_comparison"].set_index("Model")
@@ -141,7 +143,7 @@ def test_03_backbone_comparison(workdir):
     _figures(workdir, "backbone_miou_vs_fps", "backbone_ours_vs_paper")
 
 
-def test_04_attention_ablation(workdir):
+def _check_04_attention_ablation(workdir):
     _run("04_attention_ablation", workdir)
     t = _tables(workdir, "ablation_attention", "ablation_sff", "ablation_sff_vs_paper", "ablation_aspp")
     assert t["ablation_attention"]["Model"].tolist() == ["Baseline (MobileNetV2)", "GGCA idx>=4 (paper)", "SE idx>=4"]
@@ -153,12 +155,12 @@ def test_04_attention_ablation(workdir):
     _figures(workdir, "ablation_attention_miou_vs_fps", "ablation_sff_ours_vs_paper")
 
 
-def test_05_gradcam(workdir):
+def _check_05_gradcam(workdir):
     _run("05_gradcam", workdir)
     _figures(workdir, "gradcam_baseline_vs_improved", "attention_ggca")
 
 
-def test_06_paper_figures_tables(workdir):
+def _check_06_paper_figures_tables(workdir):
     _run("06_paper_figures_tables", workdir)
     t = _tables(workdir, "paper_table1_ours", "paper_table1_vs_paper", "paper_table2_ours", "paper_per_class")
     assert t["paper_table1_ours"]["Model"].tolist() == ["MobileNetV2", "Improved MobileNetV2"]
@@ -169,20 +171,33 @@ def test_06_paper_figures_tables(workdir):
              "paper_per_class", "paper_confusion_matrix", "paper_predictions", "paper_tp_fp_fn")
 
 
-def test_07_module_stitching(workdir):
+def _check_07_module_stitching(workdir):
     nb = _run("07_module_stitching", workdir)
     outs = json.dumps([c.get("outputs", []) for c in nb.cells])
     assert "inserted" in outs and "output (1, 3, 64, 64)" in outs
     assert "serial   (2, 32, 16, 16)" in outs and "parallel (2, 32, 16, 16)" in outs
 
 
-def test_08_model_zoo(workdir):
+def _check_08_model_zoo(workdir):
     _run("08_model_zoo", workdir)
     zoo = _tables(workdir, "model_zoo")["model_zoo"]
     assert "deeplabv3plus-mobilenetv2" in set(zoo["Model"])
     row = zoo.set_index("Model").loc["deeplabv3plus-mobilenetv2"]
     assert row["Parameter(M)"] == pytest.approx(5.81, abs=0.01)
     _figures(workdir, "model_zoo_flops_vs_latency")
+
+
+CHECKS = {n: globals()[f"_check_{n}"] for n in TINY}
+
+
+def test_every_notebook_in_order(workdir):
+    """All notebooks, in reading order, sharing one run directory (as `segkit report` runs them).
+
+    One test rather than nine: later notebooks read the runs earlier ones wrote, so they
+    must run in one process and in order whatever the xdist scheduler does.
+    """
+    for name, check in CHECKS.items():
+        check(workdir)
 
 
 # ----------------------------------------------------------------------------- failure
@@ -220,3 +235,14 @@ def test_failing_notebook_stops_the_report_naming_notebook_and_cell(tmp_path, sy
     assert code["print('never')"].execution_count is None  # nothing ran after it
     assert (out / "notebooks" / "00_ok.ipynb").is_file() and not (out / "notebooks" / "02_after.ipynb").exists()
     assert str(out / "notebooks" / "01_broken.ipynb") in err
+
+
+def test_a_stuck_cell_times_out_and_is_named(tmp_path):
+    from segkit.report.runner import NotebookFailedError
+
+    _write_nb(tmp_path / "00_slow.ipynb", ["x = 1", "import time\ntime.sleep(60)"])
+    with pytest.raises(NotebookFailedError) as info:
+        run_notebook(tmp_path / "00_slow.ipynb", tmp_path / "out.ipynb", {}, progress_bar=False, execution_timeout=3)
+    msg = str(info.value)
+    assert "notebook 00_slow failed" in msg and "CellTimeoutError" in msg and "time.sleep(60)" in msg
+    assert (tmp_path / "out.ipynb").is_file()

@@ -230,6 +230,8 @@ def test_beside_paper_aligns_rows():
                          "FPS(f/s)": [200.0, 150.0], "Parameter(M)": [5.81, 12.3]})
     both = paper.beside_paper(ours, paper.paper_backbone_table())
     assert list(both.columns[:3]) == ["Model", "mIoU(%) (ours)", "mIoU(%) (paper)"]
+    assert both["Model"].tolist() == ["Xception", "VGG16", "MobileNetV2", "Improved MobileNetV2", "MobileNetV4",
+                                      "Swin Transformerv2", "MobileViT", "ResNet18"]  # paper order, then ours
     row = both.set_index("Model").loc["MobileNetV2"]
     assert row["mIoU(%) (ours)"] == 50.0 and row["mIoU(%) (paper)"] == 65.67
     assert np.isnan(both.set_index("Model").loc["Xception", "mIoU(%) (ours)"])
@@ -270,6 +272,8 @@ def test_figures_build_without_error():
     assert "TP 2, FP 1, FN 1, IoU 50.0%" in fig.axes[0].get_title()
     over = figures.overlay_mask(np.zeros((2, 2, 3), np.uint8), gt, 2, alpha=1.0)
     assert over[0, 0].tolist() == [0, 0, 0] and over[0, 1].tolist() == list(figures.class_colors(2)[1])
+    # class 0 is a real class (e.g. CamVid's sky): it is coloured too
+    assert figures.overlay_mask(np.zeros((2, 2, 3), np.uint8), gt, 2, alpha=1.0, background=None)[0, 0].tolist() == [128] * 3
     plt.close("all")
 
 
@@ -432,3 +436,10 @@ def test_widgets_build_and_react():
     assert calls == [("backbone", 1), ("backbone", 2)]
     with pytest.raises(ValueError, match="options is empty"):
         option_picker(render, {})
+
+
+def test_best_is_judged_at_printed_precision():
+    df = pd.DataFrame({"Model": ["a", "b", "c"], "GFLOPs": [0.8201, 0.8199, 0.9], "mIoU(%)": [1.004, 1.001, 0.5]})
+    md = tables.to_markdown(df)
+    assert "| a | **0.82** | **1.00** |" in md and "| b | **0.82** | **1.00** |" in md
+    assert tables.best_mask(df)["GFLOPs"].tolist() == [False, True, False]  # full precision without digits

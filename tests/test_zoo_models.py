@@ -517,7 +517,7 @@ def test_zoo_cli_prints_table(capsys):
 
 
 def test_zoo_table_filters_and_pads_size():
-    from segkit.models._zoo_cli import zoo_table
+    from segkit.commands.zoo import zoo_table
 
     df = zoo_table(None, size=50, latency=False, families=["hardnet"])
     assert df["model"].tolist() == ["fc-hardnet-70"]

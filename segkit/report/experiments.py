@@ -95,6 +95,7 @@ def run_experiment(
     bench_size: int | None = None,
     bench_runs: int = 10,
     log: Callable[[str], Any] | None = print,
+    verbose: bool = False,
 ) -> pd.DataFrame:
     """Train (or reuse) every entry and return the experiment's table.
 
@@ -107,6 +108,8 @@ def run_experiment(
         device: training and benchmark device ("cpu", "cuda", "auto").
         bench_size: square input size for ``bench.json`` (default: ``cfg.input_shape[0]``).
         bench_runs: timed passes per model for FPS.
+        log: one line per model (trained or reused); None is silent.
+        verbose: also print the trainer's config table, per-epoch lines and progress bars.
 
     Returns:
         ``experiment_table`` of the runs, in entry order (Model, mIoU(%), F1 Score(%),
@@ -118,7 +121,8 @@ def run_experiment(
     for e in parsed:
         run_dir = Path(runs_dir) / experiment / e.name
         run_cfg = cfg.replace(model=e.model, model_kwargs=dict(e.model_kwargs))
-        ensure_run(e.model, run_cfg, data_root, run_dir, force=force, device=device, log=log)
+        ensure_run(e.model, run_cfg, data_root, run_dir, force=force, device=device, log=log,
+                   progress=verbose, verbose=verbose)
         ensure_bench(run_dir, size, device=bench_device, runs=bench_runs, force=force)
     return experiment_table(runs_dir, experiment, parsed)
 

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 __all__ = [
     "CHROMIUM_FLAGS",
@@ -58,6 +58,8 @@ _OFFLINE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
   .segkit-nav { font: 13px sans-serif; padding: 6px 0 10px 0; }
   @media print {
     .celltag_segkit-page-break { break-before: page; }
+    .jp-RenderedMarkdown table, .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
+    .jp-OutputArea-output, .jp-RenderedHTMLCommon { overflow: visible !important; }
     .jp-Cell { break-inside: avoid-page; }
     pre { white-space: pre-wrap; word-break: break-all; }
     .segkit-nav { display: none; }
@@ -198,6 +200,11 @@ def write_index(out_dir: str | Path, pages: Sequence[tuple[str, str, str]], titl
                                for ext in ("md", "tex", "csv") if (tdir / f"{csv.stem}.{ext}").is_file())
             try:
                 frame = pd.read_csv(csv)
+                # integer columns with gaps (e.g. a model's year) stay integers instead of 2017.00
+                for col in frame.columns:
+                    v = frame[col]
+                    if v.dtype.kind == "f" and v.notna().any() and (v.dropna() % 1 == 0).all() and v.isna().any():
+                        frame[col] = v.astype("Int64")
                 table_html = frame.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="–", border=0)
             except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
                 table_html = f"<p>(could not read {esc(csv.name)}: {esc(str(exc))})</p>"
@@ -207,8 +214,8 @@ def write_index(out_dir: str | Path, pages: Sequence[tuple[str, str, str]], titl
         if pngs:
             rel = os.path.relpath(Path(figures_dir), out)
             cells = "".join(
-                f'<figure><a href="{esc(rel)}/{esc(p.name)}"><img src="{esc(rel)}/{esc(p.name)}" alt="{esc(p.stem)}" '
-                f'loading="lazy"></a><figcaption>{esc(p.stem)}</figcaption></figure>' for p in pngs)
+                f'<figure><a href="{esc(rel)}/{esc(p.name)}"><img src="{esc(rel)}/{esc(p.name)}" alt="{esc(p.stem)}">'
+                f'</a><figcaption>{esc(p.stem)}</figcaption></figure>' for p in pngs)
             parts.append(f"<h2>Figures</h2><div class='gallery'>{cells}</div>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>

@@ -5,7 +5,7 @@ language set by ``use_style`` and can be overridden per call with ``lang``.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -200,24 +200,35 @@ def colorize_mask(mask: np.ndarray, num_classes: int, ignore_index: int = 255) -
 
 
 def overlay_mask(image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: float = 0.5,
-                 ignore_index: int = 255) -> np.ndarray:
-    """Blend class colours onto an RGB image (background and ignored pixels left untouched)."""
+                 ignore_index: int = 255, background: int | None = 0) -> np.ndarray:
+    """Blend class colours onto an RGB image; the ``background`` class (None: none) and ignored pixels stay untouched."""
     img = np.asarray(image)
     if img.dtype != np.uint8:
         img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.max() <= 1.0 else img.astype(np.uint8)
     if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:  # CHW -> HWC
         img = img.transpose(1, 2, 0)
-    color = colorize_mask(mask, num_classes, ignore_index).astype(float)
     m = np.asarray(mask)
-    fg = ((m > 0) & (m < num_classes))[..., None]
+    colors = class_colors(num_classes)
+    if background is None and num_classes > 0 and colors[0] == (0, 0, 0):
+        colors = [(128, 128, 128)] + colors[1:]  # class 0 is a real class: give it a visible colour
+    color = np.array(colors + [(255, 255, 255)], dtype=np.uint8)[np.where((m >= 0) & (m < num_classes), m,
+                                                                          num_classes)].astype(float)
+    fg = ((m >= 0) & (m < num_classes) & (m != (-1 if background is None else background)))[..., None]
     out = np.where(fg, (1 - alpha) * img + alpha * color, img)
     return out.astype(np.uint8)
+
+
+_BACKGROUND_NAMES = ("background", "_background_", "bg", "__background__")
 
 
 def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], preds: Sequence[np.ndarray] | None = None,
                   class_names: Sequence[str] = (), titles: Sequence[str] | None = None, lang: str | None = None,
                   alpha: float = 0.5):
-    """Rows of image | ground-truth overlay | prediction overlay, with a class-colour legend."""
+    """Rows of image | ground-truth overlay | prediction overlay, with a class-colour legend.
+
+    Class 0 is left uncoloured when it is named "background" (the wire-rope data); in
+    datasets where class 0 is a real class (CamVid's "sky") every class is coloured.
+    """
     from matplotlib.patches import Patch
 
     n = len(images)
@@ -225,14 +236,16 @@ def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], pre
         raise ValueError(f"images, masks (and preds) must be equally long and non-empty; got {n}, {len(masks)}"
                          f"{'' if preds is None else ', ' + str(len(preds))}.")
     k = len(class_names) or int(max(int(np.asarray(m)[np.asarray(m) < 255].max(initial=0)) for m in masks)) + 1
+    bg = 0 if (not class_names or str(class_names[0]).lower() in _BACKGROUND_NAMES) else None
     cols = 3 if preds is not None else 2
     plt = _plt()
     fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.4 * n), squeeze=False)
     for i in range(n):
         img = images[i]
-        panels = [(img, label("image", lang)), (overlay_mask(img, masks[i], k, alpha), label("ground_truth", lang))]
+        panels = [(img, label("image", lang)),
+                  (overlay_mask(img, masks[i], k, alpha, background=bg), label("ground_truth", lang))]
         if preds is not None:
-            panels.append((overlay_mask(img, preds[i], k, alpha), label("prediction", lang)))
+            panels.append((overlay_mask(img, preds[i], k, alpha, background=bg), label("prediction", lang)))
         for j, (pic, head) in enumerate(panels):
             ax = axes[i, j]
             pic = np.asarray(pic)
@@ -248,7 +261,9 @@ def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], pre
             axes[i, 0].set_ylabel(titles[i], fontsize=8)
     if class_names:
         colors = class_colors(len(class_names))
-        handles = [Patch(color=np.array(c) / 255, label=nm) for c, nm in zip(colors, class_names)][1:]
+        if bg is None:
+            colors = [(128, 128, 128)] + colors[1:]
+        handles = [Patch(color=np.array(c) / 255, label=nm) for c, nm in zip(colors, class_names)][0 if bg is None else 1:]
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.04 if class_names else 0, 1, 1))
     return fig
@@ -352,22 +367,44 @@ def plot_tp_fp_fn(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray 
 
 
 def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str | None = None,
-                 xlabel: str | None = None, ylabel: str | None = None, logx: bool = False, title: str | None = None):
-    """Labelled scatter (e.g. GFLOPs against latency for the model zoo); marker area from ``size_col``."""
-    for c in (x, y, name_col) + ((size_col,) if size_col else ()):
+                 xlabel: str | None = None, ylabel: str | None = None, logx: bool = False, title: str | None = None,
+                 group_col: str | None = None, max_labels: int = 14):
+    """Labelled scatter (e.g. GFLOPs against latency for the model zoo); marker area from ``size_col``.
+
+    With ``group_col`` each group (e.g. model family) gets its own colour and a legend
+    entry. With more than ``max_labels`` points only the extremes are named (the slowest
+    and the fastest by ``y``) so the labels stay readable.
+    """
+    for c in (x, y, name_col) + tuple(c for c in (size_col, group_col) if c):
         if c not in df.columns:
             raise ValueError(f"df lacks column {c!r}; it has {list(df.columns)}.")
-    d = df.dropna(subset=[x, y])
+    d = df.dropna(subset=[x, y]).reset_index(drop=True)
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(7.2, 4.8))
     if size_col:
         s = d[size_col].astype(float).to_numpy()
         sizes = 30 + 600 * np.nan_to_num(s / max(np.nanmax(s), 1e-9))
     else:
         sizes = np.full(len(d), 50.0)
-    ax.scatter(d[x], d[y], s=sizes, alpha=0.6, color=PALETTE[0], edgecolor="black", linewidth=0.5, zorder=3)
-    for (_, row) in d.iterrows():
-        ax.annotate(str(row[name_col]), (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    groups = list(dict.fromkeys(d[group_col])) if group_col else [None]
+    colors = PALETTE if len(groups) <= len(PALETTE) else [plt.get_cmap("tab20")(i % 20) for i in range(len(groups))]
+    for gi, g in enumerate(groups):
+        m = (d[group_col] == g).to_numpy() if group_col else np.ones(len(d), bool)
+        ax.scatter(d.loc[m, x], d.loc[m, y], s=sizes[m], alpha=0.6, color=colors[gi % len(colors)],
+                   edgecolor="black", linewidth=0.5, zorder=3, label=None if g is None else str(g))
+    if len(d) <= max_labels:
+        named = d.index
+    else:
+        order = d[y].astype(float).sort_values().index
+        k = max_labels // 2
+        named = list(order[:k]) + list(order[-k:])
+    for i in named:
+        ax.annotate(str(d.loc[i, name_col]), (d.loc[i, x], d.loc[i, y]), textcoords="offset points", xytext=(5, 4),
+                    fontsize=7)
+    if group_col:
+        leg = ax.legend(fontsize=7, ncol=2, loc="upper left")
+        for h in leg.legend_handles:
+            h.set_sizes([30])
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel or x)

@@ -98,5 +98,8 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame, name_col: str = "Model
     o = ours[[name_col, *columns]].rename(columns={c: f"{c} (ours)" for c in columns})
     p = paper[[name_col, *columns]].rename(columns={c: f"{c} (paper)" for c in columns})
     merged = p.merge(o, on=name_col, how={"left": "right"}.get(how, how), sort=False)
+    # rows: the paper's published order, then our extra rows in our order (an outer merge sorts keys)
+    rank = {n: i for i, n in enumerate(list(paper[name_col]) + [n for n in ours[name_col] if n not in set(paper[name_col])])}
+    merged = merged.assign(_r=merged[name_col].map(rank)).sort_values("_r", kind="stable").drop(columns="_r")
     order = [name_col] + [f"{c} ({s})" for c in columns for s in ("ours", "paper")]
     return merged[order].reset_index(drop=True)

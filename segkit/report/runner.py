@@ -175,6 +175,23 @@ def parse_override(key: str, value: str) -> tuple[str, Any]:
         return key, value
 
 
+def _running_cell(path: Path) -> tuple[int | None, int | None, str]:
+    """(index, execution count, source) of the cell papermill marked as running in a partial notebook."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except (OSError, ValueError):
+        return None, None, ""
+    # the last cell papermill started (it marks a timed-out cell "completed" with no end)
+    started = [(i, c) for i, c in enumerate(nb.cells)
+               if c.cell_type == "code" and c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return None, None, ""
+    i, cell = started[-1]
+    return i, cell.get("execution_count"), cell.get("source", "")
+
+
 def run_notebook(
     input_path: str | Path,
     output_path: str | Path,
@@ -191,6 +208,7 @@ def run_notebook(
         NotebookFailedError: a cell raised; the partial notebook stays at ``output_path``.
     """
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     input_path, output_path = Path(input_path), Path(output_path)
@@ -206,6 +224,10 @@ def run_notebook(
     except PapermillExecutionError as exc:
         raise NotebookFailedError(input_path.stem, exc.cell_index, exc.exec_count, exc.source or "",
                                   exc.ename, exc.evalue, output_path) from None
+    except (CellTimeoutError, DeadKernelError) as exc:
+        cell = _running_cell(output_path)
+        raise NotebookFailedError(input_path.stem, cell[0], cell[1], cell[2], type(exc).__name__,
+                                  str(exc).strip().splitlines()[0] if str(exc).strip() else "", output_path) from None
     return NotebookResult(input_path.stem, input_path, output_path, time.perf_counter() - t0, params)
 
 
@@ -222,11 +244,13 @@ def run_notebooks(
     kernel_name: str | None = None,
     progress_bar: bool = True,
     log=None,
+    execution_timeout: int | None = None,
 ) -> list[NotebookResult]:
     """Run ``notebooks`` in order, each written to ``<out_dir>/<stem>.ipynb``; stop at the first failure.
 
     Parameters per notebook come from :func:`notebook_parameters`, filtered to what the
-    notebook declares. ``log`` receives one progress line per notebook.
+    notebook declares. ``log`` receives one progress line per notebook;
+    ``execution_timeout`` (seconds per cell, None: no limit) turns a stuck cell into a failure.
 
     Raises:
         NotebookFailedError: from the first notebook that fails (later ones are not run).
@@ -241,7 +265,7 @@ def run_notebooks(
         params = notebook_parameters(profile, nb.stem, base, overrides, declared=declared)
         log(f"[{i}/{total}] {nb.stem} ...")
         res = run_notebook(nb, out / nb.name, params, cwd=nb.parent, kernel_name=kernel_name,
-                           progress_bar=progress_bar)
+                           progress_bar=progress_bar, execution_timeout=execution_timeout)
         log(f"[{i}/{total}] {nb.stem} done in {res.seconds:.1f} s")
         results.append(res)
     return results

@@ -79,13 +79,16 @@ def _direction(column: str, best: Mapping[str, Direction] | None) -> Direction |
     return None
 
 
-def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None = None) -> pd.DataFrame:
+def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None = None,
+              digits: int | Mapping[str, int] | None = None) -> pd.DataFrame:
     """Boolean frame, True where a cell holds its column's best value (ties all marked).
 
     Args:
         df: the table; only numeric columns can be marked.
         best: column -> "max" | "min". When None, ``BEST_RULES`` decides from the header;
             columns without a rule (names, channel counts) are never marked.
+        digits: compare values rounded as they are printed, so equal-looking cells are
+            all marked (None: full precision).
     """
     if best is not None:
         unknown = [c for c in best if c not in df.columns]
@@ -100,6 +103,9 @@ def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None = None) -> 
         if d is None:
             continue
         values = pd.to_numeric(df[col], errors="coerce")
+        d_col = digits.get(col, 2) if isinstance(digits, Mapping) else digits
+        if d_col is not None:
+            values = values.round(d_col)
         if values.notna().sum() < 2:  # a single value is not "best" of anything
             continue
         target = values.max() if d == "max" else values.min()
@@ -109,7 +115,7 @@ def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None = None) -> 
 
 def format_cell(value: Any, digits: int = 2) -> str:
     """Numbers with ``digits`` decimals (integers stay integers); NaN/None as an en dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
         return "–"
     if isinstance(value, bool):
         return str(value)
@@ -139,7 +145,7 @@ def to_markdown(
 
     Numeric columns are right-aligned; the index is not written (put names in a column).
     """
-    mask = best_mask(df, best) if bold else pd.DataFrame(False, index=df.index, columns=df.columns)
+    mask = best_mask(df, best, digits) if bold else pd.DataFrame(False, index=df.index, columns=df.columns)
     cells = _cells(df, digits)
     numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
     header = "| " + " | ".join(str(c) for c in df.columns) + " |"
@@ -171,7 +177,7 @@ def to_latex(
 
     With ``caption`` or ``label`` the tabular is wrapped in a ``table`` float.
     """
-    mask = best_mask(df, best) if bold else pd.DataFrame(False, index=df.index, columns=df.columns)
+    mask = best_mask(df, best, digits) if bold else pd.DataFrame(False, index=df.index, columns=df.columns)
     cells = _cells(df, digits)
     align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
     body = [rf"\begin{{tabular}}{{{align}}}", r"\toprule",

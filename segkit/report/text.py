@@ -152,7 +152,7 @@ def ablation_paragraph(
     worse = [x for x in deltas if round(x[1], 2) < 0]
     same = [x for x in deltas if round(x[1], 2) == 0]
     if lang == "en":
-        out = [f"The baseline ({baseline}) reaches {base:.2f}% mIoU."]
+        out = [f"The baseline, {baseline}, reaches {base:.2f}% mIoU."]
         if better:
             out.append(f"{len(better)} of {len(deltas)} {what}s improve on it: "
                        + ", ".join(f"{nm} ({signed(dv)})" for nm, dv in better) + " mIoU points.")
@@ -164,7 +164,7 @@ def ablation_paragraph(
         if same:
             out.append("Unchanged to two decimals: " + ", ".join(nm for nm, _ in same) + ".")
         return " ".join(out)
-    out = [f"基线（{baseline}）的 mIoU 为 {base:.2f}%。"]
+    out = [f"基线 {baseline} 的 mIoU 为 {base:.2f}%。"]
     if better:
         out.append(f"{len(deltas)} 个变体中有 {len(better)} 个优于基线："
                    + "，".join(f"{nm}（{signed(dv)}）" for nm, dv in better) + "（单位：百分点）。")

@@ -7,7 +7,7 @@ __all__ = ["add_commands"]
 
 
 def _synth(a: argparse.Namespace) -> int:
-    from .synthetic import make_synthetic_wirerope
+    from segkit.data.synthetic import make_synthetic_wirerope
 
     root = make_synthetic_wirerope(
         a.root, n_images=a.n_images, size=a.size, seed=a.seed, noise=a.noise, blur=a.blur,
@@ -19,7 +19,7 @@ def _synth(a: argparse.Namespace) -> int:
 
 
 def _split(a: argparse.Namespace) -> int:
-    from .tools import write_splits
+    from segkit.data.tools import write_splits
 
     val, test = (0.1, 0.1) if a.ratio == "8:1:1" else (0.1, 0.0)
     val = a.val if a.val is not None else val
@@ -31,7 +31,7 @@ def _split(a: argparse.Namespace) -> int:
 
 
 def _check(a: argparse.Namespace) -> int:
-    from .tools import check_dataset
+    from segkit.data.tools import check_dataset
 
     probs = check_dataset(a.root, num_classes=a.num_classes, splits=a.splits)
     for p in probs:
@@ -43,7 +43,7 @@ def _check(a: argparse.Namespace) -> int:
 
 
 def _fix_binary(a: argparse.Namespace) -> int:
-    from .tools import fix_binary_masks
+    from segkit.data.tools import fix_binary_masks
 
     fixed = fix_binary_masks(a.root, dry_run=a.dry_run, force=a.force)
     print(f"{'would rewrite' if a.dry_run else 'rewrote'} {len(fixed)} binary 0/255 mask(s) as 0/1")
@@ -51,7 +51,7 @@ def _fix_binary(a: argparse.Namespace) -> int:
 
 
 def _labelme(a: argparse.Namespace) -> int:
-    from .tools import convert_labelme
+    from segkit.data.tools import convert_labelme
 
     classes = [c.strip() for c in a.classes.split(",") if c.strip()]
     done = convert_labelme(a.src, a.root, classes, skip_unknown=a.skip_unknown)
@@ -60,7 +60,7 @@ def _labelme(a: argparse.Namespace) -> int:
 
 
 def _augment(a: argparse.Namespace) -> int:
-    from .tools import augment_dataset
+    from segkit.data.tools import augment_dataset
 
     out = augment_dataset(a.root, a.out, ops=a.ops.split(","), copies_per_op=a.copies, seed=a.seed,
                           min_sharpness=a.min_sharpness)
@@ -69,7 +69,7 @@ def _augment(a: argparse.Namespace) -> int:
 
 
 def _stats(a: argparse.Namespace) -> int:
-    from .stats import dataset_stats
+    from segkit.data.stats import dataset_stats
 
     print(dataset_stats(a.root, split=a.split, max_images=a.max_images).summary())
     return 0

@@ -34,6 +34,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", default=None, help="run directories root (default: runs/<profile>)")
     p.add_argument("--no-pdf", action="store_true", help="skip the PDF (HTML and index are still written)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebooks' own, python3)")
+    p.add_argument("--cell-timeout", type=int, default=None, metavar="S",
+                   help="fail a cell that runs longer than S seconds (default: the profile's report.cell_timeout; "
+                        "none when unset)")
     p.set_defaults(func=cmd_report)
 
 
@@ -81,7 +84,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         results = run_notebooks(notebooks, executed_dir, profile=profile, base=base, overrides=overrides,
-                                kernel_name=args.kernel)
+                                kernel_name=args.kernel,
+                                execution_timeout=args.cell_timeout or settings.get("cell_timeout"))
     except NotebookFailedError as exc:
         print(f"segkit report: error: {exc}", file=sys.stderr)
         return 1
