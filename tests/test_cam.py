@@ -373,7 +373,7 @@ def test_attention_on_paper_presets_and_after_stitching(tmp_path):
 
 
 def test_cli_cam_writes_figures(tmp_path, synthetic_root, capsys):
-    from segkit import _bench_cli
+    from segkit.commands import bench as _bench_cli
     from segkit.cli import main
 
     assert _bench_cli._CAM_METHODS == cam.CAM_METHODS

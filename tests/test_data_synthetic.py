@@ -87,3 +87,19 @@ def test_documented_class_shares(tmp_path):
     # broken wires are thin: median object is a few px wide (area / length small)
     obj = st.objects[st.objects["name"] == "broken_wire"]
     assert len(obj) > 50 and obj["area"].median() < 150
+
+
+def test_split_is_stratified_so_val_holds_every_class(tmp_path):
+    from PIL import Image
+    import numpy as np
+
+    root = make_synthetic_wirerope(tmp_path / "s", n_images=60, size=40, seed=3, val_fraction=0.1, test_fraction=0.1)
+    seg = root / "ImageSets" / "Segmentation"
+    splits = {s: seg.joinpath(f"{s}.txt").read_text().split() for s in ("train", "val", "test")}
+    assert [len(v) for v in splits.values()] == [48, 6, 6]
+    assert len(set().union(*splits.values())) == 60
+    for split in ("val", "test"):
+        present = set()
+        for name in splits[split]:
+            present |= set(np.unique(np.array(Image.open(root / "SegmentationClass" / f"{name}.png"))).tolist())
+        assert present == {0, 1, 2}, (split, present)

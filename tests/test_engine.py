@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
@@ -395,3 +396,22 @@ def test_runtime_options_bf16_clip_channels_last_adamw(synthetic_root, tmp_path,
     assert np.isfinite(hist[["train_loss", "val_loss", "miou"]].values).all()
     assert hist["lr"][0] == fit_lr(5e-4, 5e-6, 4, "adamw")[0]  # step schedule, epoch 0
     assert json.loads((tmp_path / "opts" / "metrics.json").read_text())["num_images"] == 1
+
+
+def test_auto_class_weights_from_the_masks(synthetic_root, tmp_path):
+    from segkit.engine.trainer import auto_class_weights
+
+    ds = VOCSegmentation(synthetic_root, "train", input_shape=(64, 64))
+    counts = np.zeros(3)
+    for p in ds.mask_paths:
+        m = np.array(Image.open(p))
+        counts += np.bincount(m[m < 3].ravel(), minlength=3)[:3]
+    w = auto_class_weights(ds, 3)
+    assert w == pytest.approx(list(np.minimum((counts.max() / counts) ** 0.25, 10.0)))
+    assert w[0] == 1.0 and w[1] > 1 and w[2] > 1
+    # any class count: the resolved weights are what config.yaml records
+    run = run_tiny(synthetic_root, tmp_path / "auto", tiny_cfg(cls_weights="auto", UnFreeze_Epoch=1))
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["cls_weights"] == pytest.approx(w)
+    with pytest.raises(ValueError, match="'auto'"):
+        TrainConfig(cls_weights="balanced")

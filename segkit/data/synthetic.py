@@ -337,6 +337,24 @@ def _palette_bytes(colors=WIREROPE_PALETTE) -> list[int]:
     return pal
 
 
+def _stratified_order(kinds: np.ndarray, n_val: int, n_test: int, rng: np.random.Generator) -> np.ndarray:
+    """Image indexes ordered val first, then test, then train, each split drawn evenly across `kinds`.
+
+    Indexes are shuffled within each kind and laid out kind after kind; val takes every
+    (n / n_val)-th of them from a random offset (systematic sampling), test does the same on
+    the rest, so every kind gets its share (rounded) in every split.
+    """
+    pool = np.concatenate([rng.permutation(np.flatnonzero(kinds == k)) for k in np.unique(kinds)])
+    picked = []
+    for n_take in (n_val, n_test):
+        if n_take:
+            step = len(pool) / n_take
+            at = np.floor(rng.random() * step + np.arange(n_take) * step).astype(int)
+            picked.append(pool[at])
+            pool = np.delete(pool, at)
+    return np.concatenate(picked + [rng.permutation(pool)])
+
+
 def make_synthetic_wirerope(
     root: str | Path,
     n_images: int = 200,
@@ -373,7 +391,8 @@ def make_synthetic_wirerope(
         root: output folder (created).
         n_images: number of images.
         size: image size, an int (square) or ``(height, width)``.
-        seed: master seed; image ``i`` uses ``default_rng([seed, i])``, the split uses ``seed``.
+        seed: master seed; image ``i`` uses ``default_rng([seed, i])``, the split uses ``seed`` and
+            is stratified by damage configuration (every split gets its share of each).
         p_corrosion: probability that an image shows corrosion only.
         p_broken_wire: probability that an image shows broken wires only.
         p_both: probability that an image shows both.
@@ -412,7 +431,7 @@ def make_synthetic_wirerope(
         d.mkdir(parents=True, exist_ok=True)
     palette = _palette_bytes()
 
-    names = []
+    names, kinds = [], []
     for i in range(n_images):
         rng = np.random.default_rng([seed, i])
         r = rng.random()
@@ -429,13 +448,14 @@ def make_synthetic_wirerope(
         m.putpalette(palette)
         m.save(mask_dir / f"{name}.png", optimize=False)
         names.append(name)
+        kinds.append(int(corrosion) + 2 * int(broken))
 
-    # seeded split (the reference shuffles with random.seed(0); we use numpy's generator)
-    order = np.random.default_rng(seed).permutation(n_images)
+    # seeded split, stratified by damage configuration so a small val set still holds every class
     n_val = int(round(n_images * val_fraction))
     n_test = int(round(n_images * test_fraction))
     if val_fraction > 0 and n_val == 0 and n_images > 1:
         n_val = 1
+    order = _stratified_order(np.asarray(kinds), n_val, n_test, np.random.default_rng(seed))
     val = sorted(names[k] for k in order[:n_val])
     test = sorted(names[k] for k in order[n_val:n_val + n_test])
     train = sorted(names[k] for k in order[n_val + n_test:])

@@ -30,7 +30,8 @@ class TrainConfig:
     ``Freeze_batch_size``, ``Unfreeze_batch_size``, ``Freeze_Train``, ``Init_lr``, ``Min_lr``
     (None: ``Init_lr * 0.01`` as the reference), ``optimizer_type``, ``momentum``,
     ``weight_decay``, ``lr_decay_type``, ``nbs``, ``save_period``, ``eval_period``,
-    ``dice_loss``, ``focal_loss``, ``cls_weights``, ``fp16``, ``num_workers``, ``seed``,
+    ``dice_loss``, ``focal_loss``, ``cls_weights`` (or ``"auto"``: see
+    :func:`segkit.engine.trainer.auto_class_weights`), ``fp16``, ``num_workers``, ``seed``,
     ``input_shape``, ``downsample_factor``. The dataclass defaults are the reference values
     (the ``paper`` profile); the ``quick`` profile shrinks them for a CPU.
 
@@ -78,7 +79,7 @@ class TrainConfig:
     # loss
     dice_loss: bool = False
     focal_loss: bool = False
-    cls_weights: list[float] | None = None
+    cls_weights: list[float] | Literal["auto"] | None = None
     aux_weight: float = 0.4
     # checkpoints and evaluation
     save_period: int = 5
@@ -137,7 +138,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.Init_lr={self.Init_lr} / Min_lr={self.Min_lr}: need Init_lr > 0 and Min_lr >= 0")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"TrainConfig.grad_clip={self.grad_clip} must be a positive max-norm or None (off)")
-        if self.num_classes is not None and self.cls_weights is not None and len(self.cls_weights) != self.num_classes:
+        if isinstance(self.cls_weights, str) and self.cls_weights != "auto":
+            raise ValueError(f"TrainConfig.cls_weights={self.cls_weights!r}: give one weight per class, 'auto' "
+                             "(from the training masks' class frequencies) or None")
+        if (self.num_classes is not None and isinstance(self.cls_weights, list)
+                and len(self.cls_weights) != self.num_classes):
             raise ValueError(
                 f"TrainConfig.cls_weights has {len(self.cls_weights)} entries but num_classes={self.num_classes}; "
                 "give one weight per class or None"

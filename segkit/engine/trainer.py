@@ -19,6 +19,7 @@ resumed from ``last.pt`` therefore reaches the same weights as an uninterrupted 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import inspect
 import io
 import json
@@ -225,6 +226,35 @@ def _nonfinite_message(epoch: int, total: int, step: int, steps: int, lr: float,
 
 
 # ----------------------------------------------------------------------------- train
+def auto_class_weights(dataset: Any, num_classes: int, ignore_index: int = 255, power: float = 0.25,
+                       max_weight: float = 10.0) -> list[float]:
+    """Loss weights from the class pixel frequencies of a dataset's masks: ``(f_max / f_c) ** power``.
+
+    The fourth root (``power=0.25``) lifts rare classes without the false-positive flood of
+    full inverse-frequency weighting: on the synthetic wire ropes (background ~99 %,
+    corrosion ~0.8 %, broken wire ~0.3 %) it gives about ``[1, 3.3, 4.3]``. Weights are capped
+    at ``max_weight``; classes with no pixels get 1. Reads every mask once (``mask_paths``
+    of a ``VOCSegmentation``, else ``dataset[i][1]``).
+    """
+    counts = np.zeros(num_classes, dtype=np.int64)
+    paths = getattr(dataset, "mask_paths", None)
+    if paths is not None:
+        from segkit.data import read_mask
+
+        masks = (read_mask(p) for p in paths)
+    else:
+        masks = (np.asarray(dataset[i][1]) for i in range(len(dataset)))
+    for m in masks:
+        m = m[(m != ignore_index) & (m < num_classes)]
+        counts += np.bincount(m.ravel().astype(np.int64), minlength=num_classes)[:num_classes]
+    if counts.sum() == 0:
+        raise ValueError("cls_weights='auto': the training masks hold no labelled pixel; check the dataset")
+    present = counts > 0
+    w = np.ones(num_classes)
+    w[present] = np.minimum((counts.max() / counts[present]) ** power, max_weight)
+    return [float(v) for v in w]
+
+
 def train(
     model: nn.Module | str | None = None,
     cfg: TrainConfig | None = None,
@@ -307,6 +337,9 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
         val_ds = val_ds or VOCSegmentation(data_root, split=cfg.val_split, augment=False, **common)
     num_classes = int(cfg.num_classes or train_ds.num_classes)
     class_names = list(getattr(train_ds, "class_names", [f"class_{i}" for i in range(num_classes)]))
+    if cfg.cls_weights == "auto":
+        cfg = dataclasses.replace(cfg, cls_weights=auto_class_weights(train_ds, num_classes, cfg.ignore_index))
+        say(f"[segkit] cls_weights='auto' -> {[round(w, 3) for w in cfg.cls_weights]} (from the training masks)")
     if cfg.cls_weights is not None and len(cfg.cls_weights) != num_classes:
         raise ValueError(f"cls_weights={cfg.cls_weights} has {len(cfg.cls_weights)} entries but the data has "
                          f"{num_classes} classes {class_names}; give one weight per class or None")
