@@ -17,12 +17,14 @@ $(STAMP): pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
-# Chromium renders the PDF report and drives the browser tests; install it when we can.
+# Chromium renders the PDF report and drives the browser tests; pdftoppm (poppler-utils) lets the
+# tests look at the PDF pages. Installed when we can (root + apt-get), otherwise a note.
+BROWSER_PKGS := $(if $(shell command -v chromium),,chromium) $(if $(shell command -v pdftoppm),,poppler-utils)
 browser:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@pkgs="$(strip $(BROWSER_PKGS))"; if [ -n "$$pkgs" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)) || echo "warning: could not install chromium"; \
-	  else echo "note: chromium not found; the PDF export and browser tests need it (see README)"; fi; \
+	    (apt-get install -y -qq $$pkgs >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$pkgs)) || echo "warning: could not install $$pkgs"; \
+	  else echo "note: $$pkgs not found; the PDF export and browser tests need them (see README)"; fi; \
 	fi
 
 report: setup browser

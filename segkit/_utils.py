@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
-__all__ = ["did_you_mean", "count_params"]
+__all__ = ["did_you_mean", "count_params", "main_logits"]
 
 
 def did_you_mean(name: str, options: Iterable[str], n: int = 3) -> str:
@@ -16,3 +16,17 @@ def did_you_mean(name: str, options: Iterable[str], n: int = 3) -> str:
 def count_params(module, trainable_only: bool = True) -> int:
     """Number of parameters (those with requires_grad when `trainable_only`)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def main_logits(out: Any):
+    """The main logits of a model output: a Tensor, a ``[main, *aux]`` list/tuple (deep
+    supervision in training mode) or a ``{"out": ...}`` dict (torchvision style)."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (list, tuple)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if isinstance(out, Mapping) and isinstance(out.get("out"), torch.Tensor):
+        return out["out"]
+    raise TypeError(f"model output must be a Tensor, a [main, *aux] list or a dict with 'out'; got {type(out).__name__}")

@@ -54,6 +54,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from segkit._utils import did_you_mean, main_logits
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -291,17 +293,6 @@ def _check_shape(input_shape: Sequence[int]) -> tuple[int, int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _as_tensor(out: Any) -> torch.Tensor:
-    """The main logits of a model output (Tensor, [main, *aux] list, or {'out': ...} dict)."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (list, tuple)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    if isinstance(out, Mapping) and isinstance(out.get("out"), torch.Tensor):
-        return out["out"]
-    raise TypeError(f"model output must be a Tensor, a [main, *aux] list or a dict with 'out'; got {type(out).__name__}")
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -483,7 +474,7 @@ def time_model(
     device = x.device
 
     def step() -> None:
-        out = _as_tensor(fn(x))
+        out = main_logits(fn(x))
         if postprocess:
             prob = F.softmax(out.float(), dim=1)
             if protocol == "reference":
@@ -530,7 +521,7 @@ def _mode_callable(
 
         def run(inp: torch.Tensor) -> torch.Tensor:
             with torch.autocast(device_type=device.type, dtype=dtype):
-                return _as_tensor(model(inp)).float()
+                return main_logits(model(inp)).float()
 
         return run, x, f"torch.autocast({device.type}, {dtype})", {}
     if name == "compile":
@@ -645,8 +636,6 @@ def profile(
     modes = list(dict.fromkeys(["eager", *modes]))
     bad = [m for m in modes if m not in MODES]
     if bad:
-        from segkit._utils import did_you_mean
-
         raise ValueError(f"unknown mode(s) {bad}.{did_you_mean(bad[0], MODES)} Choose from {MODES}")
     shape = _check_shape(input_shape)
     dev = _resolve_device(device)
@@ -705,12 +694,12 @@ def profile(
             mode_results["eager"] = ModeResult("eager", True, "eager PyTorch, float32, contiguous", latency, 0.0)
             if len(modes) > 1:
                 with torch.no_grad():
-                    ref = _as_tensor(model(x)).float()
+                    ref = main_logits(model(x)).float()
             for mode in modes[1:]:
                 try:
                     fn, xm, how, extra = _mode_callable(mode, model, x, dev)
                     with torch.no_grad():
-                        diff = float((_as_tensor(fn(xm)).float() - ref).abs().max())
+                        diff = float((main_logits(fn(xm)).float() - ref).abs().max())
                     lat = time_model(fn, xm, warmup=warmup, runs=runs, protocol=protocol, postprocess=postprocess)
                     mode_results[mode] = ModeResult(mode, True, how, lat, diff, extra)
                 except Exception as exc:  # a mode a model does not support is a result, not a crash

@@ -47,6 +47,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from segkit._utils import did_you_mean, main_logits
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -95,14 +97,7 @@ class SegmentationOutput(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
-        if isinstance(out, torch.Tensor):
-            return out
-        if isinstance(out, (list, tuple)) and out and isinstance(out[0], torch.Tensor):
-            return out[0]
-        if isinstance(out, Mapping) and isinstance(out.get("out"), torch.Tensor):
-            return out["out"]
-        raise TypeError(f"model output must be a Tensor, a [main, *aux] list or {{'out': ...}}; got {type(out).__name__}")
+        return main_logits(self.model(x))
 
 
 class SegmentationTarget:
@@ -180,8 +175,6 @@ def resolve_layer(model: nn.Module, layer: str | None = None) -> tuple[str, nn.M
     try:
         module = model.get_submodule(layer) if layer else model
     except AttributeError:
-        from segkit._utils import did_you_mean
-
         names = [n for n, _ in model.named_modules() if n]
         raise ValueError(
             f"layer={layer!r} is neither a cam_layers role ({sorted(roles) or 'none defined'}) nor a module path of "
@@ -193,23 +186,11 @@ def resolve_layer(model: nn.Module, layer: str | None = None) -> tuple[str, nn.M
 # ----------------------------------------------------------------------------- images
 
 
-def _voc_palette(n: int = 256) -> np.ndarray:
-    """The PASCAL VOC colour map (bit-interleaved), (n, 3) uint8; class 0 is black."""
-    pal = np.zeros((n, 3), dtype=np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal[i] = (r, g, b)
-    return pal
-
-
 def colorize_mask(mask: np.ndarray, palette: np.ndarray | None = None, ignore_index: int = 255) -> np.ndarray:
     """(H, W) class indices -> (H, W, 3) uint8 colours (VOC palette; ignore pixels white)."""
-    pal = _voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
+    from segkit.data import voc_palette
+
+    pal = voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
     mask = np.asarray(mask)
     out = pal[np.clip(mask, 0, len(pal) - 1)]
     out[mask == ignore_index] = 255
@@ -377,8 +358,6 @@ def _gradcam(
 ) -> CamResult:
     methods = _methods()
     if method not in methods:
-        from segkit._utils import did_you_mean
-
         raise ValueError(f"method={method!r} is not supported.{did_you_mean(method, methods)} Choose from {CAM_METHODS}")
     if mask is not None and label_map is not None:
         raise ValueError("pass either mask= (one region for every class) or label_map= (per-class regions), not both")

@@ -34,7 +34,7 @@ from segkit.engine import (
     train,
 )
 from segkit.engine.checkpoint import atomic_save, load_checkpoint
-from segkit.engine.predict import voc_palette
+from segkit.data import voc_palette
 
 
 class TinyNet(nn.Module):

@@ -32,7 +32,7 @@ TINY: dict[str, dict] = {
     "01_dataset_analysis": {"n_samples": 4},
     "02_training": {"epochs": 2, "eval_period": 1},
     "03_backbone_comparison": {"models": TWO_BACKBONES, "epochs": 1, "bench_runs": 2},
-    "04_attention_ablation": {"epochs": 1, "bench_runs": 2, "attentions": ["se"], "sff_groups": [1, 2],
+    "04_attention_ablation": {"epochs": 1, "bench_runs": 2, "workers": 2, "attentions": ["se"], "sff_groups": [1, 2],
                               "aspp_variants": ["msa_aspp"],
                               "placements": [{"name": "ggca-idx4", "model": "improved-mobilenetv2",
                                               "label": "GGCA idx>=4 (paper)"}]},

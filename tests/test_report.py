@@ -399,6 +399,37 @@ def test_parse_entries_normalises_and_rejects_mistakes():
         parse_entries([{"model": "a", "backbone": "x"}])
 
 
+def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root, tmp_path):
+    import json
+
+    import torch
+
+    from segkit.report.experiments import run_experiment, train_config
+
+    cfg = train_config("quick", epochs=1, batch_size=4, image_size=64, smoke=True, num_workers=0, seed=0)
+    entries = ["deeplabv3plus-mobilenetv2", {"name": "se", "model": "deeplabv3plus-mobilenetv2",
+                                             "model_kwargs": {"attn": "se", "attn_policy": "paper"}}]
+    lines: list[str] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers get 1 thread each too: same float order, same weights
+    try:
+        seq = run_experiment(entries, "seq", cfg, synthetic_root, tmp_path, bench_runs=1, log=None)
+        par = run_experiment(entries, "par", cfg, synthetic_root, tmp_path, bench_runs=1, log=lines.append,
+                             workers=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert any("in 2 processes" in ln for ln in lines) and sum("trained " in ln for ln in lines) == 2
+    assert par["Model"].tolist() == seq["Model"].tolist() == ["deeplabv3plus-mobilenetv2", "se"]
+    for name in ("deeplabv3plus-mobilenetv2", "se"):
+        a, b = (json.loads((tmp_path / e / name / "metrics.json").read_text()) for e in ("seq", "par"))
+        assert a["miou"] == b["miou"] and (tmp_path / "par" / name / "bench.json").is_file()
+    bad = [{"name": "x", "model": "deeplabv3plus-mobilenetv2", "model_kwargs": {"attn": "nope"}}, "improved-mobilenetv2"]
+    with pytest.raises(RuntimeError, match="failed in a worker process.*nope"):
+        run_experiment(bad, "bad", cfg, synthetic_root, tmp_path, bench_runs=1, log=None, workers=2)
+    with pytest.raises(ValueError, match="workers=0"):
+        run_experiment(entries, "seq", cfg, synthetic_root, tmp_path, log=None, workers=0)
+
+
 class _FakeDataset:
     class_names = ["background", "corrosion", "broken_wire"]
     ids = ["a", "b"]

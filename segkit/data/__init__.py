@@ -14,7 +14,7 @@ from .stats import DatasetStats, dataset_stats, mask_palette, overlay, plot_clas
 from .synthetic import WIREROPE_CLASSES, WIREROPE_PALETTE, make_synthetic_wirerope, render_wirerope
 from .tools import (
     Problem, augment_dataset, check_dataset, convert_labelme, fix_binary_masks, labelme_to_mask, make_splits,
-    save_mask, sharpness, write_splits,
+    save_mask, sharpness, voc_palette, write_splits,
 )
 from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, to_tensor_pair
 from .voc import DatasetError, VOCSegmentation, read_image, read_mask
@@ -25,7 +25,7 @@ __all__ = [
     "make_synthetic_wirerope", "render_wirerope", "WIREROPE_CLASSES", "WIREROPE_PALETTE",
     "LetterboxInfo", "TrainAugment", "letterbox", "letterbox_mask", "to_tensor_pair",
     "make_splits", "write_splits", "fix_binary_masks", "labelme_to_mask", "convert_labelme",
-    "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask",
+    "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask", "voc_palette",
     "DatasetStats", "dataset_stats", "mask_palette", "overlay", "sample_grid",
     "plot_class_distribution", "plot_object_sizes",
 ]

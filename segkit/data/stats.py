@@ -150,7 +150,7 @@ def dataset_stats(
 def mask_palette(data: str | Path | VOCSegmentation, num_classes: int | None = None) -> np.ndarray:
     """``(256, 3)`` uint8 palette: the first mask PNG's own palette when it has one, else
     the VOC colour map."""
-    from .tools import default_palette
+    from .tools import voc_palette
 
     ds = _as_dataset(data, None, num_classes) if not isinstance(data, VOCSegmentation) else data
     with Image.open(ds.mask_paths[0]) as im:
@@ -161,7 +161,7 @@ def mask_palette(data: str | Path | VOCSegmentation, num_classes: int | None = N
         arr[:len(p)] = p
         if len(p) >= ds.num_classes and len(np.unique(p[:ds.num_classes], axis=0)) == ds.num_classes:
             return arr
-    return np.asarray(default_palette(), np.uint8)
+    return voc_palette()
 
 
 def overlay(rgb: np.ndarray, mask: np.ndarray, palette: np.ndarray, alpha: float = 0.5,

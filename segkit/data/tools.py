@@ -33,32 +33,28 @@ from .voc import IMAGE_EXTS, VOID, DatasetError, _index_folder, read_class_names
 
 __all__ = [
     "make_splits", "write_splits", "fix_binary_masks", "labelme_to_mask", "convert_labelme",
-    "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask", "default_palette",
+    "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask", "voc_palette",
 ]
 
 SOURCES_FILE = "sources.csv"
 
 
-def default_palette(n: int = 256) -> list[tuple[int, int, int]]:
-    """The PASCAL VOC colour map (bit-interleaved), index 255 white."""
-    pal = []
-    for i in range(256):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal.append((r, g, b))
-    pal[255] = (255, 255, 255)
-    return pal[:n]
+def voc_palette(n: int = 256) -> np.ndarray:
+    """The PASCAL VOC colour map ``(n, 3)`` uint8 (bit-interleaved: (0,0,0), (128,0,0), (0,128,0) ...),
+    index 255 (the ignore value) white."""
+    c = np.arange(256)
+    pal = np.zeros((256, 3), np.int64)
+    for j in range(8):
+        for ch in range(3):
+            pal[:, ch] |= ((c >> (3 * j + ch)) & 1) << (7 - j)
+    pal[255] = 255
+    return pal.astype(np.uint8)[:n]
 
 
 def save_mask(mask: np.ndarray, path: str | Path, palette: Sequence[tuple[int, int, int]] | None = None) -> None:
     """Save a uint8 class-index mask as a palette PNG (VOC colours by default)."""
     im = Image.fromarray(np.asarray(mask, np.uint8), mode="P")
-    im.putpalette(_palette_bytes(palette or default_palette()))
+    im.putpalette(_palette_bytes(voc_palette() if palette is None else palette))
     im.save(path)
 
 

@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from segkit._utils import main_logits
 from segkit.engine.distributed import resolve_device
 
 __all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "unwrap_model"]
@@ -25,15 +26,6 @@ __all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "unwrap_model"
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The module inside DDP / DataParallel wrappers."""
     return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
-
-
-def _main_logits(out: Any) -> torch.Tensor:
-    # deep-supervision models return [main, *aux] in training mode; dict outputs use "out"
-    if isinstance(out, (list, tuple)):
-        return out[0]
-    if isinstance(out, dict):
-        return out["out"]
-    return out
 
 
 @torch.no_grad()
@@ -64,7 +56,7 @@ def letterbox_predict(
     model.eval()
     canvases, infos = zip(*(letterbox(np.asarray(im), tuple(input_shape)) for im in images))
     x = torch.from_numpy(np.stack(canvases)).to(dev).permute(0, 3, 1, 2).float().div_(255.0)  # (B,3,H,W)
-    probs = F.softmax(_main_logits(model(x)).float(), dim=1)  # (B,K,H,W)
+    probs = F.softmax(main_logits(model(x)).float(), dim=1)  # (B,K,H,W)
     outs = []
     for p, info in zip(probs, infos):
         full = info.restore(p, mode="bilinear")  # (K,h,w): crop the unpadded region, resize

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from segkit.engine.evaluate import _main_logits, unwrap_model
+from segkit._utils import main_logits
+from segkit.engine.evaluate import unwrap_model
 
 __all__ = ["export_onnx"]
 
@@ -22,7 +23,7 @@ class _Logits(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _main_logits(self.model(x))
+        return main_logits(self.model(x))
 
 
 def export_onnx(

@@ -21,27 +21,14 @@ import torch.nn as nn
 from PIL import Image
 from tqdm.auto import tqdm
 
+from segkit.data import voc_palette
 from segkit.engine.distributed import resolve_device
 from segkit.engine.evaluate import letterbox_predict, unwrap_model
 
-__all__ = ["predict", "overlay", "colorize", "voc_palette", "PredictResult", "MIX_TYPES"]
+__all__ = ["predict", "overlay", "colorize", "PredictResult", "MIX_TYPES"]
 
 MIX_TYPES = {"blend": 0, "mask": 1, "cutout": 2}
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
-
-def voc_palette(n: int = 256) -> np.ndarray:
-    """The PASCAL VOC colour map ``(n, 3)`` uint8: (0,0,0), (128,0,0), (0,128,0), (128,128,0) ..."""
-    pal = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal[i] = (r, g, b)
-    return pal
 
 
 def colorize(label: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]] | None = None) -> np.ndarray:

@@ -53,7 +53,8 @@ from segkit.engine.checkpoint import (
 )
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo, all_reduce_sum, barrier, setup_distributed
-from segkit.engine.evaluate import _main_logits, evaluate_confusion, unwrap_model
+from segkit._utils import main_logits
+from segkit.engine.evaluate import evaluate_confusion, unwrap_model
 from segkit.engine.schedule import EpochLR, fit_lr, set_optimizer_lr, step_sanity_check
 
 __all__ = ["train", "load_run", "Run", "Callback", "TrainState", "NonFiniteLossError", "HISTORY_COLUMNS"]
@@ -344,7 +345,8 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
         raise ValueError(f"cls_weights={cfg.cls_weights} has {len(cfg.cls_weights)} entries but the data has "
                          f"{num_classes} classes {class_names}; give one weight per class or None")
 
-    # ---- model
+    # ---- model (built under cfg.seed: the same weights whichever process or notebook trains it)
+    _seed_all(cfg.seed)
     net, spec = _model_spec(model, cfg, num_classes)
     if getattr(net, "num_classes", num_classes) != num_classes:
         raise ValueError(f"the model predicts {net.num_classes} classes but the data has {num_classes}; "
@@ -536,7 +538,7 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
                 ctx = torch.autocast(dev.type, dtype=amp_dtype) if use_amp else nullcontext()
                 with ctx:
                     out = model_train(x)
-                    outs = list(out) if isinstance(out, (list, tuple)) else [_main_logits(out)]
+                    outs = list(out) if isinstance(out, (list, tuple)) else [main_logits(out)]
                     loss = loss_fn(outs[0], y)
                     for aux in outs[1:]:
                         loss = loss + cfg.aux_weight * loss_fn(aux, y)
@@ -571,7 +573,7 @@ def _train(model, cfg, data_root, run_dir, info: DistInfo, resume, callbacks, pr
             with torch.no_grad():
                 for x, y in loader(val_ds, val_idx, bs_local, epoch) if val_idx else []:
                     x, y = x.to(dev), y.to(dev)
-                    logits = _main_logits(net(x))
+                    logits = main_logits(net(x))
                     v_sum += float(loss_fn(logits, y)) * len(x)
                     vf_sum += float(f_score_fn(logits, y)) * len(x)
                     v_n += len(x)
