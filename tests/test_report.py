@@ -348,6 +348,8 @@ def test_html_export_is_offline(tmp_path):
     idx = write_index(tmp_path, [("html/00_tiny.html", "00_tiny", "Tiny")], "Report", tables_dir=tmp_path / "tables")
     body = idx.read_text()
     assert 'href="html/00_tiny.html"' in body and "<h3>t1</h3>" in body and 'href="tables/t1.tex"' in body
+    assert body.count("<strong>") == (tmp_path / "tables" / "t1.md").read_text().count("**") // 2  # best in bold
+    assert "<table>" in body and "<td>**" not in body
 
 
 @pytest.mark.browser
@@ -419,6 +421,7 @@ def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root
     finally:
         torch.set_num_threads(threads)
     assert any("in 2 processes" in ln for ln in lines) and sum("trained " in ln for ln in lines) == 2
+    assert not any("reusing" in ln for ln in lines)  # what the processes trained is not announced as reused
     assert par["Model"].tolist() == seq["Model"].tolist() == ["deeplabv3plus-mobilenetv2", "se"]
     for name in ("deeplabv3plus-mobilenetv2", "se"):
         a, b = (json.loads((tmp_path / e / name / "metrics.json").read_text()) for e in ("seq", "par"))

@@ -134,9 +134,10 @@ def run_experiment(
     parallel = int(workers) > 1 and len(todo) > 1
     if parallel:
         _train_in_processes(todo, data_root, force, device, min(int(workers), len(todo)), log)
-    for e, run_dir, run_cfg in jobs:  # after the processes: reuses what they trained
-        ensure_run(e.model, run_cfg, data_root, run_dir, force=force and not parallel, device=device, log=log,
-                   progress=verbose, verbose=verbose)
+    trained = {run_dir for _, run_dir, _ in todo} if parallel else set()
+    for e, run_dir, run_cfg in jobs:  # after the processes: picks up what they trained, silently
+        ensure_run(e.model, run_cfg, data_root, run_dir, force=force and not parallel, device=device,
+                   log=None if run_dir in trained else log, progress=verbose, verbose=verbose)
         ensure_bench(run_dir, size, device=bench_device, runs=bench_runs, force=force)
     return experiment_table(runs_dir, experiment, parsed)
 

@@ -164,6 +164,13 @@ def _first_heading(nb_path: Path) -> str:
     return nb_path.stem
 
 
+def _markdown_html(text: str) -> str:
+    """A Markdown table (and its bold caption) as HTML; raw HTML in the text is escaped."""
+    import mistune
+
+    return mistune.create_markdown(escape=True, plugins=["table"])(text)
+
+
 def write_index(out_dir: str | Path, pages: Sequence[tuple[str, str, str]], title: str,
                 tables_dir: str | Path | None = None, pdf_name: str | None = None,
                 note: str = "", figures_dir: str | Path | None = None, max_figures: int = 48) -> Path:
@@ -198,6 +205,10 @@ def write_index(out_dir: str | Path, pages: Sequence[tuple[str, str, str]], titl
         for csv in csvs:
             links = " · ".join(f'<a href="{esc(rel)}/{esc(csv.stem)}.{ext}">{ext}</a>'
                                for ext in ("md", "tex", "csv") if (tdir / f"{csv.stem}.{ext}").is_file())
+            md = tdir / f"{csv.stem}.md"
+            if md.is_file():  # the Markdown holds the notebook's caption and best-in-bold choices
+                parts.append(f"<h3>{esc(csv.stem)}</h3><p>{links}</p>{_markdown_html(md.read_text(encoding='utf-8'))}")
+                continue
             try:
                 frame = pd.read_csv(csv)
                 # integer columns with gaps (e.g. a model's year) stay integers instead of 2017.00
