@@ -292,7 +292,10 @@ def plot_ours_vs_paper(ours: pd.DataFrame, paper: pd.DataFrame, name_col: str = 
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
     ax.set_xticks(x, names, rotation=25, ha="right")
     ax.set_ylabel(metric)
-    ax.legend()
+    top = np.nanmax(np.r_[o.to_numpy(), p.to_numpy(), 0.0])
+    if top > 0:  # headroom: the legend sits in a row above the tallest bar and its label
+        ax.set_ylim(top=top * 1.25)
+    ax.legend(ncol=2, loc="upper center", frameon=False)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -366,14 +369,30 @@ def plot_tp_fp_fn(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray 
     return fig
 
 
+def _annotate_without_overlap(fig, ax, points: Sequence[tuple[str, float, float]]) -> None:
+    """Name points in the given order, dropping a name that would overlap one already drawn or the legend."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    leg = ax.get_legend()
+    taken = [leg.get_window_extent(renderer)] if leg is not None else []
+    for text, px, py in points:
+        a = ax.annotate(text, (px, py), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        box = a.get_window_extent(renderer)
+        if any(box.overlaps(t) for t in taken):
+            a.remove()
+        else:
+            taken.append(box)
+
+
 def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str | None = None,
                  xlabel: str | None = None, ylabel: str | None = None, logx: bool = False, title: str | None = None,
                  group_col: str | None = None, max_labels: int = 14):
     """Labelled scatter (e.g. GFLOPs against latency for the model zoo); marker area from ``size_col``.
 
     With ``group_col`` each group (e.g. model family) gets its own colour and a legend
-    entry. With more than ``max_labels`` points only the extremes are named (the slowest
-    and the fastest by ``y``) so the labels stay readable.
+    entry. At most ``max_labels`` points are named, the extremes of ``y`` first (slowest,
+    fastest, next slowest ...); a name that would overlap one already drawn (or the legend)
+    is left out, so the labels stay readable.
     """
     for c in (x, y, name_col) + tuple(c for c in (size_col, group_col) if c):
         if c not in df.columns:
@@ -392,21 +411,15 @@ def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str 
         m = (d[group_col] == g).to_numpy() if group_col else np.ones(len(d), bool)
         ax.scatter(d.loc[m, x], d.loc[m, y], s=sizes[m], alpha=0.6, color=colors[gi % len(colors)],
                    edgecolor="black", linewidth=0.5, zorder=3, label=None if g is None else str(g))
-    if len(d) <= max_labels:
-        named = d.index
-    else:
-        order = d[y].astype(float).sort_values().index
-        k = max_labels // 2
-        named = list(order[:k]) + list(order[-k:])
-    for i in named:
-        ax.annotate(str(d.loc[i, name_col]), (d.loc[i, x], d.loc[i, y]), textcoords="offset points", xytext=(5, 4),
-                    fontsize=7)
+    order = list(d[y].astype(float).sort_values().index)  # extremes first: slowest, fastest, next slowest ...
+    named = [order[-1 - j // 2] if j % 2 == 0 else order[j // 2] for j in range(len(order))][:max_labels]
     if group_col:
         leg = ax.legend(fontsize=7, ncol=2, loc="upper left")
         for h in leg.legend_handles:
             h.set_sizes([30])
     if logx:
         ax.set_xscale("log")
+    _annotate_without_overlap(fig, ax, [(str(d.loc[i, name_col]), d.loc[i, x], d.loc[i, y]) for i in named])
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     if title:
