@@ -175,6 +175,51 @@ def test_ctrl_c_mid_epoch_saves_and_resumes(reference_run, synthetic_root, tmp_p
     assert equal_state(a["model"], b["model"])  # the rest of the epoch ran on the same batches and RNG
 
 
+def test_sigkill_mid_epoch_loses_only_that_epoch_and_resumes_identically(reference_run, synthetic_root, tmp_path):
+    """A real SIGKILL (no handler runs) in the middle of epoch 2: epoch 1 survives in last.pt."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run, marker = tmp_path / "killed", tmp_path / "mid_epoch_2"
+    script = f"""
+import pathlib, sys, time
+import torch
+torch.set_num_threads({torch.get_num_threads()})  # the reference run's float order
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_engine import run_tiny
+from segkit.engine.trainer import Callback
+
+class Hang(Callback):
+    def on_step_end(self, state):
+        if state.epoch == 1 and state.step == 2:
+            pathlib.Path({str(marker)!r}).touch()
+            time.sleep(120)
+
+run_tiny(pathlib.Path({str(synthetic_root)!r}), pathlib.Path({str(run)!r}), callbacks=[Hang()])
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists():
+            assert proc.poll() is None, f"the training process exited early ({proc.returncode})"
+            assert time.monotonic() < deadline, "the training process never reached epoch 2"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run / "metrics.json").exists()
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1  # only epoch 2 was lost
+    run_tiny(synthetic_root, run, resume=True)
+    a = load_checkpoint(reference_run / "checkpoints" / "last.pt")
+    b = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert b["epoch"] == 2 and equal_state(a["model"], b["model"])
+    assert len(pd.read_csv(run / "history.csv")) == 2 and not list(run.rglob(".*.tmp-*"))
+
+
 class PoisonAt(Callback):
     def on_epoch_start(self, state) -> None:
         if state.epoch == 1:
