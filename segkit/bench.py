@@ -67,6 +67,7 @@ __all__ = [
     "PROTOCOLS",
     "profile",
     "profile_many",
+    "profile_interleaved",
     "count_params",
     "count_flops",
     "time_model",
@@ -737,6 +738,60 @@ def profile(
         modes=mode_results,
         notes=notes,
     )
+
+
+def profile_interleaved(
+    models: Mapping[str, nn.Module],
+    input_shape: Sequence[int] = (1, 3, 512, 512),
+    device: str | torch.device = "cpu",
+    *,
+    runs: int = 30,
+    warmup: int = 5,
+    rounds: int = 5,
+    **profile_kwargs: Any,
+) -> dict[str, BenchResult]:
+    """``profile`` several models with their timed passes interleaved, for a fair comparison.
+
+    Round 1 profiles every model in turn (params, FLOPs, memory, ``runs // rounds`` timed
+    passes after `warmup`); each later round times every model again for its share of the
+    passes. A slow-down of the machine (another job, a clock change) then hits every model
+    alike instead of whichever happened to be timed during it, so FPS ratios within one call
+    are robust. The eager latency of each result holds all ``runs`` samples; its protocol
+    records ``interleaved``.
+
+    Args:
+        models: {name: model}.
+        input_shape, device: as in ``profile``.
+        runs: timed passes per model in total (at least ``rounds``).
+        warmup: untimed passes per model before round 1.
+        rounds: how many times the models take turns.
+        **profile_kwargs: other ``profile`` arguments (``protocol``, ``postprocess``, ``flops``);
+            optimised ``modes`` are not interleaved and are rejected.
+    """
+    if rounds < 1 or runs < rounds:
+        raise ValueError(f"need rounds >= 1 and runs >= rounds; got runs={runs}, rounds={rounds}")
+    if set(profile_kwargs.get("modes", ("eager",))) - {"eager"}:
+        raise ValueError("profile_interleaved times the eager model only; use profile(modes=...) for the others")
+    protocol = profile_kwargs.get("protocol", "median")
+    postprocess = profile_kwargs.get("postprocess", True)
+    share = [runs // rounds + (1 if r < runs % rounds else 0) for r in range(rounds)]
+    results = {name: profile(m, input_shape, device, runs=share[0], warmup=warmup, name=name, **profile_kwargs)
+               for name, m in models.items()}
+    dev = _resolve_device(device)
+    x = torch.rand(_check_shape(input_shape), generator=torch.Generator().manual_seed(profile_kwargs.get("seed", 0)))
+    x = x.to(dev)
+    samples = {name: list(r.latency.samples_ms) for name, r in results.items()}
+    for n_runs in share[1:]:
+        for name, m in models.items():
+            with _eval_mode(m):
+                lat = time_model(m.to(dev), x, warmup=1, runs=n_runs, protocol=protocol, postprocess=postprocess)
+            samples[name] += lat.samples_ms
+    stat = "mean" if protocol == "reference" else "median"
+    for name, r in results.items():
+        r.latency = LatencyStats.from_samples([v / 1e3 for v in samples[name]], warmup, r.input_shape[0], stat)
+        r.modes["eager"].latency = r.latency
+        r.protocol.update(runs=runs, interleaved=f"{rounds} round(s), taking turns with {len(models) - 1} other model(s)")
+    return results
 
 
 def profile_many(

@@ -206,6 +206,30 @@ def test_save_load_roundtrip_and_run_dir(tmp_path):
         bench.write_run_bench(tmp_path / "missing", TinySeg(), (1, 3, 16, 16))
 
 
+def test_profile_interleaved_splits_the_runs_into_rounds():
+    small = nn.Conv2d(3, 3, 3, padding=1)
+    big = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 3, 3, padding=1))
+    big.train()
+    calls: list[str] = []
+    hooks = [m.register_forward_hook(lambda *_, n=n: calls.append(n)) for n, m in (("s", small), ("b", big))]
+    res = bench.profile_interleaved({"small": small, "big": big}, (1, 3, 32, 32), runs=7, warmup=1, rounds=3,
+                                    flops=False)
+    for h in hooks:
+        h.remove()
+    assert set(res) == {"small", "big"} and big.training  # training flag restored
+    for name, r in res.items():
+        assert r.model == name and r.latency.runs == 7 and len(r.latency.samples_ms) == 7
+        assert r.modes["eager"].latency is r.latency and r.protocol["runs"] == 7
+        assert r.protocol["interleaved"].startswith("3 round(s)") and r.fps > 0
+    # round 1: small (1 warm-up + 3 runs), then big; later rounds alternate (1 warm-up + 2 runs each)
+    assert "".join(calls) == "s" * 4 + "b" * 4 + "s" * 3 + "b" * 3 + "s" * 3 + "b" * 3
+    assert res["small"].fps > res["big"].fps
+    with pytest.raises(ValueError, match="runs >= rounds"):
+        bench.profile_interleaved({"small": small}, (1, 3, 8, 8), runs=2, rounds=3)
+    with pytest.raises(ValueError, match="eager model only"):
+        bench.profile_interleaved({"small": small}, (1, 3, 8, 8), modes=("bn_fold",))
+
+
 def test_profile_many_dataframe():
     df = bench.profile_many({"a": TinySeg(), "b": nn.Conv2d(3, 3, 1)}, (1, 3, 16, 16), runs=2, warmup=0)
     assert list(df["model"]) == ["a", "b"]

@@ -425,7 +425,9 @@ def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root
     assert par["Model"].tolist() == seq["Model"].tolist() == ["deeplabv3plus-mobilenetv2", "se"]
     for name in ("deeplabv3plus-mobilenetv2", "se"):
         a, b = (json.loads((tmp_path / e / name / "metrics.json").read_text()) for e in ("seq", "par"))
-        assert a["miou"] == b["miou"] and (tmp_path / "par" / name / "bench.json").is_file()
+        assert a["miou"] == b["miou"]
+        timed = json.loads((tmp_path / "par" / name / "bench.json").read_text())["protocol"]
+        assert timed["runs"] == 1 and timed["interleaved"].startswith("1 round(s), taking turns with 1 other")  # the two took turns
     bad = [{"name": "x", "model": "deeplabv3plus-mobilenetv2", "model_kwargs": {"attn": "nope"}}, "improved-mobilenetv2"]
     with pytest.raises(RuntimeError, match="failed in a worker process.*nope"):
         run_experiment(bad, "bad", cfg, synthetic_root, tmp_path, bench_runs=1, log=None, workers=2)

@@ -115,9 +115,12 @@ def run_experiment(
         verbose: also print the trainer's config table, per-epoch lines and progress bars.
         workers: train up to this many entries at once, each in its own process with
             ``torch.get_num_threads() // workers`` threads (at least 1). Small models on a
-            multi-core CPU train faster side by side than one after another. The FPS of
-            ``bench.json`` is always measured afterwards, one model at a time, so runs
-            never time each other. Results equal a sequential run up to float rounding.
+            multi-core CPU train faster side by side than one after another. Results equal
+            a sequential run up to float rounding.
+
+    The FPS of ``bench.json`` is measured after all training, for every run missing one,
+    with the models taking turns (``segkit.bench.profile_interleaved``), so the FPS column
+    of one experiment compares models timed under the same machine load.
 
     Returns:
         ``experiment_table`` of the runs, in entry order (Model, mIoU(%), F1 Score(%),
@@ -138,7 +141,19 @@ def run_experiment(
     for e, run_dir, run_cfg in jobs:  # after the processes: picks up what they trained, silently
         ensure_run(e.model, run_cfg, data_root, run_dir, force=force and not parallel, device=device,
                    log=None if run_dir in trained else log, progress=verbose, verbose=verbose)
-        ensure_bench(run_dir, size, device=bench_device, runs=bench_runs, force=force)
+    unbenched = [run_dir for _, run_dir, _ in jobs if force or not (run_dir / "bench.json").is_file()]
+    if len(unbenched) > 1:  # time them taking turns, so the FPS column compares like with like
+        from segkit.bench import profile_interleaved
+        from segkit.engine import load_run
+
+        nets = {d.name: load_run(d).model for d in unbenched}
+        results = profile_interleaved(nets, (1, 3, size, size), bench_device, runs=bench_runs, warmup=2,
+                                      rounds=min(5, bench_runs))
+        for d in unbenched:
+            results[d.name].save(d / "bench.json")
+    else:
+        for d in unbenched:
+            ensure_bench(d, size, device=bench_device, runs=bench_runs, force=True)
     return experiment_table(runs_dir, experiment, parsed)
 
 
