@@ -262,6 +262,19 @@ def test_figures_build_without_error():
                       "val_loss": [np.nan, 0.6, 0.5], "miou": [np.nan, 0.3, 0.4]})
     assert len(figures.plot_training_curves(h).axes) == 3
     figures.plot_miou_vs_fps(_table1())
+    # crowded points: every name is kept, each at a spot where it overlaps no other name
+    crowd = pd.DataFrame({"Model": ["SE idx>=4", "COORD idx>=4", "GGCA idx>=4"], "mIoU(%)": [32.6, 32.4, 32.5],
+                          "FPS(f/s)": [36.2, 35.8, 36.0], "Parameter(M)": [6.26, 6.16, 5.84]})
+    fig = figures.plot_miou_vs_fps(crowd)
+    r = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for t in fig.axes[0].texts]
+    assert sorted(t.get_text().split("\n")[0] for t in fig.axes[0].texts) == sorted(crowd["Model"])
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    many = pd.DataFrame({"m": [f"model-{i}" for i in range(30)],  # 29 in a corner, one far away sets the scale
+                         "g": [*np.linspace(1, 1.3, 29), 50.0], "ms": [*np.linspace(10, 12, 29), 400.0]})
+    fig = figures.plot_scatter(many, "g", "ms", "m", max_labels=30)
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in fig.axes[0].texts]
+    assert 2 <= len(boxes) < 30 and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     cm = np.array([[90, 10], [30, 70]])
     fig = figures.plot_confusion_matrix(cm, ["bg", "fg"])
     texts = [t.get_text() for t in fig.axes[0].texts]

@@ -108,11 +108,11 @@ def plot_miou_vs_fps(df: pd.DataFrame, name_col: str = "Model", miou_col: str = 
     for i, (_, row) in enumerate(df.iterrows()):
         ax.scatter(row[fps_col], row[miou_col], s=sizes[i], color=PALETTE[i % len(PALETTE)], alpha=0.55,
                    edgecolor="black", linewidth=0.6, zorder=3)
-        ax.annotate(f"{row[name_col]}\n{row[params_col]:.2f} M", (row[fps_col], row[miou_col]),
-                    textcoords="offset points", xytext=(8, 6), fontsize=8)
     ax.set_xlabel(label("fps", lang))
     ax.set_ylabel(label("miou", lang))
     ax.margins(x=0.25, y=0.2)
+    _annotate_without_overlap(ax, [(f"{row[name_col]}\n{row[params_col]:.2f} M", row[fps_col], row[miou_col])
+                                   for _, row in df.iterrows()], fontsize=8, drop=False)
     if title:
         ax.set_title(title)
     if fig is not None:
@@ -369,19 +369,41 @@ def plot_tp_fp_fn(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray 
     return fig
 
 
-def _annotate_without_overlap(fig, ax, points: Sequence[tuple[str, float, float]]) -> None:
-    """Name points in the given order, dropping a name that would overlap one already drawn or the legend."""
+_LABEL_SPOTS = (((6, 5), "left", "bottom"), ((6, -5), "left", "top"),
+                ((-6, 5), "right", "bottom"), ((-6, -5), "right", "top"))
+
+
+def _annotate_without_overlap(ax, points: Sequence[tuple[str, float, float]], fontsize: float = 7,
+                              drop: bool = True) -> None:
+    """Name points in the given order, each at the first of four spots around it that overlaps
+    no name already drawn (nor the legend). With no free spot the name is left out (``drop``)
+    or put where it overlaps least."""
+    fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     leg = ax.get_legend()
     taken = [leg.get_window_extent(renderer)] if leg is not None else []
+
+    def overlap(box) -> float:
+        return sum(max(0.0, min(box.x1, t.x1) - max(box.x0, t.x0)) * max(0.0, min(box.y1, t.y1) - max(box.y0, t.y0))
+                   for t in taken)
+
     for text, px, py in points:
-        a = ax.annotate(text, (px, py), textcoords="offset points", xytext=(5, 4), fontsize=7)
-        box = a.get_window_extent(renderer)
-        if any(box.overlaps(t) for t in taken):
+        tried = []
+        for xy, ha, va in _LABEL_SPOTS:
+            a = ax.annotate(text, (px, py), textcoords="offset points", xytext=xy, ha=ha, va=va, fontsize=fontsize)
+            box = a.get_window_extent(renderer)
+            if overlap(box) == 0:
+                break
+            tried.append((overlap(box), xy, ha, va))
             a.remove()
         else:
-            taken.append(box)
+            if drop:
+                continue
+            _, xy, ha, va = min(tried, key=lambda t: t[0])
+            a = ax.annotate(text, (px, py), textcoords="offset points", xytext=xy, ha=ha, va=va, fontsize=fontsize)
+            box = a.get_window_extent(renderer)
+        taken.append(box)
 
 
 def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str | None = None,
@@ -419,7 +441,7 @@ def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str 
             h.set_sizes([30])
     if logx:
         ax.set_xscale("log")
-    _annotate_without_overlap(fig, ax, [(str(d.loc[i, name_col]), d.loc[i, x], d.loc[i, y]) for i in named])
+    _annotate_without_overlap(ax, [(str(d.loc[i, name_col]), d.loc[i, x], d.loc[i, y]) for i in named])
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     if title:
