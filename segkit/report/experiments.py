@@ -116,7 +116,8 @@ def run_experiment(
         workers: train up to this many entries at once, each in its own process with
             ``torch.get_num_threads() // workers`` threads (at least 1). Small models on a
             multi-core CPU train faster side by side than one after another. Results equal
-            a sequential run up to float rounding.
+            a sequential run up to float rounding. The processes are spawned, so a plain
+            script must call this under ``if __name__ == "__main__":`` (notebooks need nothing).
 
     The FPS of ``bench.json`` is measured after all training, for every run missing one,
     with the models taking turns (``segkit.bench.profile_interleaved``), so the FPS column
