@@ -21,11 +21,11 @@ setup: $(STAMP)
 # tests look at the PDF pages. Installed when we can (root + apt-get), otherwise a note.
 BROWSER_PKGS := $(if $(shell command -v chromium),,chromium) $(if $(shell command -v pdftoppm),,poppler-utils)
 browser:
-	@pkgs="$(strip $(BROWSER_PKGS))"; if [ -n "$$pkgs" ]; then \
+	@for pkg in $(BROWSER_PKGS); do \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -qq $$pkgs >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$pkgs)) || echo "warning: could not install $$pkgs"; \
-	  else echo "note: $$pkgs not found; the PDF export and browser tests need them (see README)"; fi; \
-	fi
+	    (apt-get install -y -qq $$pkg >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$pkg)) || echo "warning: could not install $$pkg"; \
+	  else echo "note: $$pkg not found; the PDF export and browser tests need it (see README)"; fi; \
+	done
 
 report: setup browser
 	$(VENV)/bin/segkit report --profile $(PROFILE)
