@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Mapping
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
-__all__ = ["did_you_mean", "count_params", "main_logits"]
+__all__ = ["did_you_mean", "count_params", "main_logits", "atomic_write"]
 
 
 def did_you_mean(name: str, options: Iterable[str], n: int = 3) -> str:
@@ -30,3 +32,35 @@ def main_logits(out: Any):
     if isinstance(out, Mapping) and isinstance(out.get("out"), torch.Tensor):
         return out["out"]
     raise TypeError(f"model output must be a Tensor, a [main, *aux] list or a dict with 'out'; got {type(out).__name__}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:  # makes the rename itself durable; not possible on Windows
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], mode: str = "w") -> Path:
+    """Write `path` atomically: ``write(fh)`` on a temp file next to it (`mode` "w" text, UTF-8,
+    or "wb"), flush + fsync, then ``os.replace``; a crash leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path

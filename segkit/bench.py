@@ -54,7 +54,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from segkit._utils import did_you_mean, main_logits
+from segkit._utils import atomic_write, did_you_mean, main_logits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,12 +181,8 @@ class BenchResult:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON (atomic: temp file + rename) and return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default))
-        os.replace(tmp, path)
-        return path
+        text = json.dumps(self.to_dict(), indent=2, default=_json_default)
+        return atomic_write(path, lambda fh: fh.write(text))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "BenchResult":

@@ -8,13 +8,14 @@ Python values (the config as a dict, RNG states as tensors/lists), so
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from segkit._utils import atomic_write
 
 __all__ = [
     "atomic_save",
@@ -29,49 +30,14 @@ __all__ = [
 CHECKPOINT_FORMAT = "segkit-checkpoint-v1"
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:  # makes the rename itself durable; not possible on Windows
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str | Path, write: Any, mode: str) -> Path:
-    """Open a temp file next to `path` in `mode`, call ``write(fh)``, fsync, ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to `path` atomically (temp file + fsync + ``os.replace``)."""
-    return _atomic_write(path, lambda fh: torch.save(obj, fh), "wb")
+    return atomic_write(path, lambda fh: torch.save(obj, fh), "wb")
 
 
 def atomic_write_text(text: str, path: str | Path) -> Path:
     """Write a text file atomically (temp file + fsync + ``os.replace``)."""
-    return _atomic_write(path, lambda fh: fh.write(text), "w")
+    return atomic_write(path, lambda fh: fh.write(text), "w")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
