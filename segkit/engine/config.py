@@ -37,7 +37,9 @@ class TrainConfig:
 
     segkit fields: ``model``/``model_kwargs`` (registry name and arguments; ``backbone`` and
     ``downsample_factor`` are passed to it when set), ``num_classes`` (None: from the
-    dataset), ``ignore_index``, ``train_split``/``val_split``, ``augment``, ``device``,
+    dataset), ``ignore_index``, ``train_split``/``val_split``, ``test_split`` (the split
+    reported in ``metrics.json`` when the dataset has it; the checkpoint is always chosen on
+    ``val_split``; "" or a missing split reports on ``val_split``), ``augment``, ``device``,
     ``amp_dtype``, ``grad_clip`` (max grad norm, None: off), ``channels_last``, ``sync_bn``,
     ``init_type``/``init_gain`` (weight init when no ``model_path``), ``eval_batch_size``,
     ``absent`` (metrics policy for classes absent from GT and prediction: ``"nan"`` skips
@@ -60,6 +62,7 @@ class TrainConfig:
     ignore_index: int = 255
     train_split: str = "train"
     val_split: str = "val"
+    test_split: str = "test"
     augment: bool = True
     # epochs and batches
     Init_Epoch: int = 0

@@ -78,10 +78,13 @@ def evaluate_confusion(
     distributed: bool | None = None,
     progress: bool = True,
     log_every: int = 0,
+    per_image: list[np.ndarray] | None = None,
 ) -> "ConfusionMatrix":  # noqa: F821
     """Accumulate the original-resolution confusion matrix of `model` on `dataset`.
 
     Same arguments as :func:`evaluate`; returns the (all-reduced) ``ConfusionMatrix``.
+    When `per_image` is a list, each scored image's own ``(K, K)`` matrix is appended to it
+    in dataset order (this rank's shard under DDP); they sum to the returned matrix.
     """
     import torch.distributed as dist
 
@@ -119,7 +122,10 @@ def evaluate_confusion(
             if pred.shape != mask.shape:
                 tqdm.write(f"skip image {i}: prediction {pred.shape} and mask {mask.shape} differ")
                 continue
+            before = cm.hist.clone() if per_image is not None else None
             cm.update(torch.from_numpy(pred)[None], torch.from_numpy(np.asarray(mask, np.int64))[None])
+            if before is not None:
+                per_image.append((cm.hist - before).cpu().numpy())
             done += 1
             if log_every and done % log_every == 0 and rank == 0 and world == 1:
                 tqdm.write(cm.compute().progress_line(done, n))

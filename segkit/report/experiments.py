@@ -21,10 +21,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from segkit.report.runs import collect_runs, ensure_run, is_complete, results_table
+from segkit.engine.rundir import RunDir
+from segkit.report.runs import collect_runs, ensure_run, results_table
 
-__all__ = ["ModelEntry", "parse_entries", "ensure_bench", "run_experiment", "experiment_table", "train_config",
-           "sff_group_table"]
+__all__ = ["ModelEntry", "parse_entries", "ensure_bench", "run_experiment", "ExperimentResults",
+           "experiment_results", "experiment_table", "train_config", "sff_group_table"]
 
 
 @dataclass
@@ -74,7 +75,7 @@ def ensure_bench(run_dir: str | Path, image_size: int, device: str = "cpu", runs
     The model is loaded from the run directory (``segkit.engine.load_run``) when not given.
     """
     run_dir = Path(run_dir)
-    path = run_dir / "bench.json"
+    path = RunDir(run_dir).bench_path
     if path.is_file() and not force:
         return path
     from segkit.bench import write_run_bench
@@ -99,63 +100,136 @@ def run_experiment(
     log: Callable[[str], Any] | None = print,
     verbose: bool = False,
     workers: int = 1,
-) -> pd.DataFrame:
-    """Train (or reuse) every entry and return the experiment's table.
+    seeds: Sequence[int] | None = None,
+    baseline: str | None = None,
+) -> "ExperimentResults":
+    """Train (or reuse) every entry once per seed and return the experiment's results.
 
     Args:
         entries: model names or mappings (see module docstring).
         experiment: the experiment folder name, e.g. "backbones".
-        cfg: a ``TrainConfig``; each entry's ``model``/``model_kwargs`` are set on a copy.
-        data_root, runs_dir: dataset root and ``runs/<profile>``.
-        force: retrain complete runs.
+        cfg: a ``TrainConfig``; each run sets ``model``/``model_kwargs``/``seed`` on a copy.
+        data_root, runs_dir: dataset root and the report's runs folder.
+        force: retrain identical runs too.
         device: training and benchmark device ("cpu", "cuda", "auto").
         bench_size: square input size for ``bench.json`` (default: ``cfg.input_shape[0]``).
         bench_runs: timed passes per model for FPS.
-        log: one line per model (trained or reused); None is silent.
+        log: one line per run (trained, reused and why, retrained and why); None is silent.
         verbose: also print the trainer's config table, per-epoch lines and progress bars.
-        workers: train up to this many entries at once, each in its own process with
-            ``torch.get_num_threads() // workers`` threads (at least 1). Small models on a
-            multi-core CPU train faster side by side than one after another. Results equal
-            a sequential run up to float rounding. The processes are spawned, so a plain
-            script must call this under ``if __name__ == "__main__":`` (notebooks need nothing).
+        workers: train up to this many runs at once, each in its own process with
+            ``torch.get_num_threads() // workers`` threads (at least 1). Results equal a
+            sequential run up to float rounding. The processes are spawned, so a plain script
+            must call this under ``if __name__ == "__main__":`` (notebooks need nothing).
+        seeds: train every entry with each of these seeds into ``<name>/seed<k>/``
+            (default: ``[cfg.seed]``).
+        baseline: the entry name (or label) that differences are taken against.
 
-    The FPS of ``bench.json`` is measured after all training, for every run missing one,
-    with the models taking turns (``segkit.bench.profile_interleaved``), so the FPS column
-    of one experiment compares models timed under the same machine load.
+    Runs are reused only when identical (``segkit.engine.fingerprint``); an identical run of
+    another experiment under `runs_dir` is linked instead of trained, so a baseline shared
+    by two tables has one number. FPS is measured once per entry (on its first seed's run),
+    after all training, with the models taking turns (``segkit.bench.profile_interleaved``).
 
     Returns:
-        ``experiment_table`` of the runs, in entry order (Model, mIoU(%), F1 Score(%),
-        FPS(f/s), Parameter(M), GFLOPs).
+        :class:`ExperimentResults` for the entries, in entry order.
     """
     if int(workers) < 1:
         raise ValueError(f"workers={workers!r} must be >= 1 (1: train the entries one after another)")
     parsed = parse_entries(entries)
+    seeds = [int(s) for s in (seeds if seeds is not None else [cfg.seed])]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed, e.g. seeds=[0, 1, 2]")
     size = int(bench_size or cfg.input_shape[0])
     bench_device = "cpu" if device == "auto" else device
-    jobs = [(e, Path(runs_dir) / experiment / e.name, cfg.replace(model=e.model, model_kwargs=dict(e.model_kwargs)))
-            for e in parsed]
-    todo = [j for j in jobs if force or not is_complete(j[1])]
-    parallel = int(workers) > 1 and len(todo) > 1
-    if parallel:
-        _train_in_processes(todo, data_root, force, device, min(int(workers), len(todo)), log)
-    trained = {run_dir for _, run_dir, _ in todo} if parallel else set()
-    for e, run_dir, run_cfg in jobs:  # after the processes: picks up what they trained, silently
-        ensure_run(e.model, run_cfg, data_root, run_dir, force=force and not parallel, device=device,
-                   log=None if run_dir in trained else log, progress=verbose, verbose=verbose)
-    unbenched = [run_dir for _, run_dir, _ in jobs if force or not (run_dir / "bench.json").is_file()]
+    jobs = [(e, Path(runs_dir) / experiment / e.name / f"seed{s}",
+             cfg.replace(model=e.model, model_kwargs=dict(e.model_kwargs), seed=s)) for e in parsed for s in seeds]
+    common = dict(force=force, device=device, share_root=runs_dir)
+    if int(workers) > 1 and len(jobs) > 1:
+        _train_in_processes(jobs, data_root, common, min(int(workers), len(jobs)), log)
+    else:
+        for e, run_dir, run_cfg in jobs:
+            ensure_run(e.model, run_cfg, data_root, run_dir, log=log, progress=verbose, verbose=verbose, **common)
+    first = [Path(runs_dir) / experiment / e.name / f"seed{seeds[0]}" for e in parsed]
+    unbenched = [d for d in first if force or not RunDir(d).bench_path.is_file()]
     if len(unbenched) > 1:  # time them taking turns, so the FPS column compares like with like
         from segkit.bench import profile_interleaved
         from segkit.engine import load_run
 
-        nets = {d.name: load_run(d).model for d in unbenched}
+        nets = {str(d): load_run(d).model for d in unbenched}
         results = profile_interleaved(nets, (1, 3, size, size), bench_device, runs=bench_runs, warmup=2,
                                       rounds=min(5, bench_runs))
         for d in unbenched:
-            results[d.name].save(d / "bench.json")
+            results[str(d)].save(RunDir(d).bench_path)
     else:
         for d in unbenched:
             ensure_bench(d, size, device=bench_device, runs=bench_runs, force=True)
-    return experiment_table(runs_dir, experiment, parsed)
+    return experiment_results(runs_dir, experiment, parsed, baseline=baseline, seeds=seeds)
+
+
+@dataclass
+class ExperimentResults:
+    """An experiment's runs, its table (mean ± std over seeds) and differences from the baseline.
+
+    Attributes:
+        runs: one row per seed run (``collect_runs`` columns).
+        table: one row per entry: metrics (mean, ``"<col> std"``), FPS, size, ``n`` and, with a
+            baseline, ``ΔmIoU`` and its 95 % intervals over seeds and over test images.
+        differences: ``segkit.report.stats.Difference`` per non-baseline entry.
+        baseline: the baseline's display label (None: no differences).
+    """
+
+    runs: pd.DataFrame
+    table: pd.DataFrame
+    differences: list[Any]
+    baseline: str | None
+
+    def caption(self, title: str) -> str:
+        """`title` plus the setup (data, size, epochs, seeds, image counts, scored split)."""
+        from segkit.report.compare import setup_caption
+
+        return setup_caption(title, self.runs, self.baseline)
+
+    def paragraphs(self, what: str, speed: bool = True) -> dict[str, str]:
+        """English and Chinese paragraphs that claim only the supported differences."""
+        from segkit.report.text import comparison_paragraph
+
+        cols = {} if speed else {"fps_col": None, "params_col": None}
+        return {k: comparison_paragraph(self.table, self.differences, self.baseline, lang=k, what=what, **cols)
+                for k in ("en", "zh")}
+
+
+def experiment_results(runs_dir: str | Path, experiment: str,
+                       entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]],
+                       baseline: str | None = None, seeds: Sequence[int] | None = None,
+                       columns: Sequence[str] = ("miou", "f1", "fps", "params_m", "gflops"),
+                       name_header: str = "Model") -> ExperimentResults:
+    """:class:`ExperimentResults` of `entries`, read from their run directories only.
+
+    `baseline` is an entry name or label; `seeds` (default: all found) restricts the runs.
+    """
+    from segkit.report.compare import baseline_differences, with_differences
+
+    parsed = _as_entries(entries)
+    runs = collect_runs(runs_dir, [experiment])
+    runs = runs[runs["name"].isin([e.name for e in parsed])]
+    if seeds is not None:
+        runs = runs[runs["seed"].isin(list(seeds))]
+    if runs.empty:
+        raise FileNotFoundError(f"no complete runs of {[e.name for e in parsed]} in {Path(runs_dir) / experiment}; "
+                                "run the training notebook first.")
+    labels = {e.name: e.label for e in parsed}
+    table = results_table(runs, labels=labels, columns=columns, name_header=name_header,
+                          order=[e.name for e in parsed])
+    base = next((e for e in parsed if baseline in (e.name, e.label)), None) if baseline else None
+    if baseline and base is None:
+        raise ValueError(f"baseline {baseline!r} is not an entry; entries are {[e.label for e in parsed]}")
+    diffs = baseline_differences(runs, base.name, labels) if base is not None else []
+    return ExperimentResults(runs, with_differences(table, diffs, name_header), diffs,
+                             base.label if base is not None else None)
+
+
+def _as_entries(entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]] | None) -> list[ModelEntry]:
+    items = list(entries or [])
+    return items if items and isinstance(items[0], ModelEntry) else parse_entries(items)
 
 
 def _worker_init(threads: int) -> None:
@@ -164,8 +238,8 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root: str | Path, force: bool,
-                        device: str, workers: int, log: Callable[[str], Any] | None) -> None:
+def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root: str | Path,
+                        common: Mapping[str, Any], workers: int, log: Callable[[str], Any] | None) -> None:
     """Train `jobs` in a pool of `workers` spawned processes; the first failure cancels the rest."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -174,13 +248,13 @@ def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root:
 
     threads = max(1, torch.get_num_threads() // workers)
     if log:
-        log(f"training {len(jobs)} runs in {workers} processes ({threads} torch thread(s) each; cpu count "
+        log(f"{len(jobs)} runs, up to {workers} at once in processes ({threads} torch thread(s) each; cpu count "
             f"{os.cpu_count()})")
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                              initargs=(threads,)) as pool:
-        futures = {pool.submit(ensure_run, e.model, run_cfg, data_root, run_dir, force=force, device=device,
-                               log=None, progress=False, verbose=False): (e, run_dir)
+        futures = {pool.submit(_ensure_run_logged, e.model, run_cfg, data_root, run_dir, progress=False,
+                               verbose=False, **common): (e, run_dir)
                    for e, run_dir, run_cfg in jobs}
         pending = set(futures)
         while pending:
@@ -192,23 +266,29 @@ def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root:
                         p.cancel()
                     raise RuntimeError(f"training {e.model!r} into {run_dir} failed in a worker process: "
                                        f"{type(f.exception()).__name__}: {f.exception()}") from f.exception()
-                if log:
-                    log(f"trained {e.model} -> {run_dir} ({time.perf_counter() - t0:.0f} s since start)")
+                for msg in f.result() if log else ():
+                    log(f"{msg} ({time.perf_counter() - t0:.0f} s since start)")
+
+
+def _ensure_run_logged(*args: Any, **kwargs: Any) -> list[str]:
+    """``ensure_run`` in a worker process, returning its log lines for the parent to print."""
+    lines: list[str] = []
+    ensure_run(*args, log=lines.append, **kwargs)
+    return lines
 
 
 def experiment_table(runs_dir: str | Path, experiment: str,
                      entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]] | None = None,
                      columns: Sequence[str] = ("miou", "f1", "fps", "params_m", "gflops"),
                      name_header: str = "Model") -> pd.DataFrame:
-    """The table of one experiment, read from its run directories only.
+    """The table of one experiment (mean ± std over seeds, ``n``), read from its run directories only.
 
     ``entries`` (optional) fix the row order and the display labels; runs not listed follow.
     """
     runs = collect_runs(runs_dir, [experiment])
     if runs.empty:
         raise FileNotFoundError(f"no complete runs in {Path(runs_dir) / experiment}; run the training notebook first.")
-    parsed = parse_entries(entries) if entries is not None and not (
-        isinstance(entries, Sequence) and entries and isinstance(entries[0], ModelEntry)) else list(entries or [])
+    parsed = _as_entries(entries)
     if parsed:
         runs = runs[runs["name"].isin([e.name for e in parsed])]
     labels = {e.name: e.label for e in parsed}

@@ -92,6 +92,9 @@ def plot_miou_vs_fps(df: pd.DataFrame, name_col: str = "Model", miou_col: str = 
                      lang: str | None = None, ax=None):
     """Accuracy against speed, one marker per model, marker area proportional to parameters.
 
+    With a ``"<miou_col> std"`` column (``results_table`` over seeds) each marker gets a
+    vertical error bar of ± one std.
+
     The upper-right corner is better (more accurate and faster); a large marker there is
     a model that pays for it in size.
     """
@@ -108,6 +111,10 @@ def plot_miou_vs_fps(df: pd.DataFrame, name_col: str = "Model", miou_col: str = 
     for i, (_, row) in enumerate(df.iterrows()):
         ax.scatter(row[fps_col], row[miou_col], s=sizes[i], color=PALETTE[i % len(PALETTE)], alpha=0.55,
                    edgecolor="black", linewidth=0.6, zorder=3)
+    std = f"{miou_col} std"  # error bars: std over seeds (results_table)
+    if std in df.columns and df[std].notna().any():
+        ax.errorbar(df[fps_col].astype(float), df[miou_col].astype(float), yerr=df[std].astype(float), fmt="none",
+                    ecolor="black", elinewidth=0.8, capsize=3, zorder=4)
     ax.set_xlabel(label("fps", lang))
     ax.set_ylabel(label("miou", lang))
     ax.margins(x=0.25, y=0.2)
@@ -282,10 +289,13 @@ def plot_ours_vs_paper(ours: pd.DataFrame, paper: pd.DataFrame, name_col: str = 
     names = list(dict.fromkeys(list(ours[name_col]) + list(paper[name_col])))
     o = ours.set_index(name_col)[metric].reindex(names).astype(float)
     p = paper.set_index(name_col)[metric].reindex(names).astype(float)
+    std = f"{metric} std"  # error bars: our std over seeds (results_table)
+    err = ours.set_index(name_col)[std].reindex(names).astype(float).to_numpy() if std in ours.columns else None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 1.5), 3.6))
     x = np.arange(len(names))
-    b1 = ax.bar(x - 0.2, o.to_numpy(), 0.4, label=label("ours", lang), color=PALETTE[0])
+    b1 = ax.bar(x - 0.2, o.to_numpy(), 0.4, label=label("ours", lang), color=PALETTE[0], yerr=err, capsize=3,
+                error_kw={"elinewidth": 0.8})
     b2 = ax.bar(x + 0.2, p.to_numpy(), 0.4, label=label("paper", lang), color="white", edgecolor=PALETTE[1],
                 hatch="//")
     for bars in (b1, b2):

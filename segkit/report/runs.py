@@ -1,51 +1,70 @@
-"""Read run directories (the DESIGN.md contract) into tables, and reuse complete runs.
+"""Train-or-reuse run directories, and read them back (see ``segkit.engine.rundir``).
 
-A run directory ``runs/<profile>/<experiment>/<name>/`` holds ``config.yaml``,
-``history.csv``, ``metrics.json``, ``confusion_matrix.csv``, ``bench.json`` and
-``checkpoints/``. The report reads only these files, so a table can be rebuilt at any time
-from stored runs without retraining. Metric values are reported in percent.
+A run is reused only when its ``fingerprint.json`` equals what a new training would record
+(config, model spec, data files, code); otherwise the old run is moved to ``.superseded/``
+and retrained, and the log names the fields that changed. An identical complete run
+elsewhere under ``share_root`` (another notebook's baseline with the same setup) is copied
+instead of trained, so one setup has one baseline number in every table of a report.
+The report reads only run directories, so every table can be rebuilt without retraining.
+Metric values are reported in percent.
 """
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
-import yaml
+
+from segkit.engine.rundir import RunDir
 
 __all__ = [
-    "RUN_FILES",
     "ensure_dataset",
     "is_complete",
     "ensure_run",
     "read_run",
     "collect_runs",
-    "results_table",
+    "run_dirs",
     "per_class_frame",
 ]
 
-# Files that make a run "complete" (reused by reruns unless force=True).
-RUN_FILES = ("config.yaml", "history.csv", "metrics.json")
+_SYNTHETIC_KEYS = ("n_images", "size", "seed", "val_fraction", "test_fraction")
 
 
-def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: int = 0,
-                   log: Callable[[str], Any] | None = None) -> Path:
-    """Return ``root``; generate the synthetic wire-rope dataset there first if it has no split lists."""
+def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: int = 0, val_fraction: float = 0.1,
+                   test_fraction: float = 0.0, log: Callable[[str], Any] | None = None) -> Path:
+    """Return ``root``; generate the synthetic wire-rope dataset there first when needed.
+
+    A folder with split lists and no ``synthetic.json`` (a user's own data) is used as it
+    is. A synthetic folder generated with other arguments (``size 64 -> 96``) is generated
+    again, so a notebook never trains on data of another size than it asked for.
+    """
     root = Path(root)
+    want = {"n_images": int(n_images), "size": [int(size), int(size)], "seed": int(seed),
+            "val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
+    meta = root / "synthetic.json"
     if (root / "ImageSets" / "Segmentation" / "train.txt").is_file():
-        return root
+        if not meta.is_file():
+            return root
+        have = json.loads(meta.read_text(encoding="utf-8"))
+        diff = [f"{k} {have.get(k)} -> {want[k]}" for k in _SYNTHETIC_KEYS if have.get(k) != want[k]]
+        if not diff:
+            return root
+        if log:
+            log(f"regenerating synthetic data in {root} ({', '.join(diff)})")
     from segkit.data import make_synthetic_wirerope
 
-    if log:
+    if log and not meta.is_file():
         log(f"generating synthetic wire-rope data: {n_images} images at {size}x{size} -> {root}")
-    return Path(make_synthetic_wirerope(root, n_images=n_images, size=size, seed=seed))
+    return Path(make_synthetic_wirerope(root, n_images=n_images, size=size, seed=seed, val_fraction=val_fraction,
+                                        test_fraction=test_fraction, overwrite=True))
 
 
 def is_complete(run_dir: str | Path) -> bool:
-    """True when ``run_dir`` holds every file of ``RUN_FILES`` (a finished training run)."""
-    d = Path(run_dir)
-    return all((d / f).is_file() and (d / f).stat().st_size > 0 for f in RUN_FILES)
+    """True when ``run_dir`` holds a finished training run (see ``RunDir.COMPLETE``)."""
+    return RunDir(run_dir).is_complete()
 
 
 def ensure_run(
@@ -58,78 +77,134 @@ def ensure_run(
     model_kwargs: Mapping[str, Any] | None = None,
     model: Any = None,
     log: Callable[[str], Any] | None = print,
+    share_root: str | Path | None = None,
     **train_kwargs: Any,
 ) -> Path:
-    """Train ``model_name`` into ``run_dir`` unless a complete run is already there.
+    """Train ``model_name`` into ``run_dir`` unless an identical complete run is already there.
 
-    An interrupted run (``checkpoints/last.pt`` without ``metrics.json``) is resumed; with
-    ``force`` the run directory is deleted and trained again from scratch.
+    Identical means the stored ``fingerprint.json`` equals the new one. A different run
+    (or ``force``) is moved to ``<parent>/.superseded/`` (never deleted) and trained again,
+    and `log` names what changed. An interrupted identical run is resumed.
 
     Args:
-        model_name: a registry name (``segkit.models.list_models()``); the run records it so
-            ``segkit.engine.load_run`` can rebuild the model.
+        model_name: a registry name (``segkit.models.list_models()``).
         cfg: a ``segkit.engine.TrainConfig``.
         data_root: dataset root (VOC layout).
-        run_dir: ``runs/<profile>/<experiment>/<name>``.
-        force: retrain even when the run is complete.
+        run_dir: ``runs/<profile>/<dataset>/<experiment>/<name>/seed<k>``.
+        force: retrain even when an identical run exists.
         device: "cpu", "cuda", "auto" ...
         model_kwargs: extra ``build_model`` arguments (``num_classes`` comes from the data).
         model: a ready ``nn.Module`` (e.g. with stitched modules) instead of building by name.
+        log: one line saying what happened (reused, copied, retrained and why, trained).
+        share_root: also reuse an identical complete run found anywhere under this folder
+            (its files are hard-linked or copied here; ``bench.json`` is not, FPS is measured
+            with the experiment it belongs to).
         **train_kwargs: passed on to ``segkit.engine.train``.
 
     Returns:
         The run directory.
     """
-    import shutil
-
-    run_dir = Path(run_dir)
-    if is_complete(run_dir) and not force:
-        if log:
-            log(f"reusing complete run {run_dir} (force=True / --force retrains)")
-        return run_dir
     from segkit.engine import train
+    from segkit.engine.fingerprint import fingerprint_changes
+    from segkit.engine.trainer import plan_run
 
-    if force and run_dir.exists():
-        shutil.rmtree(run_dir)
-    resume = (run_dir / "checkpoints" / "last.pt").is_file()
+    rd = RunDir(run_dir)
+    say = log or (lambda _msg: None)
+    if rd.lock_path.is_file():
+        with rd.lock():  # raises at once, naming the holder, while another process trains here
+            pass
     if model is None:
         cfg = cfg.replace(model=model_name, model_kwargs={**dict(cfg.model_kwargs), **dict(model_kwargs or {})})
-    if log:
-        log(f"{'resuming' if resume else 'training'} {model_name} -> {run_dir}")
-    return Path(train(model if model is not None else model_name, cfg, data_root=data_root, run_dir=run_dir,
-                      device=device, resume=resume, **train_kwargs))
+    target = model if model is not None else model_name
+    want = json.loads(json.dumps(plan_run(target, cfg, data_root)))
+    resume = False
+    if rd.path.exists() and (rd.is_run() or rd.has_last()):
+        have = rd.read_fingerprint()
+        if have == want and not force:
+            if rd.is_complete():
+                say(f"reusing {rd.path} (same config, model, data and code)")
+                return rd.path
+            resume = rd.has_last()
+        else:
+            why = ["force=True"] if have == want else fingerprint_changes(have, want)
+            dest = rd.supersede()
+            say(f"retraining {rd.path}: {'; '.join(why)} (the previous run is kept in {dest})")
+    elif not force and share_root is not None:
+        twin = _find_twin(Path(share_root), want, rd.path)
+        if twin is not None:
+            _link_run(twin, rd.path)
+            say(f"reusing {twin} for {rd.path} (identical setup)")
+            return rd.path
+    say(f"{'resuming' if resume else 'training'} {model_name} -> {rd.path}")
+    return Path(train(target, cfg, data_root=data_root, run_dir=rd.path, device=device, resume=resume,
+                      **train_kwargs))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def _find_twin(root: Path, fingerprint: dict[str, Any], exclude: Path) -> Path | None:
+    """A complete run under `root` with this fingerprint (not `exclude`, not superseded)."""
+    if not root.is_dir():
+        return None
+    for fp in sorted(root.rglob(RunDir.FINGERPRINT)):
+        d = fp.parent
+        if RunDir.SUPERSEDED in d.parts or d.resolve() == exclude.resolve():
+            continue
+        try:
+            same = json.loads(fp.read_text(encoding="utf-8")) == fingerprint
+        except (OSError, ValueError):
+            continue
+        if same and RunDir(d).is_complete():
+            return d
+    return None
+
+
+def _link_run(src: Path, dst: Path) -> None:
+    """Copy a run directory by hard links (copies where links fail), without its lock and bench."""
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(RunDir.LOCK, RunDir.BENCH, ".*.tmp-*"))
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """Everything a run directory holds, without loading the model.
 
     Returns:
-        {"run_dir", "experiment", "name", "config" (dict), "history" (DataFrame or None),
-        "metrics" (dict), "bench" (dict), "confusion_matrix" (DataFrame or None)}.
+        {"run_dir", "experiment", "name", "seed", "config" (dict), "history" (DataFrame or
+        None), "metrics" (dict), "bench" (dict), "confusion_matrix" (DataFrame or None)}.
 
     Raises:
         FileNotFoundError: ``run_dir`` is not a run directory (no config.yaml or metrics.json).
     """
-    d = Path(run_dir)
-    if not (d / "config.yaml").is_file() and not (d / "metrics.json").is_file():
-        raise FileNotFoundError(f"{d} is not a run directory (no config.yaml or metrics.json); train into it first.")
-    config = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) if (d / "config.yaml").is_file() else {}
-    history = pd.read_csv(d / "history.csv") if (d / "history.csv").is_file() else None
-    cm = pd.read_csv(d / "confusion_matrix.csv", index_col=0) if (d / "confusion_matrix.csv").is_file() else None
+    rd = RunDir(run_dir)
+    if not rd.is_run():
+        raise FileNotFoundError(f"{rd.path} is not a run directory (no config.yaml or metrics.json); train into it first.")
+    config = rd.read_config()
+    seeded = rd.path.name.startswith("seed")
+    name_dir = rd.path.parent if seeded else rd.path
     return {
-        "run_dir": d,
-        "experiment": d.parent.name,
-        "name": d.name,
-        "config": config or {},
-        "history": history,
-        "metrics": _read_json(d / "metrics.json"),
-        "bench": _read_json(d / "bench.json"),
-        "confusion_matrix": cm,
+        "run_dir": rd.path,
+        "experiment": name_dir.parent.name,
+        "name": name_dir.name,
+        "seed": (config.get("train") or {}).get("seed"),
+        "config": config,
+        "history": rd.read_history() if rd.history_path.is_file() else None,
+        "metrics": rd.read_metrics(),
+        "bench": rd.read_bench(),
+        "confusion_matrix": rd.read_confusion(),
     }
+
+
+def run_dirs(name_dir: str | Path) -> list[Path]:
+    """The complete runs of one entry: ``name_dir/seed*/`` (or `name_dir` itself when it is a run)."""
+    d = Path(name_dir)
+    if RunDir(d).is_complete():
+        return [d]
+    seeds = [p for p in d.glob("seed*") if p.is_dir() and RunDir(p).is_complete()] if d.is_dir() else []
+    return sorted(seeds, key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else p.name)
 
 
 def _pct(value: Any) -> float:
@@ -158,6 +233,7 @@ def _summary(run: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "experiment": run["experiment"],
         "name": run["name"],
+        "seed": run["seed"],
         "miou": _pct(_get(m, "miou")),
         "f1": _pct(_get(m, "f1")),
         "mean_f1": _pct(_get(m, "mean_f1")),
@@ -168,15 +244,21 @@ def _summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "params_m": float(params) / 1e6 if params is not None else nan,
         "gflops": float(gflops) if gflops is not None else nan,
         "epochs": len(run["history"]) if run["history"] is not None else 0,
+        "split": _get(m, "split", default=""),
         "run_dir": str(run["run_dir"]),
     }
 
 
-def collect_runs(runs_dir: str | Path, experiments: Iterable[str] | None = None) -> pd.DataFrame:
-    """One row per run directory under ``runs_dir/<experiment>/<name>/``.
+_SUMMARY_COLUMNS = ["experiment", "name", "seed", "miou", "f1", "mean_f1", "mpa", "accuracy", "fps", "latency_ms",
+                    "params_m", "gflops", "epochs", "split", "run_dir"]
 
-    Columns: experiment, name, miou, f1, mean_f1, mpa, accuracy (percent), fps, latency_ms,
-    params_m, gflops, epochs, run_dir. Incomplete runs are skipped.
+
+def collect_runs(runs_dir: str | Path, experiments: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per complete run under ``runs_dir/<experiment>/<name>/[seed<k>/]``.
+
+    Columns: experiment, name, seed, miou, f1, mean_f1, mpa, accuracy (percent), fps,
+    latency_ms, params_m, gflops, epochs, split, run_dir. Incomplete and superseded runs are
+    skipped.
 
     Raises:
         FileNotFoundError: ``runs_dir`` does not exist.
@@ -186,15 +268,12 @@ def collect_runs(runs_dir: str | Path, experiments: Iterable[str] | None = None)
         raise FileNotFoundError(f"runs directory {root} does not exist; run the training notebooks (02-04) first.")
     wanted = set(experiments) if experiments is not None else None
     rows = []
-    for exp in sorted(p for p in root.iterdir() if p.is_dir()):
+    for exp in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if wanted is not None and exp.name not in wanted:
             continue
-        for run in sorted(p for p in exp.iterdir() if p.is_dir()):
-            if is_complete(run):
-                rows.append(_summary(read_run(run)))
-    cols = ["experiment", "name", "miou", "f1", "mean_f1", "mpa", "accuracy", "fps", "latency_ms", "params_m",
-            "gflops", "epochs", "run_dir"]
-    return pd.DataFrame(rows, columns=cols)
+        for name_dir in sorted(p for p in exp.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            rows += [_summary(read_run(d)) for d in run_dirs(name_dir)]
+    return pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
 
 
 def results_table(
@@ -203,8 +282,13 @@ def results_table(
     columns: Sequence[str] = ("miou", "f1", "fps", "params_m"),
     name_header: str = "Model",
     order: Sequence[str] | None = None,
+    spread: Sequence[str] = ("miou", "f1"),
 ) -> pd.DataFrame:
-    """Turn ``collect_runs`` rows into a paper-style table (``mIoU(%)``, ``F1 Score(%)`` ...).
+    """Aggregate ``collect_runs`` rows (one per seed) into a paper-style table, one row per name.
+
+    Each column is the mean over seeds; the columns in `spread` also get a ``"<header> std"``
+    column (sample std over seeds), which the table writers print as ``mean ± std``; ``n``
+    is the number of seeds.
 
     Args:
         runs: output of :func:`collect_runs` (optionally filtered to one experiment).
@@ -212,21 +296,29 @@ def results_table(
         columns: internal keys to keep, in order (see ``tables.PAPER_HEADERS``).
         name_header: header of the name column.
         order: run names in the wanted row order (others follow alphabetically).
+        spread: columns that also get their std over seeds.
     """
+    from segkit.report.stats import mean_std
     from segkit.report.tables import PAPER_HEADERS
 
     unknown = [c for c in columns if c not in PAPER_HEADERS]
     if unknown:
         raise ValueError(f"columns {unknown} are unknown; choose from {list(PAPER_HEADERS)}.")
-    df = runs.copy()
-    if order is not None:
-        rank = {n: i for i, n in enumerate(order)}
-        df = df.assign(_r=df["name"].map(lambda n: rank.get(n, len(rank)))).sort_values(["_r", "name"])
+    rank = {n: i for i, n in enumerate(order or [])}
+    names = sorted(runs["name"].unique(), key=lambda n: (rank.get(n, len(rank)), n))
     labels = labels or {}
-    out = pd.DataFrame({name_header: [labels.get(n, n) for n in df["name"]]})
-    for c in columns:
-        out[PAPER_HEADERS[c]] = df[c].to_numpy(dtype=float)
-    return out.reset_index(drop=True)
+    rows = []
+    for name in names:
+        g = runs[runs["name"] == name]
+        row: dict[str, Any] = {name_header: labels.get(name, name)}
+        for c in columns:
+            mean, std, _ = mean_std(g[c].astype(float).tolist())
+            row[PAPER_HEADERS[c]] = mean
+            if c in spread:
+                row[f"{PAPER_HEADERS[c]} std"] = std
+        row["n"] = int(len(g))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def per_class_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:

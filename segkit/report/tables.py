@@ -63,7 +63,11 @@ BEST_RULES: dict[str, Direction] = {
 
 
 # Headers that are configuration, not results ("F1 channels" is a channel count, not an F1 score).
-_NEVER_BEST = ("channel", "group", "epoch", "year", "stride", "size")
+_NEVER_BEST = ("channel", "group", "epoch", "year", "stride", "size", " std")
+
+# A column "<header> std" (e.g. "mIoU(%) std", from results_table) is printed inside its
+# base column as "mean ± std" in Markdown and LaTeX; CSV keeps both numbers.
+SPREAD_SUFFIX = " std"
 
 
 def _direction(column: str, best: Mapping[str, Direction] | None) -> Direction | None:
@@ -126,12 +130,24 @@ def format_cell(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def _cells(df: pd.DataFrame, digits: int | Mapping[str, int]) -> list[list[str]]:
+def _split_spread(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
+    """(the table without its "<col> std" columns, {col: its std values})."""
+    spread = {c[: -len(SPREAD_SUFFIX)]: df[c].tolist() for c in df.columns
+              if str(c).endswith(SPREAD_SUFFIX) and c[: -len(SPREAD_SUFFIX)] in df.columns}
+    return df.drop(columns=[f"{c}{SPREAD_SUFFIX}" for c in spread]), spread
+
+
+def _cells(df: pd.DataFrame, digits: int | Mapping[str, int], spread: Mapping[str, list[Any]] | None = None
+           ) -> list[list[str]]:
     # column-wise access keeps integer columns integer (iterrows would upcast them to float)
     cols = []
     for col in df.columns:
         d = digits.get(col, 2) if isinstance(digits, Mapping) else digits
-        cols.append([format_cell(v, d) for v in df[col].tolist()])
+        cells = [format_cell(v, d) for v in df[col].tolist()]
+        if spread and col in spread:
+            cells = [c if format_cell(sd, d) == "–" else f"{c} ± {format_cell(sd, d)}"
+                     for c, sd in zip(cells, spread[col])]
+        cols.append(cells)
     return [list(r) for r in zip(*cols)] if cols else []
 
 
@@ -143,10 +159,12 @@ def to_markdown(
 ) -> str:
     """GitHub-flavoured Markdown table, best value per column in ``**bold**``.
 
-    Numeric columns are right-aligned; the index is not written (put names in a column).
+    Numeric columns are right-aligned; the index is not written (put names in a column). A
+    ``"<col> std"`` column is printed inside ``<col>`` as ``mean ± std``.
     """
+    df, spread = _split_spread(df)
     mask = best_mask(df, best, digits) if bold else pd.DataFrame(False, index=df.index, columns=df.columns)
-    cells = _cells(df, digits)
+    cells = _cells(df, digits, spread)
     numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
     header = "| " + " | ".join(str(c) for c in df.columns) + " |"
     rule = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
@@ -175,15 +193,17 @@ def to_latex(
 ) -> str:
     """LaTeX ``tabular`` with booktabs rules (``\\usepackage{booktabs}``), best per column in ``\\textbf``.
 
-    With ``caption`` or ``label`` the tabular is wrapped in a ``table`` float.
+    With ``caption`` or ``label`` the tabular is wrapped in a ``table`` float. A
+    ``"<col> std"`` column is printed inside ``<col>`` as ``mean $\\pm$ std``.
     """
+    df, spread = _split_spread(df)
     mask = best_mask(df, best, digits) if bold else pd.DataFrame(False, index=df.index, columns=df.columns)
-    cells = _cells(df, digits)
+    cells = _cells(df, digits, spread)
     align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
     body = [rf"\begin{{tabular}}{{{align}}}", r"\toprule",
             " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\", r"\midrule"]
     for i, row in enumerate(cells):
-        vals = [_latex_escape(v) for v in row]
+        vals = [_latex_escape(v).replace(" ± ", r" $\pm$ ") for v in row]
         vals = [rf"\textbf{{{v}}}" if mask.iloc[i, j] else v for j, v in enumerate(vals)]
         body.append(" & ".join(vals) + r" \\")
     body += [r"\bottomrule", r"\end{tabular}"]

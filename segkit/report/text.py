@@ -1,17 +1,18 @@
-"""Text-ready paragraphs, in English and Chinese, filled from a results table.
+"""Text-ready paragraphs, in English and Chinese, filled from results tables.
 
-Every sentence is derived from the numbers passed in: the best model, gains in points over
-a baseline, and the speed/size trade-off. A sentence is only written when the numbers
-support it (a "gain" is only called a gain when it is positive; "fastest" is only said of
-the model with the highest FPS), so the paragraphs can be pasted into a manuscript after
-checking the numbers, not the claims.
+Every sentence is derived from the numbers passed in. A gain or a loss against the baseline
+is stated only when both of its 95 % intervals (over seeds and over test images, see
+``segkit.report.stats``) exclude zero; every other difference is reported as within noise,
+with its intervals. Speed and size sentences state measured FPS and parameter counts.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Sequence
 
 import pandas as pd
+
+from segkit.report.stats import Difference
 
 __all__ = ["comparison_paragraph", "ablation_paragraph", "training_paragraph", "dataset_paragraph",
            "save_paragraphs", "signed"]
@@ -34,148 +35,136 @@ def _check(df: pd.DataFrame, cols: list[str], arg: str = "df") -> None:
         raise ValueError(f"{arg} is empty; there is nothing to describe.")
 
 
+def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: str, what: str,
+            lang: Lang) -> list[str]:
+    """Sentences on the differences from the baseline: gains and losses only where supported."""
+    zh = lang == "zh"
+    what = _ZH_WHAT.get(what, what) if zh else what
+    out = [f"基线 {baseline} 的 mIoU 为 {base_text}。" if zh else f"The baseline, {baseline}, reaches {base_text}."]
+    if not differences:
+        out.append("未对差异进行统计检验，因此不声称任何提升。" if zh else
+                   "No interval was computed for the differences, so no gain or loss is claimed.")
+        return out
+    if max(d.n_seeds for d in differences) < 2:
+        out.append("仅有一个随机种子，无法估计训练噪声，因此以下差异均不作为提升或下降。" if zh else
+                   "With a single seed, training noise cannot be estimated, so no difference is claimed as a "
+                   "gain or a loss.")
+    gains = sorted((d for d in differences if d.supported and d.delta > 0), key=lambda d: -d.delta)
+    losses = sorted((d for d in differences if d.supported and d.delta < 0), key=lambda d: d.delta)
+    noise = [d for d in differences if not d.supported]
+
+    def item(d: Difference) -> str:
+        ci = "; ".join(x for x in (f"{'种子' if zh else 'seeds'} {d.seeds.format()}" if d.seeds else "",
+                                   f"{'测试图像' if zh else 'test images'} {d.images.format()}" if d.images else "") if x)
+        return f"{d.name}（{signed(d.delta)}，95% CI {ci}）" if zh else f"{d.name} ({signed(d.delta)}, 95% CI {ci})"
+
+    n = len(differences)
+    if gains:
+        out.append(f"{n} 个{what}中有 {len(gains)} 个优于基线，且 95% 置信区间不含零：" + "，".join(map(item, gains))
+                   + f"（单位：百分点）；提升最大的是 {gains[0].name}。" if zh else
+                   f"{len(gains)} of {n} {what}s improve on it, with 95 % intervals that exclude zero: "
+                   + ", ".join(map(item, gains)) + f" mIoU points; the largest such gain is {gains[0].name}'s.")
+    if losses:
+        out.append("低于基线且区间不含零的有：" + "，".join(map(item, losses)) + "。" if zh else
+                   "Lower than the baseline beyond noise: " + ", ".join(map(item, losses)) + ".")
+    if noise:
+        out.append("与基线的差异在噪声范围内（区间包含零或种子不足）：" + "，".join(map(item, noise)) + "。" if zh else
+                   f"Within noise (an interval includes zero, or too few seeds): " + ", ".join(map(item, noise)) + ".")
+    if not gains:
+        out.append(f"没有{what}显著优于基线。" if zh else f"No {what} is shown to improve on the baseline.")
+    return out
+
+
 def comparison_paragraph(
     df: pd.DataFrame,
+    differences: Sequence[Difference] | None = None,
+    baseline: str | None = None,
     name_col: str = "Model",
     miou_col: str = "mIoU(%)",
-    f1_col: str | None = "F1 Score(%)",
     fps_col: str | None = "FPS(f/s)",
     params_col: str | None = "Parameter(M)",
-    baseline: str | None = None,
     lang: Lang = "en",
-    what: str | None = None,
+    what: str = "model",
 ) -> str:
-    """A paragraph comparing models (rows) on accuracy, speed and size.
+    """A paragraph comparing models on accuracy (against a baseline), speed and size.
+
+    Accuracy gains and losses are claimed only for differences whose 95 % intervals exclude
+    zero (:attr:`Difference.supported`); the rest are called noise, with their intervals.
+    Speed and size sentences state the measured FPS and parameter counts.
 
     Args:
-        df: one row per model; metric columns in percent, FPS in frames/s, params in M.
-        name_col: the column with model names.
-        baseline: a model name to state gains against (e.g. "MobileNetV2"); None skips it.
+        df: one row per model (``results_table`` output): mIoU in percent (an optional
+            ``"<mIoU col> std"`` column), FPS in frames/s, parameters in M.
+        differences: ``segkit.report.compare.baseline_differences`` for `baseline`.
+        baseline: the row the differences are taken against (None: no accuracy claims).
         lang: "en" or "zh".
-        what: what the rows are ("backbones", "attention modules"); used in the first sentence.
+        what: what one row is ("backbone", "attention variant"); used in sentences.
 
     Raises:
         ValueError: missing columns, an empty table, an unknown baseline or language.
     """
     if lang not in ("en", "zh"):
         raise ValueError(f"lang={lang!r}; use 'en' or 'zh'.")
-    cols = [c for c in (name_col, miou_col, f1_col, fps_col, params_col) if c]
-    _check(df, cols)
+    _check(df, [c for c in (name_col, miou_col, fps_col, params_col) if c])
     d = df.reset_index(drop=True)
     names = d[name_col].astype(str).tolist()
     if baseline is not None and baseline not in names:
         raise ValueError(f"baseline={baseline!r} is not a row of the table; rows are {names}.")
-    n = len(d)
-    best_i = int(d[miou_col].astype(float).idxmax())
-    best = d.loc[best_i]
-    what_en = what or "models"
-    what_zh = {"backbones": "主干网络", "attention modules": "注意力模块", "models": "模型"}.get(what_en, what_en)
-    s_en: list[str] = []
-    s_zh: list[str] = []
-    s_en.append(f"Across the {n} {what_en} compared, {best[name_col]} reaches the highest mIoU "
-                f"({best[miou_col]:.2f}%" + (f", F1 {best[f1_col]:.2f}%" if f1_col else "") + ").")
-    s_zh.append(f"在对比的 {n} 个{what_zh}中，{best[name_col]} 的 mIoU 最高（{best[miou_col]:.2f}%"
-                + (f"，F1 为 {best[f1_col]:.2f}%" if f1_col else "") + "）。")
-    if baseline is not None and baseline != best[name_col]:
-        b = d.loc[names.index(baseline)]
-        dm = float(best[miou_col]) - float(b[miou_col])
-        parts_en = [f"{signed(dm)} mIoU points"]
-        parts_zh = [f"mIoU {signed(dm)} 个百分点"]
-        if f1_col:
-            df1 = float(best[f1_col]) - float(b[f1_col])
-            parts_en.append(f"{signed(df1)} F1 points")
-            parts_zh.append(f"F1 {signed(df1)} 个百分点")
-        s_en.append(f"Compared with the baseline {baseline}, that is {' and '.join(parts_en)}")
-        s_zh.append(f"与基线 {baseline} 相比，{'、'.join(parts_zh)}")
-        if params_col:
-            dp = float(best[params_col]) - float(b[params_col])
-            s_en[-1] += f", for {signed(dp)} M parameters"
-            s_zh[-1] += f"，参数量变化 {signed(dp)} M"
-        if fps_col:
-            s_en[-1] += f", while FPS goes from {b[fps_col]:.2f} to {best[fps_col]:.2f}"
-            s_zh[-1] += f"，FPS 由 {b[fps_col]:.2f} 变为 {best[fps_col]:.2f}"
-        s_en[-1] += "."
-        s_zh[-1] += "。"
-    elif baseline is not None:
-        s_en.append(f"The baseline {baseline} is itself the most accurate configuration here; no variant improves on it.")
-        s_zh.append(f"基线 {baseline} 本身即为精度最高的配置，其余变体均未超过它。")
-    if fps_col:
-        fast = d.loc[int(d[fps_col].astype(float).idxmax())]
-        if fast[name_col] == best[name_col]:
-            s_en.append(f"It is also the fastest ({fast[fps_col]:.2f} FPS), so there is no speed/accuracy trade-off in this set.")
-            s_zh.append(f"它同时也是速度最快的（{fast[fps_col]:.2f} FPS），该组中不存在速度与精度的权衡。")
-        else:
-            gap = float(best[miou_col]) - float(fast[miou_col])
-            s_en.append(f"The fastest is {fast[name_col]} at {fast[fps_col]:.2f} FPS against {best[fps_col]:.2f} FPS "
-                        f"for {best[name_col]}, at a cost of {gap:.2f} mIoU points.")
-            s_zh.append(f"速度最快的是 {fast[name_col]}（{fast[fps_col]:.2f} FPS，而 {best[name_col]} 为 "
-                        f"{best[fps_col]:.2f} FPS），但其 mIoU 低 {gap:.2f} 个百分点。")
-    if params_col:
-        small = d.loc[int(d[params_col].astype(float).idxmin())]
-        if small[name_col] == best[name_col]:
-            s_en.append(f"{small[name_col]} is also the smallest model ({small[params_col]:.2f} M parameters).")
-            s_zh.append(f"{small[name_col]} 同时也是参数量最小的模型（{small[params_col]:.2f} M）。")
-        else:
-            s_en.append(f"The smallest is {small[name_col]} ({small[params_col]:.2f} M parameters, "
-                        f"{small[miou_col]:.2f}% mIoU).")
-            s_zh.append(f"参数量最小的是 {small[name_col]}（{small[params_col]:.2f} M，mIoU 为 {small[miou_col]:.2f}%）。")
-        worst = d.loc[int(d[miou_col].astype(float).idxmin())]
-        if n > 2 and worst[name_col] not in (best[name_col], small[name_col]):
-            s_en.append(f"{worst[name_col]} scores lowest ({worst[miou_col]:.2f}% mIoU).")
-            s_zh.append(f"{worst[name_col]} 的 mIoU 最低（{worst[miou_col]:.2f}%）。")
-    return " ".join(s_en) if lang == "en" else "".join(s_zh)
+    out: list[str] = []
+    if baseline is not None:
+        out += _claims(differences, baseline, _value(d.loc[names.index(baseline)], miou_col, d), what, lang)
+    else:
+        values = ", ".join(f"{n} {_value(r, miou_col, d)}" for n, r in zip(names, d.to_dict("records")))
+        out.append(f"各{what}的 mIoU：{values}（未指定基线，不声称差异）。" if lang == "zh" else
+                   f"mIoU of each {what}: {values} (no baseline given, so no difference is claimed).")
+    out += _speed_size(d, name_col, miou_col, fps_col, params_col, lang)
+    return ("" if lang == "zh" else " ").join(out)
 
 
 def ablation_paragraph(
     df: pd.DataFrame,
-    name_col: str,
+    differences: Sequence[Difference] | None,
     baseline: str,
+    name_col: str = "Model",
     miou_col: str = "mIoU(%)",
     lang: Lang = "en",
     what: str = "variant",
 ) -> str:
-    """A paragraph for an ablation: which variants beat the baseline, by how many points.
+    """A paragraph for an ablation: which variants beat the baseline beyond noise, by how much.
 
     Raises:
         ValueError: missing columns, an empty table, an unknown baseline or language.
     """
-    if lang not in ("en", "zh"):
-        raise ValueError(f"lang={lang!r}; use 'en' or 'zh'.")
-    _check(df, [name_col, miou_col])
-    d = df.reset_index(drop=True)
-    names = d[name_col].astype(str).tolist()
-    if baseline not in names:
-        raise ValueError(f"baseline={baseline!r} is not a row of the table; rows are {names}.")
-    base = float(d.loc[names.index(baseline), miou_col])
-    deltas = [(nm, float(v) - base) for nm, v in zip(names, d[miou_col].astype(float)) if nm != baseline]
-    better = sorted([x for x in deltas if round(x[1], 2) > 0], key=lambda x: -x[1])
-    worse = [x for x in deltas if round(x[1], 2) < 0]
-    same = [x for x in deltas if round(x[1], 2) == 0]
-    if lang == "en":
-        out = [f"The baseline, {baseline}, reaches {base:.2f}% mIoU."]
-        if better:
-            out.append(f"{len(better)} of {len(deltas)} {what}s improve on it: "
-                       + ", ".join(f"{nm} ({signed(dv)})" for nm, dv in better) + " mIoU points.")
-            out.append(f"The largest gain comes from {better[0][0]}.")
-        else:
-            out.append(f"None of the {len(deltas)} {what}s improves on it in this run.")
-        if worse:
-            out.append(f"Lower than the baseline: " + ", ".join(f"{nm} ({signed(dv)})" for nm, dv in worse) + ".")
-        if same:
-            out.append("Unchanged to two decimals: " + ", ".join(nm for nm, _ in same) + ".")
-        return " ".join(out)
-    out = [f"基线 {baseline} 的 mIoU 为 {base:.2f}%。"]
-    if better:
-        out.append(f"{len(deltas)} 个变体中有 {len(better)} 个优于基线："
-                   + "，".join(f"{nm}（{signed(dv)}）" for nm, dv in better) + "（单位：百分点）。")
-        out.append(f"提升最大的是 {better[0][0]}。")
-    else:
-        out.append(f"本次实验中 {len(deltas)} 个变体均未超过基线。")
-    if worse:
-        out.append("低于基线的有：" + "，".join(f"{nm}（{signed(dv)}）" for nm, dv in worse) + "。")
-    if same:
-        out.append("保持不变（两位小数）的有：" + "，".join(nm for nm, _ in same) + "。")
-    return "".join(out)
+    return comparison_paragraph(df, differences, baseline, name_col, miou_col, None, None, lang, what)
+
+
+_ZH_WHAT = {"backbone": "主干网络", "attention variant": "注意力变体", "ASPP variant": "ASPP 变体", "group": "分组",
+            "model": "模型", "variant": "变体"}
+
+
+def _value(row: Any, col: str, df: pd.DataFrame) -> str:
+    """'33.38 ± 0.52 % mIoU (n = 3 seeds)' from a results_table row."""
+    std = row.get(f"{col} std") if f"{col} std" in df.columns else None
+    n = int(row["n"]) if "n" in df.columns else None
+    text = f"{float(row[col]):.2f}" + (f" ± {float(std):.2f}" if std is not None and std == std else "") + " % mIoU"
+    return text + (f" (n = {n} seeds)" if n else "")
+
+
+def _speed_size(d: pd.DataFrame, name_col: str, miou_col: str, fps_col: str | None, params_col: str | None,
+                lang: Lang) -> list[str]:
+    zh = lang == "zh"
+    out = []
+    if fps_col:
+        fast = d.loc[int(d[fps_col].astype(float).idxmax())]
+        slow = d.loc[int(d[fps_col].astype(float).idxmin())]
+        out.append(f"速度最快的是 {fast[name_col]}（{fast[fps_col]:.2f} FPS），最慢的是 {slow[name_col]}（{slow[fps_col]:.2f} FPS）。"
+                   if zh else f"The fastest is {fast[name_col]} at {fast[fps_col]:.2f} FPS, the slowest "
+                   f"{slow[name_col]} at {slow[fps_col]:.2f} FPS (batch 1, this machine).")
+    if params_col:
+        small = d.loc[int(d[params_col].astype(float).idxmin())]
+        out.append(f"参数量最小的是 {small[name_col]}（{small[params_col]:.2f} M）。" if zh else
+                   f"The smallest is {small[name_col]} ({small[params_col]:.2f} M parameters).")
+    return out
 
 
 def training_paragraph(history: pd.DataFrame, lang: Lang = "en", miou_col: str = "miou",

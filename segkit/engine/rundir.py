@@ -1,0 +1,365 @@
+"""The run directory: the one owner of its layout, its files and its lock.
+
+Every training run writes one folder, and every later step (evaluation, benchmarks, the
+report notebooks) reads only these files::
+
+    run_dir/
+      config.yaml          resolved config: model spec, data, train (precision as resolved), versions
+      fingerprint.json     what decides the result; a run is reused only when it matches
+      history.csv          one row per epoch (lr, losses, val metrics when evaluated, time)
+      checkpoints/         best.pt (best val mIoU), best_loss.pt, last.pt, epNNN.pt; atomic writes
+      metrics.json         final evaluation of best.pt on the report split (selection on val)
+      per_image_cm.npz     per-image confusion matrices of that evaluation (bootstrap intervals)
+      confusion_matrix.csv rows = ground truth, columns = prediction
+      bench.json           params, FLOPs, latency/FPS with device, precision and input size
+      .lock                held (an OS file lock) while a process trains here
+
+No other module spells one of these file names: they ask :class:`RunDir`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from segkit._utils import atomic_write
+
+__all__ = ["RunDir", "RunLock", "RunLockedError", "HISTORY_COLUMNS"]
+
+HISTORY_COLUMNS = [
+    "epoch", "stage", "batch_size", "lr", "train_loss", "f_score", "val_loss", "val_f_score",
+    "miou", "mpa", "mprecision", "accuracy", "f1", "mean_f1", "time",
+]
+
+
+class RunLockedError(RuntimeError):
+    """Another live process trains into this run directory."""
+
+
+class RunDir:
+    """Paths and readers/writers of one run directory (see the module docstring)."""
+
+    CONFIG = "config.yaml"
+    FINGERPRINT = "fingerprint.json"
+    HISTORY = "history.csv"
+    METRICS = "metrics.json"
+    PER_IMAGE = "per_image_cm.npz"
+    CONFUSION = "confusion_matrix.csv"
+    BENCH = "bench.json"
+    LOCK = ".lock"
+    CHECKPOINTS = "checkpoints"
+    SUPERSEDED = ".superseded"
+    # a run is complete (reusable) when all of these exist and are non-empty
+    COMPLETE = (CONFIG, FINGERPRINT, HISTORY, METRICS)
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def config_path(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def fingerprint_path(self) -> Path:
+        return self.path / self.FINGERPRINT
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / self.HISTORY
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def per_image_path(self) -> Path:
+        return self.path / self.PER_IMAGE
+
+    @property
+    def confusion_path(self) -> Path:
+        return self.path / self.CONFUSION
+
+    @property
+    def bench_path(self) -> Path:
+        return self.path / self.BENCH
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / self.LOCK
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / self.CHECKPOINTS
+
+    def checkpoint(self, name: str) -> Path:
+        """``checkpoints/<name>.pt`` ("best", "best_loss", "last", "ep005"), or `name` if it is a file."""
+        if Path(name).suffix and Path(name).is_file():
+            return Path(name)
+        return self.checkpoint_dir / f"{name}.pt"
+
+    # ------------------------------------------------------------------ state
+    def is_run(self) -> bool:
+        return self.config_path.is_file() or self.metrics_path.is_file()
+
+    def is_complete(self) -> bool:
+        """Every file of ``COMPLETE`` is there and non-empty (a finished training run)."""
+        return all((self.path / f).is_file() and (self.path / f).stat().st_size > 0 for f in self.COMPLETE)
+
+    def has_last(self) -> bool:
+        return self.checkpoint("last").is_file()
+
+    # ------------------------------------------------------------------ text files
+    def read_config(self) -> dict[str, Any]:
+        return _read_yaml(self.config_path)
+
+    def write_config(self, config: dict[str, Any]) -> Path:
+        return _write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), self.config_path)
+
+    def read_fingerprint(self) -> dict[str, Any] | None:
+        return json.loads(self.fingerprint_path.read_text(encoding="utf-8")) if self.fingerprint_path.is_file() else None
+
+    def write_fingerprint(self, fingerprint: dict[str, Any]) -> Path:
+        return _write_text(json.dumps(fingerprint, indent=2, sort_keys=True), self.fingerprint_path)
+
+    def read_metrics(self) -> dict[str, Any]:
+        return json.loads(self.metrics_path.read_text(encoding="utf-8")) if self.metrics_path.is_file() else {}
+
+    def write_metrics(self, payload: dict[str, Any]) -> Path:
+        return _write_text(json.dumps(payload, indent=2), self.metrics_path)
+
+    def read_bench(self) -> dict[str, Any]:
+        return json.loads(self.bench_path.read_text(encoding="utf-8")) if self.bench_path.is_file() else {}
+
+    def read_history(self):
+        """``history.csv`` as a DataFrame (empty with ``HISTORY_COLUMNS`` when missing)."""
+        import pandas as pd
+
+        if not self.history_path.is_file():
+            return pd.DataFrame(columns=HISTORY_COLUMNS)
+        return pd.read_csv(self.history_path, float_precision="round_trip")
+
+    def write_history(self, history: Sequence[dict[str, Any]]) -> Path:
+        cols = list(HISTORY_COLUMNS)
+        for row in history:
+            cols += [k for k in row if k not in cols]
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for row in history:
+            w.writerow([_csv_value(row.get(c)) for c in cols])
+        return _write_text(buf.getvalue(), self.history_path)
+
+    def read_confusion(self):
+        """``confusion_matrix.csv`` as a DataFrame (None when missing)."""
+        import pandas as pd
+
+        return pd.read_csv(self.confusion_path, index_col=0) if self.confusion_path.is_file() else None
+
+    def write_confusion(self, hist: Any, names: Sequence[str]) -> Path:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow([""] + list(names))  # the reference layout: header row, then name + counts
+        for name, row in zip(names, np.asarray(hist).tolist()):
+            w.writerow([name] + [int(v) for v in row])
+        return _write_text(buf.getvalue(), self.confusion_path)
+
+    # ------------------------------------------------------------------ per-image matrices
+    def write_per_image(self, matrices: np.ndarray, names: Sequence[str], split: str) -> Path:
+        """Store ``(N, K, K)`` per-image confusion matrices (rows = ground truth) and image ids."""
+        m = np.asarray(matrices)
+        dtype = np.int32 if m.size == 0 or m.max() < 2**31 else np.int64
+        return atomic_write(self.per_image_path, lambda fh: np.savez_compressed(
+            fh, matrices=m.astype(dtype), names=np.asarray(list(names), dtype=str), split=np.asarray(split)), "wb")
+
+    def read_per_image(self) -> tuple[np.ndarray, list[str]]:
+        """``(matrices (N, K, K) int64, image ids)``; FileNotFoundError when the run has none."""
+        if not self.per_image_path.is_file():
+            raise FileNotFoundError(f"{self.per_image_path} is missing; the run predates per-image matrices "
+                                    "(retrain it, e.g. segkit report --force)")
+        with np.load(self.per_image_path, allow_pickle=False) as z:
+            return z["matrices"].astype(np.int64), [str(n) for n in z["names"]]
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, name: str, payload: dict[str, Any]) -> Path:
+        """``torch.save`` to ``checkpoints/<name>.pt`` atomically."""
+        import torch
+
+        return atomic_write(self.checkpoint(name), lambda fh: torch.save(payload, fh), "wb")
+
+    def load_checkpoint(self, name: str, map_location: Any = "cpu") -> dict[str, Any]:
+        from segkit.engine.checkpoint import load_checkpoint
+
+        return load_checkpoint(self.checkpoint(name), map_location=map_location)
+
+    # ------------------------------------------------------------------ housekeeping
+    def lock(self) -> "RunLock":
+        """The OS file lock of this run directory (a context manager)."""
+        return RunLock(self.lock_path)
+
+    def prepare(self) -> list[Path]:
+        """Create the folders, check they are writable, remove temp files of dead writers.
+
+        Raises:
+            OSError: the folder cannot be written (read-only, disk full), naming it.
+        """
+        try:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"segkit")
+            probe.unlink()
+        except OSError as exc:
+            raise OSError(f"run directory {self.path} is not writable ({exc.strerror or exc}); "
+                          "free disk space or choose another run_dir") from None
+        return self.remove_stale_temp_files()
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete ``.<name>.tmp-<pid>`` files left by a writer that was killed mid-save."""
+        removed = []
+        for folder in (self.path, self.checkpoint_dir):
+            for tmp in folder.glob(".*.tmp-*") if folder.is_dir() else ():
+                pid = tmp.name.rsplit("-", 1)[-1]
+                if pid.isdigit() and not _pid_alive(int(pid)):
+                    tmp.unlink(missing_ok=True)
+                    removed.append(tmp)
+        return removed
+
+    def supersede(self) -> Path:
+        """Move this run aside to ``<parent>/.superseded/<name>-<UTC time>/`` (never delete results)."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        dest = self.path.parent / self.SUPERSEDED / f"{self.path.name}-{stamp}"
+        k = 1
+        while dest.exists():
+            dest = dest.with_name(f"{self.path.name}-{stamp}-{k}")
+            k += 1
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.path), str(dest))
+        return dest
+
+
+class RunLock:
+    """An exclusive, non-blocking OS lock on ``run_dir/.lock``.
+
+    The file holds the holder's PID, host and start time. The OS drops the lock when its
+    process dies, so a lock left by a killed process is simply taken over (``stale`` then
+    names the previous holder). The file is truncated, not deleted, on release: deleting a
+    lock file races with a process that opened it a moment earlier.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.stale: dict[str, Any] | None = None
+        self._fh: Any = None
+
+    def acquire(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            _os_lock(fh)
+        except OSError:
+            fh.close()
+            holder = _read_holder(self.path)
+            who = (f"PID {holder.get('pid')} on {holder.get('host')} since {holder.get('started')}"
+                   if holder else "another process")
+            raise RunLockedError(f"run directory {self.path.parent} is locked by {who}: a training is writing "
+                                 "there; wait for it to finish or choose another run_dir") from None
+        previous = _read_holder(self.path)
+        if previous and previous.get("pid") != os.getpid():
+            self.stale = previous
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is None:
+            return
+        try:
+            self._fh.seek(0)
+            self._fh.truncate()
+            self._fh.flush()
+            _os_unlock(self._fh)
+        finally:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+# ----------------------------------------------------------------------------- helpers
+def _write_text(text: str, path: Path) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text), "w")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+
+
+def _csv_value(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def _read_holder(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        return json.loads(text) if text else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _os_lock(fh: Any) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _os_unlock(fh: Any) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _os_lock(fh: Any) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _os_unlock(fh: Any) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+

@@ -1,0 +1,125 @@
+"""Differences from a baseline with 95 % intervals, and the setup line every caption carries.
+
+Works on the rows of ``collect_runs`` (one per seed run). Seeds are paired by value (seed
+11 of the variant with seed 11 of the baseline); per-image confusion matrices come from
+each run's ``per_image_cm.npz``. See :mod:`segkit.report.stats` for the intervals.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from segkit.engine.rundir import RunDir
+from segkit.report.stats import Difference, compare
+
+__all__ = ["baseline_differences", "with_differences", "run_setup", "setup_caption"]
+
+_METRIC_HEADERS = {"miou": "mIoU", "f1": "F1", "mpa": "mPA", "accuracy": "Accuracy"}
+
+
+def baseline_differences(runs: pd.DataFrame, baseline: str, labels: Mapping[str, str] | None = None,
+                         metric: str = "miou") -> list[Difference]:
+    """``variant - baseline`` of `metric` for every other name in `runs`, paired over shared seeds.
+
+    Raises:
+        ValueError: the baseline is not among the runs, or two runs were scored on different images.
+    """
+    labels = labels or {}
+    names = list(dict.fromkeys(runs["name"]))
+    if baseline not in names:
+        raise ValueError(f"baseline {baseline!r} is not among the runs {names}; name one of them")
+    base = runs[runs["name"] == baseline].set_index("seed")
+    out = []
+    for name in names:
+        if name == baseline:
+            continue
+        var = runs[runs["name"] == name].set_index("seed")
+        seeds = [s for s in var.index if s in base.index]
+        cms = _paired_matrices(var.loc[seeds, "run_dir"], base.loc[seeds, "run_dir"]) if seeds else None
+        absent = _absent_policy(var["run_dir"].iloc[0])
+        out.append(compare(labels.get(name, name), labels.get(baseline, baseline),
+                           var.loc[seeds, metric].astype(float).tolist(), base.loc[seeds, metric].astype(float).tolist(),
+                           *(cms or (None, None)), metric=metric, absent=absent))
+    return out
+
+
+def with_differences(table: pd.DataFrame, differences: list[Difference], name_header: str = "Model") -> pd.DataFrame:
+    """`table` plus ``Δ<metric>`` and its two 95 % intervals as ``[lo, hi]`` (the baseline row: dashes)."""
+    if not differences:
+        return table
+    head = _METRIC_HEADERS.get(differences[0].metric, differences[0].metric)
+    by_name = {d.name: d for d in differences}
+    out = table.copy()
+    out[f"Δ{head}"] = [by_name[n].delta if n in by_name else math.nan for n in out[name_header]]
+    out["95% CI (seeds)"] = [_fmt(by_name[n].seeds) if n in by_name else "–" for n in out[name_header]]
+    out["95% CI (images)"] = [_fmt(by_name[n].images) if n in by_name else "–" for n in out[name_header]]
+    return out
+
+
+def run_setup(runs: pd.DataFrame) -> dict[str, Any]:
+    """What the runs were trained and scored on, read from their ``config.yaml`` / ``metrics.json``.
+
+    Returns a dict of value lists (one entry per distinct value): dataset, image_size,
+    epochs, seeds, num_train, num_val, num_test, split.
+    """
+    fields: dict[str, list[Any]] = {k: [] for k in ("dataset", "image_size", "epochs", "seeds", "num_train", "num_val",
+                                                   "num_test", "split")}
+    for run_dir in runs["run_dir"]:
+        rd = RunDir(run_dir)
+        cfg, met = rd.read_config(), rd.read_metrics()
+        data, train = cfg.get("data") or {}, cfg.get("train") or {}
+        shape = train.get("input_shape") or [None, None]
+        values = {"dataset": Path(str(data.get("root") or "?")).name, "image_size": "×".join(map(str, shape)),
+                  "epochs": train.get("UnFreeze_Epoch"), "seeds": train.get("seed"), "num_train": data.get("num_train"),
+                  "num_val": data.get("num_val"), "num_test": met.get("num_images"), "split": met.get("split")}
+        for k, v in values.items():
+            if v not in fields[k]:
+                fields[k].append(v)
+    return fields
+
+
+def setup_caption(title: str, runs: pd.DataFrame, baseline: str | None = None) -> str:
+    """``title`` + the setup: dataset, size, epochs, seeds, image counts, which split is scored."""
+    s = run_setup(runs)
+    one = lambda k: "/".join(str(v) for v in s[k]) if s[k] else "?"  # noqa: E731
+    seeds = sorted(v for v in s["seeds"] if v is not None)
+    split = one("split")
+    scored = (f"scored on the {split} split ({one('num_test')} images), checkpoint chosen on val"
+              if "val" not in s["split"] else "scored on the val split that also chose the checkpoint (no test split)")
+    parts = [f"{one('dataset')}, {one('image_size')} px, {one('epochs')} epochs",
+             f"seeds {', '.join(map(str, seeds))} (n = {len(seeds)}; mean ± std)",
+             f"{one('num_train')} train / {one('num_val')} val images, {scored}"]
+    if baseline:
+        parts.append(f"Δ vs {baseline} with 95 % CIs paired over seeds (t) and over test images (bootstrap)")
+    return f"{title}. " + "; ".join(parts) + "."
+
+
+# ----------------------------------------------------------------------------- helpers
+def _fmt(interval: Any) -> str:
+    return interval.format() if interval is not None else "–"
+
+
+def _absent_policy(run_dir: str) -> str:
+    return str((RunDir(run_dir).read_config().get("train") or {}).get("absent", "nan"))
+
+
+def _paired_matrices(var_dirs: pd.Series, base_dirs: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """(S, N, K, K) stacks of both models, or None when a run has no per-image matrices."""
+    stacks: list[list[np.ndarray]] = [[], []]
+    ids = None
+    for side, dirs in enumerate((var_dirs, base_dirs)):
+        for d in dirs:
+            try:
+                cms, names = RunDir(d).read_per_image()
+            except FileNotFoundError:
+                return None
+            if ids is None:
+                ids = names
+            elif names != ids:
+                raise ValueError(f"{d} was scored on other images than the baseline; both must use the same test split")
+            stacks[side].append(cms)
+    return np.stack(stacks[0]), np.stack(stacks[1])
