@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segkit.report import paper, tables, text
 from segkit.report.runs import collect_runs, is_complete, per_class_frame, results_table
@@ -85,41 +87,58 @@ def test_format_cell_handles_nan_and_numpy():
 # ----------------------------------------------------------------------------- text
 
 
-def test_comparison_paragraph_on_paper_table_states_only_supported_facts():
-    t = _table1()
-    en = text.comparison_paragraph(t, baseline="MobileNetV2", what="backbones")
-    assert "Improved MobileNetV2 reaches the highest mIoU (67.82%, F1 78.86%)" in en
-    assert "+2.15 mIoU points and +1.59 F1 points" in en  # the paper's stated gains
-    assert "+0.03 M parameters" in en and "from 90.48 to 66.87" in en
-    assert "The fastest is MobileNetV2 at 90.48 FPS" in en
-    assert "The smallest is MobileViT (5.04 M" in en
-    assert "Swin Transformerv2 scores lowest (58.30% mIoU)" in en
-    assert "Swin Transformerv2 at" not in en and "fastest is MobileViT" not in en
-    zh = text.comparison_paragraph(t, baseline="MobileNetV2", lang="zh", what="backbones")
-    assert "mIoU +2.15 个百分点" in zh and "主干网络" in zh
+def _diff(name, delta, seeds, images, n_seeds=3):
+    from segkit.report.stats import Difference, Interval
+
+    return Difference(name, "base", "miou", delta, Interval(*seeds) if seeds else None,
+                      Interval(*images) if images else None, n_seeds, 48)
 
 
-def test_comparison_paragraph_without_tradeoff_and_bad_input():
-    df = pd.DataFrame({"Model": ["a", "b"], "mIoU(%)": [50.0, 40.0], "F1 Score(%)": [60.0, 55.0],
-                       "FPS(f/s)": [30.0, 20.0], "Parameter(M)": [1.0, 2.0]})
-    en = text.comparison_paragraph(df)
-    assert "also the fastest" in en and "no speed/accuracy trade-off" in en
-    assert "also the smallest" in en
+def _ablation_table(names, values):
+    return pd.DataFrame({"Model": names, "mIoU(%)": values, "mIoU(%) std": [0.5] * len(names),
+                         "n": [3] * len(names)})
+
+
+def test_paragraph_claims_only_supported_gains_and_losses():
+    df = _ablation_table(["base", "x", "y", "z"], [60.0, 61.5, 59.0, 62.0])
+    diffs = [_diff("x", 1.5, (0.4, 2.6), (0.9, 2.1)), _diff("y", -1.0, (-1.8, -0.2), (-1.5, -0.5)),
+             _diff("z", 2.0, (-1.0, 5.0), (0.5, 3.5))]
+    en = text.ablation_paragraph(df, diffs, "base")
+    assert "The baseline, base, reaches 60.00 ± 0.50 % mIoU (n = 3 seeds)." in en
+    assert "1 of 3 variants improve on it, with 95 % intervals that exclude zero: x (+1.50" in en
+    assert "Lower than the baseline beyond noise: y (-1.00" in en
+    assert "Within noise (an interval includes zero, or too few seeds): z (+2.00, 95% CI seeds [-1.00, +5.00]" in en
+    assert "the largest such gain is x's" in en
+    zh = text.ablation_paragraph(df, diffs, "base", lang="zh")
+    assert "低于基线且区间不含零" in zh and "变体" in zh
+
+
+def test_paragraph_with_one_seed_or_no_intervals_claims_nothing():
+    df = _ablation_table(["base", "x"], [60.0, 65.0])
+    one = text.ablation_paragraph(df, [_diff("x", 5.0, None, (1.0, 9.0), n_seeds=1)], "base")
+    assert "single seed" in one and "improve on it" not in one and "No variant is shown to improve" in one
+    none = text.comparison_paragraph(df.assign(**{"FPS(f/s)": [3.0, 4.0], "Parameter(M)": [1.0, 2.0]}), None, "base")
+    assert "no gain or loss is claimed" in none and "The fastest is x at 4.00 FPS" in none
     with pytest.raises(ValueError, match="baseline='zzz'"):
-        text.comparison_paragraph(df, baseline="zzz")
-    with pytest.raises(ValueError, match="lacks columns"):
-        text.comparison_paragraph(df.drop(columns="FPS(f/s)"))
+        text.ablation_paragraph(df, [], "zzz")
 
 
-def test_ablation_paragraph_counts_gains_and_losses():
-    df = pd.DataFrame({"Model": ["base", "x", "y", "z"], "mIoU(%)": [60.0, 61.5, 59.0, 60.001]})
-    en = text.ablation_paragraph(df, "Model", "base")
-    assert "1 of 3 variants improve on it: x (+1.50)" in en
-    assert "Lower than the baseline: y (-1.00)" in en
-    assert "Unchanged to two decimals: z" in en
-    none = text.ablation_paragraph(df.iloc[[0, 2]], "Model", "base")
-    assert "None of the 1 variants improves on it" in none
-    assert "低于基线" in text.ablation_paragraph(df, "Model", "base", lang="zh")
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(-10, 10), st.floats(-10, 10), st.floats(-10, 10), st.floats(-10, 10),
+                          st.floats(-10, 10), st.integers(1, 5)), min_size=1, max_size=6))
+def test_paragraph_never_claims_a_gain_whose_interval_contains_zero(rows):
+    diffs, names = [], ["base"]
+    for i, (delta, a, b, c, d, n) in enumerate(rows):
+        diffs.append(_diff(f"V{i}", delta, tuple(sorted((a, b))), tuple(sorted((c, d))), n_seeds=n))
+        names.append(f"V{i}")
+    df = _ablation_table(names, [50.0] * len(names))
+    for lang, claim in (("en", "improve on it"), ("zh", "优于基线，且")):
+        para = text.ablation_paragraph(df, diffs, "base", lang=lang)
+        sentences = [s for s in para.replace("。", "|").replace(". ", "|").split("|") if claim in s]
+        claimed = {d.name for d in diffs if any(f"{d.name} (" in s or f"{d.name}（" in s for s in sentences)}
+        for d in diffs:
+            if d.name in claimed:
+                assert d.n_seeds >= 2 and d.delta > 0 and d.seeds.lo > 0 and d.images.lo > 0, (d, para)
 
 
 def test_training_paragraph_reports_peak_and_best_checkpoint():
@@ -185,10 +204,11 @@ def test_chinese_labels_use_a_cjk_font_or_explain(monkeypatch):
 # ----------------------------------------------------------------------------- runs
 
 
-def _fake_run(root: Path, exp: str, name: str, miou: float, fps: float, params: int) -> Path:
-    d = root / exp / name
+def _fake_run(root: Path, exp: str, name: str, miou: float, fps: float, params: int, seed: int | None = None) -> Path:
+    d = root / exp / name / (f"seed{seed}" if seed is not None else "")
     (d / "checkpoints").mkdir(parents=True)
-    (d / "config.yaml").write_text("train: {}\nmodel: {name: x}\n")
+    (d / "config.yaml").write_text(f"train: {{seed: {seed or 0}}}\nmodel: {{name: x}}\n")
+    (d / "fingerprint.json").write_text("{}")
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "miou": [0.1, miou]}).to_csv(d / "history.csv", index=False)
     metrics = {"miou": miou, "f1": miou + 0.1, "mpa": 0.7, "accuracy": 0.99, "mean_f1": 0.5,
                "per_class": {"background": {"iou": 0.98, "recall": 0.99, "precision": 0.97, "f1": 0.98},
@@ -200,18 +220,24 @@ def _fake_run(root: Path, exp: str, name: str, miou: float, fps: float, params: 
 
 
 def test_collect_runs_and_results_table(tmp_path):
-    _fake_run(tmp_path, "bb", "m1", 0.60, 90.0, 5_813_523)
+    _fake_run(tmp_path, "bb", "m1", 0.60, 90.0, 5_813_523, seed=0)
+    _fake_run(tmp_path, "bb", "m1", 0.62, 90.0, 5_813_523, seed=1)
     _fake_run(tmp_path, "bb", "m2", 0.65, 60.0, 5_842_770)
     (tmp_path / "bb" / "incomplete").mkdir()
+    (tmp_path / "bb" / "m1" / ".superseded" / "seed0-old").mkdir(parents=True)
     runs = collect_runs(tmp_path)
-    assert runs["name"].tolist() == ["m1", "m2"]  # the incomplete run is skipped
-    assert runs["miou"].tolist() == pytest.approx([60.0, 65.0])
-    assert runs["params_m"].tolist() == pytest.approx([5.813523, 5.84277])
+    assert runs["name"].tolist() == ["m1", "m1", "m2"]  # incomplete and superseded runs are skipped
+    assert runs["seed"].tolist() == [0, 1, 0]
+    assert runs["miou"].tolist() == pytest.approx([60.0, 62.0, 65.0])
+    assert runs["params_m"].tolist() == pytest.approx([5.813523, 5.813523, 5.84277])
     t = results_table(runs, labels={"m1": "MobileNetV2"}, order=["m2", "m1"])
-    assert list(t.columns) == ["Model", "mIoU(%)", "F1 Score(%)", "FPS(f/s)", "Parameter(M)"]
-    assert t["Model"].tolist() == ["m2", "MobileNetV2"]
-    assert t["F1 Score(%)"].tolist() == pytest.approx([75.0, 70.0])
-    assert is_complete(tmp_path / "bb" / "m1") and not is_complete(tmp_path / "bb" / "incomplete")
+    assert list(t.columns) == ["Model", "mIoU(%)", "mIoU(%) std", "F1 Score(%)", "F1 Score(%) std", "FPS(f/s)",
+                               "Parameter(M)", "n"]
+    assert t["Model"].tolist() == ["m2", "MobileNetV2"] and t["n"].tolist() == [1, 2]
+    assert t["F1 Score(%)"].tolist() == pytest.approx([75.0, 71.0])
+    assert t["mIoU(%) std"].iloc[1] == pytest.approx(np.std([60.0, 62.0], ddof=1)) and np.isnan(t["mIoU(%) std"].iloc[0])
+    assert "| MobileNetV2 | 61.00 ± 1.41 | 71.00 ± 1.41 | **90.00** | **5.81** | 2 |" in tables.to_markdown(t)
+    assert is_complete(tmp_path / "bb" / "m1" / "seed0") and not is_complete(tmp_path / "bb" / "incomplete")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         collect_runs(tmp_path / "nope")
 
@@ -428,18 +454,19 @@ def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the workers get 1 thread each too: same float order, same weights
     try:
-        seq = run_experiment(entries, "seq", cfg, synthetic_root, tmp_path, bench_runs=1, log=None)
-        par = run_experiment(entries, "par", cfg, synthetic_root, tmp_path, bench_runs=1, log=lines.append,
+        # separate roots: within one root the second experiment would link the first one's identical runs
+        seq = run_experiment(entries, "exp", cfg, synthetic_root, tmp_path / "seq", bench_runs=1, log=None)
+        par = run_experiment(entries, "exp", cfg, synthetic_root, tmp_path / "par", bench_runs=1, log=lines.append,
                              workers=2)
     finally:
         torch.set_num_threads(threads)
-    assert any("in 2 processes" in ln for ln in lines) and sum("trained " in ln for ln in lines) == 2
-    assert not any("reusing" in ln for ln in lines)  # what the processes trained is not announced as reused
-    assert par["Model"].tolist() == seq["Model"].tolist() == ["deeplabv3plus-mobilenetv2", "se"]
+    assert any("up to 2 at once in processes" in ln for ln in lines) and sum("training " in ln for ln in lines) == 2
+    assert not any("reusing" in ln for ln in lines)
+    assert par.table["Model"].tolist() == seq.table["Model"].tolist() == ["deeplabv3plus-mobilenetv2", "se"]
     for name in ("deeplabv3plus-mobilenetv2", "se"):
-        a, b = (json.loads((tmp_path / e / name / "metrics.json").read_text()) for e in ("seq", "par"))
+        a, b = (json.loads((tmp_path / e / "exp" / name / "seed0" / "metrics.json").read_text()) for e in ("seq", "par"))
         assert a["miou"] == b["miou"]
-        timed = json.loads((tmp_path / "par" / name / "bench.json").read_text())["protocol"]
+        timed = json.loads((tmp_path / "par" / "exp" / name / "seed0" / "bench.json").read_text())["protocol"]
         assert timed["runs"] == 1 and timed["interleaved"].startswith("1 round(s), taking turns with 1 other")  # the two took turns
     bad = [{"name": "x", "model": "deeplabv3plus-mobilenetv2", "model_kwargs": {"attn": "nope"}}, "improved-mobilenetv2"]
     with pytest.raises(RuntimeError, match="failed in a worker process.*nope"):

@@ -12,12 +12,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``segkit report`` on the main parser's subcommands."""
     p = sub.add_parser(
         "report",
-        help="run the notebooks with papermill and write reports/<profile>/ (HTML, index, PDF, tables) and figures/",
+        help="run the notebooks with papermill and write reports/<profile>/<dataset>/ (HTML, index, PDF, tables, figures)",
         description=(
             "Run notebooks/NN_*.ipynb in order under a profile (segkit/profiles/<name>.yaml, section "
             "'notebooks:'), stop at the first failing cell, then export one HTML per notebook, index.html, "
-            "report.pdf (headless Chromium) and tables/. Training runs whose run directory is complete are "
-            "reused unless --force."
+            "report.pdf (headless Chromium), tables/ and figures/, in a folder per profile and dataset. A training "
+            "run is reused only when its fingerprint (config, model, data files, code) matches; otherwise it is "
+            "retrained and the log names what changed. --force retrains."
         ),
     )
     p.add_argument("--profile", default="quick", help="profile name (quick, paper) or a YAML path (default: quick)")
@@ -29,9 +30,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", action="append", metavar="NB", default=[],
                    help="run only these notebooks (stem, number or comma list; repeatable), e.g. --only 02,06")
     p.add_argument("--notebooks", default="notebooks", help="folder of numbered notebooks (default: notebooks)")
-    p.add_argument("--out", default=None, help="report folder (default: reports/<profile>)")
-    p.add_argument("--figures", default="figures", help="figure folder (default: figures)")
-    p.add_argument("--runs", default=None, help="run directories root (default: runs/<profile>)")
+    p.add_argument("--out", default=None, help="report folder (default: reports/<profile>/<dataset>)")
+    p.add_argument("--figures", default=None, help="figure folder (default: <out>/figures)")
+    p.add_argument("--runs", default=None, help="run directories root (default: runs/<profile>/<dataset>)")
     p.add_argument("--no-pdf", action="store_true", help="skip the PDF (HTML and index are still written)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebooks' own, python3)")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="S",
@@ -52,22 +53,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     profile_name = Path(args.profile).stem
     settings = profile.get("report", {}) or {}
-    out_dir = Path(args.out or Path("reports") / profile_name).resolve()
-    runs_dir = Path(args.runs or Path("runs") / profile_name).resolve()
-    figures_dir = Path(args.figures).resolve()
-    tables_dir = out_dir / "tables"
-    executed_dir = out_dir / "notebooks"
     overrides = dict(parse_override(k, v) for k, v in args.parameter)
 
+    syn = settings.get("synthetic", {}) or {}
     if args.data:
         data_root = Path(args.data).resolve()
         if not (data_root / "ImageSets" / "Segmentation").is_dir():
             raise FileNotFoundError(f"--data {args.data}: no ImageSets/Segmentation/ in it; a VOC-layout dataset is expected.")
     else:
-        syn = settings.get("synthetic", {}) or {}
         data_root = Path(syn.get("root", f"data/wirerope-{profile_name}")).resolve()
         ensure_dataset(data_root, n_images=int(syn.get("n_images", 60)), size=int(syn.get("size", 96)),
-                       seed=int(syn.get("seed", 0)), log=lambda m: print(m, flush=True))
+                       seed=int(syn.get("seed", 0)), test_fraction=float(syn.get("test_fraction", 0.0)),
+                       log=lambda m: print(m, flush=True))
+    # one folder per profile and dataset: reports of different data never mix
+    out_dir = Path(args.out or Path("reports") / profile_name / data_root.name).resolve()
+    runs_dir = Path(args.runs or Path("runs") / profile_name / data_root.name).resolve()
+    figures_dir = Path(args.figures or out_dir / "figures").resolve()
+    tables_dir = out_dir / "tables"
+    executed_dir = out_dir / "notebooks"
 
     notebooks = select_notebooks(list_notebooks(args.notebooks), args.only)
     base = {
@@ -79,6 +82,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         "out_dir": str(out_dir),
         "force": bool(args.force),
     }
+    if not args.data:  # the notebooks regenerate synthetic data that differs from what they ask for
+        base.update(n_images=int(syn.get("n_images", 60)), test_fraction=float(syn.get("test_fraction", 0.0)))
     print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}",
           flush=True)
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""`train`: the reference training recipe writing a run directory (:mod:`segkit.engine.rundir`).
+"""`train`: the reference training recipe writing a run directory (:mod:`segkit.rundir`).
 
 Reproducibility: every epoch's randomness is derived from ``(seed, epoch, rank)`` (the
 global RNGs are re-seeded at the start of each epoch, the sampler shuffles with
@@ -35,7 +35,7 @@ from segkit.engine.distributed import DistInfo, all_reduce_sum, barrier, setup_d
 from segkit._utils import main_logits
 from segkit.engine.evaluate import evaluate_confusion
 from segkit.engine.fingerprint import data_fingerprint, fingerprint_changes, run_fingerprint
-from segkit.engine.rundir import HISTORY_COLUMNS, RunDir
+from segkit.rundir import HISTORY_COLUMNS, RunDir
 from segkit.engine.schedule import EpochLR, fit_lr, set_optimizer_lr, step_sanity_check
 
 __all__ = ["train", "plan_run", "load_run", "Run", "Callback", "TrainState", "NonFiniteLossError", "HISTORY_COLUMNS"]
@@ -230,7 +230,7 @@ def train(
             (as the reference does with ``pretrained=False``).
         cfg: The recipe (default ``TrainConfig()`` = the reference values).
         data_root: VOC-layout dataset folder (``cfg.train_split`` / ``val_split`` / ``test_split``).
-        run_dir: Output folder (see :mod:`segkit.engine.rundir`). It is locked while training:
+        run_dir: Output folder (see :mod:`segkit.rundir`). It is locked while training:
             a second process training into it fails at once, naming the holder.
         device: Overrides ``cfg.device`` (``"auto"``: cuda, mps, cpu).
         resume: Continue from ``run_dir/checkpoints/last.pt`` when it exists (model,

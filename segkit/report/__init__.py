@@ -8,7 +8,8 @@ from segkit.report.figures import (colorize_mask, overlay_mask, plot_confusion_m
                                    plot_miou_vs_fps, plot_ours_vs_paper, plot_overlays, plot_per_class_bars,
                                    plot_scatter, plot_tp_fp_fn, plot_training_curves)
 from segkit.report.paper import paper_backbone_table, paper_sff_raw, paper_sff_table
-from segkit.report.runs import collect_runs, ensure_dataset, ensure_run, is_complete, per_class_frame, read_run, results_table
+from segkit.report.runs import (collect_runs, ensure_dataset, ensure_run, is_complete, per_class_frame, read_run,
+                                results_table, run_dirs)
 from segkit.report.style import CJKFontNotFoundError, find_cjk_font, label, save_figure, use_style
 from segkit.report.tables import PAPER_HEADERS, best_mask, display_table, save_table, to_csv, to_latex, to_markdown
 from segkit.report.text import (ablation_paragraph, comparison_paragraph, dataset_paragraph, save_paragraphs,
@@ -19,6 +20,7 @@ __all__ = [
     "PAPER_HEADERS", "best_mask", "to_markdown", "to_latex", "to_csv", "save_table", "display_table",
     "text", "comparison_paragraph", "ablation_paragraph", "training_paragraph", "dataset_paragraph", "save_paragraphs",
     "collect_runs", "read_run", "results_table", "per_class_frame", "ensure_run", "ensure_dataset", "is_complete",
+    "run_dirs",
     "paper_backbone_table", "paper_sff_table", "paper_sff_raw",
     "plot_training_curves", "plot_miou_vs_fps", "plot_per_class_bars", "plot_confusion_matrix",
     "plot_overlays", "plot_ours_vs_paper", "plot_image_grid", "plot_tp_fp_fn", "plot_scatter", "colorize_mask",

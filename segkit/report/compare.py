@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from segkit.engine.rundir import RunDir
+from segkit.rundir import RunDir
 from segkit.report.stats import Difference, compare
 
 __all__ = ["baseline_differences", "with_differences", "run_setup", "setup_caption"]

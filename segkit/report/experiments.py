@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from segkit.engine.rundir import RunDir
+from segkit.rundir import RunDir
 from segkit.report.runs import collect_runs, ensure_run, results_table
 
 __all__ = ["ModelEntry", "parse_entries", "ensure_bench", "run_experiment", "ExperimentResults",

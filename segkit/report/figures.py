@@ -133,11 +133,12 @@ def plot_per_class_bars(per_class: pd.DataFrame, metrics: Sequence[str] | None =
 
     The reference's evaluation writes the same four charts separately; grouping them shows
     at a glance which class is weak and whether it misses pixels (low recall) or
-    over-predicts them (low precision).
+    over-predicts them (low precision). ``"<metric> std"`` columns (several seeds) become
+    error bars.
     """
     if class_col not in per_class.columns:
         raise ValueError(f"per_class lacks the {class_col!r} column; it has {list(per_class.columns)}.")
-    metrics = list(metrics or [c for c in per_class.columns if c != class_col
+    metrics = list(metrics or [c for c in per_class.columns if c != class_col and not str(c).endswith(" std")
                                and pd.api.types.is_numeric_dtype(per_class[c])])
     plt = _plt()
     k, m = len(per_class), len(metrics)
@@ -146,7 +147,9 @@ def plot_per_class_bars(per_class: pd.DataFrame, metrics: Sequence[str] | None =
     xs = np.arange(k)
     for j, met in enumerate(metrics):
         vals = per_class[met].astype(float).to_numpy()
-        bars = ax.bar(xs + (j - (m - 1) / 2) * width, vals, width, label=met, color=PALETTE[j % len(PALETTE)])
+        err = per_class[f"{met} std"].astype(float).to_numpy() if f"{met} std" in per_class.columns else None
+        bars = ax.bar(xs + (j - (m - 1) / 2) * width, vals, width, label=met, color=PALETTE[j % len(PALETTE)],
+                      yerr=err, capsize=2, error_kw={"elinewidth": 0.7})
         if k * m <= 24:
             ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
     ax.set_xticks(xs, per_class[class_col].astype(str), rotation=30 if k > 5 else 0, ha="right" if k > 5 else "center")

@@ -1,4 +1,4 @@
-"""Train-or-reuse run directories, and read them back (see ``segkit.engine.rundir``).
+"""Train-or-reuse run directories, and read them back (see ``segkit.rundir``).
 
 A run is reused only when its ``fingerprint.json`` equals what a new training would record
 (config, model spec, data files, code); otherwise the old run is moved to ``.superseded/``
@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from segkit.engine.rundir import RunDir
+from segkit.rundir import RunDir
 
 __all__ = [
     "ensure_dataset",
@@ -321,20 +321,29 @@ def results_table(
     return pd.DataFrame(rows)
 
 
-def per_class_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
-    """Per-class IoU / Recall(PA) / Precision / F1 in percent from a ``metrics.json`` dict.
+def per_class_frame(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Per-class IoU / Recall(PA) / Precision / F1 in percent from ``metrics.json`` dicts.
 
     ``metrics["per_class"]`` is ``{class name: {"iou", "recall", "precision", "f1", ...}}``
-    with fractions (``SegMetrics.as_dict``).
+    with fractions (``SegMetrics.as_dict``). Given several dicts (one per seed), each value
+    is the mean over them, with a ``"<col> std"`` column (printed as ``mean ± std``).
 
     Raises:
-        ValueError: the dict has no ``per_class`` section.
+        ValueError: a dict has no ``per_class`` section.
     """
-    pc = metrics.get("per_class")
-    if not isinstance(pc, Mapping) or not pc:
-        raise ValueError(f"metrics has no 'per_class' section (keys: {sorted(metrics)}); pass a metrics.json dict.")
+    from segkit.report.stats import mean_std
+
+    many = [metrics] if isinstance(metrics, Mapping) else list(metrics)
+    for m in many:
+        if not isinstance(m.get("per_class"), Mapping) or not m["per_class"]:
+            raise ValueError(f"metrics has no 'per_class' section (keys: {sorted(m)}); pass a metrics.json dict.")
     rows = []
-    for name, vals in pc.items():
-        rows.append({"class": name, "IoU": _pct(vals.get("iou")), "Recall(PA)": _pct(vals.get("recall")),
-                     "Precision": _pct(vals.get("precision")), "F1": _pct(vals.get("f1"))})
+    for name in many[0]["per_class"]:
+        row: dict[str, Any] = {"class": name}
+        for col, key in (("IoU", "iou"), ("Recall(PA)", "recall"), ("Precision", "precision"), ("F1", "f1")):
+            mean, std, _ = mean_std([_pct(m["per_class"].get(name, {}).get(key)) for m in many])
+            row[col] = mean
+            if len(many) > 1:
+                row[f"{col} std"] = std
+        rows.append(row)
     return pd.DataFrame(rows)

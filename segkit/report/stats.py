@@ -68,8 +68,8 @@ class Difference:
 
     @property
     def supported(self) -> bool:
-        """Both intervals exist and exclude zero on the side of ``delta``."""
-        if self.seeds is None or self.images is None or not math.isfinite(self.delta) or self.delta == 0:
+        """Two or more seeds, and both intervals exist and exclude zero on the side of ``delta``."""
+        if self.n_seeds < 2 or self.seeds is None or self.images is None or not math.isfinite(self.delta) or self.delta == 0:
             return False
         same_side = all((iv.lo > 0) if self.delta > 0 else (iv.hi < 0) for iv in (self.seeds, self.images))
         return bool(same_side)
