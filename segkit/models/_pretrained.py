@@ -43,7 +43,7 @@ _HF_URL = re.compile(r"^https://huggingface\.co/(?P<repo>[^/]+/[^/]+)/resolve/(?
 _TRUE = ("1", "true", "yes", "on")
 
 
-class PretrainedOfflineError(OSError):
+class PretrainedOfflineError(RuntimeError):
     """Pretrained weights are not cached and their host cannot be reached."""
 
 

@@ -15,6 +15,7 @@ backbone freeze leaves it trainable. DeepLabV3 uses torchvision's head after the
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import torch
@@ -152,23 +153,27 @@ def _policy(attn: AttnPolicy | str | None, attn_policy: str | None) -> AttnPolic
     return AttnPolicy.from_name(attn_policy or "paper", attn)
 
 
-def _backbone_and_kwargs(backbone: str, backbone_kwargs: dict[str, Any] | None, pretrained: str | None,
-                         partial: bool) -> tuple[dict[str, Any], str | None]:
-    """timm backbones take the pretrained source themselves (timm's own loading); the rest load after build."""
+def _backbone_and_kwargs(backbone: str, backbone_kwargs: dict[str, Any] | None, pretrained: str | bool | None,
+                         partial: bool) -> tuple[dict[str, Any], Path | None]:
+    """(backbone kwargs, weights file to load after the build).
+
+    timm backbones take the pretrained source themselves (timm's own loading); for the others
+    the file is resolved (and downloaded, or the offline error raised) before anything is built.
+    """
     kw = dict(backbone_kwargs or {})
-    if backbone.startswith("timm:") and pretrained:
-        kw.setdefault("pretrained", pretrained)
+    source = normalize_source(pretrained)
+    if source and backbone.startswith("timm:"):
+        kw.setdefault("pretrained", source)
         kw.setdefault("pretrained_partial", partial)
         return kw, None
-    return kw, pretrained
+    return kw, resolve_file(source, backbone) if source else None
 
 
-def _finish(model: nn.Module, backbone: str, pretrained: str | None, init: str | None,
-            partial: bool = False) -> nn.Module:
+def _finish(model: nn.Module, weights: Path | None, init: str | None, partial: bool = False) -> nn.Module:
     if init:
         weights_init(model, init, verbose=False)
-    if pretrained:
-        load_weights(model, resolve_file(pretrained, backbone), partial=partial)
+    if weights is not None:
+        load_weights(model, weights, partial=partial)
     return model
 
 
@@ -221,8 +226,7 @@ def create_deeplabv3plus(
     """
     if downsample_factor not in (8, 16):
         raise ValueError(f"downsample_factor must be 8 or 16, got {downsample_factor!r}")
-    pretrained = normalize_source(pretrained)
-    bkw, load = _backbone_and_kwargs(backbone, backbone_kwargs, pretrained, pretrained_partial)
+    bkw, weights = _backbone_and_kwargs(backbone, backbone_kwargs, pretrained, pretrained_partial)
     bb = build_backbone(backbone, downsample_factor, _policy(attn, attn_policy), **bkw)
     head = build_aspp(aspp, bb.out_channels, aspp_dim, downsample_factor, **(aspp_kwargs or {}))
     fuse, taps = None, None
@@ -238,7 +242,7 @@ def create_deeplabv3plus(
     if align_corners is None:
         align_corners = ASPP_ALIGN_CORNERS[aspp]
     model = DeepLabV3Plus(bb, head, num_classes, fuse, taps, shortcut_channels, head_channels, align_corners)
-    return _finish(model, backbone, load, init, pretrained_partial)
+    return _finish(model, weights, init, pretrained_partial)
 
 
 def create_deeplabv3(
@@ -261,13 +265,12 @@ def create_deeplabv3(
     ``pretrained`` sources as :func:`create_deeplabv3plus`."""
     if downsample_factor not in (8, 16):
         raise ValueError(f"downsample_factor must be 8 or 16, got {downsample_factor!r}")
-    pretrained = normalize_source(pretrained)
-    bkw, load = _backbone_and_kwargs(backbone, backbone_kwargs, pretrained, pretrained_partial)
+    bkw, weights = _backbone_and_kwargs(backbone, backbone_kwargs, pretrained, pretrained_partial)
     bb = build_backbone(backbone, downsample_factor, _policy(attn, attn_policy), **bkw)
     head = build_aspp(aspp, bb.out_channels, aspp_dim, downsample_factor, **(aspp_kwargs or {}))
     if align_corners is None:
         align_corners = ASPP_ALIGN_CORNERS[aspp]
-    return _finish(DeepLabV3(bb, head, num_classes, head_channels, align_corners), backbone, load, init,
+    return _finish(DeepLabV3(bb, head, num_classes, head_channels, align_corners), weights, init,
                    pretrained_partial)
 
 
