@@ -107,7 +107,7 @@ def _model_spec(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.Modu
     """Build the model when given by name; return it with its spec (``model.segkit_spec``: name,
     kwargs, pretrained source, stitches), which load_run rebuilds from."""
     from segkit.models import build_model, model_info
-    from segkit.models._spec import spec_problem
+    from segkit.models._spec import spec_as_data, spec_problem
 
     if model is None or isinstance(model, str):
         name = model or cfg.model
@@ -122,7 +122,7 @@ def _model_spec(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.Modu
         if cfg.pretrained:
             kwargs.setdefault("pretrained", cfg.pretrained)
         net = build_model(name, **kwargs)
-        return net, {**json.loads(json.dumps(net.segkit_spec)), "built_by": "segkit.train"}
+        return net, {**spec_as_data(net.segkit_spec), "built_by": "segkit.train"}
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, a registered model name or None, got {type(model).__name__}")
     if cfg.pretrained:
@@ -133,7 +133,7 @@ def _model_spec(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.Modu
     out: dict[str, Any] = {"name": None, "kwargs": {}, "class": f"{cls.__module__}.{cls.__qualname__}"}
     problem = spec_problem(spec)
     if problem is None:
-        out.update(json.loads(json.dumps(spec)))
+        out.update(spec_as_data(spec))
     elif isinstance(spec, dict) and spec.get("name"):
         out.update(pretrained=spec.get("pretrained"), not_rebuildable=problem)
     return model, out

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from typing import Any, Mapping, Sequence
 
 import torch.nn as nn
 
-__all__ = ["build_from_spec", "apply_stitches", "spec_problem", "stitch_entry", "parse_insert"]
+__all__ = ["build_from_spec", "apply_stitches", "spec_problem", "spec_as_data", "stitch_entry", "parse_insert"]
 
 _WHERE = ("after", "before", "replace")
 
@@ -75,6 +76,11 @@ def spec_problem(spec: Mapping[str, Any] | None) -> str | None:
         if not _is_plain(st.get("kwargs", {})):
             return f"the module stitched at {st.get('at')!r} got non-data arguments {st.get('kwargs')}"
     return None
+
+
+def spec_as_data(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain copy of a rebuildable spec (tuples as lists), safe to write as YAML/JSON."""
+    return json.loads(json.dumps(spec))
 
 
 def _resolve(ref: str) -> Any:
