@@ -22,6 +22,10 @@ Works on segkit models, timm models and plain ``nn.Sequential`` chains::
 
 "after"/"before" wrap the host module at PATH in a :class:`Stitched` container, so the host's
 parameters move from ``PATH.*`` to ``PATH.host.*`` (load pretrained weights before stitching).
+
+A model built by ``segkit.build_model`` records each insertion in ``model.segkit_spec``
+(path, where, module name, arguments), so a trained stitched model can be rebuilt from
+its run's ``config.yaml``; stitch by registered name (or an importable class) for that.
 """
 from __future__ import annotations
 
@@ -696,4 +700,9 @@ def insert(
         path=at, where=where, name=_spec_name(module), new_path=new_path, channels=c, size=(h, w),
         params_added=_all_params(new), params_removed=removed, params_before=before, params_after=after, module=new,
     )
+    spec = getattr(model, "segkit_spec", None)
+    if isinstance(spec, dict):  # the model as data: this insertion is part of it now
+        from segkit.models._spec import stitch_entry
+
+        spec.setdefault("stitches", []).append(stitch_entry(at, where, module, kwargs, name, input, keep_shape))
     return model, record

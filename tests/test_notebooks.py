@@ -176,6 +176,7 @@ def _check_07_module_stitching(workdir):
     outs = json.dumps([c.get("outputs", []) for c in nb.cells])
     assert "inserted" in outs and "output (1, 3, 64, 64)" in outs
     assert "serial   (2, 32, 16, 16)" in outs and "parallel (2, 32, 16, 16)" in outs
+    assert "reloaded: Stitched at backbone.features.7" in outs and "val mIoU after one epoch" in outs
 
 
 def _check_08_model_zoo(workdir):

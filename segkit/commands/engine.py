@@ -30,6 +30,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides["model"] = args.model
     if args.epochs is not None:
         overrides["UnFreeze_Epoch"] = args.epochs
+    if args.pretrained is not None:
+        overrides["pretrained"] = args.pretrained
+    if args.insert:
+        from segkit.models._spec import parse_insert
+
+        kwargs = dict(overrides.get("model_kwargs", cfg.model_kwargs))
+        kwargs["stitches"] = list(kwargs.get("stitches") or []) + [parse_insert(t) for t in args.insert]
+        overrides["model_kwargs"] = kwargs
     if overrides:
         cfg = cfg.replace(**overrides)
     try:
@@ -101,6 +109,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="registered model name (overrides the profile)")
     p.add_argument("--epochs", type=int, help="UnFreeze_Epoch (total epochs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a TrainConfig field (repeatable)")
+    p.add_argument("--pretrained", metavar="SOURCE",
+                   help="backbone weights: imagenet (downloaded into the torch/timm cache when online), a URL or a file")
+    p.add_argument("--insert", action="append", metavar="PATH=MODULE[:WHERE]",
+                   help="stitch a registered module into the model, e.g. backbone.features.7=cbam "
+                        "(after; or :before, :replace); repeatable, recorded in config.yaml")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")

@@ -36,7 +36,9 @@ class TrainConfig:
     (the ``paper`` profile); the ``quick`` profile shrinks them for a CPU.
 
     segkit fields: ``model``/``model_kwargs`` (registry name and arguments; ``backbone`` and
-    ``downsample_factor`` are passed to it when set), ``num_classes`` (None: from the
+    ``downsample_factor`` are passed to it when set; ``model_kwargs: {stitches: [...]}`` inserts
+    modules, see ``segkit.build_model``), ``pretrained`` (backbone weights: ``"imagenet"``, a
+    URL or a local file; "" for none), ``num_classes`` (None: from the
     dataset), ``ignore_index``, ``train_split``/``val_split``, ``test_split`` (the split
     reported in ``metrics.json`` when the dataset has it; the checkpoint is always chosen on
     ``val_split``; "" or a missing split reports on ``val_split``), ``augment``, ``device``,
@@ -54,6 +56,7 @@ class TrainConfig:
     backbone: str = ""
     downsample_factor: int = 16
     model_path: str = ""
+    pretrained: str = ""
     init_type: Literal["normal", "xavier", "kaiming", "orthogonal", "none"] = "normal"
     init_gain: float = 0.02
     # data

@@ -104,8 +104,10 @@ def _worker_init(worker_id: int) -> None:
 
 
 def _model_spec(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, dict[str, Any]]:
-    """Build the model when given by name; return it with what load_run needs to rebuild it."""
+    """Build the model when given by name; return it with its spec (``model.segkit_spec``: name,
+    kwargs, pretrained source, stitches), which load_run rebuilds from."""
     from segkit.models import build_model, model_info
+    from segkit.models._spec import spec_as_data, spec_problem
 
     if model is None or isinstance(model, str):
         name = model or cfg.model
@@ -117,15 +119,23 @@ def _model_spec(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.Modu
             kwargs.setdefault("backbone", cfg.backbone)
         if "downsample_factor" in params or (var_kw and cfg.downsample_factor != 16):
             kwargs.setdefault("downsample_factor", cfg.downsample_factor)
+        if cfg.pretrained:
+            kwargs.setdefault("pretrained", cfg.pretrained)
         net = build_model(name, **kwargs)
-        return net, {"name": name, "kwargs": kwargs, "built_by": "segkit.train"}
+        return net, {**spec_as_data(net.segkit_spec), "built_by": "segkit.train"}
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, a registered model name or None, got {type(model).__name__}")
-    spec = getattr(model, "segkit_spec", None)  # set by builders that want load_run support
+    if cfg.pretrained:
+        raise ValueError(f"TrainConfig.pretrained={cfg.pretrained!r} applies when train() builds the model by name; "
+                         "for a model you pass, build it with segkit.build_model(..., pretrained=...) instead")
+    spec = getattr(model, "segkit_spec", None)  # set by build_model, extended by stitch.insert
     cls = type(model)
-    out = {"name": None, "kwargs": {}, "class": f"{cls.__module__}.{cls.__qualname__}"}
-    if isinstance(spec, dict) and spec.get("name"):
-        out.update(name=spec["name"], kwargs=dict(spec.get("kwargs", {})))
+    out: dict[str, Any] = {"name": None, "kwargs": {}, "class": f"{cls.__module__}.{cls.__qualname__}"}
+    problem = spec_problem(spec)
+    if problem is None:
+        out.update(spec_as_data(spec))
+    elif isinstance(spec, dict) and spec.get("name"):
+        out.update(pretrained=spec.get("pretrained"), not_rebuildable=problem)
     return model, out
 
 
@@ -225,9 +235,10 @@ def train(
 
     Args:
         model: An ``nn.Module``, a registered model name, or None (``cfg.model``). A model
-            built by name can be rebuilt by :func:`load_run`. Unless ``cfg.init_type`` is
-            ``"none"`` or ``cfg.model_path`` is set, the reference weight init is applied
-            (as the reference does with ``pretrained=False``).
+            built by name (here or by ``segkit.build_model``, stitched or not) can be rebuilt
+            by :func:`load_run`. Unless ``cfg.init_type`` is ``"none"``, ``cfg.model_path`` is
+            set or the model was built with pretrained weights, the reference weight init is
+            applied (as the reference does with ``pretrained=False``).
         cfg: The recipe (default ``TrainConfig()`` = the reference values).
         data_root: VOC-layout dataset folder (``cfg.train_split`` / ``val_split`` / ``test_split``).
         run_dir: Output folder (see :mod:`segkit.rundir`). It is locked while training:
@@ -417,7 +428,7 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
             from segkit.models._weights import load_weights
 
             load_weights(net, cfg.model_path, verbose=main and verbose)
-        elif cfg.init_type != "none":
+        elif cfg.init_type != "none" and not spec.get("pretrained"):  # init must not overwrite pretrained weights
             from segkit.models._weights import weights_init
 
             weights_init(net, cfg.init_type, cfg.init_gain, verbose=main and verbose)
@@ -785,8 +796,8 @@ def load_run(
 
     Args:
         run_dir: The folder :func:`train` wrote.
-        model: A module to load the weights into; default: rebuilt from ``config.yaml``
-            (possible when the run trained a registered model).
+        model: A module to load the weights into; default: rebuilt from ``config.yaml``'s
+            model spec (a registered model, with its stitched modules).
         checkpoint: ``"best"``, ``"best_loss"``, ``"last"``, ``"epNNN"`` or a path.
         device: Where to put the model.
 
@@ -799,13 +810,14 @@ def load_run(
     config = rd.read_config()
     state = load_checkpoint(rd.checkpoint(checkpoint), map_location="cpu")
     if model is None:
-        spec = config.get("model", {})
-        if not spec.get("name"):
-            raise ValueError(f"run {str(run_dir)!r} trained a custom module ({spec.get('class')}); "
-                             "pass model=<an instance of it> to load_run")
-        from segkit.models import build_model
+        from segkit.models._spec import build_from_spec, spec_problem
 
-        model = build_model(spec["name"], **spec.get("kwargs", {}))
+        spec = config.get("model", {})
+        problem = spec.get("not_rebuildable") or spec_problem(spec)
+        if problem:
+            raise ValueError(f"run {str(run_dir)!r} cannot rebuild its model ({spec.get('class')}): {problem}; "
+                             "or pass model=<an instance of it> to load_run")
+        model = build_from_spec(spec, load_pretrained=False)  # the checkpoint replaces every weight
     model.load_state_dict(state["model"])
     model.to(device).eval()
     return Run(model, config, rd.read_history(), rd.read_metrics())

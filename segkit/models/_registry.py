@@ -6,10 +6,11 @@ such as the model zoo are generated from the registry, never written by hand.
 """
 from __future__ import annotations
 
+import copy
 import fnmatch
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import torch.nn as nn
 
@@ -72,12 +73,23 @@ def _entry(name: str) -> ModelEntry:
     return _MODELS[name]
 
 
-def build_model(name: str, **kwargs: Any) -> nn.Module:
+def build_model(name: str, stitches: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any) -> nn.Module:
     """Build a registered model by name, e.g. ``build_model("sff-wadeeplab", num_classes=3)``.
 
     Keyword arguments set to None are dropped (the factory default applies). Unknown names
     raise ``KeyError`` listing close matches; unknown keyword arguments raise ``TypeError``
-    listing the accepted ones.
+    listing the accepted ones. ``pretrained=`` ("imagenet", a URL or a file) is taken by the
+    models that have a backbone (the DeepLab family).
+
+    The model carries its spec as data, ``model.segkit_spec`` = ``{"name", "kwargs",
+    "pretrained", "stitches"}``, which :func:`segkit.models.build_from_spec` rebuilds from
+    and the trainer writes to ``config.yaml``.
+
+    Args:
+        name: registered model name.
+        stitches: modules to insert after building, each ``{"at": PATH, "module": NAME,
+            "where": "after"|"before"|"replace", "kwargs": {...}}`` (see ``segkit.stitch.insert``).
+        **kwargs: the factory's arguments.
     """
     entry = _entry(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
@@ -89,7 +101,34 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
             accepted = ", ".join(sig.parameters)
             hints = "".join(did_you_mean(k, sig.parameters) for k in bad)
             raise TypeError(f"model {name!r} got unknown argument(s) {bad}.{hints} It accepts: {accepted}")
-    return entry.factory(**kwargs)
+    spec = _spec_of(name, kwargs)
+    model = entry.factory(**kwargs)
+    model.segkit_spec = spec
+    if stitches:
+        from segkit.models._spec import apply_stitches
+
+        apply_stitches(model, stitches)
+    return model
+
+
+def _spec_of(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The data that rebuilds a model: the pretrained source (also a timm backbone's) is kept apart."""
+    from segkit.models._pretrained import normalize_source
+    from segkit.models._spec import _is_plain
+
+    kw = copy.deepcopy(kwargs) if _is_plain(kwargs) else dict(kwargs)  # never deep-copy a module argument
+    pretrained = kw.pop("pretrained", None)
+    bkw = kw.get("backbone_kwargs")
+    if isinstance(bkw, dict) and "pretrained" in bkw:
+        bkw = dict(bkw)
+        pretrained = pretrained if pretrained is not None else bkw.pop("pretrained")
+        bkw.pop("pretrained", None)
+        kw["backbone_kwargs"] = bkw
+    try:
+        pretrained = normalize_source(pretrained)
+    except TypeError:
+        pass  # the factory reports it
+    return {"name": name, "kwargs": kw, "pretrained": pretrained, "stitches": []}
 
 
 def list_models(pattern: str | None = None, family: str | None = None) -> list[str]:

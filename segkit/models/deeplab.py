@@ -15,6 +15,7 @@ backbone freeze leaves it trainable. DeepLabV3 uses torchvision's head after the
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import torch
@@ -22,8 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit.models._registry import register_model
+from segkit.models._pretrained import normalize_source, resolve_file
 from segkit.models._weights import load_weights, weights_init
-from segkit.models.backbones import AttnPolicy, build_backbone, remap_inserted_attn_keys
+from segkit.models.backbones import AttnPolicy, build_backbone
 from segkit.models.heads import ASPP_ALIGN_CORNERS, build_aspp
 from segkit.modules.shallow_fusion import SFF_GROUPS, SFFGroup, ShallowFusionLite
 
@@ -81,8 +83,8 @@ class DeepLabV3Plus(nn.Module):
             self.cam_layers["fusion"] = "fusion"
 
     def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Key remapping used by `load_weights` (attention inserted inside MobileNetV2 blocks)."""
-        return remap_inserted_attn_keys(sd, self)
+        """Key remapping used by `load_weights`: the backbone's (torchvision / timm / reference layouts)."""
+        return _backbone_remap(self.backbone, sd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
@@ -124,7 +126,7 @@ class DeepLabV3(nn.Module):
         self.cam_layers = {"backbone": f"backbone.{backbone.cam_layer}", "neck": "aspp", "decoder": "head"}
 
     def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return remap_inserted_attn_keys(sd, self)
+        return _backbone_remap(self.backbone, sd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
@@ -134,6 +136,11 @@ class DeepLabV3(nn.Module):
 
 
 # ----------------------------------------------------------------------------- builders
+
+def _backbone_remap(backbone: nn.Module, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    fn = getattr(backbone, "remap_state_dict", None)
+    return fn(sd) if fn is not None else dict(sd)
+
 
 def _policy(attn: AttnPolicy | str | None, attn_policy: str | None) -> AttnPolicy | None:
     """attn = a policy object / a module name; attn_policy = a named policy ("paper", "idx3", "all")."""
@@ -146,11 +153,27 @@ def _policy(attn: AttnPolicy | str | None, attn_policy: str | None) -> AttnPolic
     return AttnPolicy.from_name(attn_policy or "paper", attn)
 
 
-def _finish(model: nn.Module, pretrained: str | None, init: str | None) -> nn.Module:
+def _backbone_and_kwargs(backbone: str, backbone_kwargs: dict[str, Any] | None, pretrained: str | bool | None,
+                         partial: bool) -> tuple[dict[str, Any], Path | None]:
+    """(backbone kwargs, weights file to load after the build).
+
+    timm backbones take the pretrained source themselves (timm's own loading); for the others
+    the file is resolved (and downloaded, or the offline error raised) before anything is built.
+    """
+    kw = dict(backbone_kwargs or {})
+    source = normalize_source(pretrained)
+    if source and backbone.startswith("timm:"):
+        kw.setdefault("pretrained", source)
+        kw.setdefault("pretrained_partial", partial)
+        return kw, None
+    return kw, resolve_file(source, backbone) if source else None
+
+
+def _finish(model: nn.Module, weights: Path | None, init: str | None, partial: bool = False) -> nn.Module:
     if init:
         weights_init(model, init, verbose=False)
-    if pretrained:
-        load_weights(model, pretrained)
+    if weights is not None:
+        load_weights(model, weights, partial=partial)
     return model
 
 
@@ -168,7 +191,8 @@ def create_deeplabv3plus(
     align_corners: bool | None = None,
     aspp_kwargs: dict[str, Any] | None = None,
     backbone_kwargs: dict[str, Any] | None = None,
-    pretrained: str | None = None,
+    pretrained: str | bool | None = None,
+    pretrained_partial: bool = False,
     init: str | None = None,
 ) -> DeepLabV3Plus:
     """Generic DeepLabV3+ builder (registered as ``"deeplabv3plus"``).
@@ -191,13 +215,19 @@ def create_deeplabv3plus(
             (True for classic/WA ASPP, False for the MobileViT/MSA family).
         aspp_kwargs: extra arguments for the head (e.g. ``heads=2, mlp_ratio=2``).
         backbone_kwargs: extra arguments for the backbone (e.g. ``width_mult``).
-        pretrained: local checkpoint path (backbone-only or full model); keys are remapped and
-            a loaded/missing/skipped report is printed.
+        pretrained: backbone weights: ``"imagenet"`` (or True: torchvision's MobileNetV2, timm's
+            xception65, timm's own weights for ``timm:`` backbones; downloaded into the
+            libraries' caches when online), a URL, or a local file (backbone-only in
+            torchvision / timm / reference layout, or a full model checkpoint). Keys are
+            remapped and a loaded/missing/skipped report is printed.
+        pretrained_partial: accept weights that fill fewer than 95 % of the backbone's
+            tensors (a warning gives the counts) instead of raising.
         init: optional ``weights_init`` type ("normal", ...) applied before loading.
     """
     if downsample_factor not in (8, 16):
         raise ValueError(f"downsample_factor must be 8 or 16, got {downsample_factor!r}")
-    bb = build_backbone(backbone, downsample_factor, _policy(attn, attn_policy), **(backbone_kwargs or {}))
+    bkw, weights = _backbone_and_kwargs(backbone, backbone_kwargs, pretrained, pretrained_partial)
+    bb = build_backbone(backbone, downsample_factor, _policy(attn, attn_policy), **bkw)
     head = build_aspp(aspp, bb.out_channels, aspp_dim, downsample_factor, **(aspp_kwargs or {}))
     fuse, taps = None, None
     if fusion is not None:
@@ -212,7 +242,7 @@ def create_deeplabv3plus(
     if align_corners is None:
         align_corners = ASPP_ALIGN_CORNERS[aspp]
     model = DeepLabV3Plus(bb, head, num_classes, fuse, taps, shortcut_channels, head_channels, align_corners)
-    return _finish(model, pretrained, init)
+    return _finish(model, weights, init, pretrained_partial)
 
 
 def create_deeplabv3(
@@ -227,17 +257,21 @@ def create_deeplabv3(
     align_corners: bool | None = None,
     aspp_kwargs: dict[str, Any] | None = None,
     backbone_kwargs: dict[str, Any] | None = None,
-    pretrained: str | None = None,
+    pretrained: str | bool | None = None,
+    pretrained_partial: bool = False,
     init: str | None = None,
 ) -> DeepLabV3:
-    """Generic DeepLabV3 builder (registered as ``"deeplabv3"``): no decoder, same backbones and heads."""
+    """Generic DeepLabV3 builder (registered as ``"deeplabv3"``): no decoder, same backbones, heads and
+    ``pretrained`` sources as :func:`create_deeplabv3plus`."""
     if downsample_factor not in (8, 16):
         raise ValueError(f"downsample_factor must be 8 or 16, got {downsample_factor!r}")
-    bb = build_backbone(backbone, downsample_factor, _policy(attn, attn_policy), **(backbone_kwargs or {}))
+    bkw, weights = _backbone_and_kwargs(backbone, backbone_kwargs, pretrained, pretrained_partial)
+    bb = build_backbone(backbone, downsample_factor, _policy(attn, attn_policy), **bkw)
     head = build_aspp(aspp, bb.out_channels, aspp_dim, downsample_factor, **(aspp_kwargs or {}))
     if align_corners is None:
         align_corners = ASPP_ALIGN_CORNERS[aspp]
-    return _finish(DeepLabV3(bb, head, num_classes, head_channels, align_corners), pretrained, init)
+    return _finish(DeepLabV3(bb, head, num_classes, head_channels, align_corners), weights, init,
+                   pretrained_partial)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -342,8 +376,8 @@ _p("sff-wadeeplab", "The final SFF-WAdeeplab: Improved MobileNetV2 (GGCA) + SFF 
 _p("deeplabv3plus-xception", "DeepLabV3+ with the aligned Xception of the reference and classic ASPP "
    "(54,708,931 params).", 54_708_931, backbone="xception")
 
-# Backbone-comparison presets via timm (features_only, random init; ImageNet weights only from a
-# local file: backbone_kwargs={"pretrained": "path.pth"}). Same DeepLabV3+ head and classic ASPP.
+# Backbone-comparison presets via timm (features_only, random init; pretrained="imagenet" uses timm's
+# own weights, pretrained=PATH a local file). Same DeepLabV3+ head and classic ASPP.
 _TIMM_PRESETS = {
     "vgg16": ("vgg16", {}),
     "resnet50": ("resnet50", {}),

@@ -13,7 +13,8 @@ stage idx >= 4, stride-2 blocks skipped, (groups, reduction) = (4, 16) for width
 Deviations: the attention module is stored as ``block.attn`` next to the untouched
 ``block.conv`` Sequential, so plain ImageNet / reference checkpoints load without index
 shifts; checkpoints of the reference GGCA model (GGCA inserted *inside* the Sequential)
-are remapped by :func:`remap_inserted_attn_keys`. Activations are non-inplace (safe for
+are remapped by :func:`remap_inserted_attn_keys`, and torchvision's ``mobilenet_v2`` layout
+(nested ``conv.K.J``) by :func:`remap_torchvision_keys`. Activations are non-inplace (safe for
 Grad-CAM hooks); the dilation rewrite is computed per block at build time and touches only
 the block's own depthwise conv (never a conv inside an inserted attention module).
 """
@@ -28,7 +29,8 @@ import torch.nn as nn
 
 from segkit.modules._registry import create_attn
 
-__all__ = ["AttnPolicy", "InvertedResidual", "MobileNetV2", "remap_inserted_attn_keys", "MOBILENETV2_SETTINGS"]
+__all__ = ["AttnPolicy", "InvertedResidual", "MobileNetV2", "remap_inserted_attn_keys", "remap_torchvision_keys",
+           "MOBILENETV2_SETTINGS"]
 
 # (t, c, n, s) per stage; the stage index (row) is what AttnPolicy selects on.
 MOBILENETV2_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
@@ -197,6 +199,13 @@ class MobileNetV2(nn.Module):
         self.out_channels = channels[-1]
         self.cam_layer = f"features.{len(feats) - 1}"
 
+    pretrained_layouts = ("segkit / reference (deeplabv3-plus-pytorch) MobileNetV2 keys 'features.N.conv.K.*', or "
+                          "torchvision mobilenet_v2 keys 'features.N.conv.K.J.*'")
+
+    def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Key remapping used by `load_weights` (torchvision layout, attention inserted inside blocks)."""
+        return remap_inserted_attn_keys(remap_torchvision_keys(sd), self)
+
     def channels_at(self, tap: int) -> int:
         """Channels of ``features[:tap](x)``."""
         return self.channels[tap - 1]
@@ -218,6 +227,37 @@ class MobileNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         low = self.features[: self.low_tap](x)
         return low, self.features[self.low_tap:](low)
+
+
+_TV_KEY = re.compile(r"^(.*features\.(\d+)\.conv\.)(\d+)\.(?:(\d+)\.)?(.*)$")
+# torchvision conv[a] / conv[a][b] -> the flat reference Sequential index
+_TV_EXPAND = {(0, 0): 0, (0, 1): 1, (1, 0): 3, (1, 1): 4, (2, None): 6, (3, None): 7}  # t != 1
+_TV_NO_EXPAND = {(0, 0): 0, (0, 1): 1, (1, None): 3, (2, None): 4}  # t == 1 (features.1)
+
+
+def remap_torchvision_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map torchvision ``mobilenet_v2`` keys onto segkit's (= the reference's) flat block layout.
+
+    torchvision nests ``Conv2dNormActivation`` in ``block.conv`` (``conv.0.0`` expand conv,
+    ``conv.0.1`` its BN, ``conv.1.0``/``conv.1.1`` depthwise, ``conv.2`` projection,
+    ``conv.3`` its BN; blocks with expand ratio 1 lack the expansion); segkit flattens them
+    (``conv.0`` .. ``conv.7`` with the ReLU6s in between). Other keys (stem, ``features.18``,
+    ``classifier``) are returned unchanged, as is a state dict in any other layout.
+    """
+    if not any(re.search(r"features\.1\.conv\.0\.0\.weight$", k) for k in state_dict):
+        return dict(state_dict)  # not torchvision's layout
+    expands = {m.group(2) for k in state_dict if (m := _TV_KEY.match(k)) and m.group(3) == "3"}
+    out: dict[str, torch.Tensor] = {}
+    for key, val in state_dict.items():
+        m = _TV_KEY.match(key)
+        if m:
+            head, block, a, b, rest = m.group(1), m.group(2), int(m.group(3)), m.group(4), m.group(5)
+            table = _TV_EXPAND if block in expands else _TV_NO_EXPAND
+            idx = table.get((a, int(b) if b is not None else None))
+            if idx is not None:
+                key = f"{head}{idx}.{rest}"
+        out[key] = val
+    return out
 
 
 _CONV_KEY = re.compile(r"^(.*features\.(\d+)\.conv\.)(\d+)\.(.*)$")

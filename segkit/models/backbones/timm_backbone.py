@@ -1,4 +1,4 @@
-"""timm backbones for DeepLab comparisons (``features_only``, never downloaded).
+"""timm backbones for DeepLab comparisons (``features_only``).
 
 Any timm model with ``features_only`` support becomes a ``(low, deep)`` backbone: the low
 tap is the feature at stride `low_stride` (4, as MobileNetV2's 24-channel tap; the nearest
@@ -8,8 +8,13 @@ accepts ``output_stride`` (ResNets, ...) the requested OS 8/16 is applied with d
 otherwise the deep feature stays at its native stride (``deep_stride``), which the DeepLab
 head handles by upsampling to the low-level size.
 
-ImageNet weights load from a local file only: ``pretrained="path.pth"`` is passed to timm
-as ``pretrained_cfg_overlay=dict(file=path)`` so timm's own key filtering applies.
+Pretrained weights go through timm's own mechanism: ``pretrained="imagenet"`` is timm's
+``pretrained=True`` (its default weights, from timm's hub cache; when they are not cached
+and the hub cannot be reached it fails at once, see ``segkit.models._pretrained``); a
+local file or URL is passed as ``pretrained_cfg_overlay=dict(file=path)`` so timm's key
+filtering applies. timm loads ``features_only`` models non-strictly, so a file is first
+judged against timm's plain model of that name: below 95 % of its tensors matched is an
+error (or, with ``pretrained_partial=True``, a warning with the counts).
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+
+from segkit.models._pretrained import normalize_source, resolve_file, timm_pretrained_file
 
 __all__ = ["TimmBackbone"]
 
@@ -28,15 +35,18 @@ class TimmBackbone(nn.Module):
         name: timm model name (e.g. "resnet50", "vgg16", "swinv2_tiny_window8_256").
         downsample_factor: requested output stride (applied when timm supports ``output_stride``).
         low_stride: stride of the low-level tap.
-        pretrained: local ImageNet checkpoint for the timm model, or None (random init).
+        pretrained: "imagenet" (timm's default weights), a local file or URL of the timm
+            model's state dict, or None (random init).
+        pretrained_partial: load the matching tensors of a file that does not fit completely
+            (a warning gives the counts) instead of raising.
         **timm_kwargs: passed to ``timm.create_model`` (e.g. ``img_size=512`` for Swin).
 
     Attributes:
         low_channels, out_channels, low_stride, deep_stride, cam_layer.
     """
 
-    def __init__(self, name: str, downsample_factor: int = 16, low_stride: int = 4, pretrained: str | None = None,
-                 **timm_kwargs: Any) -> None:
+    def __init__(self, name: str, downsample_factor: int = 16, low_stride: int = 4,
+                 pretrained: str | bool | None = None, pretrained_partial: bool = False, **timm_kwargs: Any) -> None:
         super().__init__()
         import timm
 
@@ -44,9 +54,9 @@ class TimmBackbone(nn.Module):
             from segkit._utils import did_you_mean
 
             raise ValueError(f"unknown timm model {name!r}.{did_you_mean(name, timm.list_models())}")
-        kw: dict[str, Any] = dict(features_only=True, pretrained=bool(pretrained), **timm_kwargs)
-        if pretrained:
-            kw["pretrained_cfg_overlay"] = dict(file=str(pretrained))
+        kw: dict[str, Any] = dict(features_only=True, **timm_kwargs, **_pretrained_kwargs(name, pretrained))
+        if "file" in kw.get("pretrained_cfg_overlay", {}) and normalize_source(pretrained) != "imagenet":
+            _check_file(name, kw["pretrained_cfg_overlay"]["file"], pretrained_partial)
         try:
             model = timm.create_model(name, output_stride=downsample_factor, **kw)
             self.output_stride_applied = True
@@ -78,3 +88,41 @@ class TimmBackbone(nn.Module):
         if self.nhwc:  # (B, H, W, C) -> (B, C, H, W)
             low, deep = low.permute(0, 3, 1, 2).contiguous(), deep.permute(0, 3, 1, 2).contiguous()
         return low, self.deep_out(deep)
+
+
+def _pretrained_kwargs(name: str, pretrained: str | bool | None) -> dict[str, Any]:
+    """timm.create_model arguments for a pretrained source (nothing for None)."""
+    source = normalize_source(pretrained)
+    if source is None:
+        return {"pretrained": False}
+    path = timm_pretrained_file(name) if source == "imagenet" else resolve_file(source, f"timm:{name}")
+    if path is None:  # online and not cached: timm downloads into its hub cache itself
+        return {"pretrained": True}
+    return {"pretrained": True, "pretrained_cfg_overlay": dict(file=str(path))}
+
+
+def _check_file(name: str, file: str, partial: bool) -> None:
+    """Judge a weights file against a plain (classifier-free) timm model of the same name.
+
+    timm loads ``features_only`` models non-strictly, so a file of another layout would load
+    silently; below 95 % of the tensors matched this raises (or warns with ``partial``).
+    """
+    import warnings
+
+    import timm
+
+    from segkit.models._weights import MIN_MATCH, PartialLoadError, describe_keys, read_state_dict
+
+    sd = read_state_dict(file)
+    own = {k: v for k, v in timm.create_model(name, pretrained=False, num_classes=0).state_dict().items()
+           if not k.endswith("num_batches_tracked")}
+    hit = sum(k in sd and sd[k].shape == v.shape for k, v in own.items())
+    share = hit / max(len(own), 1)
+    if share >= MIN_MATCH:
+        return
+    msg = (f"{file}: only {hit}/{len(own)} ({share:.1%}) of timm {name}'s tensors matched (need {MIN_MATCH:.0%}). "
+           f"Expected timm's {name} state dict keys such as {', '.join(list(own)[:3])}; found {describe_keys(list(sd))}")
+    if not partial:
+        raise PartialLoadError(msg + ". Pass pretrained_partial=True to load the matching part anyway")
+    warnings.warn(f"PARTIAL LOAD: {msg}; loading the matching tensors because pretrained_partial=True, the rest "
+                  "keep their random init", stacklevel=4)

@@ -10,15 +10,20 @@ low = the output of block2's second separable conv (256 ch, stride 4); deep = 20
 
 Deviation: every ReLU is non-inplace (the reference mixes inplace ReLUs with a hook on an
 intermediate tensor); the low-level feature is returned, not stored on the module.
+
+ImageNet weights: timm's ``xception65`` (``XceptionAligned``) is the same network; its keys
+are mapped by :func:`remap_timm_keys`. timm builds it with BatchNorm ``eps=1e-3`` where the
+reference uses 1e-5, so ``bn_eps=1e-3`` gives features identical to timm's.
 """
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Literal, Mapping
 
 import torch
 import torch.nn as nn
 
-__all__ = ["SeparableConv2d", "XceptionBlock", "Xception"]
+__all__ = ["SeparableConv2d", "XceptionBlock", "Xception", "remap_timm_keys"]
 
 BN_MOM = 0.0003
 
@@ -87,12 +92,18 @@ class Xception(nn.Module):
 
     Args:
         downsample_factor: output stride, 8 or 16.
+        bn_eps: BatchNorm epsilon of every layer (1e-5 as the reference; 1e-3 as timm's xception65).
     """
 
-    def __init__(self, downsample_factor: Literal[8, 16] = 16) -> None:
+    pretrained_layouts = ("reference (deeplabv3-plus-pytorch) Xception keys 'conv1', 'block1'..'block20', "
+                          "'conv3'..'conv5', or timm xception65 keys 'stem.*', 'blocks.0'..'blocks.20'")
+
+    def __init__(self, downsample_factor: Literal[8, 16] = 16, bn_eps: float = 1e-5) -> None:
         super().__init__()
         if downsample_factor not in (8, 16):
             raise ValueError(f"Xception downsample_factor must be 8 or 16, got {downsample_factor!r}")
+        if not 0 < bn_eps < 1:
+            raise ValueError(f"Xception bn_eps must lie in (0, 1), got {bn_eps!r} (1e-5 reference, 1e-3 timm)")
         s0, s1, s2 = (2, 2, 1) if downsample_factor == 16 else (2, 1, 1)
         rate = 16 // downsample_factor
         self.conv1 = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
@@ -112,6 +123,13 @@ class Xception(nn.Module):
         self.low_channels, self.out_channels = 256, 2048
         self.cam_layer = "conv5"
         self.downsample_factor = downsample_factor
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eps = bn_eps
+
+    def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Key remapping used by `load_weights` (timm's layout)."""
+        return remap_timm_keys(sd)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.relu(self.bn1(self.conv1(x)))
@@ -122,3 +140,37 @@ class Xception(nn.Module):
             x = getattr(self, f"block{i}")(x)
         x = self.conv5(self.conv4(self.conv3(x)))
         return low, x
+
+
+_TIMM_STEM = re.compile(r"^(.*?)stem\.([01])\.(conv|bn)\.(.*)$")
+_TIMM_SKIP = re.compile(r"^(.*?)blocks\.(\d+)\.shortcut\.(conv|bn)\.(.*)$")
+_TIMM_SEP = re.compile(r"^(.*?)blocks\.(\d+)\.stack\.conv([123])\.(conv_dw|bn_dw|conv_pw|bn_pw)\.(.*)$")
+_SEP_NAMES = {"conv_dw": "depthwise", "bn_dw": "bn1", "conv_pw": "pointwise", "bn_pw": "bn2"}
+
+
+def remap_timm_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map timm ``xception65`` keys onto segkit's (= the reference's) Xception names.
+
+    ``stem.0``/``stem.1`` -> ``conv1``/``bn1``, ``conv2``/``bn2``; ``blocks.i`` (i < last) ->
+    ``block{i+1}`` (``shortcut`` -> ``skip``/``skipbn``, ``stack.convJ`` -> ``sepconvJ`` with
+    ``conv_dw/bn_dw/conv_pw/bn_pw`` -> ``depthwise/bn1/pointwise/bn2``); the last block (no
+    shortcut) -> ``conv3``..``conv5``. ``head.*`` is left as is (segkit has no classifier).
+    A state dict in any other layout is returned unchanged.
+    """
+    blocks = [int(m.group(2)) for k in state_dict if (m := _TIMM_SEP.match(k))]
+    if not blocks or not any(_TIMM_STEM.match(k) for k in state_dict):
+        return dict(state_dict)
+    last = max(blocks)
+    out: dict[str, torch.Tensor] = {}
+    for key, val in state_dict.items():
+        if m := _TIMM_STEM.match(key):
+            i = int(m.group(2)) + 1
+            key = f"{m.group(1)}{'conv' if m.group(3) == 'conv' else 'bn'}{i}.{m.group(4)}"
+        elif m := _TIMM_SKIP.match(key):
+            key = f"{m.group(1)}block{int(m.group(2)) + 1}.{'skip' if m.group(3) == 'conv' else 'skipbn'}.{m.group(4)}"
+        elif m := _TIMM_SEP.match(key):
+            i, j, part = int(m.group(2)), int(m.group(3)), _SEP_NAMES[m.group(4)]
+            host = f"conv{j + 2}" if i == last else f"block{i + 1}.sepconv{j}"
+            key = f"{m.group(1)}{host}.{part}.{m.group(5)}"
+        out[key] = val
+    return out

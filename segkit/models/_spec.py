@@ -1,0 +1,146 @@
+"""A model as data: registry name, arguments, pretrained source, stitched modules.
+
+``build_model`` attaches the spec to every model it builds as ``model.segkit_spec``;
+``segkit.stitch.insert`` appends each insertion to it. The trainer writes it to
+``config.yaml``, and :func:`build_from_spec` rebuilds the same network from it::
+
+    {"name": "deeplabv3plus-mobilenetv2", "kwargs": {"num_classes": 3}, "pretrained": "imagenet",
+     "stitches": [{"at": "backbone.features.7", "where": "after", "module": "cbam", "kwargs": {}}]}
+
+A stitch's ``module`` is a registered module name (``segkit.list_modules()``) or an
+importable ``"package.module:Class"``; a ready module instance cannot be recorded.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from typing import Any, Mapping, Sequence
+
+import torch.nn as nn
+
+__all__ = ["build_from_spec", "apply_stitches", "spec_problem", "spec_as_data", "stitch_entry", "parse_insert"]
+
+_WHERE = ("after", "before", "replace")
+
+
+def _is_plain(value: Any) -> bool:
+    """JSON-like data only (what YAML can hold and a reader can rebuild from); tuples count as lists."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _module_ref(module: Any) -> str | None:
+    """A registered name as is; an importable class/function as "pkg.mod:Qual"; else None."""
+    if isinstance(module, str):
+        return module
+    qual, mod = getattr(module, "__qualname__", None), getattr(module, "__module__", None)
+    if isinstance(module, type) or (callable(module) and not isinstance(module, nn.Module)):
+        if qual and mod and "<locals>" not in qual and mod != "__main__":
+            return f"{mod}:{qual}"
+    return None
+
+
+def stitch_entry(at: str, where: str, module: Any, kwargs: Mapping[str, Any], name: str | None = None,
+                 input: Any = None, keep_shape: bool = True) -> dict[str, Any]:
+    """The spec record of one ``stitch.insert`` call (``module: None`` when it cannot be recorded)."""
+    entry: dict[str, Any] = {"at": at, "where": where, "module": _module_ref(module), "kwargs": dict(kwargs)}
+    if entry["module"] is None:
+        entry["unrecordable"] = f"{type(module).__name__} instance" if isinstance(module, nn.Module) else repr(module)
+    if name is not None:
+        entry["name"] = name
+    if input is not None:
+        entry["input"] = list(input.shape) if hasattr(input, "shape") else [int(s) for s in input]
+    if not keep_shape:
+        entry["keep_shape"] = False
+    return entry
+
+
+def spec_problem(spec: Mapping[str, Any] | None) -> str | None:
+    """Why `spec` cannot rebuild its model (None when it can)."""
+    if not isinstance(spec, Mapping) or not spec.get("name"):
+        return "it names no registered model (a custom nn.Module)"
+    if not _is_plain(spec.get("kwargs", {})):
+        bad = [k for k, v in spec.get("kwargs", {}).items() if not _is_plain(v)]
+        return (f"its arguments {bad} are Python objects, not data; pass them as names/values "
+                "(e.g. attn='ggca', attn_policy='paper') so the run can be rebuilt")
+    for st in spec.get("stitches") or []:
+        if st.get("module") is None:
+            return (f"the module stitched at {st.get('at')!r} was passed as {st.get('unrecordable', 'an object')}; "
+                    "stitch a registered name (e.g. 'cbam') or an importable class instead")
+        if not _is_plain(st.get("kwargs", {})):
+            return f"the module stitched at {st.get('at')!r} got non-data arguments {st.get('kwargs')}"
+    return None
+
+
+def spec_as_data(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain copy of a rebuildable spec (tuples as lists), safe to write as YAML/JSON."""
+    return json.loads(json.dumps(spec))
+
+
+def _resolve(ref: str) -> Any:
+    if ":" not in ref:
+        return ref  # a registered module name; stitch.insert resolves it
+    mod, _, qual = ref.partition(":")
+    obj: Any = importlib.import_module(mod)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def apply_stitches(model: nn.Module, stitches: Sequence[Mapping[str, Any]]) -> nn.Module:
+    """Run ``stitch.insert`` for each spec entry, in order (each is appended to ``model.segkit_spec``)."""
+    from segkit import stitch
+
+    for i, st in enumerate(stitches):
+        if not isinstance(st, Mapping) or "at" not in st or not st.get("module"):
+            raise ValueError(f"stitches[{i}]={st!r}: give at least {{at: PATH, module: NAME}} "
+                             "(where: after|before|replace, kwargs: {...})")
+        unknown = set(st) - {"at", "where", "module", "kwargs", "name", "input", "keep_shape"}
+        if unknown:
+            raise ValueError(f"stitches[{i}] has unknown key(s) {sorted(unknown)}; use at, where, module, kwargs, "
+                             "name, input, keep_shape")
+        stitch.insert(model, st["at"], _resolve(st["module"]), st.get("where", "after"), input=st.get("input"),
+                      name=st.get("name"), keep_shape=st.get("keep_shape", True), **dict(st.get("kwargs") or {}))
+    return model
+
+
+def build_from_spec(spec: Mapping[str, Any], load_pretrained: bool = True) -> nn.Module:
+    """Rebuild the model a spec describes (``model.segkit_spec`` or ``config.yaml``'s ``model:``).
+
+    Args:
+        spec: ``{"name", "kwargs", "pretrained", "stitches"}``.
+        load_pretrained: also load the recorded pretrained weights; off when a checkpoint
+            is loaded over the model anyway (``load_run``).
+
+    Raises:
+        ValueError: the spec cannot be rebuilt (see :func:`spec_problem`).
+    """
+    from segkit.models._registry import build_model
+
+    problem = spec_problem(spec)
+    if problem:
+        raise ValueError(f"cannot rebuild the model from its spec: {problem}")
+    kwargs = copy.deepcopy(dict(spec.get("kwargs") or {}))
+    if load_pretrained and spec.get("pretrained"):
+        kwargs["pretrained"] = spec["pretrained"]
+    model = build_model(spec["name"], **kwargs, stitches=list(spec.get("stitches") or []))
+    if not load_pretrained and spec.get("pretrained"):
+        model.segkit_spec["pretrained"] = spec["pretrained"]  # provenance is kept even without the load
+    return model
+
+
+def parse_insert(text: str) -> dict[str, Any]:
+    """``"backbone.features.7=cbam"`` (after), ``"...=cbam:before"``, ``"...=se:replace"`` -> a stitch entry."""
+    at, sep, rhs = text.partition("=")
+    module, _, where = rhs.partition(":")
+    where = where or "after"
+    if not sep or not at or not module or where not in _WHERE:
+        raise ValueError(f"--insert {text!r}: expected PATH=MODULE[:before|:replace], e.g. "
+                         "backbone.features.7=cbam or backbone.features.7=se:before")
+    return {"at": at.strip(), "where": where, "module": module.strip()}
