@@ -220,6 +220,51 @@ run_tiny(pathlib.Path({str(synthetic_root)!r}), pathlib.Path({str(run)!r}), call
     assert len(pd.read_csv(run / "history.csv")) == 2 and not list(run.rglob(".*.tmp-*"))
 
 
+def test_sigint_mid_step_takes_effect_at_the_step_boundary_and_resumes_identically(reference_run, synthetic_root,
+                                                                                   tmp_path):
+    """A real SIGINT arriving inside a forward pass (the 4th step of epoch 2): the step completes, last.pt holds
+    exactly 3 steps of epoch 2 (no BatchNorm update or half optimiser step beyond them), and the resumed run
+    equals an uninterrupted one."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "sigint"
+    script = f"""
+import os, pathlib, signal, sys
+import torch
+torch.set_num_threads({torch.get_num_threads()})
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_engine import tiny_cfg, tiny_model
+from segkit.engine import Callback, train
+
+armed = {{"on": False}}
+
+class Arm(Callback):
+    def on_step_end(self, state):
+        if state.epoch == 1 and state.step == 3:
+            armed["on"] = True
+
+def interrupt_inside_forward(module, inputs):
+    if armed["on"] and module.training:
+        armed["on"] = False
+        os.kill(os.getpid(), signal.SIGINT)
+
+torch.manual_seed(0)
+net = tiny_model()
+net.backbone.register_forward_pre_hook(interrupt_inside_forward)
+train(net, tiny_cfg(), pathlib.Path({str(synthetic_root)!r}), pathlib.Path({str(run)!r}), callbacks=[Arm()],
+      progress=False, verbose=False)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in proc.stderr
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert last["epoch"] == 1 and last["interrupted"]["step"] == 4  # the interrupted step was finished
+    run_tiny(synthetic_root, run, resume=True)
+    a = load_checkpoint(reference_run / "checkpoints" / "last.pt")
+    b = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert b["epoch"] == 2 and equal_state(a["model"], b["model"])
+
+
 class PoisonAt(Callback):
     def on_epoch_start(self, state) -> None:
         if state.epoch == 1:

@@ -4,7 +4,8 @@ A fingerprint has four parts:
 
 - ``train``: the training config, less the fields that only change speed or bookkeeping
   (``IGNORED_TRAIN_FIELDS``);
-- ``model``: the model spec (registry name, arguments, stitched modules, pretrained source);
+- ``model``: the model spec (registry name, arguments, stitched modules, pretrained source),
+  and ``weights``: a hash of any local weight file it starts from (``pretrained``, ``model_path``);
 - ``data``: per split, the image ids and a cheap fingerprint of the files they name (size
   plus a hash of the first and last 64 KiB of each image and mask), and the class names;
 - ``code``: the segkit version and a hash of the source that decides results (data,
@@ -36,9 +37,13 @@ _CHUNK = 64 * 1024
 
 def run_fingerprint(train: Mapping[str, Any], model: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     """The fingerprint of a run from its config dict, model spec and :func:`data_fingerprint`."""
+    weights = {key: _files_hash([path]) for key, path in (("pretrained", model.get("pretrained")),
+                                                          ("model_path", train.get("model_path")))
+               if isinstance(path, str) and path and Path(path).is_file()}
     return {
         "train": {k: v for k, v in train.items() if k not in IGNORED_TRAIN_FIELDS},
         "model": {k: v for k, v in model.items() if k not in ("built_by", "num_params", "class")},
+        "weights": weights,  # contents of local weight files: a new file at the same path retrains
         "data": dict(data),
         "code": code_fingerprint(),
     }
@@ -114,6 +119,8 @@ def fingerprint_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -
             changes.append(f"data: {split} image list changed")
         else:
             changes.append(f"data: {split} files changed")
+    if old.get("weights", {}) != new.get("weights", {}):
+        changes.append("the initial weight file's contents changed")
     oc, nc = old.get("code", {}), new.get("code", {})
     if oc != nc:
         ver = f"{oc.get('segkit')} -> {nc.get('segkit')}" if oc.get("segkit") != nc.get("segkit") else nc.get("segkit")
