@@ -30,14 +30,15 @@ TWO_BACKBONES = [{"name": "deeplabv3plus-mobilenetv2", "label": "MobileNetV2"},
 TINY: dict[str, dict] = {
     "00_quickstart": {"epochs": 1},
     "01_dataset_analysis": {"n_samples": 4},
-    "02_training": {"epochs": 2, "eval_period": 1},
-    "03_backbone_comparison": {"models": TWO_BACKBONES, "epochs": 1, "bench_runs": 2},
-    "04_attention_ablation": {"epochs": 1, "bench_runs": 2, "workers": 2, "attentions": ["se"], "sff_groups": [1, 2],
+    "02_training": {"epochs": 2, "seeds": [0, 1]},
+    "03_backbone_comparison": {"models": TWO_BACKBONES, "epochs": 2, "bench_runs": 2, "seeds": [0, 1]},
+    "04_attention_ablation": {"epochs": 2, "bench_runs": 2, "workers": 2, "attentions": ["se"], "sff_groups": [1, 2],
+                              "seeds": [0, 1],
                               "aspp_variants": ["msa_aspp"],
                               "placements": [{"name": "ggca-idx4", "model": "improved-mobilenetv2",
                                               "label": "GGCA idx>=4 (paper)"}]},
-    "05_gradcam": {"epochs": 1, "n_show": 1},
-    "06_paper_figures_tables": {"n_predictions": 2},
+    "05_gradcam": {"epochs": 2, "n_show": 1, "seeds": [0, 1]},
+    "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1]},
     "07_module_stitching": {},
     "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
 }
@@ -121,9 +122,13 @@ def _check_01_dataset_analysis(workdir):
 
 def _check_02_training(workdir):
     _run("02_training", workdir)
-    run = workdir["runs_dir"] / "training" / "improved-mobilenetv2"
-    assert len(pd.read_csv(run / "history.csv")) == 2
-    _tables(workdir, "training_per_class")
+    for seed in (0, 1):
+        run = workdir["runs_dir"] / "training" / "improved-mobilenetv2" / f"seed{seed}"
+        assert len(pd.read_csv(run / "history.csv")) == 2
+    per_class = _tables(workdir, "training_per_class")["training_per_class"]
+    assert "IoU std" in per_class.columns  # mean and std over the two seeds
+    caption = (workdir["tables_dir"] / "training_per_class.md").read_text(encoding="utf-8")
+    assert "seeds 0, 1 (n = 2" in caption and "64×64 px, 2 epochs" in caption
     _figures(workdir, "training_curves", "training_per_class", "training_confusion_matrix")
 
 
@@ -138,8 +143,15 @@ def _check_03_backbone_comparison(workdir):
     assert ((ours["mIoU(%)"] >= 0) & (ours["mIoU(%)"] <= 100)).all() and (ours["FPS(f/s)"] > 0).all()
     both = t["backbone_comparison_vs_paper"].set_index("Model")
     assert both.loc["MobileNetV2", "mIoU(%) (paper)"] == 65.67 and len(both) == 7
+    assert ours["n"].tolist() == [2, 2] and "95% CI (seeds)" in ours.columns
+    assert ours.loc["MobileNetV2", "95% CI (seeds)"] == "–" and ours.loc["Improved MobileNetV2", "95% CI (seeds)"][0] == "["
     md = (workdir["tables_dir"] / "backbone_comparison_text.md").read_text(encoding="utf-8")
-    assert "highest mIoU" in md and "mIoU 最高" in md
+    assert "The baseline, MobileNetV2, reaches" in md and "基线 MobileNetV2" in md
+    # the improved model has the same setup as notebook 02's runs: linked, so one number in both tables
+    for seed in (0, 1):
+        a, b = (json.loads((workdir["runs_dir"] / e / "improved-mobilenetv2" / f"seed{seed}" / "metrics.json")
+                           .read_text()) for e in ("training", "backbones"))
+        assert a["miou"] == b["miou"] and a["split"] == b["split"]
     _figures(workdir, "backbone_miou_vs_fps", "backbone_ours_vs_paper")
 
 
@@ -147,6 +159,10 @@ def _check_04_attention_ablation(workdir):
     _run("04_attention_ablation", workdir)
     t = _tables(workdir, "ablation_attention", "ablation_sff", "ablation_sff_vs_paper", "ablation_aspp")
     assert t["ablation_attention"]["Model"].tolist() == ["Baseline (MobileNetV2)", "GGCA idx>=4 (paper)", "SE idx>=4"]
+    # one setup, one baseline number: the ablation's baseline is notebook 03's MobileNetV2
+    base = t["ablation_attention"].set_index("Model").loc["Baseline (MobileNetV2)", "mIoU(%)"]
+    bb = pd.read_csv(workdir["tables_dir"] / "backbone_comparison.csv").set_index("Model").loc["MobileNetV2", "mIoU(%)"]
+    assert base == pytest.approx(bb)
     sff = t["ablation_sff"]
     # the paper's channel groups: (24, 32 -> 32) and (24, 32 -> 56)
     assert sff[["F1 channels", "F2 channels", "Out channels"]].values.tolist() == [[24, 32, 32], [24, 32, 56]]
@@ -164,7 +180,7 @@ def _check_06_paper_figures_tables(workdir):
     _run("06_paper_figures_tables", workdir)
     t = _tables(workdir, "paper_table1_ours", "paper_table1_vs_paper", "paper_table2_ours", "paper_per_class")
     assert t["paper_table1_ours"]["Model"].tolist() == ["MobileNetV2", "Improved MobileNetV2"]
-    assert t["paper_table2_ours"]["Groups"].astype(str).tolist() == ["1", "2"]
+    assert t["paper_table2_ours"]["Groups"].astype(str).tolist() == ["group 1", "group 2"]
     for name in ("paper_table1", "paper_table2"):
         assert (workdir["tables_dir"] / f"{name}_text.md").stat().st_size > 50
     _figures(workdir, "paper_table1_miou_vs_fps", "paper_table1_reference_miou_vs_fps", "paper_training_curves",
