@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-__all__ = ["did_you_mean", "count_params", "main_logits", "atomic_write"]
+__all__ = ["did_you_mean", "count_params", "main_logits", "atomic_write", "load_tensors"]
 
 
 def did_you_mean(name: str, options: Iterable[str], n: int = 3) -> str:
@@ -64,3 +66,34 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], mode: str
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def load_tensors(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with segkit's own one-line errors.
+
+    segkit loads only tensors and plain values: unpickling arbitrary objects can run code.
+    PyTorch's refusal suggests ``weights_only=False``, which is exactly what must not be done
+    with a file of unknown origin, so it is replaced here.
+
+    Raises:
+        pickle.UnpicklingError: the file holds other Python objects, or is no PyTorch file.
+        ValueError: the file is corrupt or truncated.
+    """
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found:
+            raise pickle.UnpicklingError(
+                f"{path} holds non-tensor Python objects (e.g. {found.group(1)}); segkit loads only tensors and "
+                "plain values, for safety (unpickling objects can run code). Save a state_dict: "
+                "torch.save(model.state_dict(), path)") from None
+        raise pickle.UnpicklingError(f"{path} is not a PyTorch checkpoint segkit can read (corrupt, truncated or "
+                                     "another format); save it again with torch.save") from None
+    except RuntimeError as exc:
+        if "PytorchStreamReader" not in str(exc):
+            raise
+        raise ValueError(f"{path} is corrupt or truncated ({str(exc).split('.')[0]}); "
+                         "use another checkpoint (last.pt / best.pt / epNNN.pt) or save it again") from None

@@ -255,7 +255,7 @@ class BenchResult:
 
 def load_bench(path: str | os.PathLike) -> BenchResult:
     """Read a ``bench.json`` written by ``BenchResult.save``."""
-    return BenchResult.from_dict(json.loads(Path(path).read_text()))
+    return BenchResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def _json_default(o: Any) -> Any:

@@ -56,7 +56,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Failures a user causes and can fix (bad values, files, disk, unsafe checkpoints, YAML):
+    one line each, no traceback."""
+    import pickle
+
+    import yaml
+
+    return (ValueError, KeyError, RuntimeError, OSError, pickle.UnpicklingError, yaml.YAMLError)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of `exc` without Python's decoration (KeyError quotes, OSError's [Errno n])."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
+        return f"{target}: {exc.strerror}"
+    text = str(exc).strip()
+    if type(exc).__module__.startswith("yaml"):  # PyYAML's messages span lines with a caret
+        text = " ".join(text.split())
+    return text or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``segkit`` command; return its exit code.
+
+    Expected failures (see `_expected_errors`) print ``segkit <command>: error: <message>`` on
+    stderr and return 1; set ``SEGKIT_DEBUG=1`` to get the traceback instead.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # an ASCII locale must not turn a class name into a crash
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -64,11 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
-        # User errors print one clear line, not a traceback; SEGKIT_DEBUG=1 shows it.
-        if os.environ.get("SEGKIT_DEBUG"):
+    except Exception as exc:
+        if os.environ.get("SEGKIT_DEBUG") or not isinstance(exc, _expected_errors()):
             raise
-        print(f"segkit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"segkit {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -139,7 +139,10 @@ def test_config_table_matches_reference_format():
     lines = text.splitlines()
     rule = "-" * 70
     assert lines[:4] == ["Configurations:", rule, "|%25s | %40s|" % ("keys", "values"), rule]
-    assert lines[-1] == rule and len(lines) == 4 + 20 + 1
+    assert lines[-2] == rule and len(lines) == 4 + 20 + 1 + 1
+    # below the reference table: the learning rates training really uses (bs/nbs scaling, limits)
+    assert lines[-1] == ("effective lr at batch size 2: Init_lr 0.000875, Min_lr 8.75e-06 "
+                         "(x 2/nbs=16, clamped to the sgd limits [0.0005, 0.1])")
     expected = [
         ("num_classes", 3), ("backbone", ""), ("model_path", ""), ("input_shape", [512, 512]),
         ("Init_Epoch", 0), ("Freeze_Epoch", 50), ("UnFreeze_Epoch", 100), ("Freeze_batch_size", 8),
@@ -148,4 +151,4 @@ def test_config_table_matches_reference_format():
         ("lr_decay_type", "cos"), ("save_period", 5), ("save_dir", "save_dir"), ("num_workers", 4),
         ("num_train", 4324), ("num_val", 481),
     ]
-    assert lines[4:-1] == ["|%25s | %40s|" % (k, str(v)) for k, v in expected]
+    assert lines[4:-2] == ["|%25s | %40s|" % (k, str(v)) for k, v in expected]

@@ -349,7 +349,7 @@ def test_profiles_carry_notebook_sections():
     for name in ("quick", "paper"):
         prof = load_profile(name)
         assert "train" in prof and "all" in prof["notebooks"] and "synthetic" in prof["report"]
-    with pytest.raises(FileNotFoundError, match="available profiles"):
+    with pytest.raises(ValueError, match="unknown profile 'nope'.*Available: paper, quick"):
         load_profile("nope")
 
 

@@ -66,7 +66,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             print(f"wrote {args.csv}")
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps([r.to_dict() for r in rows], indent=2))
+            Path(args.json).write_text(json.dumps([r.to_dict() for r in rows], indent=2), encoding="utf-8")
             print(f"wrote {args.json}")
     return 0
 

@@ -54,7 +54,7 @@ def _labelme(a: argparse.Namespace) -> int:
     from segkit.data.tools import convert_labelme
 
     classes = [c.strip() for c in a.classes.split(",") if c.strip()]
-    done = convert_labelme(a.src, a.root, classes, skip_unknown=a.skip_unknown)
+    done = convert_labelme(a.src, a.root, classes, skip_unknown=a.skip_unknown, allow_outside=a.allow_outside)
     print(f"converted {len(done)} Labelme file(s) into {a.root}")
     return 0
 
@@ -126,6 +126,8 @@ def add_commands(sub) -> None:
     q.add_argument("root", help="output dataset root")
     q.add_argument("--classes", required=True, help="comma-separated class names, background first")
     q.add_argument("--skip-unknown", action="store_true")
+    q.add_argument("--allow-outside", action="store_true",
+                   help="read images whose imagePath points outside SRC (../x.jpg, absolute paths); refused by default")
     q.set_defaults(func=_labelme)
 
     q = ds.add_parser("augment", help="offline augmentation recording each copy's source")

@@ -17,8 +17,21 @@ def _parse_sets(items: list[str]) -> dict:
         if "=" not in item:
             raise ValueError(f"--set {item!r} must look like KEY=VALUE, e.g. --set UnFreeze_Epoch=20")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not a YAML value"
+            raise ValueError(f"--set {item!r}: {problem}; quote strings and close brackets, "
+                             "e.g. --set 'model_kwargs={attn: se}'") from None
     return out
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write an output file; a failed write (full disk, read-only folder) names the file."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -72,7 +85,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                  absent=tc.get("absent", "nan"), progress=not args.no_progress, log_every=10)
     m.report()
     if args.json:
-        Path(args.json).write_text(json.dumps(m.as_dict(), indent=2))
+        _write_text(args.json, json.dumps(m.as_dict(), indent=2))
     return 0
 
 
@@ -81,11 +94,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     run = _load(args)
     inputs = [Path(p) for p in args.inputs]
+    unreadable: list[str] = []
+
+    def skip(name: str, exc: Exception) -> None:  # keep going: one bad file must not cost the others
+        unreadable.append(name)
+        print(f"segkit predict: skipped {name}: {exc}", file=sys.stderr)
+
     results = predict(run.model, inputs if len(inputs) > 1 else inputs[0],
                       input_shape=tuple(run.config["train"]["input_shape"]), device=args.device,
                       mix_type=args.mix_type if not args.mix_type.isdigit() else int(args.mix_type),
-                      out_dir=args.out, save_mask=args.save_mask, progress=not args.no_progress)
+                      out_dir=args.out, save_mask=args.save_mask, progress=not args.no_progress, on_error=skip)
     print(f"wrote {len(results)} overlay(s) to {args.out}")
+    if unreadable:
+        print(f"segkit predict: error: {len(unreadable)} of {len(unreadable) + len(results)} image(s) could not be "
+              f"read: {', '.join(unreadable)}", file=sys.stderr)
+        return 1
     return 0
 
 

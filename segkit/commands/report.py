@@ -45,7 +45,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Run the report; return 0 on success, 1 when a notebook fails (message names it and the cell)."""
     import sys
 
-    from segkit.report.export import export_report
+    from segkit.report.export import clear_report, export_report, write_failed_index
     from segkit.report.runner import (NotebookFailedError, list_notebooks, load_profile, parse_override,
                                       run_notebooks, select_notebooks)
     from segkit.report.runs import ensure_dataset
@@ -86,17 +86,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         base.update(n_images=int(syn.get("n_images", 60)), test_fraction=float(syn.get("test_fraction", 0.0)))
     print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}",
           flush=True)
+    title = f"segkit report ({profile_name})"
+    clear_report(out_dir, [nb.stem for nb in notebooks])  # a failed or killed run must not leave old pages current
     t0 = time.perf_counter()
     try:
         results = run_notebooks(notebooks, executed_dir, profile=profile, base=base, overrides=overrides,
                                 kernel_name=args.kernel,
                                 execution_timeout=args.cell_timeout or settings.get("cell_timeout"))
+        run_s = time.perf_counter() - t0
+        note = (f"profile {profile_name} · data {data_root} · {len(results)} notebooks executed in {run_s:.0f} s")
+        export_report([r.output_path for r in results], out_dir, title=title,
+                      tables_dir=tables_dir, pdf=not args.no_pdf, note=note, figures_dir=figures_dir)
     except NotebookFailedError as exc:
+        write_failed_index(out_dir, title, str(exc))
         print(f"segkit report: error: {exc}", file=sys.stderr)
         return 1
-    run_s = time.perf_counter() - t0
-    note = (f"profile {profile_name} · data {data_root} · {len(results)} notebooks executed in {run_s:.0f} s")
-    export_report([r.output_path for r in results], out_dir, title=f"segkit report ({profile_name})",
-                  tables_dir=tables_dir, pdf=not args.no_pdf, note=note, figures_dir=figures_dir)
+    except BaseException as exc:  # Ctrl-C or an export error: the folder still says so
+        write_failed_index(out_dir, title, f"{type(exc).__name__}: {exc}")
+        raise
     print(f"segkit report: done in {time.perf_counter() - t0:.0f} s; open {out_dir / 'index.html'}")
     return 0

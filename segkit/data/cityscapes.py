@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .transforms import TrainAugment
-from .voc import DatasetError, VOCSegmentation, read_image, read_mask
+from .voc import VOID, DatasetError, VOCSegmentation, _check_pad_label, read_image, read_mask
 
 __all__ = ["CityscapesSegmentation", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "LABEL_TO_TRAIN_ID", "labelids_to_trainids"]
 
@@ -74,7 +74,7 @@ class CityscapesSegmentation(VOCSegmentation):
         augment: True / False / a `TrainAugment` (as in `VOCSegmentation`).
         ignore_index: label given to void pixels.
         seed: augmentation seed.
-        mask_fill: mask value of padded areas (0 = the reference; 255 = void, recommended here).
+        pad_label: label of padded areas (None: `ignore_index`, not learnt; 0: the reference).
     """
 
     def __init__(
@@ -85,14 +85,16 @@ class CityscapesSegmentation(VOCSegmentation):
         augment: bool | TrainAugment = False,
         ignore_index: int = 255,
         seed: int = 0,
-        mask_fill: int = 255,
+        pad_label: int | None = None,
     ) -> None:
         self.root = self.voc_root = Path(root)
         self.split = split
         self.input_shape = (input_shape, input_shape) if isinstance(input_shape, int) else tuple(int(v) for v in input_shape)
         self.num_classes = len(CITYSCAPES_CLASSES)
         self.class_names = list(CITYSCAPES_CLASSES)
-        self.ignore_index, self.seed, self.epoch, self.mask_fill = int(ignore_index), int(seed), 0, int(mask_fill)
+        self.ignore_index, self.seed, self.epoch = int(ignore_index), int(seed), 0
+        self.pad_label = _check_pad_label(pad_label, self.num_classes)
+        self.mask_fill = VOID if pad_label is None else int(pad_label)  # in the uint8 mask, where void = 255
         self._warned_mode = False
         if isinstance(augment, TrainAugment):
             self.augment = augment

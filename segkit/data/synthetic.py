@@ -463,13 +463,13 @@ def make_synthetic_wirerope(
     if test_fraction > 0:
         splits["test"] = test
     for split, items in splits.items():
-        (split_dir / f"{split}.txt").write_text("".join(f"{n}\n" for n in items))
-    (root / "classes.txt").write_text("".join(f"{c}\n" for c in WIREROPE_CLASSES))
+        (split_dir / f"{split}.txt").write_text("".join(f"{n}\n" for n in items), encoding="utf-8")
+    (root / "classes.txt").write_text("".join(f"{c}\n" for c in WIREROPE_CLASSES), encoding="utf-8")
     meta = dict(
         generator="segkit.data.make_synthetic_wirerope", n_images=n_images, size=list(hw), seed=seed,
         p_corrosion=p_corrosion, p_broken_wire=p_broken_wire, p_both=p_both, noise=noise, blur=blur,
         distractors=distractors, damage_scale=damage_scale, val_fraction=val_fraction,
         test_fraction=test_fraction, jpeg_quality=jpeg_quality,
     )
-    (root / "synthetic.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    (root / "synthetic.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return root

@@ -29,7 +29,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .synthetic import _palette_bytes
-from .voc import IMAGE_EXTS, VOID, DatasetError, _index_folder, read_class_names, read_image, read_mask, resolve_voc_root
+from .voc import (IMAGE_EXTS, VOID, DatasetError, _clash_message, _index_folder, _scan_folder, looks_binary,
+                  read_class_names, read_image, read_mask, read_text, resolve_voc_root)
 
 __all__ = [
     "make_splits", "write_splits", "fix_binary_masks", "labelme_to_mask", "convert_labelme",
@@ -63,7 +64,7 @@ def _read_sources(voc: Path) -> dict[str, str]:
     path = voc / SOURCES_FILE
     if not path.is_file():
         return {}
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:
         return {row["name"]: row["source"] for row in csv.DictReader(f)}
 
 
@@ -71,7 +72,7 @@ def _read_dropped(voc: Path) -> set[str]:
     path = voc / SOURCES_FILE
     if not path.is_file():
         return set()
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:
         return {row["name"] for row in csv.DictReader(f) if row["op"] == "dropped_blurry"}
 
 
@@ -175,10 +176,10 @@ def write_splits(
     out_dir = voc / "ImageSets" / "Segmentation"
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, v in splits.items():
-        (out_dir / f"{k}.txt").write_text("".join(f"{x}\n" for x in v))
+        (out_dir / f"{k}.txt").write_text("".join(f"{x}\n" for x in v), encoding="utf-8")
     meta = dict(method=method, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                 grouped=bool(groups) and method == "grouped", counts={k: len(v) for k, v in splits.items()})
-    (out_dir / "split.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (out_dir / "split.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return splits
 
 
@@ -214,29 +215,90 @@ def fix_binary_masks(root: str | Path, dry_run: bool = False, force: bool = Fals
 
 
 # ----------------------------------------------------------------------------- labelme
+def _read_labelme(json_path: Path) -> dict:
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read Labelme file {json_path} ({exc})") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{json_path} is not a Labelme annotation (a JSON object with 'shapes')")
+    return data
+
+
+def _labelme_image_path(json_path: Path, data: dict, allow_outside: bool) -> Path | None:
+    """The file ``imagePath`` names (relative to the JSON's folder), refused outside that folder."""
+    name = str(data.get("imagePath") or "").replace("\\", "/")  # Labelme on Windows writes backslashes
+    if not name:
+        return None
+    folder = json_path.parent.resolve()
+    path = (folder / name).resolve()
+    if not allow_outside and not path.is_relative_to(folder):
+        raise DatasetError(
+            f"{json_path}: imagePath {name!r} points outside the annotation folder {folder} (to {path}); "
+            "move the image next to the JSON, or allow it explicitly (allow_outside=True, "
+            "`segkit data labelme --allow-outside`)")
+    return path
+
+
+def _open_labelme_image(json_path: Path, data: dict, allow_outside: bool) -> Image.Image | None:
+    """The annotated image, opened lazily (header only): ``imagePath`` when it exists, else ``imageData``."""
+    path = _labelme_image_path(json_path, data, allow_outside)
+    try:
+        if path is not None and path.is_file():
+            return Image.open(path)
+        if data.get("imageData"):
+            return Image.open(io.BytesIO(base64.b64decode(data["imageData"])))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{json_path}: cannot read its image ({exc})") from None
+    return None
+
+
+def _labelme_size(json_path: Path, data: dict, image: Image.Image | None) -> tuple[int, int]:
+    """``(h, w)`` to rasterise at, checked against the real image before anything is allocated."""
+    h, w = data.get("imageHeight"), data.get("imageWidth")
+    if image is not None:
+        iw, ih = image.size
+        if (h or w) and (h, w) != (ih, iw):
+            raise DatasetError(f"{json_path}: the JSON says {w}x{h} (imageWidth x imageHeight) but the image is "
+                               f"{iw}x{ih}; re-save the annotation with Labelme")
+        return ih, iw
+    if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
+        raise DatasetError(f"{json_path} has no valid imageHeight/imageWidth ({h!r}, {w!r}) and no readable image; "
+                           "re-save it with Labelme")
+    if h * w > Image.MAX_IMAGE_PIXELS:  # PIL's own limit for image files (decompression bombs)
+        raise DatasetError(f"{json_path} claims a {w}x{h} image ({h * w / 1e6:.0f} Mpixel) and its image cannot be "
+                           "read to confirm it; put the image next to the JSON")
+    return h, w
+
+
 def labelme_to_mask(
-    json_path: str | Path, class_names: Sequence[str], skip_unknown: bool = False
+    json_path: str | Path, class_names: Sequence[str], skip_unknown: bool = False, allow_outside: bool = False,
 ) -> np.ndarray:
     """Rasterise a Labelme JSON annotation into a uint8 class-index mask.
 
     Shapes are drawn in file order (later shapes on top). Supported ``shape_type``:
     polygon, rectangle, circle, line, linestrip, point. Labels are matched to
-    `class_names` (index = class id; ``_background_``/``background`` map to 0).
+    `class_names` (index = class id; ``_background_``/``background`` map to 0). The size
+    ``imageHeight`` x ``imageWidth`` is checked against the image (``imagePath``, else the
+    embedded ``imageData``) before the mask is allocated.
+
+    Args:
+        json_path: the Labelme file.
+        class_names: class names, background first.
+        skip_unknown: ignore shapes whose label is not a class (default: an error).
+        allow_outside: read an ``imagePath`` outside the JSON's folder (``../x.jpg``, an
+            absolute path); refused by default.
 
     Raises:
-        DatasetError: unreadable JSON, missing image size, or an unknown label.
+        DatasetError: unreadable JSON, a size that disagrees with the image, an
+            ``imagePath`` outside the folder, or an unknown label.
     """
     json_path = Path(json_path)
-    try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read Labelme file {json_path} ({exc})") from None
-    h, w = data.get("imageHeight"), data.get("imageWidth")
-    if not (h and w):
-        if data.get("imageData"):
-            h, w = np.asarray(Image.open(io.BytesIO(base64.b64decode(data["imageData"])))).shape[:2]
-        else:
-            raise DatasetError(f"{json_path} has no imageHeight/imageWidth or imageData; re-save it with Labelme")
+    data = _read_labelme(json_path)
+    image = _open_labelme_image(json_path, data, allow_outside)
+    h, w = _labelme_size(json_path, data, image)
+    if image is not None:
+        image.close()
     lookup = {n: i for i, n in enumerate(class_names)}
     lookup.setdefault("_background_", 0)
     lookup.setdefault("background", 0)
@@ -270,12 +332,14 @@ def labelme_to_mask(
 
 
 def convert_labelme(
-    src: str | Path, root: str | Path, class_names: Sequence[str], skip_unknown: bool = False
+    src: str | Path, root: str | Path, class_names: Sequence[str], skip_unknown: bool = False,
+    allow_outside: bool = False,
 ) -> list[str]:
     """Convert a folder of Labelme JSON files (+ images) into a VOC-layout dataset.
 
     Writes ``JPEGImages/<stem>.jpg`` (from ``imagePath`` next to the JSON, else the
     embedded ``imageData``), ``SegmentationClass/<stem>.png`` and ``classes.txt``.
+    An ``imagePath`` outside `src` is refused unless `allow_outside`.
 
     Returns:
         The converted names.
@@ -288,22 +352,19 @@ def convert_labelme(
     (root / "SegmentationClass").mkdir(parents=True, exist_ok=True)
     done = []
     for jf in files:
-        data = json.loads(jf.read_text(encoding="utf-8"))
-        mask = labelme_to_mask(jf, class_names, skip_unknown)
-        img_path = src / str(data.get("imagePath") or "")
-        if data.get("imagePath") and img_path.is_file():
+        data = _read_labelme(jf)
+        mask = labelme_to_mask(jf, class_names, skip_unknown, allow_outside)
+        img_path = _labelme_image_path(jf, data, allow_outside)
+        if img_path is not None and img_path.is_file():
             img = read_image(img_path)
         elif data.get("imageData"):
             img = Image.open(io.BytesIO(base64.b64decode(data["imageData"]))).convert("RGB")
         else:
             raise DatasetError(f"{jf}: image {img_path} not found and no imageData embedded")
-        if img.size != (mask.shape[1], mask.shape[0]):
-            raise DatasetError(f"{jf}: image is {img.size[0]}x{img.size[1]} but the JSON says "
-                               f"{mask.shape[1]}x{mask.shape[0]}; re-save the annotation")
         img.save(root / "JPEGImages" / f"{jf.stem}.jpg", quality=95)
         save_mask(mask, root / "SegmentationClass" / f"{jf.stem}.png")
         done.append(jf.stem)
-    (root / "classes.txt").write_text("".join(f"{c}\n" for c in class_names))
+    (root / "classes.txt").write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
     return done
 
 
@@ -388,7 +449,7 @@ def augment_dataset(
     if out != voc:
         cls = read_class_names(voc)
         if cls:
-            (out / "classes.txt").write_text("".join(f"{c}\n" for c in cls))
+            (out / "classes.txt").write_text("".join(f"{c}\n" for c in cls), encoding="utf-8")
     for i, name in enumerate(names):
         img = read_image(images[name])
         rgb = np.asarray(img, np.uint8)
@@ -408,7 +469,7 @@ def augment_dataset(
                 Image.fromarray(a_rgb).save(out / "JPEGImages" / f"{new}.jpg", quality=95)
                 save_mask(a_mask, out / "SegmentationClass" / f"{new}.png")
                 rows.append((new, name, op, params))
-    with (out / SOURCES_FILE).open("w", newline="") as f:
+    with (out / SOURCES_FILE).open("w", newline="", encoding="utf-8") as f:
         wr = csv.writer(f)
         wr.writerow(["name", "source", "op", "params"])
         wr.writerows(rows)
@@ -428,15 +489,20 @@ class Problem:
         return f"{self.severity.upper():7s} {self.path}: {self.message}"
 
 
+MIN_EVAL_IMAGES = 10  # below this, one image moves a split's mIoU by whole points
+
+
 def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequence[str] | None = None) -> list[Problem]:
     """Validate a VOC-layout dataset completely and return every problem found.
 
     Checks: layout; classes.txt vs `num_classes`; each split file exists and is
-    non-empty; every listed name has an image and a mask; every image decodes
-    (grayscale/RGBA/16-bit images are reported as warnings: they are converted to RGB);
-    every mask decodes, is single-channel, matches its image's size and holds only
-    ``0..num_classes-1`` and 255; binary 0/255 masks. Images without masks and masks
-    without images are warnings.
+    non-empty; every listed name has an image and a mask; no two files share a name
+    (``a.jpg`` and ``a.png``); every image decodes (grayscale/RGBA/16-bit images are
+    reported as warnings: they are converted to RGB); every mask decodes, is
+    single-channel, matches its image's size and holds only ``0..num_classes-1`` and 255;
+    binary 0/255 masks (over every mask). Warnings: images without masks and masks without
+    images, a class with no pixel in a split (its IoU there is undefined), and an
+    evaluation split of fewer than `MIN_EVAL_IMAGES` images.
 
     Args:
         root: dataset root.
@@ -464,20 +530,42 @@ def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequ
                              f"lists {len(names)} classes but num_classes={num_classes}; make them agree"))
     if not (voc / "SegmentationClass").is_dir():
         probs.append(Problem("error", str(voc / "SegmentationClass"), "folder missing; masks go in SegmentationClass/<name>.png"))
-    images = _index_folder(voc / "JPEGImages", IMAGE_EXTS)
-    masks = _index_folder(voc / "SegmentationClass", (".png",))
+    images, clashes = _scan_folder(voc / "JPEGImages", IMAGE_EXTS)
+    masks, mask_clashes = _scan_folder(voc / "SegmentationClass", (".png",))
+    for a, b in clashes + mask_clashes:
+        probs.append(Problem("error", str(b), _clash_message(a, b)))
+    split_ids = _check_split_files(voc, root, splits, images, masks, probs)
+    listed = set().union(*split_ids.values()) if split_ids else set()
+    for n in sorted(set(images) - set(masks)):
+        if n not in listed:
+            probs.append(Problem("warning", str(images[n]), "image has no mask (not listed in any split)"))
+    for n in sorted(set(masks) - set(images)):
+        if n not in listed:
+            probs.append(Problem("warning", str(masks[n]), "mask has no image (not listed in any split)"))
+    values = _check_files(images, masks, num_classes, probs)
+    _check_binary_masks(voc, root, values, num_classes, probs)
+    _check_split_contents(voc, split_ids, values, num_classes, names, probs)
+    return probs
+
+
+def _check_split_files(voc: Path, root, splits, images: dict, masks: dict, probs: list[Problem]) -> dict[str, list[str]]:
+    """Read each split file, report missing/empty files and unknown names; return split -> names."""
     split_dir = voc / "ImageSets" / "Segmentation"
     if splits is None:
         splits = sorted(p.stem for p in split_dir.glob("*.txt")) if split_dir.is_dir() else []
         if not splits:
             probs.append(Problem("error", str(split_dir), f"no split files; write them with `segkit data split {root}`"))
-    listed: set[str] = set()
+    out: dict[str, list[str]] = {}
     for sp in splits:
         path = split_dir / f"{sp}.txt"
         if not path.is_file():
             probs.append(Problem("error", str(path), f"split file missing; write it with `segkit data split {root}`"))
             continue
-        ids = [ln.strip().split()[0] for ln in path.read_text().splitlines() if ln.strip()]
+        try:
+            ids = [ln.strip().split()[0] for ln in read_text(path).splitlines() if ln.strip()]
+        except DatasetError as exc:
+            probs.append(Problem("error", str(path), str(exc)))
+            continue
         if not ids and sp != "test":  # an empty test split is normal (the reference's 9:1)
             probs.append(Problem("error", str(path), f"split file is empty; regenerate it with `segkit data split {root}`"))
         for n in ids:
@@ -487,16 +575,13 @@ def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequ
             if n not in masks:
                 probs.append(Problem("error", str(voc / "SegmentationClass" / f"{n}.png"),
                                      f"listed in {path.name} but the mask does not exist; add it or remove the name"))
-        listed.update(ids)
-    for n in sorted(set(images) - set(masks)):
-        if n not in listed:
-            probs.append(Problem("warning", str(images[n]), "image has no mask (not listed in any split)"))
-    for n in sorted(set(masks) - set(images)):
-        if n not in listed:
-            probs.append(Problem("warning", str(masks[n]), "mask has no image (not listed in any split)"))
+        out[sp] = ids
+    return out
 
-    n_binary = 0
-    n_masks = 0
+
+def _check_files(images: dict, masks: dict, num_classes: int | None, probs: list[Problem]) -> dict[str, set[int]]:
+    """Decode every image and mask; return name -> the values of its mask (readable masks only)."""
+    values: dict[str, set[int]] = {}
     for n in sorted(set(images) | set(masks)):
         size = None
         if n in images:
@@ -512,22 +597,51 @@ def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequ
         if n in masks:
             try:
                 m = read_mask(masks[n], num_classes)
-                n_masks += 1
-                u = set(np.unique(m).tolist())
-                if VOID in u and u <= {0, VOID}:
-                    n_binary += 1
+                values[n] = set(np.flatnonzero(np.bincount(m.ravel(), minlength=256)).tolist())
                 if size is not None and (m.shape[1], m.shape[0]) != size:
                     probs.append(Problem("error", str(masks[n]),
                                          f"mask is {m.shape[1]}x{m.shape[0]} but image {images[n].name} is "
                                          f"{size[0]}x{size[1]} (WxH); re-export the mask at the image size"))
             except DatasetError as exc:
                 probs.append(Problem("error", str(masks[n]), str(exc)))
-    if n_binary and (n_binary == n_masks or (num_classes == 2)):
+    return values
+
+
+def _check_binary_masks(voc: Path, root, values: dict[str, set[int]], num_classes: int | None,
+                        probs: list[Problem]) -> None:
+    n_binary = sum(VOID in v and v <= {0, VOID} for v in values.values())
+    if looks_binary(list(values.values())) or (n_binary and num_classes == 2):
         probs.append(Problem("error", str(voc / "SegmentationClass"),
-                             f"{n_binary} mask(s) are binary 0/255: 255 is read as void, so the foreground is "
-                             f"ignored. Fix: `segkit data fix-binary {root}` (rewrites 255 -> 1)"))
+                             f"{n_binary} of {len(values)} mask(s) are binary 0/255 and no mask holds another class: "
+                             f"255 is read as void, so the foreground is ignored. Fix: `segkit data fix-binary {root}` "
+                             "(rewrites 255 -> 1)"))
     elif n_binary:
         probs.append(Problem("warning", str(voc / "SegmentationClass"),
                              f"{n_binary} mask(s) contain only 0 and 255 (background + void); if 255 is meant as "
                              f"a class, run `segkit data fix-binary {root} --force`"))
-    return probs
+
+
+def _check_split_contents(voc: Path, split_ids: dict[str, list[str]], values: dict[str, set[int]],
+                          num_classes: int | None, names: list[str] | None, probs: list[Problem]) -> None:
+    """Warn about classes absent from a split and evaluation splits too small to measure with."""
+    split_dir = voc / "ImageSets" / "Segmentation"
+    for sp, ids in split_ids.items():
+        if not ids:
+            continue
+        path = str(split_dir / f"{sp}.txt")
+        evaluated = sp not in ("train", "trainval")
+        if evaluated and len(ids) < MIN_EVAL_IMAGES:
+            probs.append(Problem("warning", path,
+                                 f"the {sp} split has only {len(ids)} image(s): its metrics move by whole points with "
+                                 f"one image; use at least {MIN_EVAL_IMAGES} (e.g. `segkit data split --val 0.2`)"))
+        if num_classes is None:
+            continue
+        present = set().union(*(values.get(n, set()) for n in ids))
+        for c in range(num_classes):
+            if c in present:
+                continue
+            label = f"class {c}" + (f" ({names[c]})" if names and c < len(names) else "")
+            why = ("the model cannot learn it" if not evaluated else
+                   "its IoU there is undefined (NaN; 0 with absent='zero') and mIoU averages fewer classes")
+            probs.append(Problem("warning", path, f"{label} has no pixel in the {len(ids)} image(s) of the {sp} "
+                                                  f"split: {why}; re-split or add images that contain it"))

@@ -8,8 +8,9 @@
   small rotation, HSV jitter, in that order.
 
 Masks are handled as uint8 arrays where 255 marks void; the dataset converts void to
-its ``ignore_index`` at the end. Padding areas of the mask get ``mask_fill`` (default 0 =
-background, as the reference does; pass 255 to make padding void/ignored instead).
+its ``ignore_index`` at the end. Padding areas of the mask get ``mask_fill``: by default 255
+(void), so the loss and the metrics ignore the bars and the canvas; 0 labels them background
+as the reference does (which teaches class 0 on grey padding).
 """
 from __future__ import annotations
 
@@ -127,8 +128,8 @@ def letterbox(rgb, size: int | Sequence[int], fill: tuple[int, int, int] = GREY)
     return np.asarray(canvas, dtype=np.uint8), info
 
 
-def letterbox_mask(mask: np.ndarray, info: LetterboxInfo, fill: int = 0) -> np.ndarray:
-    """Apply the letterbox of `info` to a uint8 mask (NEAREST resize, padding = `fill`)."""
+def letterbox_mask(mask: np.ndarray, info: LetterboxInfo, fill: int = 255) -> np.ndarray:
+    """Apply the letterbox of `info` to a uint8 mask (NEAREST resize, padding = `fill`, default 255 = void)."""
     if tuple(mask.shape[:2]) != info.original:
         raise ValueError(f"mask shape {mask.shape[:2]} does not match the letterboxed image {info.original}")
     H, W = info.canvas
@@ -157,8 +158,8 @@ class TrainAugment:
         blur_p: probability of the 5x5 Gaussian blur (0 = older framework versions).
         rotate_p: probability of the rotation (0 = older framework versions).
         max_angle: largest rotation in degrees.
-        mask_fill: mask value for padding and rotation borders (0 = the reference's
-            background; 255 = void, i.e. ignored by the loss).
+        mask_fill: mask value for padding and rotation borders (255 = void, ignored by
+            the loss; 0 = the reference's background).
     """
 
     def __init__(
@@ -172,7 +173,7 @@ class TrainAugment:
         blur_p: float = 0.25,
         rotate_p: float = 0.25,
         max_angle: int = 10,
-        mask_fill: int = 0,
+        mask_fill: int = 255,
     ) -> None:
         self.input_shape = _hw(input_shape)
         if not 0 <= jitter < 1:

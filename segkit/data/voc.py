@@ -7,8 +7,9 @@ Layout (any of ``root``, ``root/VOC2007``, ``root/VOCdevkit/VOC2007``)::
     ImageSets/Segmentation/<split>.txt      one name per line
     classes.txt                             optional, one class name per line
 
-Cheap checks (layout, split file, every listed image and mask exists, binary 0/255
-masks) run at construction; full checks (decoding, sizes, label values) run per item.
+Cheap checks (layout, split file, every listed image and mask exists, one file per name,
+binary 0/255 masks over every mask) run at construction; full checks (decoding, sizes,
+label values) run per item. Text files are read as UTF-8 (a byte-order mark is dropped).
 ``segkit data check ROOT`` (`segkit.data.tools.check_dataset`) runs every check on every
 file and reports all problems in one pass.
 """
@@ -28,7 +29,7 @@ from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, 
 
 __all__ = [
     "VOCSegmentation", "DatasetError", "resolve_voc_root", "read_class_names", "read_split",
-    "read_image", "read_mask", "IMAGE_EXTS",
+    "read_image", "read_mask", "read_text", "mask_values", "looks_binary", "IMAGE_EXTS",
 ]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -40,6 +41,16 @@ class DatasetError(ValueError):
 
 
 # ----------------------------------------------------------------------------- file helpers
+def read_text(path: str | Path) -> str:
+    """A dataset text file as UTF-8 whatever the locale, without a byte-order mark (Notepad writes one)."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                           "save it as UTF-8") from None
+
+
 def resolve_voc_root(root: str | Path) -> Path:
     """Return the folder holding ``JPEGImages`` (accepts the ``VOCdevkit/VOC2007`` nestings)."""
     root = Path(root).expanduser()
@@ -59,7 +70,7 @@ def read_class_names(root: str | Path) -> list[str] | None:
     root = Path(root)
     for cand in (root / "classes.txt", root.parent / "classes.txt", root.parent.parent / "classes.txt"):
         if cand.is_file():
-            names = [ln.strip() for ln in cand.read_text().splitlines() if ln.strip()]
+            names = [ln.strip() for ln in read_text(cand).splitlines() if ln.strip()]
             if not names:
                 raise DatasetError(f"{cand} is empty; write one class name per line (background first)")
             return names
@@ -75,25 +86,62 @@ def read_split(voc: Path, split: str) -> list[str]:
         raise DatasetError(
             f"split file {path} not found (available splits: {have or 'none'}); write it with "
             f"`segkit data split {voc}` or pass one of the available split names")
-    ids = [ln.strip().split()[0] for ln in path.read_text().splitlines() if ln.strip()]
+    ids = [ln.strip().split()[0] for ln in read_text(path).splitlines() if ln.strip()]
     if not ids:
         raise DatasetError(f"split file {path} is empty; regenerate it with `segkit data split {voc}`")
     return ids
 
 
-def _index_folder(folder: Path, exts: Sequence[str]) -> dict[str, Path]:
+def _scan_folder(folder: Path, exts: Sequence[str]) -> tuple[dict[str, Path], list[tuple[Path, Path]]]:
+    """name -> file for the files of `folder` with one of `exts`, and the pairs of files that share a name."""
     out: dict[str, Path] = {}
+    clashes: list[tuple[Path, Path]] = []
     if folder.is_dir():
         with os.scandir(folder) as it:
-            for e in it:
+            for e in sorted(it, key=lambda e: e.name):
                 stem, ext = os.path.splitext(e.name)
-                if ext.lower() in exts and stem not in out:
+                if ext.lower() not in exts:
+                    continue
+                if stem in out:
+                    clashes.append((out[stem], Path(e.path)))
+                else:
                     out[stem] = Path(e.path)
+    return out, clashes
+
+
+def _clash_message(a: Path, b: Path) -> str:
+    return (f"{a} and {b} have the same name {a.stem!r}, and split files name images without an extension, "
+            "so which one is read would depend on the folder order; remove or rename one of them")
+
+
+def _index_folder(folder: Path, exts: Sequence[str]) -> dict[str, Path]:
+    """name -> file in `folder`; two files with one name (``a.jpg`` and ``a.png``) are an error."""
+    out, clashes = _scan_folder(folder, exts)
+    if clashes:
+        raise DatasetError(_clash_message(*clashes[0]) + (f" ({len(clashes)} names clash)" if len(clashes) > 1 else ""))
     return out
+
+
+def _full_scale(peak: float) -> float:
+    """The white level of integer image data: the smallest of 8/10/12/14/16-bit full scales
+    holding `peak` (camera data in 16-bit PNGs often uses only 10-14 bits)."""
+    for bits in (8, 10, 12, 14, 16):
+        if peak <= 2 ** bits - 1:
+            return float(2 ** bits - 1)
+    return float(peak)
+
+
+def looks_binary(value_sets: Sequence[set[int]]) -> bool:
+    """True when masks hold only 0 and 255 and some hold 255: a binary 0/255 export whose
+    foreground the dataset would read as void (255). `value_sets`: the values of each mask."""
+    return bool(value_sets) and all(v <= {0, VOID} for v in value_sets) and any(VOID in v for v in value_sets)
 
 
 def read_image(path: str | Path, return_mode: bool = False):
     """Open an image as 8-bit RGB (grayscale, RGBA, palette and 16-bit are converted).
+
+    16-bit data is scaled by the bit depth it really uses (the smallest of 8, 10, 12, 14 and
+    16 bits that holds its maximum), so 12-bit camera data in a 16-bit PNG keeps its brightness.
 
     Args:
         path: image file.
@@ -112,7 +160,7 @@ def read_image(path: str | Path, return_mode: bool = False):
             mode = im.mode
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 a = np.asarray(im, dtype=np.float64)
-                hi = 65535.0 if a.max() > 255 else 255.0
+                hi = _full_scale(a.max(initial=0))  # 12-bit data / 65535 would load near-black
                 im = Image.fromarray(np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8))
             elif im.mode == "F":
                 a = np.asarray(im, dtype=np.float64)
@@ -178,6 +226,21 @@ def read_mask(path: str | Path, num_classes: int | None = None) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
+def mask_values(path: str | Path) -> set[int]:
+    """The set of values in a mask file."""
+    counts = np.bincount(read_mask(path).ravel(), minlength=256)
+    return set(np.flatnonzero(counts).tolist())
+
+
+def _check_pad_label(pad_label: int | None, num_classes: int) -> int | None:
+    if pad_label is None:
+        return None
+    if isinstance(pad_label, bool) or not isinstance(pad_label, (int, np.integer)) or not 0 <= pad_label < num_classes:
+        raise ValueError(f"pad_label={pad_label!r} must be a class index 0..{num_classes - 1} (0 = the reference's "
+                         "background) or None (padding = ignore_index, not learnt)")
+    return int(pad_label)
+
+
 # ----------------------------------------------------------------------------- dataset
 class VOCSegmentation(Dataset):
     """VOC-layout semantic-segmentation dataset with the reference's transforms.
@@ -202,9 +265,12 @@ class VOCSegmentation(Dataset):
         num_classes: number of classes; defaults to the length of ``classes.txt``.
         ignore_index: label given to void pixels.
         seed: augmentation seed.
-        mask_fill: mask value of padded areas (letterbox bars, augmentation canvas and
-            rotation borders): 0 = background as in the reference, 255 = void (ignored).
-        check_binary: check a few masks at construction for the 0/255 binary mistake.
+        pad_label: label of padded areas (letterbox bars, augmentation canvas and rotation
+            borders). None (default): `ignore_index`, so the loss and the metrics skip
+            them; 0: background, as the reference does (then class 0 is also learnt on the
+            grey padding).
+        check_binary: check every mask at construction for the 0/255 binary mistake
+            (``--set check_binary=false`` on the command line turns it off).
 
     Attributes:
         root, voc_root, split, ids, class_names, num_classes, ignore_index.
@@ -219,7 +285,7 @@ class VOCSegmentation(Dataset):
         num_classes: int | None = None,
         ignore_index: int = 255,
         seed: int = 0,
-        mask_fill: int = 0,
+        pad_label: int | None = None,
         check_binary: bool = True,
     ) -> None:
         self.root = Path(root)
@@ -248,9 +314,8 @@ class VOCSegmentation(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self._warned_mode = False
-        if not 0 <= mask_fill <= 255:
-            raise ValueError(f"mask_fill must be 0..255 (255 = void), got {mask_fill}")
-        self.mask_fill = int(mask_fill)
+        self.pad_label = _check_pad_label(pad_label, self.num_classes)
+        self.mask_fill = VOID if pad_label is None else int(pad_label)  # in the uint8 mask, where void = 255
         if isinstance(augment, TrainAugment):
             self.augment = augment
         elif augment:
@@ -278,16 +343,17 @@ class VOCSegmentation(Dataset):
         if check_binary:
             self._check_binary()
 
-    def _check_binary(self, n: int = 8) -> None:
-        idx = np.linspace(0, len(self.ids) - 1, num=min(n, len(self.ids))).round().astype(int)
-        values = [set(np.unique(read_mask(self.mask_paths[i])).tolist()) for i in idx]
-        # binary: every sampled mask holds only 0/255 and at least one holds 255
-        if all(v <= {0, VOID} for v in values) and any(VOID in v for v in values):
+    def _check_binary(self) -> None:
+        # every mask: a sample misses a set where a few masks are 0/255 and the rest background only
+        values = [mask_values(p) for p in self.mask_paths]
+        if looks_binary(values):
+            first = next(p for p, v in zip(self.mask_paths, values) if VOID in v)
+            n = sum(VOID in v for v in values)
             raise DatasetError(
-                f"masks in {self.voc_root / 'SegmentationClass'} look binary 0/255 (e.g. {self.mask_paths[idx[0]]}): "
-                "255 is read as void/ignore, so the foreground would never be learnt. Fix: run "
-                f"`segkit data fix-binary {self.root}` (rewrites 255 -> 1), or pass check_binary=False "
-                "if 255 really marks void")
+                f"masks in {self.voc_root / 'SegmentationClass'} look binary 0/255 ({n} of {len(values)} hold 255, "
+                f"e.g. {first}; the others only 0): 255 is read as void/ignore, so the foreground would never be "
+                f"learnt. Fix: run `segkit data fix-binary {self.root}` (rewrites 255 -> 1), or, if 255 really "
+                "marks void, pass check_binary=False (`segkit train --set check_binary=false`)")
 
     # --------------------------------------------------------------------- API
     def __len__(self) -> int:
@@ -341,4 +407,4 @@ class VOCSegmentation(Dataset):
     def __repr__(self) -> str:
         return (f"VOCSegmentation(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
                 f"num_classes={self.num_classes}, input_shape={self.input_shape}, "
-                f"augment={self.augment is not None}, ignore_index={self.ignore_index})")
+                f"augment={self.augment is not None}, ignore_index={self.ignore_index}, pad_label={self.pad_label})")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from segkit._utils import atomic_write
+from segkit._utils import atomic_write, load_tensors
 
 __all__ = [
     "atomic_save",
@@ -41,11 +41,18 @@ def atomic_write_text(text: str, path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
-    """Load a segkit checkpoint (or a bare state_dict) with ``weights_only=True``."""
+    """Load a segkit checkpoint (or a bare state_dict) with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        pickle.UnpicklingError: the file holds non-tensor objects (refused, for safety) or
+            is not a PyTorch file; the message is one line, see `segkit._utils.load_tensors`.
+        ValueError: a corrupt file, or not a dict.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    obj = torch.load(path, map_location=map_location, weights_only=True)
+    obj = load_tensors(path, map_location=map_location)
     if not isinstance(obj, dict):
         raise ValueError(f"checkpoint {str(path)!r} holds a {type(obj).__name__}, expected a dict")
     if obj.get("format") != CHECKPOINT_FORMAT:

@@ -3,23 +3,30 @@
 Field names follow the reference framework (``Init_Epoch``, ``Freeze_batch_size``,
 ``Init_lr`` ...) so a user of it recognises them; segkit adds the model, data, device and
 run-control fields. A config round-trips through YAML, unknown keys are errors with a
-did-you-mean, and ``TrainConfig.profile("quick"|"paper", **overrides)`` loads the ``train:``
-section of a profile file shipped in ``segkit/profiles/``.
+did-you-mean, every field is checked against (and strings coerced to) its declared type, and
+``TrainConfig.profile("quick"|"paper", **overrides)`` loads the ``train:`` section of a
+profile file shipped in ``segkit/profiles/``. `load_profile` is the one reader of profile
+files (the report runner uses it too).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from segkit._typecheck import coerce
 from segkit._utils import did_you_mean
 
-__all__ = ["TrainConfig", "load_profile", "list_profiles", "config_table"]
+__all__ = ["TrainConfig", "load_profile", "list_profiles", "config_table", "read_yaml", "PROFILE_DIR", "PROFILE_SECTIONS"]
 
-_PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles"
+PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles"
+# Top-level sections of a profile file: the TrainConfig, `segkit report` settings, notebook parameters.
+PROFILE_SECTIONS = ("train", "report", "notebooks")
 
 
 @dataclass
@@ -39,7 +46,10 @@ class TrainConfig:
     ``downsample_factor`` are passed to it when set; ``model_kwargs: {stitches: [...]}`` inserts
     modules, see ``segkit.build_model``), ``pretrained`` (backbone weights: ``"imagenet"``, a
     URL or a local file; "" for none), ``num_classes`` (None: from the
-    dataset), ``ignore_index``, ``train_split``/``val_split``, ``test_split`` (the split
+    dataset), ``ignore_index``, ``pad_label`` (label of padding: letterbox bars and the
+    augmentation canvas; None: ``ignore_index``, so padding is not learnt; 0: the reference,
+    which labels it background), ``check_binary`` (refuse a dataset whose masks look binary
+    0/255; False when 255 really marks void), ``train_split``/``val_split``, ``test_split`` (the split
     reported in ``metrics.json`` when the dataset has it; the checkpoint is always chosen on
     ``val_split``; "" or a missing split reports on ``val_split``), ``augment``, ``device``,
     ``amp_dtype``, ``grad_clip`` (max grad norm, None: off), ``channels_last``, ``sync_bn``,
@@ -63,6 +73,8 @@ class TrainConfig:
     num_classes: int | None = None
     input_shape: list[int] = field(default_factory=lambda: [512, 512])
     ignore_index: int = 255
+    pad_label: int | None = None
+    check_binary: bool = True
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
@@ -107,25 +119,21 @@ class TrainConfig:
     max_val_images: int | None = None
 
     def __post_init__(self) -> None:
+        self._coerce_types()
         if self.Min_lr is None:
             self.Min_lr = self.Init_lr * 0.01  # the reference: prints 7.000000000000001e-05
-        self.input_shape = [int(v) for v in self.input_shape]
         self.validate()
 
     # ------------------------------------------------------------------ checks
+    def _coerce_types(self) -> None:
+        """Convert every field to its declared type (YAML and ``--set`` give ``"5e-4"`` as a string)."""
+        for name, hint in _field_types().items():
+            setattr(self, name, coerce(getattr(self, name), hint, f"TrainConfig.{name}"))
+
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the field, the value and the fix."""
-        choices = {
-            "optimizer_type": ("sgd", "adam", "adamw"),
-            "lr_decay_type": ("cos", "step"),
-            "amp_dtype": ("float16", "bfloat16"),
-            "init_type": ("normal", "xavier", "kaiming", "orthogonal", "none"),
-            "absent": ("nan", "zero"),
-        }
-        for name, ok in choices.items():
-            value = getattr(self, name)
-            if value not in ok:
-                raise ValueError(f"TrainConfig.{name}={value!r} is not one of {ok}.{did_you_mean(str(value), ok)}")
+        """Check every field's type (coercing strings) and range; raise ``ValueError`` naming the
+        field, the value and the fix."""
+        self._coerce_types()
         if len(self.input_shape) != 2 or min(self.input_shape) <= 0:
             raise ValueError(f"TrainConfig.input_shape={self.input_shape!r} must be [height, width], e.g. [512, 512]")
         if not 0 <= self.Init_Epoch < self.UnFreeze_Epoch:
@@ -142,6 +150,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
         if self.Init_lr <= 0 or self.Min_lr is None or self.Min_lr < 0:
             raise ValueError(f"TrainConfig.Init_lr={self.Init_lr} / Min_lr={self.Min_lr}: need Init_lr > 0 and Min_lr >= 0")
+        if self.pad_label is not None and not 0 <= self.pad_label < min(self.num_classes or 255, 255):
+            raise ValueError(f"TrainConfig.pad_label={self.pad_label} must be a class index (0 is the reference's "
+                             f"background) or None (padding = ignore_index, not learnt)")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"TrainConfig.grad_clip={self.grad_clip} must be a positive max-norm or None (off)")
         if isinstance(self.cls_weights, str) and self.cls_weights != "auto":
@@ -178,14 +189,13 @@ class TrainConfig:
         """YAML text of the config (written to `path` when given)."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
-            Path(path).write_text(text)
+            Path(path).write_text(text, encoding="utf-8")
         return text
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> "TrainConfig":
         """Read a YAML file (or YAML text). A top-level ``train:`` section is used when present."""
-        text = Path(source).read_text() if _is_path(source) else str(source)
-        data = yaml.safe_load(text) or {}
+        data = read_yaml(source) if _is_path(source) else _parse_yaml(str(source), "the YAML text")
         if isinstance(data, dict) and isinstance(data.get("train"), dict):
             data = data["train"]
         return cls.from_dict(data)
@@ -230,22 +240,65 @@ def _is_path(source: str | Path) -> bool:
     return "\n" not in source and ":" not in source.split("/")[-1] and Path(source).suffix in (".yaml", ".yml")
 
 
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file (UTF-8, BOM dropped) as Python data; a syntax error names the file, line and column."""
+    return _parse_yaml(Path(path).read_text(encoding="utf-8-sig"), str(path))
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ValueError(f"{where}: invalid YAML{at}: {exc.problem or exc.context}") from None
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    """Field name -> resolved type hint (the annotations are strings under ``from __future__``)."""
+    hints = typing.get_type_hints(TrainConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(TrainConfig)}
+
+
 def list_profiles() -> list[str]:
     """Names of the profiles shipped with segkit."""
-    return sorted(p.stem for p in _PROFILE_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
 
 
-def load_profile(name: str) -> dict[str, Any]:
-    """The whole profile file as a dict (sections ``train:`` and any others, e.g. notebook parameters)."""
+def load_profile(name: str | Path) -> dict[str, Any]:
+    """Read a profile file: a name in ``segkit/profiles/`` (``"quick"``, ``"paper"``) or a YAML path.
+
+    The file is a mapping of the sections in `PROFILE_SECTIONS`: ``train:`` (a `TrainConfig`,
+    required, so a typo cannot fall back to the defaults), ``report:`` and ``notebooks:``.
+
+    Raises:
+        FileNotFoundError: a ``.yaml`` path that does not exist.
+        ValueError: an unknown profile name, a file that is not a mapping, no ``train:``
+            section, or an unknown section (each with a did-you-mean).
+    """
     path = Path(name)
-    if path.suffix not in (".yaml", ".yml") or not path.is_file():
-        path = _PROFILE_DIR / f"{name}.yaml"
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise FileNotFoundError(f"profile file {str(path)!r} does not exist")
+    else:
+        path = PROFILE_DIR / f"{name}.yaml"
         if not path.is_file():
             names = list_profiles()
-            raise ValueError(f"unknown profile {name!r}.{did_you_mean(name, names)} Available: {', '.join(names)} (or a .yaml path)")
-    data = yaml.safe_load(path.read_text()) or {}
+            raise ValueError(f"unknown profile {str(name)!r}.{did_you_mean(str(name), names)} "
+                             f"Available: {', '.join(names)} (or a .yaml path)")
+    data = read_yaml(path)
     if not isinstance(data, dict):
-        raise ValueError(f"profile {str(path)!r} must be a YAML mapping with a 'train:' section")
+        raise ValueError(f"profile {str(path)!r} must be a YAML mapping with a 'train:' section, "
+                         f"not a {type(data).__name__}")
+    unknown = [k for k in data if k not in PROFILE_SECTIONS]
+    if unknown:
+        hints = "".join(did_you_mean(str(k), PROFILE_SECTIONS) for k in unknown)
+        raise ValueError(f"profile {str(path)!r}: unknown section(s) {unknown}.{hints} "
+                         f"Sections: {', '.join(PROFILE_SECTIONS)}")
+    if not isinstance(data.get("train"), dict):
+        raise ValueError(f"profile {str(path)!r} has no 'train:' section (a mapping of TrainConfig fields); "
+                         "add one, e.g. 'train: {UnFreeze_Epoch: 20}', so the recipe is not silently the default")
     return data
 
 
@@ -283,4 +336,17 @@ def config_table(
     lines = ["Configurations:", rule, "|%25s | %40s|" % ("keys", "values"), rule]
     lines += ["|%25s | %40s|" % (k, str(v)) for k, v in rows]
     lines.append(rule)
+    lines.append(_effective_lr_line(cfg))
     return "\n".join(lines)
+
+
+def _effective_lr_line(cfg: TrainConfig) -> str:
+    """The learning rates training really uses: scaled by batch/nbs, clamped to the optimiser's limits."""
+    from segkit.engine.schedule import fit_lr, lr_limits
+
+    bs = cfg.Unfreeze_batch_size
+    backbone = cfg.backbone or cfg.model
+    lo, hi = lr_limits(cfg.optimizer_type, backbone)
+    init_fit, min_fit = fit_lr(cfg.Init_lr, cfg.Min_lr, bs, cfg.optimizer_type, cfg.nbs, backbone)
+    return (f"effective lr at batch size {bs}: Init_lr {init_fit:.6g}, Min_lr {min_fit:.6g} "
+            f"(x {bs}/nbs={cfg.nbs}, clamped to the {cfg.optimizer_type} limits [{lo:g}, {hi:g}])")

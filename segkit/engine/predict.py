@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -130,6 +130,7 @@ def predict(
     save_mask: bool = False,
     batch_size: int = 4,
     progress: bool = True,
+    on_error: Callable[[str, Exception], None] | None = None,
 ) -> list[PredictResult]:
     """Letterbox inference on images, folders or frames; optional PNG overlays.
 
@@ -144,9 +145,12 @@ def predict(
         save_mask: Also save the label map as a palette PNG.
         batch_size: Images per forward pass.
         progress: tqdm bar.
+        on_error: Called as ``on_error(name, error)`` for an input that cannot be read (a
+            corrupt or non-image file; `name` is its path), and the others are still
+            predicted. None: the first such input raises.
 
     Returns:
-        One :class:`PredictResult` per image.
+        One :class:`PredictResult` per image that was read.
     """
     code = _mix_code(mix_type)
     items = _collect(inputs)
@@ -159,10 +163,18 @@ def predict(
     results: list[PredictResult] = []
     bar = tqdm(total=len(items), desc="Predict", unit="img", leave=False, disable=not progress)
     for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
-        rgbs = [_as_rgb(obj) for _, obj in chunk]
-        labels = letterbox_predict(net, rgbs, input_shape, dev)
-        for (name, _), rgb, label in zip(chunk, rgbs, labels):
+        chunk, rgbs = [], []
+        for name, obj in items[start:start + batch_size]:
+            try:
+                rgbs.append(_as_rgb(obj))
+            except (ValueError, OSError) as exc:  # DatasetError is a ValueError
+                if on_error is None:
+                    raise
+                on_error(str(obj) if isinstance(obj, Path) else name, exc)
+                continue
+            chunk.append(name)
+        labels = letterbox_predict(net, rgbs, input_shape, dev) if rgbs else []
+        for name, rgb, label in zip(chunk, rgbs, labels):
             label = label.astype(np.uint8 if label.max(initial=0) < 256 else np.int64)
             vis = overlay(rgb, label, code, palette)
             path = None
@@ -175,6 +187,6 @@ def predict(
                     m.putpalette(pal.ravel().tolist())
                     m.save(out / f"{name}_mask.png")
             results.append(PredictResult(name, label, vis, path))
-        bar.update(len(chunk))
+        bar.update(len(items[start:start + batch_size]))
     bar.close()
     return results

@@ -7,6 +7,7 @@ at the start of every epoch and written to every parameter group.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,11 +30,18 @@ def fit_lr(
     """Batch-size-scaled (Init_lr_fit, Min_lr_fit).
 
     ``Init_fit = min(max(bs/nbs*Init_lr, lo), hi)``; ``Min_fit = min(max(bs/nbs*Min_lr, lo*0.01), hi*0.01)``.
-    With the reference (sgd, bs=2, Init_lr=7e-3) this gives 8.75e-4 and 8.75e-6.
+    With the reference (sgd, bs=2, Init_lr=7e-3) this gives 8.75e-4 and 8.75e-6. An ``Init_lr``
+    outside ``[lo, hi]`` (e.g. 1e6 with SGD, used as 0.1) gives a ``UserWarning``.
     """
     if batch_size < 1 or nbs < 1:
         raise ValueError(f"fit_lr: batch_size={batch_size} and nbs={nbs} must be >= 1")
     lo, hi = lr_limits(optimizer_type, backbone)
+    if not lo <= init_lr <= hi:
+        # no batch size reaches this Init_lr: the clamp replaces the user's choice, so say so
+        bound = "above the upper" if init_lr > hi else "below the lower"
+        warnings.warn(f"Init_lr={init_lr:g} is {bound} {optimizer_type} limit [{lo:g}, {hi:g}] of the reference "
+                      f"recipe: training uses at most {hi:g} and at least {lo:g} (after the batch/nbs scaling); "
+                      f"choose Init_lr within the limits", UserWarning, stacklevel=2)
     init_fit = min(max(batch_size / nbs * init_lr, lo), hi)
     min_fit = min(max(batch_size / nbs * min_lr, lo * 1e-2), hi * 1e-2)
     return init_fit, min_fit

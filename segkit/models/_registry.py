@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from segkit._utils import did_you_mean
 
-__all__ = ["register_model", "build_model", "list_models", "model_info", "ModelEntry"]
+__all__ = ["register_model", "build_model", "list_models", "model_info", "ModelEntry", "UnknownArgumentError"]
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,20 @@ def _entry(name: str) -> ModelEntry:
     return _MODELS[name]
 
 
+class UnknownArgumentError(TypeError, ValueError):
+    """A keyword argument the model does not take: a ``TypeError`` like Python's own for an
+    unexpected keyword, and a ``ValueError`` because it usually comes from a config's
+    ``model_kwargs`` (so the CLI reports it in one line)."""
+
+
 def build_model(name: str, stitches: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any) -> nn.Module:
     """Build a registered model by name, e.g. ``build_model("sff-wadeeplab", num_classes=3)``.
 
     Keyword arguments set to None are dropped (the factory default applies). Unknown names
-    raise ``KeyError`` listing close matches; unknown keyword arguments raise ``TypeError``
-    listing the accepted ones. ``pretrained=`` ("imagenet", a URL or a file) is taken by the
-    models that have a backbone (the DeepLab family).
+    raise ``KeyError`` listing close matches; unknown keyword arguments raise
+    `UnknownArgumentError` (a ``TypeError`` and a ``ValueError``) listing the accepted ones.
+    ``pretrained=`` ("imagenet", a URL or a file) is taken by the models that have a backbone
+    (the DeepLab family).
 
     The model carries its spec as data, ``model.segkit_spec`` = ``{"name", "kwargs",
     "pretrained", "stitches"}``, which :func:`segkit.models.build_from_spec` rebuilds from
@@ -100,7 +107,7 @@ def build_model(name: str, stitches: Sequence[Mapping[str, Any]] | None = None, 
         if bad:
             accepted = ", ".join(sig.parameters)
             hints = "".join(did_you_mean(k, sig.parameters) for k in bad)
-            raise TypeError(f"model {name!r} got unknown argument(s) {bad}.{hints} It accepts: {accepted}")
+            raise UnknownArgumentError(f"model {name!r} got unknown argument(s) {bad}.{hints} It accepts: {accepted}")
     spec = _spec_of(name, kwargs)
     model = entry.factory(**kwargs)
     model.segkit_spec = spec

@@ -18,6 +18,8 @@ from typing import Callable, Iterable, Literal, Mapping
 import torch
 import torch.nn as nn
 
+from segkit._utils import load_tensors
+
 __all__ = ["weights_init", "load_weights", "LoadReport", "read_state_dict", "PartialLoadError", "MIN_MATCH"]
 
 MIN_MATCH = 0.95  # share of the backbone's tensors a checkpoint must fill
@@ -115,7 +117,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
         obj: object = load_file(str(path), device="cpu")
     else:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_tensors(path)
     for key in ("state_dict", "model", "model_state", "net"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit.models._registry import register_model
+from segkit.models.heads.aspp import batch_one_error, is_batch_one_error
 from segkit.models.linknet import ResNetEncoder
 from segkit.models.unet import ConvBNAct, check_input_size
 
@@ -63,7 +64,17 @@ class PyramidPooling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        outs = [x] + [F.interpolate(level(x), size=size, mode="bilinear", align_corners=False) for level in self.levels]
+        outs = [x]
+        for level in self.levels:
+            try:
+                y = level(x)
+            except ValueError as e:  # the 1x1 bin at batch size 1: BatchNorm sees one value per channel
+                if not is_batch_one_error(e):
+                    raise
+                bins = level[0].output_size
+                raise batch_one_error(f"PSPNet pyramid pooling (bin {bins})", (x.shape[0], x.shape[1], bins, bins),
+                                      "drop the 1x1 bin (pool_scales=(2, 3, 6))") from e
+            outs.append(F.interpolate(y, size=size, mode="bilinear", align_corners=False))
         return torch.cat(outs, 1)
 
 

@@ -18,7 +18,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import yaml
 
 __all__ = [
-    "PROFILES_DIR",
     "NotebookFailedError",
     "NotebookResult",
     "list_notebooks",
@@ -31,7 +30,6 @@ __all__ = [
     "run_notebooks",
 ]
 
-PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 _NB_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 
 
@@ -116,19 +114,12 @@ def select_notebooks(notebooks: Sequence[Path], only: Iterable[str] | None) -> l
 def load_profile(profile: str | Path) -> dict[str, Any]:
     """Load a profile YAML (a name in ``segkit/profiles/`` or a path) as a dict.
 
-    Raises:
-        FileNotFoundError: no such profile (the message lists the available names).
+    The one reader of profile files is `segkit.engine.config.load_profile` (it checks the
+    sections and requires ``train:``); this name is kept for the report code.
     """
-    p = Path(profile)
-    if p.suffix not in (".yaml", ".yml"):
-        p = PROFILES_DIR / f"{profile}.yaml"
-    if not p.is_file():
-        names = sorted(x.stem for x in PROFILES_DIR.glob("*.yaml")) if PROFILES_DIR.is_dir() else []
-        raise FileNotFoundError(f"profile {profile!r} not found ({p}); available profiles: {names}.")
-    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"profile {p} must be a YAML mapping, got {type(data).__name__}.")
-    return data
+    from segkit.engine.config import load_profile as _load
+
+    return _load(profile)
 
 
 def declared_parameters(notebook: str | Path) -> dict[str, Any]:

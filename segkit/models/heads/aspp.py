@@ -11,7 +11,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ASPP", "pooled_norm"]
+__all__ = ["ASPP", "pooled_norm", "batch_one_error", "is_batch_one_error"]
+
+_BN_BATCH_ONE = "Expected more than 1 value per channel when training"  # PyTorch's BatchNorm message
+
+
+def is_batch_one_error(exc: Exception) -> bool:
+    """True for PyTorch's BatchNorm error on one value per channel (batch size 1 after global pooling)."""
+    return isinstance(exc, ValueError) and _BN_BATCH_ONE in str(exc)
+
+
+def batch_one_error(where: str, shape: tuple[int, ...], fix: str) -> ValueError:
+    """The error for a BatchNorm after global pooling trained at batch size 1 (one value per channel)."""
+    return ValueError(f"{where}: BatchNorm in the image-pooling branch cannot train at batch size 1 (its input is "
+                      f"{tuple(shape)}, one value per channel). Train with batch size >= 2 "
+                      f"(e.g. --set Unfreeze_batch_size=2), call model.eval(), or {fix}.")
 
 
 def pooled_norm(norm: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
@@ -21,12 +35,11 @@ def pooled_norm(norm: nn.Module, x: torch.Tensor, where: str) -> torch.Tensor:
         return torch.group_norm(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
     try:
         return norm(x)
-    except ValueError as e:  # BatchNorm: "Expected more than 1 value per channel when training"
-        raise ValueError(
-            f"{where}: BatchNorm in the image-pooling branch cannot train at batch size 1 (its input is "
-            f"{tuple(x.shape)}, one value per channel). Train with batch size >= 2, call model.eval(), or "
-            f"use a head with GroupNorm there (use_groupnorm=True, e.g. aspp='msa_aspp')."
-        ) from e
+    except ValueError as e:
+        if not is_batch_one_error(e):
+            raise
+        raise batch_one_error(where, x.shape, "use a head with GroupNorm there (use_groupnorm=True, "
+                                              "e.g. aspp='msa_aspp')") from e
 
 
 class ASPP(nn.Module):

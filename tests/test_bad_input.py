@@ -1,0 +1,361 @@
+"""Bad input and faults, as a user meets them: each test feeds one wrong thing to the CLI (or
+the library, where a user would call it) and checks for one clear line and nothing lost.
+
+`cli` runs ``segkit.cli.main(argv)`` in this process (the same entry point as the ``segkit``
+script, without a second torch import per call); `segkit_cli` runs ``python -m segkit`` in a
+subprocess where the process matters: environment variables, the locale, a memory limit.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import segkit
+from segkit.data import VOCSegmentation, save_mask
+from segkit.data.voc import read_class_names
+from segkit.engine import TrainConfig
+
+SRC = str(Path(segkit.__file__).resolve().parents[1])
+TINY = ["--set", "input_shape=[64,64]", "--epochs", "1", "--set", "Unfreeze_batch_size=4", "--set", "num_workers=0",
+        "--set", "max_train_batches=1", "--set", "max_val_images=1", "--no-progress"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def segkit_cli(*args, cwd: Path, env: dict | None = None, data_limit_gb: float | None = None):
+    """Run ``python -m segkit ARGS`` as a user would (this checkout's segkit, no SEGKIT_DEBUG)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "SEGKIT_DEBUG"}
+    full_env["PYTHONPATH"] = SRC + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+
+    def limit():  # a regression that allocates a huge buffer fails with MemoryError, not the machine
+        cap = int(data_limit_gb * 2 ** 30)
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+
+    return subprocess.run([sys.executable, "-m", "segkit", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit if data_limit_gb else None)
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    """``segkit ARGS`` in-process: exit code, stdout and stderr (an exception escaping is a test failure)."""
+    from segkit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def one_line_error(res: subprocess.CompletedProcess, *needles: str) -> str:
+    """Assert a non-zero exit with exactly one ``error:`` line holding `needles` and no traceback."""
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if "error:" in ln]
+    assert len(lines) == 1, res.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def write_voc(root: Path, masks: dict[str, np.ndarray], splits: dict[str, list[str]],
+              classes=("background", "a", "b"), ext: str = ".png") -> Path:
+    """A VOC-layout dataset: one grey image per mask (brightness from the label), split files, classes.txt."""
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for name, m in masks.items():
+        grey = (np.asarray(m, np.uint8) % 4 * 60 + 20).astype(np.uint8)
+        Image.fromarray(np.stack([grey] * 3, -1)).save(root / "JPEGImages" / f"{name}{ext}")
+        save_mask(m, root / "SegmentationClass" / f"{name}.png")
+    for split, names in splits.items():
+        (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
+    if classes:
+        (root / "classes.txt").write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
+    return root
+
+
+def blocks(h: int, w: int, seed: int, classes=(0, 1, 2)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.choice(np.asarray(classes, np.uint8), (h // 8 + 1, w // 8 + 1))
+    return np.kron(small, np.ones((8, 8), np.uint8))[:h, :w]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run trained by the CLI from a YAML config that writes its numbers the way people do
+    (``Init_lr: 5e-4``, which PyYAML reads as a string), plus ``--set`` numbers of the same kind."""
+    base = tmp_path_factory.mktemp("trained")
+    assert cli("data", "synth", base / "data", "--n-images", 8, "--size", 64).returncode == 0
+    (base / "cfg.yaml").write_text("train:\n  model: deeplabv3plus-mobilenetv2\n  Init_lr: 5e-4\n"
+                                   "  optimizer_type: adam\n  init_type: none\n")
+    res = cli("train", "--data-root", base / "data", "--run-dir", base / "run", "--config", base / "cfg.yaml",
+              "--set", "Min_lr=1e-6", "--set", "grad_clip=1e1", *TINY)
+    assert res.returncode == 0, res.stderr
+    return base
+
+
+# ----------------------------------------------------------------------------- 1. padding
+def test_padding_is_ignored_by_default_and_pad_label_restores_the_reference(tmp_path):
+    """Masks without class 0: any 0 in a target is padding. By default padding is ignore_index
+    (255); pad_label=0 (the paper profile) labels it background, at exactly the same pixels."""
+    masks = {f"m{i}": blocks(32, 64, i, classes=(1, 2)) for i in range(2)}  # wide: letterbox bars top/bottom
+    root = write_voc(tmp_path / "d", masks, {"train": list(masks), "val": list(masks)})
+    val = VOCSegmentation(root, "val", input_shape=(64, 64))[0][1]
+    assert (val[:16] == 255).all() and (val[48:] == 255).all() and not (val == 0).any()
+    val_ref = VOCSegmentation(root, "val", input_shape=(64, 64), pad_label=0)[0][1]
+    assert (val_ref[:16] == 0).all() and torch.equal(val_ref[16:48], val[16:48])
+
+    default = VOCSegmentation(root, "train", input_shape=(64, 64), augment=True)
+    reference = VOCSegmentation(root, "train", input_shape=(64, 64), augment=True, pad_label=0)
+    padded = 0
+    for epoch in range(4):
+        default.set_epoch(epoch)
+        reference.set_epoch(epoch)
+        for i in range(len(default)):
+            y, y_ref = default[i][1], reference[i][1]
+            assert set(y.unique().tolist()) <= {1, 2, 255}
+            assert torch.equal(y == 255, y_ref == 0)
+            padded += int((y == 255).sum())
+    assert padded > 0  # the scale/paste augmentation did pad
+
+    assert TrainConfig.profile("quick").pad_label is None
+    assert TrainConfig.profile("paper").pad_label == 0  # fidelity to the reference recipe
+    assert TrainConfig.profile("quick", pad_label="0").pad_label == 0  # what --set pad_label=0 passes
+    with pytest.raises(ValueError, match="pad_label=7 must be a class index"):
+        VOCSegmentation(root, "val", pad_label=7)
+
+
+# ----------------------------------------------------------------------------- 2. profiles
+@pytest.mark.parametrize("text, needles", [
+    ("trian:\n  UnFreeze_Epoch: 3\n", ["unknown section(s) ['trian']", "Did you mean 'train'"]),
+    ("notebooks:\n  all: {epochs: 3}\n", ["has no 'train:' section"]),
+])
+def test_profile_without_train_section_is_an_error(tmp_path, text, needles):
+    (tmp_path / "mine.yaml").write_text(text)
+    res = cli("train", "--data-root", tmp_path / "nowhere", "--run-dir", tmp_path / "run", "--profile",
+              tmp_path / "mine.yaml")
+    one_line_error(res, "mine.yaml", *needles)
+    assert not (tmp_path / "run").exists()
+    # segkit report reads the same file through the same loader
+    res = cli("report", "--profile", tmp_path / "mine.yaml", "--notebooks", tmp_path / "none")
+    one_line_error(res, *needles)
+
+
+# ----------------------------------------------------------------------------- 3. types and one-line errors
+def test_numbers_from_yaml_and_set_are_coerced(trained):
+    cfg = json.loads(json.dumps(__import__("yaml").safe_load((trained / "run" / "config.yaml").read_text())))
+    tc = cfg["train"]
+    assert tc["Init_lr"] == 5e-4 and tc["Min_lr"] == 1e-6 and tc["grad_clip"] == 10.0
+    assert tc["pad_label"] is None and tc["check_binary"] is True
+
+
+@pytest.mark.parametrize("item, needles", [
+    ("Unfreeze_batch_size=4.5", ["TrainConfig.Unfreeze_batch_size=4.5", "expected an integer"]),
+    ("seed=1.5", ["TrainConfig.seed=1.5", "expected an integer"]),
+    ("UnFreeze_Epoch=abc", ["TrainConfig.UnFreeze_Epoch='abc'", "expected an integer"]),
+    ("optimizer_type=sgdd", ["'sgdd'", "Did you mean 'sgd'"]),
+    ("model_kwargs={attn: se", ["--set 'model_kwargs={attn: se'"]),
+])
+def test_bad_set_values_give_one_line(tmp_path, item, needles):
+    res = cli("train", "--data-root", tmp_path / "nowhere", "--run-dir", tmp_path / "run", "--set", item)
+    one_line_error(res, *needles)
+
+
+def test_debug_variable_shows_the_traceback(tmp_path):
+    args = ("train", "--data-root", "d", "--run-dir", "r", "--set", "seed=1.5")
+    one_line_error(segkit_cli(*args, cwd=tmp_path), "TrainConfig.seed=1.5")  # the real `python -m segkit`
+    res = segkit_cli(*args, cwd=tmp_path, env={"SEGKIT_DEBUG": "1"})
+    assert res.returncode != 0 and "Traceback" in res.stderr and "TrainConfig.seed=1.5" in res.stderr
+
+
+def test_bad_model_kwargs_key_gives_one_line(trained):
+    res = cli("train", "--data-root", trained / "data", "--run-dir", trained / "bad_kwargs",
+              "--set", "model_kwargs={nonsense: 1}", *TINY)
+    one_line_error(res, "unknown argument(s) ['nonsense']")
+
+
+def test_full_disk_gives_one_line(trained):
+    # /dev/full answers every write with ENOSPC, as a full disk does
+    res = cli("evaluate", trained / "run", "--max-images", 1, "--no-progress", "--json", "/dev/full")
+    one_line_error(res, "/dev/full", "No space left on device")
+
+
+# ----------------------------------------------------------------------------- 7. binary masks
+def test_binary_masks_found_in_a_mostly_background_set(tmp_path):
+    """2 of 16 masks are 0/255, the rest only background: a sample of 8 missed them."""
+    masks = {f"m{i:02d}": np.zeros((32, 32), np.uint8) for i in range(16)}
+    for name in ("m05", "m10"):
+        masks[name][8:20, 8:20] = 255
+    names = sorted(masks)
+    root = write_voc(tmp_path / "d", masks, {"train": names[:12], "val": names[12:]}, classes=("background", "damage"))
+    res = cli("train", "--data-root", root, "--run-dir", tmp_path / "run", *TINY)
+    one_line_error(res, "look binary 0/255 (2 of 12 hold 255", "segkit data fix-binary", "--set check_binary=false")
+    assert cli("data", "check", root).returncode == 1
+    assert TrainConfig.profile("quick", check_binary="false").check_binary is False
+
+    res = cli("data", "fix-binary", root)
+    assert res.returncode == 0 and "rewrote 2 binary" in res.stdout
+    ds = VOCSegmentation(root, "train")
+    assert ds.load_raw(names.index("m05"))[1].max() == 1
+
+
+# ----------------------------------------------------------------------------- 8. 16-bit images
+def test_12_bit_data_in_a_16_bit_png_keeps_its_brightness(tmp_path):
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 4096, (64, 64)).astype(np.uint16)  # 12-bit camera values
+    root = write_voc(tmp_path / "d", {"a": blocks(64, 64, 0)}, {"train": ["a"]})
+    (root / "JPEGImages" / "a.png").unlink()
+    Image.fromarray(data).save(root / "JPEGImages" / "a.png")  # mode I;16
+    res = cli("data", "stats", root, "--split", "train")
+    assert res.returncode == 0, res.stderr
+    mean = [float(v) for v in re.search(r"mean \[([^\]]+)\]", res.stdout).group(1).split(",")]
+    want = float((np.floor(data / 4095.0 * 255.0 + 0.5)).mean() / 255.0)  # ~0.5; /65535 gave ~0.03
+    assert mean == pytest.approx([want] * 3, abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- 9. Labelme
+def _labelme(folder: Path, name: str, image_path: str, h: int = 32, w: int = 32) -> None:
+    shape = {"label": "damage", "shape_type": "rectangle", "points": [[4, 4], [20, 20]]}
+    (folder / f"{name}.json").write_text(json.dumps({"imagePath": image_path, "imageHeight": h, "imageWidth": w,
+                                                     "shapes": [shape]}))
+
+
+def test_labelme_refuses_paths_outside_the_folder(tmp_path):
+    src = tmp_path / "annotations"
+    src.mkdir()
+    Image.fromarray(np.full((32, 32, 3), 99, np.uint8)).save(tmp_path / "secret.png")
+    _labelme(src, "a", "../secret.png")
+    res = cli("data", "labelme", src, tmp_path / "out", "--classes", "background,damage")
+    one_line_error(res, "imagePath '../secret.png' points outside", "--allow-outside")
+    assert not list((tmp_path / "out").rglob("*.jpg"))  # nothing was copied
+
+    _labelme(src, "a", str(tmp_path / "secret.png"))  # an absolute path: refused the same way
+    one_line_error(cli("data", "labelme", src, tmp_path / "out", "--classes", "background,damage"), "points outside")
+    res = cli("data", "labelme", src, tmp_path / "out", "--classes", "background,damage", "--allow-outside")
+    assert res.returncode == 0 and (tmp_path / "out" / "JPEGImages" / "a.jpg").is_file()
+
+
+def test_labelme_checks_the_claimed_size_before_allocating(tmp_path):
+    src = tmp_path / "annotations"
+    src.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(src / "a.png")
+    _labelme(src, "a", "a.png", h=200000, w=200000)  # 40 GB as a mask
+    res = segkit_cli("data", "labelme", src, tmp_path / "out", "--classes", "background,damage", cwd=tmp_path,
+                     data_limit_gb=4)
+    one_line_error(res, "the JSON says 200000x200000", "the image is 32x32")
+    (src / "a.png").unlink()  # and with no image to compare: PIL's decompression-bomb limit
+    res = segkit_cli("data", "labelme", src, tmp_path / "out", "--classes", "background,damage", cwd=tmp_path,
+                     data_limit_gb=4)
+    one_line_error(res, "claims a 200000x200000 image")
+
+
+# ----------------------------------------------------------------------------- 10. predict a folder
+def test_predict_folder_keeps_going_past_a_bad_image(trained, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "c.jpg"):
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(folder / name)
+    (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    res = cli("predict", trained / "run", folder, "--out", tmp_path / "out", "--no-progress")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "skipped" in res.stderr and "b.jpg" in res.stderr and "1 of 3 image(s) could not be read" in res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
+# ----------------------------------------------------------------------------- 11. encodings
+def test_utf8_class_names_with_a_bom_under_an_ascii_locale(tmp_path):
+    root = write_voc(tmp_path / "d", {"a": blocks(32, 32, 0)}, {"train": ["a"]}, classes=None)
+    (root / "classes.txt").write_bytes("\ufeff背景\n腐蚀\n断丝\n".encode("utf-8"))  # as Windows Notepad saves it
+    assert read_class_names(root) == ["背景", "腐蚀", "断丝"]
+    ascii_env = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    res = segkit_cli("data", "stats", root, "--split", "train", cwd=tmp_path, env=ascii_env)
+    assert res.returncode == 0, res.stderr
+    assert "\\u80cc\\u666f" in res.stdout and "\\ufeff" not in res.stdout  # 背景, escaped for the ASCII terminal
+
+
+# ----------------------------------------------------------------------------- 12. one name, two files
+def test_same_name_as_jpg_and_png_is_an_error(tmp_path):
+    masks = {f"m{i}": blocks(32, 32, i) for i in range(3)}
+    root = write_voc(tmp_path / "d", masks, {"train": ["m0", "m1"], "val": ["m2"]})
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(root / "JPEGImages" / "m1.jpg")
+    res = cli("data", "check", root)
+    assert res.returncode == 1 and "m1.jpg" in res.stdout and "m1.png" in res.stdout
+    res = cli("train", "--data-root", root, "--run-dir", tmp_path / "run", *TINY)
+    one_line_error(res, "m1.jpg", "m1.png", "same name 'm1'")
+
+
+# ----------------------------------------------------------------------------- 13. clamped learning rate
+def test_clamped_init_lr_is_printed_and_warned(trained):
+    with pytest.warns(UserWarning, match=r"Init_lr=1e\+06 is above the upper adam limit \[0.0003, 0.0005\]"):
+        res = cli("train", "--data-root", trained / "data", "--run-dir", trained / "lr", "--set", "Init_lr=1e6", *TINY)
+    assert res.returncode == 0, res.stderr
+    assert "|                  Init_lr |                                1000000.0|" in res.stdout  # the reference row
+    assert "effective lr at batch size 4: Init_lr 0.0005" in res.stdout  # and what training really uses
+
+
+# ----------------------------------------------------------------------------- 14. PSPNet at batch size 1
+def test_pspnet_batch_size_one_gives_the_clear_message(trained):
+    res = cli("train", "--data-root", trained / "data", "--run-dir", trained / "psp", "--model", "pspnet-r50", *TINY,
+              "--set", "Unfreeze_batch_size=1")
+    one_line_error(res, "PSPNet pyramid pooling (bin 1)", "batch size 1", "batch size >= 2")
+
+
+# ----------------------------------------------------------------------------- 15. unsafe checkpoint
+def test_unsafe_checkpoint_is_refused_in_segkits_words(trained, tmp_path):
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": argparse.Namespace(cmd="echo owned")}, evil)
+    res = cli("evaluate", trained / "run", "--checkpoint", evil, "--no-progress")
+    line = one_line_error(res, "non-tensor Python objects", "argparse.Namespace", "for safety")
+    assert "weights_only=False" not in res.stderr and line.count("\n") == 0
+
+
+# ----------------------------------------------------------------------------- 16. failed report
+def test_failed_report_leaves_no_stale_pages(trained, tmp_path):
+    import nbformat
+
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbs / "01_fails.ipynb")
+    out = tmp_path / "report"
+    (out / "html").mkdir(parents=True)
+    (out / "index.html").write_text("<h1>last week's report</h1>")
+    (out / "html" / "01_fails.html").write_text("old page")
+    (out / "report.pdf").write_bytes(b"%PDF old")
+    res = cli("report", "--notebooks", nbs, "--out", out, "--data", trained / "data", "--no-pdf",
+              "--runs", tmp_path / "runs", "--figures", tmp_path / "figures", "--kernel", "python3")
+    assert res.returncode == 1 and "boom" in res.stderr
+    assert not (out / "html" / "01_fails.html").exists() and not (out / "report.pdf").exists()
+    index = (out / "index.html").read_text()
+    assert "failed" in index and "boom" in index and "last week" not in index
+
+
+# ----------------------------------------------------------------------------- 17. data check warnings
+def test_data_check_warns_about_absent_classes_and_tiny_val_split(tmp_path):
+    masks = {f"m{i:02d}": blocks(32, 32, i) for i in range(10)}
+    masks["v0"], masks["v1"] = blocks(32, 32, 20, classes=(0, 1)), blocks(32, 32, 21, classes=(0, 1))
+    root = write_voc(tmp_path / "d", masks, {"train": [f"m{i:02d}" for i in range(10)], "val": ["v0", "v1"]})
+    res = cli("data", "check", root)
+    assert res.returncode == 0, res.stdout  # warnings, not errors (--strict fails on them)
+    assert "class 2 (b) has no pixel in the 2 image(s) of the val split" in res.stdout
+    assert "the val split has only 2 image(s)" in res.stdout
+    assert cli("data", "check", root, "--strict").returncode == 1
+
+    clean = {f"m{i:02d}": blocks(32, 32, i) for i in range(20)}
+    root = write_voc(tmp_path / "clean", clean, {"train": sorted(clean)[:10], "val": sorted(clean)[10:]})
+    res = cli("data", "check", root)
+    assert res.returncode == 0 and "no problems found" in res.stdout, res.stdout
