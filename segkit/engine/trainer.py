@@ -301,8 +301,8 @@ def _datasets(cfg: TrainConfig, data_root: Any, given: tuple[Any, Any, Any]) -> 
     from segkit.data import VOCSegmentation
     from segkit.data.voc import resolve_voc_root
 
-    common = dict(input_shape=tuple(cfg.input_shape), num_classes=cfg.num_classes,
-                  ignore_index=cfg.ignore_index, seed=cfg.seed)
+    common = dict(input_shape=tuple(cfg.input_shape), num_classes=cfg.num_classes, ignore_index=cfg.ignore_index,
+                  seed=cfg.seed, pad_label=cfg.pad_label, check_binary=cfg.check_binary)
     train_ds = train_ds or VOCSegmentation(data_root, split=cfg.train_split, augment=cfg.augment, **common)
     val_ds = val_ds or VOCSegmentation(data_root, split=cfg.val_split, augment=False, **common)
     lists = resolve_voc_root(data_root) / "ImageSets" / "Segmentation"
