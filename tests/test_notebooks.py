@@ -44,10 +44,16 @@ TINY: dict[str, dict] = {
 }
 
 
+DATA = {"n_images": 40, "test_fraction": 0.2}  # the notebooks' data parameters, matching the generated set
+
+
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, synthetic_root) -> dict[str, Path]:
+def workdir(tmp_path_factory) -> dict[str, Path]:
+    from segkit.data import make_synthetic_wirerope
+
     root = tmp_path_factory.mktemp("nbrun")
-    d = {"root": root, "data_root": synthetic_root, "runs_dir": root / "runs", "figures_dir": root / "figures",
+    data = make_synthetic_wirerope(root / "wirerope", size=64, seed=0, **DATA)  # its own: with a test split
+    d = {"root": root, "data_root": data, "runs_dir": root / "runs", "figures_dir": root / "figures",
          "tables_dir": root / "tables", "out_dir": root / "out"}
     return d
 
@@ -55,7 +61,7 @@ def workdir(tmp_path_factory, synthetic_root) -> dict[str, Path]:
 def _run(name: str, workdir: dict[str, Path]) -> nbformat.NotebookNode:
     params = {k: str(v) for k, v in workdir.items() if k != "root"}
     params.update(profile="quick", device="cpu", smoke=True, image_size=64, batch_size=4, seed=0, threads=1,
-                  **TINY[name])
+                  **DATA, **TINY[name])
     declared = declared_parameters(NOTEBOOKS / f"{name}.ipynb")
     unknown = set(TINY[name]) - set(declared)
     assert not unknown, f"{name} does not declare {unknown}"

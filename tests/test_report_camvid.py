@@ -10,14 +10,14 @@ import pytest
 pytestmark = [pytest.mark.camvid, pytest.mark.slow, pytest.mark.xdist_group("camvid-report")]
 
 
-def _subset(src: Path, dst: Path, n_train: int = 12, n_val: int = 4) -> Path:
+def _subset(src: Path, dst: Path, n_train: int = 12, n_val: int = 4, n_test: int = 4) -> Path:
     """Copy the first images of each split, keeping the VOC layout and classes.txt."""
     seg = dst / "ImageSets" / "Segmentation"
     seg.mkdir(parents=True)
     (dst / "JPEGImages").mkdir()
     (dst / "SegmentationClass").mkdir()
     shutil.copy(src / "classes.txt", dst / "classes.txt")
-    for split, n in (("train", n_train), ("val", n_val)):
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
         ids = (src / "ImageSets" / "Segmentation" / f"{split}.txt").read_text().split()[:n]
         (seg / f"{split}.txt").write_text("\n".join(ids) + "\n")
         for i in ids:
@@ -34,12 +34,15 @@ def test_report_runs_on_a_camvid_subset(camvid_root, tmp_path, capsys):
     rc = main(["report", "--data", str(data), "--only", "00,01,02,06", "--out", str(out),
                "--figures", str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"), "--no-pdf",
                "--notebooks", str(Path(__file__).resolve().parents[1] / "notebooks"),
-               "-p", "smoke", "true", "-p", "epochs", "1"])
+               "-p", "smoke", "true", "-p", "epochs", "1", "-p", "seeds", "[0, 1]"])
     assert rc == 0, capsys.readouterr().err[-3000:]
     classes = pd.read_csv(out / "tables" / "dataset_classes.csv")
     assert classes["Class"].tolist()[:3] == ["sky", "building", "pole"] and len(classes) == 11
     per_class = pd.read_csv(out / "tables" / "training_per_class.csv")
-    assert len(per_class) == 11 and per_class["class"].iloc[-1] == "bicyclist"
+    assert len(per_class) == 11 and per_class["class"].iloc[-1] == "bicyclist" and "IoU std" in per_class
+    caption = (out / "tables" / "training_per_class.md").read_text(encoding="utf-8").splitlines()[0]
+    assert "camvid" in caption and "seeds 0, 1 (n = 2" in caption and "12 train / 4 val images" in caption
+    assert "scored on the test split (4 images), checkpoint chosen on val" in caption
     sizes = pd.read_csv(out / "tables" / "dataset_image_sizes.csv")
     assert sizes[["Width", "Height"]].values.tolist() == [[480, 360]]
     for fig in ("dataset_samples", "training_curves", "paper_confusion_matrix", "paper_predictions"):

@@ -115,6 +115,8 @@ def plot_miou_vs_fps(df: pd.DataFrame, name_col: str = "Model", miou_col: str = 
     if std in df.columns and df[std].notna().any():
         ax.errorbar(df[fps_col].astype(float), df[miou_col].astype(float), yerr=df[std].astype(float), fmt="none",
                     ecolor="black", elinewidth=0.8, capsize=3, zorder=4)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(lo, 0.0), min(hi, 100.0))  # an IoU lies in [0, 100] whatever the bar says
     ax.set_xlabel(label("fps", lang))
     ax.set_ylabel(label("miou", lang))
     ax.margins(x=0.25, y=0.2)

@@ -112,9 +112,9 @@ def comparison_paragraph(
         raise ValueError(f"baseline={baseline!r} is not a row of the table; rows are {names}.")
     out: list[str] = []
     if baseline is not None:
-        out += _claims(differences, baseline, _value(d.loc[names.index(baseline)], miou_col, d), what, lang)
+        out += _claims(differences, baseline, _value(d.loc[names.index(baseline)], miou_col, d, lang), what, lang)
     else:
-        values = ", ".join(f"{n} {_value(r, miou_col, d)}" for n, r in zip(names, d.to_dict("records")))
+        values = ", ".join(f"{n} {_value(r, miou_col, d, lang)}" for n, r in zip(names, d.to_dict("records")))
         out.append(f"各{what}的 mIoU：{values}（未指定基线，不声称差异）。" if lang == "zh" else
                    f"mIoU of each {what}: {values} (no baseline given, so no difference is claimed).")
     out += _speed_size(d, name_col, miou_col, fps_col, params_col, lang)
@@ -142,12 +142,14 @@ _ZH_WHAT = {"backbone": "主干网络", "attention variant": "注意力变体", 
             "model": "模型", "variant": "变体"}
 
 
-def _value(row: Any, col: str, df: pd.DataFrame) -> str:
-    """'33.38 ± 0.52 % mIoU (n = 3 seeds)' from a results_table row."""
+def _value(row: Any, col: str, df: pd.DataFrame, lang: Lang = "en") -> str:
+    """'33.38 ± 0.52 % mIoU (n = 3 seeds)' (zh: '33.38 ± 0.52 %（n = 3 个种子）') from a results_table row."""
     std = row.get(f"{col} std") if f"{col} std" in df.columns else None
     n = int(row["n"]) if "n" in df.columns else None
-    text = f"{float(row[col]):.2f}" + (f" ± {float(std):.2f}" if std is not None and std == std else "") + " % mIoU"
-    return text + (f" (n = {n} seeds)" if n else "")
+    text = f"{float(row[col]):.2f}" + (f" ± {float(std):.2f}" if std is not None and std == std else "") + " %"
+    if lang == "zh":
+        return text + (f"（n = {n} 个种子）" if n else "")
+    return text + " mIoU" + (f" (n = {n} seeds)" if n else "")
 
 
 def _speed_size(d: pd.DataFrame, name_col: str, miou_col: str, fps_col: str | None, params_col: str | None,
