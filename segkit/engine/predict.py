@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from segkit.data import voc_palette
 from segkit.engine.distributed import resolve_device
 from segkit.engine.evaluate import letterbox_predict, unwrap_model
+from segkit.engine.precision import Precision, resolve_precision
 
 __all__ = ["predict", "overlay", "colorize", "PredictResult", "MIX_TYPES"]
 
@@ -130,6 +131,8 @@ def predict(
     save_mask: bool = False,
     batch_size: int = 4,
     progress: bool = True,
+    precision: str | Precision = "auto",
+    channels_last: str | bool = "auto",
 ) -> list[PredictResult]:
     """Letterbox inference on images, folders or frames; optional PNG overlays.
 
@@ -144,6 +147,9 @@ def predict(
         save_mask: Also save the label map as a palette PNG.
         batch_size: Images per forward pass.
         progress: tqdm bar.
+        precision: ``"auto"`` (bf16 on CPUs with native bf16, AMP on CUDA, else fp32),
+            ``"fp32"``, ``"bf16"`` or ``"fp16"``; see :mod:`segkit.engine.precision`.
+        channels_last: ``"auto"``, True or False (restored after the call).
 
     Returns:
         One :class:`PredictResult` per image.
@@ -153,28 +159,36 @@ def predict(
     net = unwrap_model(model)
     dev = resolve_device(device) if device is not None else next(net.parameters()).device
     net.to(dev).eval()
+    prec = resolve_precision(precision, channels_last, dev, net)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     results: list[PredictResult] = []
     bar = tqdm(total=len(items), desc="Predict", unit="img", leave=False, disable=not progress)
-    for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
-        rgbs = [_as_rgb(obj) for _, obj in chunk]
-        labels = letterbox_predict(net, rgbs, input_shape, dev)
-        for (name, _), rgb, label in zip(chunk, rgbs, labels):
-            label = label.astype(np.uint8 if label.max(initial=0) < 256 else np.int64)
-            vis = overlay(rgb, label, code, palette)
-            path = None
-            if out is not None:
-                path = out / f"{name}.png"
-                Image.fromarray(vis).save(path)
-                if save_mask:
-                    m = Image.fromarray(label.astype(np.uint8), mode="P")
-                    pal = voc_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
-                    m.putpalette(pal.ravel().tolist())
-                    m.save(out / f"{name}_mask.png")
-            results.append(PredictResult(name, label, vis, path))
-        bar.update(len(chunk))
+    with prec.model_format(net):
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            rgbs = [_as_rgb(obj) for _, obj in chunk]
+            labels = letterbox_predict(net, rgbs, input_shape, dev, precision=prec)
+            for (name, _), rgb, label in zip(chunk, rgbs, labels):
+                results.append(_result(name, rgb, label, code, out, palette, save_mask))
+            bar.update(len(chunk))
     bar.close()
     return results
+
+
+def _result(name: str, rgb: np.ndarray, label: np.ndarray, code: int, out: Path | None, palette: Any,
+            save_mask: bool) -> PredictResult:
+    """One image's overlay (saved under `out` when given)."""
+    label = label.astype(np.uint8 if label.max(initial=0) < 256 else np.int64)
+    vis = overlay(rgb, label, code, palette)
+    path = None
+    if out is not None:
+        path = out / f"{name}.png"
+        Image.fromarray(vis).save(path)
+        if save_mask:
+            m = Image.fromarray(label.astype(np.uint8), mode="P")
+            pal = voc_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
+            m.putpalette(pal.ravel().tolist())
+            m.save(out / f"{name}_mask.png")
+    return PredictResult(name, label, vis, path)
