@@ -27,10 +27,15 @@ Conventions (spec: training.md §10, metrics.md §5, paper_model.md §0):
   (weights included; ``activations_mb`` = peak minus what was allocated before); on the
   CPU, the growth of the process RSS (psutil) from before the warm-up to the largest value
   seen after a timed pass: a rough figure, as the allocator caches and reuses memory.
-- **Optimised modes** (``channels_last``, ``bn_fold``, ``bf16``, ``fp16``, ``compile``,
-  ``onnxruntime``) are timed with the same protocol and reported separately in
-  ``result.modes``; the eager number is never replaced by one of them. A mode that fails
-  on a model is reported as unavailable, with the reason.
+- **Optimised modes** (``auto``, ``channels_last``, ``bn_fold``, ``bf16``, ``fp16``,
+  ``compile``, ``onnxruntime``) are timed with the same protocol and reported separately in
+  ``result.modes``; the eager number (fp32, NCHW) is never replaced by one of them. Each
+  records ``max_abs_diff`` (largest |logit - eager logit|) and ``argmax_agreement`` (share of
+  pixels whose class equals eager's) on the timing input. ``auto`` times exactly what
+  ``segkit.engine.precision.resolve_precision(precision, channels_last, device, model)``
+  picks (``profile``'s `precision` / `channels_last`, default ``"auto"``) and records it in
+  ``extra["precision"]``. A mode that fails on a model is reported as unavailable, with the
+  reason.
 """
 from __future__ import annotations
 
@@ -77,7 +82,7 @@ __all__ = [
     "load_bench",
 ]
 
-MODES = ("eager", "channels_last", "bn_fold", "bf16", "fp16", "compile", "onnxruntime")
+MODES = ("eager", "auto", "channels_last", "bn_fold", "bf16", "fp16", "compile", "onnxruntime")
 PROTOCOLS = ("median", "reference")
 FLOPS_CONVENTION = (
     "FLOPs = 2 x MACs, counted by torch.utils.flop_counter.FlopCounterMode "
@@ -139,6 +144,7 @@ class ModeResult:
     latency: LatencyStats | None = None
     max_abs_diff: float | None = None  # max |logits - eager logits| on the timing input
     extra: dict[str, Any] = field(default_factory=dict)
+    argmax_agreement: float | None = None  # share of pixels whose argmax equals eager's
 
     @property
     def fps(self) -> float | None:
@@ -246,6 +252,11 @@ class BenchResult:
                 continue
             if m.available and m.latency is not None:
                 diff = "" if m.max_abs_diff is None else f", max|diff| {m.max_abs_diff:.2e}"
+                if m.argmax_agreement is not None:
+                    diff += f", argmax agrees on {m.argmax_agreement * 100:.2f} % of pixels"
+                if "precision" in m.extra:
+                    p = m.extra["precision"]
+                    diff += f"; {p['precision']}, channels_last {'on' if p['channels_last'] else 'off'}"
                 lines.append(f"  mode {name}: {m.latency.fps:.2f} FPS (median {m.latency.median_ms:.2f} ms{diff})")
             else:
                 lines.append(f"  mode {name}: unavailable ({m.reason})")
@@ -500,9 +511,12 @@ def time_model(
 
 
 def _mode_callable(
-    name: str, model: nn.Module, x: torch.Tensor, device: torch.device
+    name: str, model: nn.Module, x: torch.Tensor, device: torch.device,
+    precision: str = "auto", channels_last: str | bool = "auto",
 ) -> tuple[Callable[[torch.Tensor], Any], torch.Tensor, str, dict[str, Any]]:
     """(callable, input, how, extra) for one optimised mode; raises when unsupported."""
+    if name == "auto":
+        return _precision_callable(model, x, device, precision, channels_last)
     if name == "channels_last":
         m = copy.deepcopy(model).to(memory_format=torch.channels_last).eval()
         return m, x.contiguous(memory_format=torch.channels_last), "model and input in channels_last", {}
@@ -531,6 +545,24 @@ def _mode_callable(
     if name == "onnxruntime":
         return _onnx_callable(model, x, device)
     raise ValueError(f"unknown mode {name!r}; choose from {MODES}")
+
+
+def _precision_callable(model: nn.Module, x: torch.Tensor, device: torch.device, precision: str,
+                        channels_last: str | bool):
+    """The model under the precision and memory format ``resolve_precision`` picks."""
+    from segkit.engine.precision import resolve_precision
+
+    prec = resolve_precision(precision, channels_last, device, model)
+    m = copy.deepcopy(model).eval()
+    if prec.channels_last:
+        m = m.to(memory_format=torch.channels_last)
+
+    def run(inp: torch.Tensor) -> torch.Tensor:
+        with prec.autocast():
+            out = main_logits(m(inp))
+        return out.float()
+
+    return run, prec.input(x), prec.describe(), {"precision": prec.to_dict()}
 
 
 def _onnx_callable(model: nn.Module, x: torch.Tensor, device: torch.device):
@@ -603,6 +635,8 @@ def profile(
     postprocess: bool = True,
     name: str | None = None,
     seed: int = 0,
+    precision: str = "auto",
+    channels_last: str | bool = "auto",
 ) -> BenchResult:
     """Parameters, FLOPs, latency/FPS, peak memory and environment of a model.
 
@@ -624,6 +658,8 @@ def profile(
         postprocess: include softmax + argmax in the timed pass (the paper's protocol).
         name: the name in tables; default the model's class name.
         seed: seed of the random input.
+        precision, channels_last: what the ``"auto"`` mode asks ``resolve_precision`` for
+            (default ``"auto"``: what training and inference use by default).
 
     Returns:
         A ``BenchResult`` (``.to_dict()``, ``.save(path)``, ``.row()``, ``.summary()``).
@@ -694,11 +730,13 @@ def profile(
                     ref = main_logits(model(x)).float()
             for mode in modes[1:]:
                 try:
-                    fn, xm, how, extra = _mode_callable(mode, model, x, dev)
+                    fn, xm, how, extra = _mode_callable(mode, model, x, dev, precision, channels_last)
                     with torch.no_grad():
-                        diff = float((main_logits(fn(xm)).float() - ref).abs().max())
+                        out = main_logits(fn(xm)).float()
+                    diff = float((out - ref).abs().max())
+                    agree = float((out.argmax(1) == ref.argmax(1)).float().mean())
                     lat = time_model(fn, xm, warmup=warmup, runs=runs, protocol=protocol, postprocess=postprocess)
-                    mode_results[mode] = ModeResult(mode, True, how, lat, diff, extra)
+                    mode_results[mode] = ModeResult(mode, True, how, lat, diff, extra, agree)
                 except Exception as exc:  # a mode a model does not support is a result, not a crash
                     msg = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
                     mode_results[mode] = ModeResult(mode, False, msg)

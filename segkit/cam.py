@@ -90,14 +90,21 @@ CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "eigencam", "xgradcam", "laye
 
 
 class SegmentationOutput(nn.Module):
-    """Wrap a segmentation model so its forward returns one (B, K, H, W) logits tensor."""
+    """Wrap a segmentation model so its forward returns one (B, K, H, W) fp32 logits tensor.
 
-    def __init__(self, model: nn.Module) -> None:
+    With a resolved ``precision`` (``segkit.engine.precision.Precision``) the model runs
+    under its autocast; the logits are cast to fp32 either way.
+    """
+
+    def __init__(self, model: nn.Module, precision: Any = None) -> None:
         super().__init__()
         self.model = model
+        self.precision = precision
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return main_logits(self.model(x))
+        with self.precision.autocast() if self.precision is not None else contextlib.nullcontext():
+            out = main_logits(self.model(x))
+        return out.float()
 
 
 class SegmentationTarget:
@@ -118,6 +125,14 @@ class SegmentationTarget:
         if self.mask is None:
             return logit.sum()
         return (logit * self.mask.to(logit.device)).sum()
+
+
+def _fp32_output(module: nn.Module, inputs: tuple, output: Any) -> Any:
+    """Forward hook: a reduced-precision tensor output becomes fp32, so the activations and
+    gradients grad-cam reads are fp32 (NumPy has no bfloat16)."""
+    if isinstance(output, torch.Tensor) and output.dtype in (torch.bfloat16, torch.float16):
+        return output.float()
+    return None
 
 
 @contextlib.contextmanager
@@ -300,6 +315,8 @@ def gradcam(
     class_names: Sequence[str] | None = None,
     eigen_smooth: bool = False,
     aug_smooth: bool = False,
+    precision: str = "fp32",
+    channels_last: str | bool = "auto",
 ) -> CamResult:
     """Class activation maps of a segmentation model for one image.
 
@@ -322,6 +339,13 @@ def gradcam(
         device: where to run; default the model's device.
         class_names: names used in figures.
         eigen_smooth, aug_smooth: grad-cam's smoothing options.
+        precision: ``"fp32"`` (default), ``"auto"``, ``"bf16"`` or ``"fp16"`` (see
+            ``segkit.engine.precision``). fp32 by default because a CAM is one image's
+            explanation, where exact gradients matter more than speed. Under autocast the
+            model's forward and backward run in reduced precision, the target layer's
+            activations and gradients (what the CAM is made of) are cast to fp32, and so are
+            the logits the targets score.
+        channels_last: ``"auto"``, True or False (restored after the call).
 
     Returns:
         A ``CamResult`` with (n, H, W) heat maps in [0, 1] at the image's resolution.
@@ -334,10 +358,17 @@ def gradcam(
         ``label_map`` say. Use ``method="hirescam"`` (element-wise gradients) or an earlier
         layer ("neck", "backbone") for region-specific maps.
     """
+    from segkit.engine.precision import resolve_precision
+
     was_training = model.training
+    param = next(model.parameters(), None)
+    dev = torch.device(device) if device is not None else (param.device if param is not None else torch.device("cpu"))
+    prec = resolve_precision(precision, channels_last, dev, model)
     try:
-        return _gradcam(model, image, classes, mask=mask, label_map=label_map, layer=layer, method=method,
-                        device=device, class_names=class_names, eigen_smooth=eigen_smooth, aug_smooth=aug_smooth)
+        with prec.model_format(model):
+            return _gradcam(model, image, classes, mask=mask, label_map=label_map, layer=layer, method=method,
+                            device=dev, class_names=class_names, eigen_smooth=eigen_smooth, aug_smooth=aug_smooth,
+                            precision=prec)
     finally:
         model.train(was_training)
 
@@ -355,6 +386,7 @@ def _gradcam(
     class_names: Sequence[str] | None = None,
     eigen_smooth: bool = False,
     aug_smooth: bool = False,
+    precision: Any = None,
 ) -> CamResult:
     methods = _methods()
     if method not in methods:
@@ -364,10 +396,10 @@ def _gradcam(
     param = next(model.parameters(), None)
     dev = torch.device(device) if device is not None else (param.device if param is not None else torch.device("cpu"))
     x, rgb = _to_input(image)
-    x = x.to(dev)
+    x = x.to(dev) if precision is None else precision.input(x.to(dev))
     h, w = x.shape[-2:]
     path, target_layer, notes = resolve_layer(model, layer)
-    wrapped = SegmentationOutput(model).to(dev)
+    wrapped = SegmentationOutput(model, precision).to(dev)
     model.eval()
 
     # One plain forward: the prediction (default targets) and a check of the layer's output.
@@ -427,6 +459,8 @@ def _gradcam(
 
     if tap is not None:
         tap_handle = spliced_layer.register_forward_hook(splice)
+    # registered before grad-cam's own hooks, so they see the fp32 tensor
+    cast_handle = target_layer.register_forward_hook(_fp32_output)
     cam = methods[method](model=wrapped, target_layers=[target_layer])
     # input gradients keep the graph alive when the target layer's parameters are frozen
     cam.compute_input_gradient = cam.uses_gradients
@@ -443,6 +477,7 @@ def _gradcam(
                 counts.append(n)
     finally:
         cam.activations_and_grads.release()
+        cast_handle.remove()
         if tap_handle is not None:
             tap_handle.remove()
         model.zero_grad(set_to_none=True)
@@ -490,6 +525,8 @@ def cam_grid(
     palette: np.ndarray | None = None,
     figsize_per: float = 2.2,
     save: str | Path | None = None,
+    precision: str = "fp32",
+    channels_last: str | bool = "auto",
 ) -> "Figure":
     """Figure grid: one row per image; image, GT, then per model its prediction and a CAM per class.
 
@@ -506,6 +543,7 @@ def cam_grid(
         alpha: heat-map weight in the overlays.
         palette: (n, 3) uint8 class colours for GT/prediction (default: the VOC palette).
         save: a path to save the figure to (PNG/PDF/SVG, by extension, 200 dpi).
+        precision, channels_last: as in ``gradcam`` (default fp32).
 
     A CAM panel whose class has no target pixels (with target="pred": not predicted) scored
     the whole image instead; its title says "(no pixels)".
@@ -532,7 +570,8 @@ def cam_grid(
         for label, model in models.items():
             lay = layer.get(label) if isinstance(layer, Mapping) else layer
             res = gradcam(model, img, list(classes), layer=lay, method=method, class_names=names,
-                          label_map=gt if target == "gt" else None)
+                          label_map=gt if target == "gt" else None, precision=precision,
+                          channels_last=channels_last)
             results[(r, label)] = res
             res0 = res0 or res
             row.append((f"{label}: prediction", colorize_mask(res.prediction, palette)))

@@ -99,6 +99,28 @@ def test_cam_concentrates_on_the_class_pixels(trained):
         assert np.mean(np.array(inside) > np.array(outside)) >= 0.6, method
 
 
+def test_gradcam_under_bf16_autocast_matches_fp32(trained):
+    """precision="bf16": forward/backward in bf16, the layer's activations and gradients cast
+    to fp32 for grad-cam (NumPy has no bfloat16); the maps stay close to the fp32 ones."""
+    model, samples = trained
+    n = 0
+    for x, y in samples[:6]:
+        y = y.numpy()
+        for c in (1, 2):
+            if not (y == c).any():
+                continue
+            ref = cam.gradcam(model, x, c, label_map=y, method="hirescam").heatmaps[0]
+            low = cam.gradcam(model, x, c, label_map=y, method="hirescam", precision="bf16", channels_last=True)
+            assert low.heatmaps.dtype == np.float32
+            assert np.corrcoef(ref.ravel(), low.heatmaps[0].ravel())[0, 1] > 0.999  # measured: > 0.99997
+            assert np.abs(ref - low.heatmaps[0]).max() < 0.05  # measured: < 0.011
+            n += 1
+    assert n >= 2
+    assert model.features[0][0].weight.is_contiguous()  # channels_last was undone
+    with pytest.raises(ValueError, match="precision='half'"):
+        cam.gradcam(model, samples[0][0], 1, precision="half")
+
+
 def test_every_method_and_the_default_targets(trained):
     model, samples = trained
     x, y = samples[0]

@@ -465,8 +465,9 @@ def test_cli_train_evaluate_predict_export_baseline(synthetic_root, tmp_path, ca
     assert main(["predict", str(run), str(img), "--out", str(tmp_path / "pred"), "--device", "cpu",
                  "--mix-type", "cutout", "--no-progress"]) == 0
     assert (tmp_path / "pred" / f"{img.stem}.png").is_file()
+    assert "[segkit] precision" in capsys.readouterr().out  # the resolved choice is printed
     assert main(["export-onnx", str(run), "--out", str(tmp_path / "m.onnx")]) == 0
-    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["max_abs_diff"] < 1e-3
+    assert json.loads(capsys.readouterr().out)["max_abs_diff"] < 1e-3
     assert main(["train", "--data-root", str(synthetic_root), "--run-dir", str(run), "--set", "init_lr=1"]) == 1
     assert "Init_lr" in capsys.readouterr().err
 
@@ -474,7 +475,7 @@ def test_cli_train_evaluate_predict_export_baseline(synthetic_root, tmp_path, ca
 def test_runtime_options_bf16_clip_channels_last_adamw(synthetic_root, tmp_path, capsys):
     from segkit.engine import resolve_device
 
-    cfg = tiny_cfg(UnFreeze_Epoch=1, fp16=True, grad_clip=1.0, channels_last=True, optimizer_type="adamw",
+    cfg = tiny_cfg(UnFreeze_Epoch=1, precision="fp16", grad_clip=1.0, channels_last=True, optimizer_type="adamw",
                    Init_lr=5e-4, weight_decay=0.0, lr_decay_type="step", max_train_batches=2, max_val_images=1,
                    device="auto")
     torch.manual_seed(0)

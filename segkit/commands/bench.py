@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from segkit.commands import add_precision_args, channels_last_value
+
 __all__ = ["add_commands"]
 
 # Kept here so building the parser does not import torch; tests check they match
 # segkit.bench.MODES / PROTOCOLS and segkit.cam.CAM_METHODS.
-_MODES = ("eager", "channels_last", "bn_fold", "bf16", "fp16", "compile", "onnxruntime")
+_MODES = ("eager", "auto", "channels_last", "bn_fold", "bf16", "fp16", "compile", "onnxruntime")
 _PROTOCOLS = ("median", "reference")
 _CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "eigencam", "xgradcam", "layercam")
 
@@ -49,7 +51,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     for spec in args.models:
         model, name, _, run_dir = _load_model(spec, args.num_classes, args.checkpoint)
         r = bench.profile(model, shape, args.device, runs=args.runs, warmup=args.warmup, protocol=args.protocol,
-                          modes=modes, timing=not args.no_timing, name=name)
+                          modes=modes, timing=not args.no_timing, name=name, precision=args.precision,
+                          channels_last=channels_last_value(args.channels_last))
         print(r.summary())
         if run_dir is not None and args.write:
             print(f"  wrote {r.save(run_dir / 'bench.json')}")
@@ -91,7 +94,7 @@ def _cmd_cam(args: argparse.Namespace) -> int:
     classes = _ints(args.classes, "--classes") if args.classes else list(range(1, k))
     out = Path(args.out)
     fig = cam.cam_grid({name: model}, images, classes, class_names=names, layer=args.layer, method=args.method,
-                       save=out)
+                       save=out, precision=args.precision, channels_last=channels_last_value(args.channels_last))
     for (i, _), res in fig.cam_results.items():
         for note in res.notes:
             print(f"image {i}: {note}")
@@ -119,11 +122,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="median: FPS = 1/median; reference: 1 warm-up + 100 runs, FPS = 1/mean")
     p.add_argument("--runs", type=int, help="timed runs (default: 30 median, 100 reference)")
     p.add_argument("--warmup", type=int, help="warm-up runs (default: 5 median, 1 reference)")
-    p.add_argument("--modes", help=f"comma-separated extra modes, timed separately: {','.join(_MODES[1:])}")
+    p.add_argument("--modes", help=f"comma-separated extra modes, timed separately: {','.join(_MODES[1:])} "
+                                   "(auto: what --precision/--channels-last resolve to, beside eager fp32)")
     p.add_argument("--num-classes", type=int, default=3, help="classes for registered models (default 3)")
     p.add_argument("--checkpoint", help="weights: a run's checkpoint name (best, last) or a .pt path")
     p.add_argument("--no-timing", action="store_true", help="params and FLOPs only")
     p.add_argument("--write", action="store_true", help="write bench.json into each run directory")
+    add_precision_args(p, note="; used by the auto mode")
     p.add_argument("--csv", help="write the table as CSV")
     p.add_argument("--json", help="write every result as JSON")
     p.set_defaults(func=_cmd_bench)
@@ -140,5 +145,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--num-classes", type=int, default=3, help="classes for registered models (default 3)")
     c.add_argument("--checkpoint", help="a run's checkpoint name (best, last) or a .pt path")
     c.add_argument("--attention", action="store_true", help="also plot the attention maps of the first image")
+    add_precision_args(c, "fp32", note=" (default fp32: exact gradients for the explanation)")
     c.add_argument("--out", default="figures/cam.png", help="output figure (PNG/PDF/SVG)")
     c.set_defaults(func=_cmd_cam)

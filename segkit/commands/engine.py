@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from segkit.commands import add_precision_args, channels_last_value
+
 __all__ = ["add_commands"]
 
 
@@ -51,6 +53,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         kwargs = dict(overrides.get("model_kwargs", cfg.model_kwargs))
         kwargs["stitches"] = list(kwargs.get("stitches") or []) + [parse_insert(t) for t in args.insert]
         overrides["model_kwargs"] = kwargs
+    if args.precision is not None:
+        overrides["precision"] = args.precision
+    if args.channels_last is not None:
+        overrides["channels_last"] = channels_last_value(args.channels_last)
     if overrides:
         cfg = cfg.replace(**overrides)
     try:
@@ -70,6 +76,17 @@ def _load(args: argparse.Namespace):
     return load_run(args.run_dir, checkpoint=args.checkpoint, device="cpu")
 
 
+def _precision(args: argparse.Namespace, model):
+    """The resolved precision of --precision/--channels-last on --device, printed once."""
+    from segkit.engine import resolve_device
+    from segkit.engine.precision import resolve_precision
+
+    prec = resolve_precision(args.precision, channels_last_value(args.channels_last), resolve_device(args.device),
+                             model)
+    print(f"[segkit] {prec.describe()}")
+    return prec
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from segkit.data import VOCSegmentation
     from segkit.engine import evaluate
@@ -82,7 +99,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     ds = VOCSegmentation(root, split=args.split or tc["val_split"], input_shape=tuple(tc["input_shape"]),
                          num_classes=run.config["model"]["num_classes"], ignore_index=tc["ignore_index"])
     m = evaluate(run.model, ds, device=args.device, max_images=args.max_images, ignore_index=tc["ignore_index"],
-                 absent=tc.get("absent", "nan"), progress=not args.no_progress, log_every=10)
+                 absent=tc.get("absent", "nan"), progress=not args.no_progress, log_every=10,
+                 precision=_precision(args, run.model))
     m.report()
     if args.json:
         _write_text(args.json, json.dumps(m.as_dict(), indent=2))
@@ -103,7 +121,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     results = predict(run.model, inputs if len(inputs) > 1 else inputs[0],
                       input_shape=tuple(run.config["train"]["input_shape"]), device=args.device,
                       mix_type=args.mix_type if not args.mix_type.isdigit() else int(args.mix_type),
-                      out_dir=args.out, save_mask=args.save_mask, progress=not args.no_progress, on_error=skip)
+                      out_dir=args.out, save_mask=args.save_mask, progress=not args.no_progress, on_error=skip,
+                      precision=_precision(args, run.model))
     print(f"wrote {len(results)} overlay(s) to {args.out}")
     if unreadable:
         print(f"segkit predict: error: {len(unreadable)} of {len(unreadable) + len(results)} image(s) could not be "
@@ -140,6 +159,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    add_precision_args(p, None, None, note=" (default: the profile's)")
     p.set_defaults(func=_cmd_train)
 
     def common(q: argparse.ArgumentParser) -> None:
@@ -154,6 +174,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="split name (default: the run's val split)")
     p.add_argument("--max-images", type=int)
     p.add_argument("--json", help="also write the metrics as JSON here")
+    add_precision_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="predict images/folders with a run's checkpoint and save overlays")
@@ -162,6 +183,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder for the PNG overlays")
     p.add_argument("--mix-type", default="blend", help="blend (0), mask (1) or cutout (2)")
     p.add_argument("--save-mask", action="store_true", help="also save the label maps as palette PNGs")
+    add_precision_args(p)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export-onnx", help="export a run's checkpoint to ONNX and check it with onnxruntime")

@@ -38,7 +38,7 @@ class TrainConfig:
     (None: ``Init_lr * 0.01`` as the reference), ``optimizer_type``, ``momentum``,
     ``weight_decay``, ``lr_decay_type``, ``nbs``, ``save_period``, ``eval_period``,
     ``dice_loss``, ``focal_loss``, ``cls_weights`` (or ``"auto"``: see
-    :func:`segkit.engine.trainer.auto_class_weights`), ``fp16``, ``num_workers``, ``seed``,
+    :func:`segkit.engine.trainer.auto_class_weights`), ``num_workers``, ``seed``,
     ``input_shape``, ``downsample_factor``. The dataclass defaults are the reference values
     (the ``paper`` profile); the ``quick`` profile shrinks them for a CPU.
 
@@ -52,7 +52,10 @@ class TrainConfig:
     0/255; False when 255 really marks void), ``train_split``/``val_split``, ``test_split`` (the split
     reported in ``metrics.json`` when the dataset has it; the checkpoint is always chosen on
     ``val_split``; "" or a missing split reports on ``val_split``), ``augment``, ``device``,
-    ``amp_dtype``, ``grad_clip`` (max grad norm, None: off), ``channels_last``, ``sync_bn``,
+    ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"``; the reference's ``fp16``
+    switch) and ``channels_last`` (``"auto"``, True, False), both resolved by
+    :func:`segkit.engine.precision.resolve_precision` (``"auto"``: chosen by the hardware),
+    ``grad_clip`` (max grad norm, None: off), ``sync_bn``,
     ``init_type``/``init_gain`` (weight init when no ``model_path``), ``eval_batch_size``,
     ``absent`` (metrics policy for classes absent from GT and prediction: ``"nan"`` skips
     them, ``"zero"`` is the reference's ``max(., 1)``), ``aux_weight`` (deep-supervision
@@ -107,10 +110,9 @@ class TrainConfig:
     absent: Literal["nan", "zero"] = "nan"
     # runtime
     device: str = "auto"
-    fp16: bool = False
-    amp_dtype: Literal["float16", "bfloat16"] = "float16"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     grad_clip: float | None = None
-    channels_last: bool = False
+    channels_last: Literal["auto"] | bool = "auto"
     sync_bn: bool = False
     cudnn_benchmark: bool = True
     num_workers: int = 4
@@ -173,7 +175,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "TrainConfig":
         """Build from a dict; unknown keys raise ``ValueError`` with a did-you-mean."""
-        data = dict(data or {})
+        data = _legacy_precision(dict(data or {}))
         names = [f.name for f in dataclasses.fields(cls)]
         lower = {n.lower(): n for n in names}
         bad = [k for k in data if k not in names]
@@ -222,6 +224,16 @@ class TrainConfig:
               num_classes: int | None = None) -> str:
         """The reference's ``Configurations:`` table (training.md §9)."""
         return config_table(self, num_train=num_train, num_val=num_val, save_dir=save_dir, num_classes=num_classes)
+
+
+def _legacy_precision(data: dict[str, Any]) -> dict[str, Any]:
+    """Read the ``fp16`` / ``amp_dtype`` keys of configs written before ``precision`` existed."""
+    if "fp16" not in data and "amp_dtype" not in data:
+        return data
+    fp16, amp = data.pop("fp16", False), data.pop("amp_dtype", "float16")
+    if "precision" not in data:
+        data["precision"] = ("bf16" if amp == "bfloat16" else "fp16") if fp16 else "fp32"
+    return data
 
 
 def _plain(value: Any) -> Any:

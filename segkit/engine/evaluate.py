@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from segkit._utils import main_logits
 from segkit.engine.distributed import resolve_device
+from segkit.engine.precision import Precision, resolve_precision
 
 __all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "unwrap_model"]
 
@@ -35,6 +36,8 @@ def letterbox_predict(
     input_shape: Sequence[int] = (512, 512),
     device: str | torch.device | None = None,
     return_probs: bool = False,
+    precision: str | Precision = "auto",
+    channels_last: str | bool = "auto",
 ) -> list[np.ndarray]:
     """Letterbox inference: per image, a label map (or softmax map) at its original size.
 
@@ -44,6 +47,9 @@ def letterbox_predict(
         input_shape: Network input ``(H, W)``.
         device: Where to run (default: the model's device).
         return_probs: Return float32 probabilities ``(K, h, w)`` instead of labels ``(h, w)``.
+        precision, channels_last: See :func:`segkit.engine.precision.resolve_precision`
+            (``"auto"``: chosen by the hardware); a resolved ``Precision`` is used as it is.
+            The softmax runs on fp32 logits.
 
     Returns:
         One numpy array per image at its original resolution.
@@ -54,9 +60,12 @@ def letterbox_predict(
         images = [images]
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
+    prec = resolve_precision(precision, channels_last, dev, model)
     canvases, infos = zip(*(letterbox(np.asarray(im), tuple(input_shape)) for im in images))
     x = torch.from_numpy(np.stack(canvases)).to(dev).permute(0, 3, 1, 2).float().div_(255.0)  # (B,3,H,W)
-    probs = F.softmax(main_logits(model(x)).float(), dim=1)  # (B,K,H,W)
+    with prec.model_format(model), prec.autocast():
+        logits = main_logits(model(prec.input(x)))
+    probs = F.softmax(logits.float(), dim=1)  # (B,K,H,W), in fp32
     outs = []
     for p, info in zip(probs, infos):
         full = info.restore(p, mode="bilinear")  # (K,h,w): crop the unpadded region, resize
@@ -79,6 +88,8 @@ def evaluate_confusion(
     progress: bool = True,
     log_every: int = 0,
     per_image: list[np.ndarray] | None = None,
+    precision: str | Precision = "auto",
+    channels_last: str | bool = "auto",
 ) -> "ConfusionMatrix":  # noqa: F821
     """Accumulate the original-resolution confusion matrix of `model` on `dataset`.
 
@@ -103,6 +114,7 @@ def evaluate_confusion(
         net.to(dev)
     was_training = net.training
     net.eval()
+    prec = resolve_precision(precision, channels_last, dev, net)
     k = int(num_classes or getattr(dataset, "num_classes", 0) or getattr(net, "num_classes", 0))
     if k < 1:
         raise ValueError("num_classes is unknown: pass num_classes= or use a dataset with .num_classes")
@@ -115,21 +127,22 @@ def evaluate_confusion(
                          absent=absent, strict=False)
     bar = tqdm(total=len(indices), desc="Evaluate", unit="img", leave=False, disable=not progress or rank != 0)
     done = 0
-    for start in range(0, len(indices), batch_size):
-        batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
-        preds = letterbox_predict(net, [rgb for rgb, _ in batch], shape, dev)
-        for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
-            if pred.shape != mask.shape:
-                tqdm.write(f"skip image {i}: prediction {pred.shape} and mask {mask.shape} differ")
-                continue
-            before = cm.hist.clone() if per_image is not None else None
-            cm.update(torch.from_numpy(pred)[None], torch.from_numpy(np.asarray(mask, np.int64))[None])
-            if before is not None:
-                per_image.append((cm.hist - before).cpu().numpy())
-            done += 1
-            if log_every and done % log_every == 0 and rank == 0 and world == 1:
-                tqdm.write(cm.compute().progress_line(done, n))
-        bar.update(len(batch))
+    with prec.model_format(net):
+        for start in range(0, len(indices), batch_size):
+            batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
+            preds = letterbox_predict(net, [rgb for rgb, _ in batch], shape, dev, precision=prec)
+            for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
+                if pred.shape != mask.shape:
+                    tqdm.write(f"skip image {i}: prediction {pred.shape} and mask {mask.shape} differ")
+                    continue
+                before = cm.hist.clone() if per_image is not None else None
+                cm.update(torch.from_numpy(pred)[None], torch.from_numpy(np.asarray(mask, np.int64))[None])
+                if before is not None:
+                    per_image.append((cm.hist - before).cpu().numpy())
+                done += 1
+                if log_every and done % log_every == 0 and rank == 0 and world == 1:
+                    tqdm.write(cm.compute().progress_line(done, n))
+            bar.update(len(batch))
     bar.close()
     if use_dist:
         cm.all_reduce()
@@ -151,6 +164,8 @@ def evaluate(
     distributed: bool | None = None,
     progress: bool = True,
     log_every: int = 0,
+    precision: str | Precision = "auto",
+    channels_last: str | bool = "auto",
 ) -> "SegMetrics":  # noqa: F821
     """Evaluate `model` on `dataset` at the original resolution (the reference's get_miou).
 
@@ -169,10 +184,15 @@ def evaluate(
             a process group is initialised).
         progress: Show a tqdm bar.
         log_every: Print the reference's running line every N images (0: off).
+        precision: ``"auto"`` (bf16 on CPUs with native bf16, AMP on CUDA, else fp32),
+            ``"fp32"``, ``"bf16"`` or ``"fp16"``; see :mod:`segkit.engine.precision`. The
+            softmax and the confusion matrix are always computed in fp32.
+        channels_last: ``"auto"``, True or False (the model is converted for the call and
+            restored after it).
 
     Returns:
         ``SegMetrics`` (``miou``, ``mpa``, ``accuracy``, ``f1``, per-class arrays, ``report()``).
     """
     cm = evaluate_confusion(model, dataset, device, input_shape, batch_size, max_images, num_classes,
-                            ignore_index, absent, distributed, progress, log_every)
+                            ignore_index, absent, distributed, progress, log_every, precision, channels_last)
     return cm.compute()

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from segkit.data import voc_palette
 from segkit.engine.distributed import resolve_device
 from segkit.engine.evaluate import letterbox_predict, unwrap_model
+from segkit.engine.precision import Precision, resolve_precision
 
 __all__ = ["predict", "overlay", "colorize", "PredictResult", "MIX_TYPES"]
 
@@ -131,6 +132,8 @@ def predict(
     batch_size: int = 4,
     progress: bool = True,
     on_error: Callable[[str, Exception], None] | None = None,
+    precision: str | Precision = "auto",
+    channels_last: str | bool = "auto",
 ) -> list[PredictResult]:
     """Letterbox inference on images, folders or frames; optional PNG overlays.
 
@@ -148,6 +151,9 @@ def predict(
         on_error: Called as ``on_error(name, error)`` for an input that cannot be read (a
             corrupt or non-image file; `name` is its path), and the others are still
             predicted. None: the first such input raises.
+        precision: ``"auto"`` (bf16 on CPUs with native bf16, AMP on CUDA, else fp32),
+            ``"fp32"``, ``"bf16"`` or ``"fp16"``; see :mod:`segkit.engine.precision`.
+        channels_last: ``"auto"``, True or False (restored after the call).
 
     Returns:
         One :class:`PredictResult` per image that was read.
@@ -157,36 +163,44 @@ def predict(
     net = unwrap_model(model)
     dev = resolve_device(device) if device is not None else next(net.parameters()).device
     net.to(dev).eval()
+    prec = resolve_precision(precision, channels_last, dev, net)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     results: list[PredictResult] = []
     bar = tqdm(total=len(items), desc="Predict", unit="img", leave=False, disable=not progress)
-    for start in range(0, len(items), batch_size):
-        chunk, rgbs = [], []
-        for name, obj in items[start:start + batch_size]:
-            try:
-                rgbs.append(_as_rgb(obj))
-            except (ValueError, OSError) as exc:  # DatasetError is a ValueError
-                if on_error is None:
-                    raise
-                on_error(str(obj) if isinstance(obj, Path) else name, exc)
-                continue
-            chunk.append(name)
-        labels = letterbox_predict(net, rgbs, input_shape, dev) if rgbs else []
-        for name, rgb, label in zip(chunk, rgbs, labels):
-            label = label.astype(np.uint8 if label.max(initial=0) < 256 else np.int64)
-            vis = overlay(rgb, label, code, palette)
-            path = None
-            if out is not None:
-                path = out / f"{name}.png"
-                Image.fromarray(vis).save(path)
-                if save_mask:
-                    m = Image.fromarray(label.astype(np.uint8), mode="P")
-                    pal = voc_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
-                    m.putpalette(pal.ravel().tolist())
-                    m.save(out / f"{name}_mask.png")
-            results.append(PredictResult(name, label, vis, path))
-        bar.update(len(items[start:start + batch_size]))
+    with prec.model_format(net):
+        for start in range(0, len(items), batch_size):
+            chunk, rgbs = [], []
+            for name, obj in items[start:start + batch_size]:
+                try:
+                    rgbs.append(_as_rgb(obj))
+                except (ValueError, OSError) as exc:  # DatasetError is a ValueError
+                    if on_error is None:
+                        raise
+                    on_error(str(obj) if isinstance(obj, Path) else name, exc)
+                    continue
+                chunk.append(name)
+            labels = letterbox_predict(net, rgbs, input_shape, dev, precision=prec) if rgbs else []
+            for name, rgb, label in zip(chunk, rgbs, labels):
+                results.append(_result(name, rgb, label, code, out, palette, save_mask))
+            bar.update(len(items[start:start + batch_size]))
     bar.close()
     return results
+
+
+def _result(name: str, rgb: np.ndarray, label: np.ndarray, code: int, out: Path | None, palette: Any,
+            save_mask: bool) -> PredictResult:
+    """One image's overlay (saved under `out` when given)."""
+    label = label.astype(np.uint8 if label.max(initial=0) < 256 else np.int64)
+    vis = overlay(rgb, label, code, palette)
+    path = None
+    if out is not None:
+        path = out / f"{name}.png"
+        Image.fromarray(vis).save(path)
+        if save_mask:
+            m = Image.fromarray(label.astype(np.uint8), mode="P")
+            pal = voc_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
+            m.putpalette(pal.ravel().tolist())
+            m.save(out / f"{name}_mask.png")
+    return PredictResult(name, label, vis, path)

@@ -16,7 +16,6 @@ import platform
 import random
 import signal
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +35,7 @@ from segkit._utils import main_logits
 from segkit.engine.evaluate import evaluate_confusion
 from segkit.engine.fingerprint import data_fingerprint, fingerprint_changes, run_fingerprint
 from segkit.rundir import HISTORY_COLUMNS, RunDir
+from segkit.engine.precision import resolve_precision
 from segkit.engine.schedule import EpochLR, fit_lr, set_optimizer_lr, step_sanity_check
 
 __all__ = ["train", "plan_run", "load_run", "Run", "Callback", "TrainState", "NonFiniteLossError", "HISTORY_COLUMNS"]
@@ -159,23 +159,13 @@ def _build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float) -> torch.opt
     return torch.optim.AdamW(params, lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
 
 
-def _amp_settings(cfg: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype, bool]:
-    """(autocast on, dtype, GradScaler on)."""
-    if not cfg.fp16:
-        return False, torch.float32, False
-    dtype = torch.float16 if cfg.amp_dtype == "float16" else torch.bfloat16
-    if device.type != "cuda" and dtype == torch.float16:
-        print(f"[segkit] fp16 autocast needs CUDA; using bfloat16 autocast on {device.type} "
-              "(set amp_dtype='bfloat16' to silence this)")
-        dtype = torch.bfloat16
-    return True, dtype, device.type == "cuda" and dtype == torch.float16
 
 
 def _nonfinite_message(epoch: int, total: int, step: int, steps: int, lr: float, cfg: TrainConfig, last: Path) -> str:
     keep = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
     fixes = ["lower Init_lr (e.g. by 10x)", "set grad_clip (e.g. 10.0)"]
-    if cfg.fp16:
-        fixes.insert(0, "turn fp16 off (or use amp_dtype='bfloat16')")
+    if cfg.precision != "fp32":
+        fixes.insert(0, "set precision='fp32' (mixed precision can overflow)")
     fixes.append(f"check the masks hold only 0..num_classes-1 and ignore_index={cfg.ignore_index}")
     return (f"loss became NaN/inf at epoch {epoch + 1}/{total}, step {step + 1}/{steps} (lr={lr:.3g}); "
             f"training stopped and {keep} (resume with resume=True after changing the config). "
@@ -433,7 +423,9 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
 
             weights_init(net, cfg.init_type, cfg.init_gain, verbose=main and verbose)
     net.to(dev)
-    if cfg.channels_last:
+    prec = resolve_precision(cfg.precision, cfg.channels_last, dev, net)
+    say(f"[segkit] {prec.describe()}")
+    if prec.channels_last:
         net.to(memory_format=torch.channels_last)
     if cfg.sync_bn and info.distributed:
         if dev.type == "cuda":
@@ -469,7 +461,7 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
 
     _, bs0 = stage_of(cfg.Init_Epoch)
     optimizer = _build_optimizer(net, cfg, schedule_for(bs0).lr)
-    use_amp, amp_dtype, use_scaler = _amp_settings(cfg, dev)
+    use_scaler = prec.scaler
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
     # ---- resume
@@ -529,6 +521,7 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
                          "note": "Init_lr/Min_lr scaled by batch_size/nbs within the reference limits"},
         "train": {**cfg.to_dict(), "model": spec.get("name") or spec.get("class")},
         "changes": earlier + ([{"resumed_at_epoch": start_epoch, "changed": changes}] if changes else []),
+        "precision": prec.to_dict(),  # what precision/channels_last "auto" resolved to on this device
     }
     if resolved["changes"]:  # never equal to a fresh run's: its first epochs trained under another config
         fingerprint["resumed_with_changes"] = resolved["changes"]
@@ -549,7 +542,7 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
     val_idx = list(range(info.rank, val_n, info.world_size))
     eval_kw = dict(device=dev, input_shape=cfg.input_shape, batch_size=cfg.eval_batch_size,
                    max_images=cfg.max_val_images, num_classes=num_classes, ignore_index=cfg.ignore_index,
-                   absent=cfg.absent, progress=progress)
+                   absent=cfg.absent, progress=progress, precision=prec)
 
     def loader(ds, indices, bs, epoch) -> DataLoader:
         g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, info.rank))
@@ -612,11 +605,9 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
                 for x, y in bar:
                     x = x.to(dev, non_blocking=True)
                     y = y.to(dev, non_blocking=True)
-                    if cfg.channels_last:
-                        x = x.contiguous(memory_format=torch.channels_last)
+                    x = prec.input(x)
                     optimizer.zero_grad(set_to_none=True)
-                    ctx = torch.autocast(dev.type, dtype=amp_dtype) if use_amp else nullcontext()
-                    with ctx:
+                    with prec.autocast():
                         out = model_train(x)
                     outs = list(out) if isinstance(out, (list, tuple)) else [main_logits(out)]
                     outs = [o.float() for o in outs]  # losses in fp32
@@ -654,8 +645,10 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
                 v_sum, vf_sum, v_n = 0.0, 0.0, 0.0
                 with torch.no_grad():
                     for x, y in loader(val_ds, val_idx, bs_local, epoch) if val_idx else []:
-                        x, y = x.to(dev), y.to(dev)
-                        logits = main_logits(net(x)).float()
+                        x, y = prec.input(x.to(dev)), y.to(dev)
+                        with prec.autocast():
+                            logits = main_logits(net(x))
+                        logits = logits.float()
                         v_sum += float(loss_fn(logits, y)) * len(x)
                         vf_sum += float(f_score_fn(logits, y)) * len(x)
                         v_n += len(x)
