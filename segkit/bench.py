@@ -892,9 +892,11 @@ def write_run_bench(
     device: str | torch.device = "cpu",
     **profile_kwargs: Any,
 ) -> Path:
-    """Profile `model` and write ``<run_dir>/bench.json`` (the run-directory contract)."""
+    """Profile `model` and write the run directory's ``bench.json`` (see ``segkit.rundir``)."""
+    from segkit.rundir import RunDir
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a directory; create the run first")
     profile_kwargs.setdefault("name", run_dir.name)
-    return profile(model, input_shape, device, **profile_kwargs).save(run_dir / "bench.json")
+    return profile(model, input_shape, device, **profile_kwargs).save(RunDir(run_dir).bench_path)

@@ -88,10 +88,12 @@ def test_bad_values_name_the_field_and_the_choices():
         resolve_precision("bf61")
     with pytest.raises(ValueError, match=r"channels_last='yes' must be 'auto', True or False"):
         resolve_precision("auto", "yes")
-    with pytest.raises(ValueError, match=r"TrainConfig.precision='float16' is not one of"):
+    with pytest.raises(ValueError, match=r"TrainConfig.precision='float16' \(str\) is not valid: expected one of "
+                                         r"'auto', 'fp32', 'bf16', 'fp16'. Did you mean 'fp16'"):
         TrainConfig(precision="float16")
-    with pytest.raises(ValueError, match=r"TrainConfig.channels_last=1 must be 'auto', True or False"):
-        TrainConfig(channels_last=1)
+    with pytest.raises(ValueError, match=r"TrainConfig.channels_last='maybe' \(str\) is not valid: expected one of "
+                                         r"'auto' or true or false"):
+        TrainConfig(channels_last="maybe")
 
 
 def test_train_config_defaults_profiles_and_old_keys():

@@ -194,5 +194,6 @@ def evaluate(
         ``SegMetrics`` (``miou``, ``mpa``, ``accuracy``, ``f1``, per-class arrays, ``report()``).
     """
     cm = evaluate_confusion(model, dataset, device, input_shape, batch_size, max_images, num_classes,
-                            ignore_index, absent, distributed, progress, log_every, precision, channels_last)
+                            ignore_index, absent, distributed, progress, log_every, precision=precision,
+                            channels_last=channels_last)
     return cm.compute()
