@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from segkit.rundir import RunDir
-
 from segkit.commands import add_precision_args, channels_last_value
 
 __all__ = ["add_commands"]
@@ -26,6 +24,8 @@ def _ints(text: str, what: str) -> list[int]:
 
 def _load_model(spec: str, num_classes: int | None, checkpoint: str | None):
     """(model, name, class names, run dir or None) from a run directory or a registered name."""
+    from segkit.rundir import RunDir  # imports numpy: not at module level, so building the parser stays light
+
     path = Path(spec)
     if RunDir(path).config_path.is_file():
         from segkit.engine import load_run
@@ -57,6 +57,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                           channels_last=channels_last_value(args.channels_last))
         print(r.summary())
         if run_dir is not None and args.write:
+            from segkit.rundir import RunDir
+
             print(f"  wrote {r.save(RunDir(run_dir).bench_path)}")
         rows.append(r)
     if args.csv or args.json:
