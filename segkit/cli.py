@@ -17,7 +17,18 @@ import segkit
 __all__ = ["main", "build_parser"]
 
 # Modules providing add_commands(subparsers); torch and friends are imported inside the commands.
-_COMMAND_MODULES = [f"segkit.commands.{m}" for m in ("data", "stitch", "report", "engine", "bench", "zoo")]
+_COMMAND_MODULES = [f"segkit.commands.{m}" for m in ("data", "engine", "bench", "report", "models", "stitch", "zoo")]
+
+_DESCRIPTION = """Semantic-segmentation research kit: DeepLabV3+ and its attention variants, training, evaluation, Grad-CAM and paper-ready reports.
+
+Your own data, end to end (each command has --help with examples):
+  segkit data split DATA --ratio 8:1:1     # DATA/JPEGImages/*.jpg, SegmentationClass/*.png, classes.txt
+  segkit data check DATA
+  segkit train --data-root DATA --run-dir runs/mine/mbv2 --epochs 20
+  segkit evaluate runs/mine/mbv2 --split test
+  segkit predict runs/mine/mbv2 DATA/JPEGImages --out predictions
+  segkit export-onnx runs/mine/mbv2 --out mbv2.onnx
+  segkit cam runs/mine/mbv2 DATA/JPEGImages/IMAGE.jpg --out cam.png"""
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -46,13 +57,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segkit", description="Semantic-segmentation research kit.")
+    from segkit.commands._help import HelpFormatter, use_formatter
+
+    parser = argparse.ArgumentParser(prog="segkit", description=_DESCRIPTION, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"segkit {segkit.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("info", help="versions, CUDA availability, device name, CPU threads")
+    p = sub.add_parser("info", help="versions, CUDA availability, device name, CPU threads",
+                       description="Print the versions of segkit, Python, torch and torchvision, whether CUDA or "
+                                   "MPS is available (and the GPU's name), and the CPU threads torch uses.")
     p.set_defaults(func=_cmd_info)
     for mod in _COMMAND_MODULES:
         importlib.import_module(mod).add_commands(sub)
+    use_formatter(parser)
     return parser
 
 

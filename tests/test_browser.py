@@ -33,11 +33,12 @@ pytestmark = [
 ]
 
 
-def _browser(tmp_path: Path):
+def _browser(tmp_path: Path, env: dict[str, str] | None = None):
     sync_api = pytest.importorskip("playwright.sync_api")
     pw = sync_api.sync_playwright().start()
     ctx = pw.chromium.launch_persistent_context(str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
-                                                args=FLAGS, headless=True, viewport={"width": 1280, "height": 900})
+                                                args=FLAGS, headless=True, viewport={"width": 1280, "height": 900},
+                                                env=env)
     return pw, ctx
 
 
@@ -238,3 +239,120 @@ def test_quickstart_runs_in_jupyterlab(tmp_path):
             lab.kill()
         log.close()
     assert (tmp_path / "jupyterlab_widget.png").stat().st_size > 5000
+
+
+# ----------------------------------------------------------------------------- fonts and PDF layout
+
+_CJK_PARAGRAPH = "中文段落：改进模型的平均交并比高于基线，但差异在噪声范围内。"
+
+# Draws characters one by one in the paragraph's own font (family stack and size) and
+# returns, per character, how many pixels got ink and a hash of them. A missing glyph is
+# drawn as the same "tofu" box for every character, so distinct characters with identical
+# pixels mean the font stack found no CJK font.
+_GLYPHS_JS = """(sel) => {
+  const el = Array.from(document.querySelectorAll(sel)).find(e => /[\\u4e00-\\u9fff]/.test(e.textContent));
+  const cs = getComputedStyle(el);
+  return ['中', '文', '段', '落'].map(ch => {
+    const c = document.createElement('canvas'); c.width = 64; c.height = 64;
+    const ctx = c.getContext('2d'); ctx.font = `${cs.fontSize} ${cs.fontFamily}`; ctx.fillText(ch, 8, 40);
+    const d = ctx.getImageData(0, 0, 64, 64).data; let ink = 0, sig = 0;
+    for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) { ink++; sig = (sig * 31 + i * d[i]) % 1000000007; } }
+    return [ink, sig];
+  });
+}"""
+
+
+def _glyphs(page_uri: str, tmp_path: Path, env: dict[str, str] | None = None) -> list[list[int]]:
+    pw, ctx = _browser(tmp_path, env)
+    try:
+        page = ctx.new_page()
+        page.goto(page_uri)
+        page.wait_for_load_state("load")
+        return page.evaluate(_GLYPHS_JS, ".jp-RenderedMarkdown p")
+    finally:
+        ctx.close()
+        pw.stop()
+
+
+def test_chinese_paragraphs_render_with_real_glyphs(tmp_path):
+    """The report page declares a CJK font stack and Chromium draws the Chinese text with real
+    glyphs; with the CJK fonts hidden from fontconfig the same probe sees identical tofu boxes."""
+    import nbformat
+
+    from segkit.report.export import notebook_to_html
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# 中文\n\n{_CJK_PARAGRAPH}")]
+    page = notebook_to_html(nb, tmp_path / "zh.html")
+    assert "Noto Sans CJK SC" in page.read_text(encoding="utf-8") and "Microsoft YaHei" in page.read_text(encoding="utf-8")
+    real = _glyphs(page.as_uri(), tmp_path / "with-fonts")
+    assert all(ink > 20 for ink, _ in real), real
+    assert len({sig for _, sig in real}) == 4, (
+        f"Chinese characters render as identical boxes {real}: install a CJK font (apt-get install fonts-noto-cjk; "
+        "`make test` does)")
+    # the negative control: only the Latin fonts visible, the probe must see tofu
+    latin = Path("/usr/share/fonts/truetype")
+    if not latin.is_dir():
+        return
+    conf = tmp_path / "fonts.conf"
+    conf.write_text(f'<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig><dir>{latin}</dir>'
+                    f"<cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>")
+    tofu = _glyphs(page.as_uri(), tmp_path / "latin-only", env={**os.environ, "FONTCONFIG_FILE": str(conf)})
+    assert len({sig for _, sig in tofu}) == 1, tofu
+
+
+def _pdf_words(pdf: Path) -> list[tuple[int, float, float, float, float, float, str]]:
+    """Every word of the PDF: (page, page width, page height, xMin, xMax, yMax, text), from pdftotext -bbox."""
+    import html
+    import re
+
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    words = []
+    for i, (w, h, body) in enumerate(re.findall(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', out, re.S)):
+        for x0, x1, y1, text in re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="([\d.]+)">'
+                                           r"(.*?)</word>", body):
+            words.append((i, float(w), float(h), float(x0), float(x1), float(y1), html.unescape(text)))
+    return words
+
+
+def test_pdf_is_a4_and_nothing_runs_past_the_page(tmp_path):
+    """A4 pages; a 20-column table is scaled to fit (its last header and cell are printed, not
+    clipped); code wraps at spaces, not inside a word; a widget prints as a short note; every
+    word lies inside the page's side margins."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed; `make test` installs it")
+    import nbformat
+    import pandas as pd
+
+    from segkit.report.export import WIDGET_NOTE, html_to_pdf, notebook_to_html
+
+    wide = pd.DataFrame({f"metric {i} (%)": [10.0 + i, 99.5] for i in range(18)})
+    wide.insert(0, "Model", ["deeplabv3plus-mobilenetv2-ag-aspp-mvit-gn", "sff-wadeeplab"])
+    wide["error"] = ["RuntimeError: window size 8 does not tile the 4x4 map; use image_size 128", "LASTCELL"]
+    code = ('cfg = train_config("quick", epochs=4, batch_size=4, image_size=64, smoke=False, eval_period=1, '
+            'num_workers=0, seed=0, note="quick values that are long enough to wrap twice on an A4 page")')
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# Layout\n\n{_CJK_PARAGRAPH}"), nbformat.v4.new_code_cell(code)]
+    nb.cells[1].outputs = [
+        nbformat.from_dict({"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                            "data": {"text/html": wide.to_html(), "text/plain": "table"}}),
+        nbformat.from_dict({"output_type": "display_data", "metadata": {},
+                            "data": {"text/plain": "VBox(children=(IntSlider(value=0),))",
+                                     "application/vnd.jupyter.widget-view+json": {"model_id": "a", "version_major": 2,
+                                                                                  "version_minor": 0}}})]
+    page = notebook_to_html(nb, tmp_path / "layout.html", for_print=True)
+    pdf = html_to_pdf(page, tmp_path / "layout.pdf", timeout=120)
+    words = _pdf_words(pdf)
+    texts = [w[-1] for w in words]
+    _, width, height = words[0][:3]
+    assert (round(width), round(height)) == (595, 842)  # A4 in points
+    margin = 12 / 25.4 * 72  # 12 mm side margins
+    outside = [w for w in words if w[3] < margin / 2 or w[4] > width - margin / 2]
+    assert not outside, outside[:5]
+    assert texts.count("(%)") == 18, "a metric column is missing from the PDF text (clipped?)"
+    for needed in ("error", "LASTCELL", "sff-wadeeplab"):
+        assert needed in texts, f"{needed!r} missing from the PDF text (clipped?)"
+    for token in ("smoke=False,", "eval_period=1,", "num_workers=0,", "seed=0,", "enough"):
+        assert token in texts, f"{token!r} broken inside the word: {texts}"
+    assert "VBox(children=(IntSlider(value=0),))" not in " ".join(texts)
+    assert " ".join(WIDGET_NOTE.split()[:3]) in " ".join(texts)

@@ -22,6 +22,28 @@ def _ints(text: str, what: str) -> list[int]:
         raise ValueError(f"{what} must be integers separated by ',' or 'x' (e.g. 1,3,512,512); got {text!r}") from None
 
 
+def _class_indices(text: str, names: list[str] | None, num_classes: int) -> list[int]:
+    """``--classes`` as indices: each item a class name (the run's or --class-names) or an index."""
+    known = list(names or [])
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if item.isdigit() and int(item) < num_classes:
+            out.append(int(item))
+        elif item in known:
+            out.append(known.index(item))
+        else:
+            choices = (", ".join(f"{i}={n}" for i, n in enumerate(known)) if known
+                       else f"0..{num_classes - 1} (this model has no class names; give them with --class-names)")
+            example = ",".join(known[1:3]) if len(known) > 2 else "1,2"
+            raise ValueError(f"--classes {text!r}: {item!r} is not a class of this model; choose names or indices "
+                             f"from {choices}, e.g. --classes {example}")
+    if not out:
+        raise ValueError(f"--classes {text!r} names no class; e.g. --classes 1,2")
+    return out
+
+
 def _load_model(spec: str, num_classes: int | None, checkpoint: str | None):
     """(model, name, class names, run dir or None) from a run directory or a registered name."""
     from segkit.rundir import RunDir  # imports numpy: not at module level, so building the parser stays light
@@ -94,8 +116,8 @@ def _cmd_cam(args: argparse.Namespace) -> int:
         images.append(canvas)
     if args.class_names:
         names = [n.strip() for n in args.class_names.split(",")]
-    k = getattr(model, "num_classes", None) or 2
-    classes = _ints(args.classes, "--classes") if args.classes else list(range(1, k))
+    k = getattr(model, "num_classes", None) or len(names or []) or 2
+    classes = _class_indices(args.classes, names, k) if args.classes else list(range(1, k))
     out = Path(args.out)
     fig = cam.cam_grid({name: model}, images, classes, class_names=names, layer=args.layer, method=args.method,
                        save=out, precision=args.precision, channels_last=channels_last_value(args.channels_last))
@@ -138,13 +160,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_bench)
 
     c = sub.add_parser("cam", help="Grad-CAM heat maps per class (and attention maps) for images",
-                       description="Grad-CAM figure: image, prediction and one CAM per class, for each image.")
+                       description="Grad-CAM figure: image, prediction and one CAM per class, for each image. "
+                                   "The model is a run directory (its weights and class names) or a registered "
+                                   "model name (untrained unless --checkpoint).",
+                       epilog="examples:\n  segkit cam runs/mine/mbv2 data/mine/JPEGImages/0001.jpg --classes road,car\n"
+                              "  segkit cam runs/mine/mbv2 a.jpg b.jpg --layer backbone --attention --out cam.pdf")
     c.add_argument("model", metavar="RUN_DIR|MODEL", help="run directory or registered model name")
-    c.add_argument("images", nargs="+", metavar="IMAGE")
-    c.add_argument("--classes", help="class indices, e.g. 1,2 (default: every class but 0)")
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    c.add_argument("--classes", help="class names or indices, e.g. road,car or 3,8 (default: every class but 0)")
     c.add_argument("--class-names", help="comma-separated names for the titles (default: the run's, else indices)")
     c.add_argument("--layer", help="cam_layers role (backbone, neck, decoder) or module path (default: decoder)")
-    c.add_argument("--method", choices=_CAM_METHODS, default="gradcam")
+    c.add_argument("--method", choices=_CAM_METHODS, default="gradcam", help="CAM method")
     c.add_argument("--size", type=int, default=512, help="letterbox size (default 512)")
     c.add_argument("--num-classes", type=int, default=3, help="classes for registered models (default 3)")
     c.add_argument("--checkpoint", help="a run's checkpoint name (best, last) or a .pt path")

@@ -77,71 +77,101 @@ def _stats(a: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     """Register ``segkit data`` and its subcommands on the top-level subparsers."""
-    p = sub.add_parser("data", help="datasets: synthetic data, splits, checks, conversions, statistics")
+    p = sub.add_parser(
+        "data", help="datasets: synthetic data, splits, checks, conversions, statistics",
+        description="Prepare a dataset in VOC layout: ROOT/JPEGImages/<name>.jpg, ROOT/SegmentationClass/<name>.png "
+                    "(one class index per pixel, 255 = ignore), ROOT/classes.txt (one class name per line, "
+                    "background first) and split lists in ROOT/ImageSets/Segmentation/.",
+        epilog="a new dataset:\n  segkit data split data/mine --ratio 8:1:1\n  segkit data check data/mine\n"
+               "  segkit data stats data/mine --split train")
     ds = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
-    q = ds.add_parser("synth", help="write the synthetic wire-rope dataset")
-    q.add_argument("root")
-    q.add_argument("--n-images", type=int, default=200)
-    q.add_argument("--size", type=int, default=256)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--noise", type=float, default=0.03)
-    q.add_argument("--blur", type=float, default=0.8)
-    q.add_argument("--distractors", type=float, default=1.0)
+    q = ds.add_parser("synth", help="write the synthetic wire-rope dataset",
+                      description="Write a synthetic steel-wire-rope dataset (background, corrosion, broken wire) in "
+                                  "VOC layout with seeded splits: data to try segkit on without your own.")
+    q.add_argument("root", help="output dataset folder")
+    q.add_argument("--n-images", type=int, default=200, help="number of images")
+    q.add_argument("--size", type=int, default=256, help="image side in pixels")
+    q.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
+    q.add_argument("--noise", type=float, default=0.03, help="std of the sensor noise (intensity 0..1)")
+    q.add_argument("--blur", type=float, default=0.8, help="largest blur sigma in pixels at 256 px")
+    q.add_argument("--distractors", type=float, default=1.0,
+                   help="expected hard negatives per kind and image (dirt, grease, bright cables)")
     q.add_argument("--p-corrosion", type=float, default=0.356, help="share of images with corrosion only")
     q.add_argument("--p-broken-wire", type=float, default=0.620, help="share of images with broken wires only")
     q.add_argument("--p-both", type=float, default=0.024, help="share of images with both")
     q.add_argument("--damage-scale", type=float, default=1.0, help="size multiplier of the damage")
-    q.add_argument("--val-fraction", type=float, default=0.1)
-    q.add_argument("--test-fraction", type=float, default=0.0)
+    q.add_argument("--val-fraction", type=float, default=0.1, help="share of images in the val split")
+    q.add_argument("--test-fraction", type=float, default=0.0, help="share of images in the test split")
     q.set_defaults(func=_synth)
 
-    q = ds.add_parser("split", help="write ImageSets/Segmentation split lists (9:1 or 8:1:1, seeded)")
-    q.add_argument("root")
-    q.add_argument("--ratio", choices=["9:1", "8:1:1"], default="9:1")
+    q = ds.add_parser("split", help="write ImageSets/Segmentation split lists (9:1 or 8:1:1, seeded)",
+                      description="Write ROOT/ImageSets/Segmentation/{train,val,test,trainval}.txt from every image "
+                                  "in JPEGImages/ that has a mask in SegmentationClass/. Seeded; augmented copies of "
+                                  "one source (sources.csv) stay in one split.",
+                      epilog="examples:\n  segkit data split data/mine --ratio 8:1:1\n"
+                             "  segkit data split data/mine --val 0.2 --test 0.2 --seed 1")
+    q.add_argument("root", help="dataset folder (VOC layout)")
+    q.add_argument("--ratio", choices=["9:1", "8:1:1"], default="9:1", help="train:val or train:val:test")
     q.add_argument("--val", type=float, default=None, help="val fraction (overrides --ratio)")
     q.add_argument("--test", type=float, default=None, help="test fraction (overrides --ratio)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="random seed of the shuffle")
     q.add_argument("--method", choices=["grouped", "reference"], default="grouped",
                    help="grouped: copies of one source stay together; reference: voc_annotation.py")
     q.add_argument("--no-group", action="store_true", help="ignore sources.csv")
     q.set_defaults(func=_split)
 
-    q = ds.add_parser("check", help="validate a dataset and print every problem")
-    q.add_argument("root")
-    q.add_argument("--num-classes", type=int, default=None)
-    q.add_argument("--splits", nargs="*", default=None)
+    q = ds.add_parser("check", help="validate a dataset and print every problem",
+                      description="Check a VOC-layout dataset completely and print every problem: missing or "
+                                  "unreadable files, masks whose size differs from their image, label values "
+                                  "outside 0..K-1 and 255, binary 0/255 masks, empty splits, classes absent from a "
+                                  "split. Exit code 1 on an error (with --strict also on a warning).")
+    q.add_argument("root", help="dataset folder (VOC layout)")
+    q.add_argument("--num-classes", type=int, default=None, help="expected class count (default: classes.txt)")
+    q.add_argument("--splits", nargs="*", default=None,
+                   help="split names to check, e.g. train val (default: every list in ImageSets/Segmentation)")
     q.add_argument("--strict", action="store_true", help="also fail on warnings")
     q.set_defaults(func=_check)
 
-    q = ds.add_parser("fix-binary", help="rewrite binary 0/255 masks as 0/1")
-    q.add_argument("root")
-    q.add_argument("--dry-run", action="store_true")
+    q = ds.add_parser("fix-binary", help="rewrite binary 0/255 masks as 0/1",
+                      description="Rewrite masks saved as 0/255 (black and white) as class indices 0/1, which is "
+                                  "what training expects (255 means 'ignore').")
+    q.add_argument("root", help="dataset folder (VOC layout)")
+    q.add_argument("--dry-run", action="store_true", help="only say which masks would be rewritten")
     q.add_argument("--force", action="store_true", help="rewrite even if other masks hold more values")
     q.set_defaults(func=_fix_binary)
 
-    q = ds.add_parser("labelme", help="convert Labelme JSON polygons to a VOC-layout dataset")
+    q = ds.add_parser("labelme", help="convert Labelme JSON polygons to a VOC-layout dataset",
+                      description="Convert Labelme *.json polygon annotations (and their images) into a VOC-layout "
+                                  "dataset with classes.txt; then run `segkit data split`.",
+                      epilog="example:\n  segkit data labelme annotations/ data/mine --classes background,crack,rust")
     q.add_argument("src", help="folder with *.json (and the images)")
     q.add_argument("root", help="output dataset root")
     q.add_argument("--classes", required=True, help="comma-separated class names, background first")
-    q.add_argument("--skip-unknown", action="store_true")
+    q.add_argument("--skip-unknown", action="store_true", help="skip shapes whose label is not in --classes")
     q.add_argument("--allow-outside", action="store_true",
                    help="read images whose imagePath points outside SRC (../x.jpg, absolute paths); refused by default")
     q.set_defaults(func=_labelme)
 
-    q = ds.add_parser("augment", help="offline augmentation recording each copy's source")
-    q.add_argument("root")
+    q = ds.add_parser("augment", help="offline augmentation recording each copy's source",
+                      description="Write augmented copies (rotation, mirror, scale, brightness) of every image and "
+                                  "mask, recording each copy's source in sources.csv so `segkit data split` keeps "
+                                  "copies of one image in one split.")
+    q.add_argument("root", help="dataset folder (VOC layout)")
     q.add_argument("--out", default=None, help="output root (default: in place)")
-    q.add_argument("--ops", default="rotate,mirror,scale,brightness")
-    q.add_argument("--copies", type=int, default=1)
+    q.add_argument("--ops", default="rotate,mirror,scale,brightness",
+                   help="comma-separated: rotate, mirror, scale, brightness, blur")
+    q.add_argument("--copies", type=int, default=1, help="copies per operation and image")
     q.add_argument("--min-sharpness", type=float, default=None,
                    help="drop sources whose Laplacian variance is below this (blurry images)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="random seed")
     q.set_defaults(func=_augment)
 
-    q = ds.add_parser("stats", help="class pixel shares, images per class, objects, mean/std")
-    q.add_argument("root")
-    q.add_argument("--split", default=None)
-    q.add_argument("--max-images", type=int, default=None)
+    q = ds.add_parser("stats", help="class pixel shares, images per class, objects, mean/std",
+                      description="Print dataset statistics: each class's share of pixels, images per class, object "
+                                  "counts and sizes, image sizes and the per-channel mean/std.")
+    q.add_argument("root", help="dataset folder (VOC layout)")
+    q.add_argument("--split", default=None, help="split name, e.g. train (default: trainval when listed, else train)")
+    q.add_argument("--max-images", type=int, default=None, help="read only the first N images (default: all)")
     q.set_defaults(func=_stats)

@@ -143,41 +143,72 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the engine's subcommands on the ``segkit`` parser."""
-    p = sub.add_parser("train", help="train a model with a profile (quick/paper) and write a run directory")
-    p.add_argument("--data-root", required=True, help="VOC-layout dataset folder")
-    p.add_argument("--run-dir", required=True, help="output run directory (runs/<experiment>/<name>)")
-    p.add_argument("--profile", default="quick", help="quick, paper, or a YAML file with a train: section")
+    p = sub.add_parser(
+        "train", help="train a model with a profile (quick/paper) and write a run directory",
+        description="Train a model on a VOC-layout dataset and write a run directory: config.yaml, history.csv, "
+                    "checkpoints/ (best.pt is chosen on the val split), metrics.json (scored on the test split when "
+                    "the dataset has one). The recipe is a profile's train: section (quick: a short CPU recipe "
+                    "with Adam; paper: the reference SGD recipe, 512 px, 100 epochs; see "
+                    "segkit/profiles/*.yaml), changed by the options below.",
+        epilog="examples:\n"
+               "  segkit train --data-root data/mine --run-dir runs/mine/mbv2 --epochs 20\n"
+               "  segkit train --data-root data/mine --run-dir runs/mine/mbv2-96 --set 'input_shape=[96,96]' "
+               "--set Init_lr=1e-3\n"
+               "  segkit train --data-root data/mine --run-dir runs/mine/sff --model sff-wadeeplab --profile paper\n"
+               "  segkit train --data-root data/mine --run-dir runs/mine/mbv2 --resume   # after Ctrl-C\n"
+               "The names for --set are the keys of a profile's train: section (TrainConfig fields).")
+    p.add_argument("--data-root", required=True,
+                   help="dataset folder: JPEGImages/, SegmentationClass/, ImageSets/Segmentation/{train,val}.txt, "
+                        "classes.txt")
+    p.add_argument("--run-dir", required=True, help="output run directory, e.g. runs/<experiment>/<name>")
+    p.add_argument("--profile", default="quick", help="recipe: quick, paper, or a YAML file with a train: section")
     p.add_argument("--config", help="a TrainConfig YAML file (instead of --profile)")
-    p.add_argument("--model", help="registered model name (overrides the profile)")
-    p.add_argument("--epochs", type=int, help="UnFreeze_Epoch (total epochs)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a TrainConfig field (repeatable)")
+    p.add_argument("--model", help="registered model name, see `segkit models` (default: the profile's)")
+    p.add_argument("--epochs", type=int,
+                   help="how many times training goes through all training images, in total (default: the "
+                        "profile's; sets UnFreeze_Epoch)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change one training setting, value in YAML (repeatable), e.g. --set 'input_shape=[96,96]' "
+                        "--set Unfreeze_batch_size=8 --set optimizer_type=sgd")
     p.add_argument("--pretrained", metavar="SOURCE",
                    help="backbone weights: imagenet (downloaded into the torch/timm cache when online), a URL or a file")
     p.add_argument("--insert", action="append", metavar="PATH=MODULE[:WHERE]",
                    help="stitch a registered module into the model, e.g. backbone.features.7=cbam "
                         "(after; or :before, :replace); repeatable, recorded in config.yaml")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--device", default=None, help="auto (default: a GPU when there is one), cpu, cuda, cuda:1, mps")
     p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.pt")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_precision_args(p, None, None, note=" (default: the profile's)")
     p.set_defaults(func=_cmd_train)
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("run_dir", help="a run directory written by segkit train")
         q.add_argument("--checkpoint", default="best", help="best, best_loss, last, epNNN or a .pt path")
-        q.add_argument("--device", default="auto")
-        q.add_argument("--no-progress", action="store_true")
+        q.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:1, mps")
+        q.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("evaluate", help="evaluate a run's checkpoint at the original resolution")
+    p = sub.add_parser(
+        "evaluate", help="evaluate a run's checkpoint at the original resolution",
+        description="Score a run's checkpoint on a split at each image's original size (letterboxed input, "
+                    "prediction resized back): per-class IoU, recall (PA), precision and F1, their means and "
+                    "the pixel accuracy, all from one confusion matrix.",
+        epilog="examples:\n  segkit evaluate runs/mine/mbv2 --split test\n"
+               "  segkit evaluate runs/mine/mbv2 --checkpoint last --json metrics_last.json")
     common(p)
     p.add_argument("--data-root", help="dataset folder (default: the one the run trained on)")
-    p.add_argument("--split", help="split name (default: the run's val split)")
-    p.add_argument("--max-images", type=int)
+    p.add_argument("--split", help="split name, e.g. test (default: the run's val split)")
+    p.add_argument("--max-images", type=int, help="score only the first N images (default: all)")
     p.add_argument("--json", help="also write the metrics as JSON here")
     add_precision_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("predict", help="predict images/folders with a run's checkpoint and save overlays")
+    p = sub.add_parser(
+        "predict", help="predict images/folders with a run's checkpoint and save overlays",
+        description="Predict image files and folders with a run's checkpoint; write one PNG per image at its "
+                    "original size (the prediction blended over the image, the mask alone, or the cut-out "
+                    "objects), and with --save-mask the label map as a palette PNG.",
+        epilog="examples:\n  segkit predict runs/mine/mbv2 photo.jpg --out predictions\n"
+               "  segkit predict runs/mine/mbv2 data/mine/JPEGImages --out predictions --save-mask")
     common(p)
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder for the PNG overlays")
@@ -186,10 +217,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_precision_args(p)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("export-onnx", help="export a run's checkpoint to ONNX and check it with onnxruntime")
+    p = sub.add_parser(
+        "export-onnx", help="export a run's checkpoint to ONNX and check it with onnxruntime",
+        description="Export a run's checkpoint to ONNX at a fixed input size (the run's, or --input-shape) and "
+                    "compare the ONNX output with PyTorch's through onnxruntime (pip install onnx onnxruntime).",
+        epilog="example:\n  segkit export-onnx runs/mine/mbv2 --out mbv2.onnx --input-shape 512 512")
     common(p)
     p.add_argument("--out", required=True, help="the .onnx file")
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--input-shape", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    p.add_argument("--input-shape", type=int, nargs=2, metavar=("H", "W"), help="input height and width "
+                   "(default: the run's input_shape)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
     p.set_defaults(func=_cmd_export)

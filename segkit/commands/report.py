@@ -7,6 +7,10 @@ from pathlib import Path
 
 __all__ = ["add_commands", "cmd_report"]
 
+# Kept here so building the parser imports nothing heavy; a test checks it matches
+# segkit.report.export.PAGE_SIZES.
+PAGE_SIZES = ("A4", "A3", "A5", "letter", "legal")
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``segkit report`` on the main parser's subcommands."""
@@ -20,6 +24,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "run is reused only when its fingerprint (config, model, data files, code) matches; otherwise it is "
             "retrained and the log names what changed. --force retrains."
         ),
+        epilog="examples:\n"
+               "  segkit report                                   # quick profile, synthetic data, minutes on a CPU\n"
+               "  segkit report --data data/mine --only 01,02      # your dataset, some notebooks\n"
+               "  segkit report --profile paper -p device cuda      # the reference recipe on a GPU\n"
+               "  segkit report -p epochs 10 -p lang zh --page-size letter",
     )
     p.add_argument("--profile", default="quick", help="profile name (quick, paper) or a YAML path (default: quick)")
     p.add_argument("--data", metavar="ROOT", default=None,
@@ -34,6 +43,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--figures", default=None, help="figure folder (default: <out>/figures)")
     p.add_argument("--runs", default=None, help="run directories root (default: runs/<profile>/<dataset>)")
     p.add_argument("--no-pdf", action="store_true", help="skip the PDF (HTML and index are still written)")
+    p.add_argument("--page-size", default="A4", choices=PAGE_SIZES, help="the PDF's paper size")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebooks' own, python3)")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="S",
                    help="fail a cell that runs longer than S seconds (default: the profile's report.cell_timeout; "
@@ -96,7 +106,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         run_s = time.perf_counter() - t0
         note = (f"profile {profile_name} · data {data_root} · {len(results)} notebooks executed in {run_s:.0f} s")
         export_report([r.output_path for r in results], out_dir, title=title,
-                      tables_dir=tables_dir, pdf=not args.no_pdf, note=note, figures_dir=figures_dir)
+                      tables_dir=tables_dir, pdf=not args.no_pdf, note=note, figures_dir=figures_dir,
+                      page_size=args.page_size)
     except NotebookFailedError as exc:
         write_failed_index(out_dir, title, str(exc))
         print(f"segkit report: error: {exc}", file=sys.stderr)

@@ -63,10 +63,17 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``segkit stitch inspect``."""
-    p = sub.add_parser("stitch", help="inspect module paths and shapes (where to stitch attention)")
+    p = sub.add_parser("stitch", help="inspect module paths and shapes (where to stitch attention)",
+                       description="Find where to stitch a module into a model: `segkit stitch inspect MODEL` "
+                                   "lists every module path with its type, real input/output shapes and parameters.")
     ssub = p.add_subparsers(dest="stitch_command", metavar="ACTION")
-    q = ssub.add_parser("inspect", help="print every module path with its type, real shapes and params")
-    q.add_argument("model", help="a registered segkit model (see `segkit` model list) or timm:NAME")
+    q = ssub.add_parser("inspect", help="print every module path with its type, real shapes and params",
+                        description="Run one forward pass with hooks and print every module path with its type, "
+                                    "input/output shapes and parameters. Stitch a module at a path with "
+                                    "`segkit train --insert PATH=MODULE` (modules: `segkit modules`).",
+                        epilog="examples:\n  segkit stitch inspect deeplabv3plus-mobilenetv2 --input 1,3,512,512 "
+                               "--depth 3\n  segkit stitch inspect timm:resnet18 --input 1,3,224,224 --csv layers.csv")
+    q.add_argument("model", help="a registered segkit model (see `segkit models`) or timm:NAME")
     q.add_argument("--input", type=_parse_shape, default=(1, 3, 512, 512), help="B,C,H,W (default 1,3,512,512)")
     q.add_argument("--depth", type=int, default=None, help="show paths up to this depth")
     q.add_argument("--called-only", action="store_true", help="hide modules the forward pass never calls")

@@ -26,7 +26,7 @@ def zoo_table(names: list[str] | None = None, size: int = 512, runs: int = 3, la
         names: models to include (default: all registered, filtered by the next two).
         size: square input size for FLOPs and latency.
         runs: timed forward passes per model (median reported); ignored without `latency`.
-        latency: time the models on the CPU (False: params and FLOPs only).
+        latency: time the models on the CPU (False: params and FLOPs only, no ``cpu_ms`` column).
         families: keep only these registry families.
         pattern: glob on the model name.
         threads: torch CPU threads while timing (None keeps the current setting).
@@ -69,11 +69,17 @@ def zoo_table(names: list[str] | None = None, size: int = 512, runs: int = 3, la
             "cpu_ms": round(r.latency.median_ms, 1) if r.latency else None,
         })
         del model
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df["year"] = df["year"].astype("Int64")  # missing years stay empty, the others integers
+    for col in ("ref_m", "diff_pct", "gflops", "gmacs", "cpu_ms"):
+        df[col] = pd.to_numeric(df[col])  # None -> NaN, printed as "-"
+    return df if latency else df.drop(columns="cpu_ms")
 
 
 def _cmd_zoo(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from segkit.commands.models import print_table
 
     df = zoo_table(args.model or None, args.size, args.runs, not args.no_latency, args.family or None,
                    args.pattern, args.threads)
@@ -81,16 +87,20 @@ def _cmd_zoo(args: argparse.Namespace) -> int:
         raise ValueError("no registered model matches the filters (see `segkit zoo` without options)")
     if args.csv:
         df.to_csv(args.csv, index=False)
-    with pd.option_context("display.max_rows", None, "display.width", 200):
-        print(df.to_string(index=False, na_rep="-"))
+    print_table(df)
+    timing = f"; cpu_ms: median of {args.runs} runs, batch 1" if "cpu_ms" in df else ""
     print(f"\nparams_m: total parameters at the default config; ref_m: paper/official figure; "
-          f"GFLOPs = 2 x GMACs at the input shown; cpu_ms: median of {args.runs} runs, batch 1.")
+          f"GFLOPs = 2 x GMACs at the input shown{timing}.")
     return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``segkit zoo``."""
-    p = sub.add_parser("zoo", help="model-zoo table: params, GFLOPs and CPU latency of registered models")
+    p = sub.add_parser("zoo", help="model-zoo table: params, GFLOPs and CPU latency of registered models",
+                       description="Build every registered model (or those chosen) and measure parameters, GFLOPs "
+                                   "and CPU latency at one input size; ref_m is the paper's parameter count.",
+                       epilog="examples:\n  segkit zoo --no-latency\n  segkit zoo --family segformer --family unet\n"
+                              "  segkit zoo --pattern 'trans4pass*' --runs 5 --csv zoo.csv")
     p.add_argument("model", nargs="*", help="model names (default: every registered model)")
     p.add_argument("--family", action="append", default=[], help="keep a registry family (repeatable)")
     p.add_argument("--pattern", default=None, help="glob on model names, e.g. 'segformer*'")

@@ -225,6 +225,24 @@ class TrainConfig:
         """The reference's ``Configurations:`` table (training.md §9)."""
         return config_table(self, num_train=num_train, num_val=num_val, save_dir=save_dir, num_classes=num_classes)
 
+    def summary(self) -> str:
+        """The recipe in one line, in words: optimiser, learning rates, schedule, epochs, batch, size, loss.
+
+        E.g. ``Adam, lr 0.0005 -> 5e-06 (cosine), weight decay 0, 4 epochs, batch 4, 64x64, CE + Dice,
+        class weights auto``. The learning rates are the stated ones; `table` also prints the
+        batch-scaled ones training uses.
+        """
+        optimizer = {"sgd": f"SGD (Nesterov, momentum {self.momentum:g})", "adam": "Adam",
+                     "adamw": "AdamW"}[self.optimizer_type]
+        schedule = {"cos": "cosine", "step": "step"}[self.lr_decay_type]
+        loss = "focal" if self.focal_loss else "CE"
+        loss += " + Dice" if self.dice_loss else ""
+        weights = self.cls_weights if self.cls_weights is not None else "none"
+        freeze = f", backbone frozen for {self.Freeze_Epoch}" if self.Freeze_Train else ""
+        return (f"{optimizer}, lr {self.Init_lr:g} -> {self.Min_lr:g} ({schedule}), weight decay {self.weight_decay:g}, "
+                f"{self.UnFreeze_Epoch} epochs{freeze}, batch {self.Unfreeze_batch_size}, "
+                f"{self.input_shape[0]}x{self.input_shape[1]}, {loss}, class weights {weights}")
+
 
 def _legacy_precision(data: dict[str, Any]) -> dict[str, Any]:
     """Read the ``fp16`` / ``amp_dtype`` keys of configs written before ``precision`` existed."""

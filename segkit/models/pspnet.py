@@ -214,7 +214,7 @@ def pspnet_r50(num_classes: int = 19, output_stride: Literal[8, 16] = 8, channel
     return PSPNet(num_classes, 50, output_stride, channels, pool_scales, aux_head, weights_path)
 
 
-@register_model("deeplabv3-r101", family="deeplabv3", paper="DeepLabV3 (Chen et al., arXiv 2017)", year=2017,
+@register_model("deeplabv3-r101", family="deeplab", paper="DeepLabV3 (Chen et al., arXiv 2017)", year=2017,
                 input_multiple=16)
 def deeplabv3_r101(num_classes: int = 21, output_stride: Literal[8, 16] = 16, multi_grid: Sequence[int] = (1, 2, 4),
                    aspp_channels: int = 256, weights_path: str | None = None) -> nn.Module:
@@ -222,7 +222,7 @@ def deeplabv3_r101(num_classes: int = 21, output_stride: Literal[8, 16] = 16, mu
     return create_deeplabv3_resnet(num_classes, 101, output_stride, multi_grid, aspp_channels, weights_path)
 
 
-@register_model("deeplabv3-r50", family="deeplabv3", paper="DeepLabV3 (Chen et al., arXiv 2017)", year=2017,
+@register_model("deeplabv3-r50", family="deeplab", paper="DeepLabV3 (Chen et al., arXiv 2017)", year=2017,
                 input_multiple=16)
 def deeplabv3_r50(num_classes: int = 21, output_stride: Literal[8, 16] = 16, multi_grid: Sequence[int] = (1, 2, 4),
                   aspp_channels: int = 256, weights_path: str | None = None) -> nn.Module:

@@ -85,4 +85,6 @@ def list_modules(channels: int = 64):
             dict(name=name, year=e.year, paper=e.paper, **{f"params@C={channels}": params},
                  contract=e.contract, where=e.where, addresses=e.addresses)
         )
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df["year"] = df["year"].astype("Int64")  # a module without a year must not turn 2018 into 2018.0
+    return df

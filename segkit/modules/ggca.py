@@ -167,7 +167,7 @@ class GGCAFusedPooling(_GGCABase):
 
 @register_module(
     "ggca",
-    paper="GGCA, Global Grouped Coordinate Attention (the reference notes; paper_model.md §6)",
+    paper="GGCA, Global Grouped Coordinate Attention (the reference notes)",
     year=None,
     addresses="Coordinate attention without groups or max cues",
     where="After the depthwise conv of deep MobileNetV2 blocks (stage idx >= 4)",

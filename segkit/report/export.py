@@ -2,25 +2,33 @@
 
 The HTML uses nbconvert's ``lab`` template with every network script removed (RequireJS,
 MathJax, Mermaid and the widget manager come from CDNs), so the pages open offline without
-console errors; widgets fall back to their static text. The PDF is the whole report
-(all notebooks, one after another, each starting on a new page) printed by headless
-Chromium; no network and no LaTeX are needed.
+console errors; a widget becomes a one-line note. The fonts include a CJK font of every
+platform (`FONT_STACK`), so the Chinese paragraphs render wherever one is installed. The PDF
+is the whole report (all notebooks, one after another, each starting on a new page) printed
+by headless Chromium, Chrome or Edge on A4 by default: code wraps at spaces and a table
+wider than the page is scaled to fit. No network and no LaTeX are needed.
 """
 from __future__ import annotations
 
 import copy
 import html
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 __all__ = [
     "CHROMIUM_FLAGS",
+    "FONT_STACK",
+    "PAGE_SIZES",
+    "WIDGET_NOTE",
+    "browser_locations",
     "find_chromium",
+    "cjk_font_installed",
     "notebook_to_html",
     "merge_notebooks",
     "write_index",
@@ -45,6 +53,46 @@ CHROMIUM_FLAGS = [
 
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _PAGE_BREAK_TAG = "segkit-page-break"
+WIDGET_NOTE = "(interactive widget: open the notebook in JupyterLab to use it)"
+
+# Latin fonts first, then a CJK font of each platform (Linux: fonts-noto-cjk or WenQuanYi;
+# Windows: Microsoft YaHei / SimHei; macOS: PingFang / Hiragino), so the Chinese paragraphs
+# get real glyphs wherever one of them is installed.
+CJK_FONTS = ("'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', 'PingFang SC', "
+             "'Hiragino Sans GB', SimHei, 'WenQuanYi Micro Hei', 'WenQuanYi Zen Hei'")
+FONT_STACK = f"system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', Arial, {CJK_FONTS}, sans-serif"
+CODE_FONT_STACK = f"Menlo, Consolas, 'DejaVu Sans Mono', 'Noto Sans Mono CJK SC', {CJK_FONTS}, monospace"
+# Paper sizes for the PDF (width, height in mm); pages get 12 mm side margins.
+PAGE_SIZES: dict[str, tuple[float, float]] = {"A4": (210, 297), "A3": (297, 420), "A5": (148, 210),
+                                              "letter": (215.9, 279.4), "legal": (215.9, 355.6)}
+_SIDE_MARGIN_MM = 12
+
+# A table wider than its column (many metric columns, long model names) is scaled down to
+# fit instead of running past the page edge. The PDF page is laid out at the paper's width
+# (`_PRINT_RULES` apply on screen too), so what this measures at load is what gets printed.
+_FIT_TABLES_JS = """
+window.addEventListener('load', function () {
+  document.querySelectorAll('.jp-RenderedHTMLCommon table').forEach(function (t) {
+    var room = t.parentElement.clientWidth;
+    if (room > 0 && t.scrollWidth > room) { t.style.zoom = (room / t.scrollWidth).toFixed(3); }
+  });
+});
+"""
+
+# The printed layout: small table type, code wrapped at spaces, no clipping, page breaks only
+# between notebooks (a cell may span pages, so no half-empty pages before tall cells).
+_PRINT_RULES = """
+    body.jp-Notebook { max-width: none; margin: 0; padding: 0; }
+    .celltag_segkit-page-break { break-before: page; }
+    .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
+    .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { padding: 2px 5px; }
+    .jp-OutputArea-output, .jp-RenderedHTMLCommon, .jp-OutputArea-child { overflow: visible !important; }
+    img, svg, tr { break-inside: avoid; }
+    h1, h2, h3 { break-after: avoid; }
+    pre { font-size: 8pt; }
+    .jp-InputPrompt, .jp-OutputPrompt { min-width: 0; width: 3.6em; font-size: 7pt; }
+    .segkit-nav { display: none; }
+"""
 
 _OFFLINE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
@@ -53,52 +101,111 @@ _OFFLINE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {% block extra_css %}
 <style type="text/css">
+  html:root { --jp-ui-font-family: __FONTS__; --jp-content-font-family: __FONTS__;
+               --jp-code-font-family: __CODE_FONTS__; --jp-code-font-family-default: __CODE_FONTS__; }
   body.jp-Notebook { max-width: 1100px; margin: 0 auto; }
   .jp-RenderedImage img, .jp-RenderedMarkdown img { max-width: 100%; height: auto; }
+  .jp-RenderedHTMLCommon table { table-layout: auto; }
+  .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { overflow-wrap: break-word; }
   .jp-RenderedMarkdown table { border-collapse: collapse; margin: 0.5em 0; }
   .jp-RenderedMarkdown th, .jp-RenderedMarkdown td { padding: 2px 8px; border-bottom: 1px solid #ddd; }
+  pre { white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; }
   .segkit-nav { font: 13px sans-serif; padding: 6px 0 10px 0; }
-  @media print {
-    .celltag_segkit-page-break { break-before: page; }
-    .jp-RenderedMarkdown table, .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
-    .jp-OutputArea-output, .jp-RenderedHTMLCommon { overflow: visible !important; }
-    .jp-Cell { break-inside: avoid-page; }
-    pre { white-space: pre-wrap; word-break: break-all; }
-    .segkit-nav { display: none; }
-  }
+  @page { size: {{ resources.segkit_page[0] }}mm {{ resources.segkit_page[1] }}mm; margin: 14mm __MARGIN__mm; }
+  @media print { __PRINT__ }
+{%- if resources.segkit_print %}
+  __PRINT__
+  body.jp-Notebook { width: {{ resources.segkit_page[0] - 2 * __MARGIN__ }}mm; }
+{%- endif %}
 </style>
+<script>__FIT_TABLES__</script>
 {% endblock extra_css %}
 {%- block body_header -%}
 {{ super() }}
 {%- if resources.segkit_nav -%}<div class="segkit-nav">{{ resources.segkit_nav }}</div>{%- endif -%}
 {%- endblock body_header -%}
 """
+for _key, _value in (("__CODE_FONTS__", CODE_FONT_STACK), ("__FONTS__", FONT_STACK), ("__PRINT__", _PRINT_RULES),
+                     ("__MARGIN__", str(_SIDE_MARGIN_MM)), ("__FIT_TABLES__", _FIT_TABLES_JS)):
+    _OFFLINE_TEMPLATE = _OFFLINE_TEMPLATE.replace(_key, _value)
+
+
+_BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "msedge",
+                  "microsoft-edge")
+
+
+def browser_locations(env: Mapping[str, str] | None = None, system: str | None = None) -> list[Path]:
+    """Where Chrome, Edge and Chromium are usually installed on this operating system.
+
+    Windows: ``%ProgramFiles%``, ``%ProgramFiles(x86)%`` and ``%LocalAppData%`` with
+    ``Google/Chrome/Application/chrome.exe`` and ``Microsoft/Edge/Application/msedge.exe``
+    (Edge ships with Windows 10 and 11); macOS: the apps in ``/Applications``; Linux: the
+    distribution and snap paths.
+    """
+    env = os.environ if env is None else env
+    system = system or platform.system()
+    if system == "Windows":
+        roots = [env.get(k) for k in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA")]
+        apps = (("Google", "Chrome", "Application", "chrome.exe"), ("Microsoft", "Edge", "Application", "msedge.exe"),
+                ("Chromium", "Application", "chrome.exe"))
+        return [Path(root, *app) for app in apps for root in roots if root]
+    if system == "Darwin":
+        return [Path("/Applications", *app) for app in (
+            ("Google Chrome.app", "Contents", "MacOS", "Google Chrome"), ("Chromium.app", "Contents", "MacOS", "Chromium"),
+            ("Microsoft Edge.app", "Contents", "MacOS", "Microsoft Edge"))]
+    return [Path(p) for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome",
+                              "/snap/bin/chromium")]
 
 
 def find_chromium(explicit: str | os.PathLike | None = None) -> str | None:
-    """Path of a Chromium/Chrome binary: ``explicit``, ``$SEGKIT_CHROMIUM``, /usr/bin/chromium, then PATH."""
-    candidates = [explicit, os.environ.get("SEGKIT_CHROMIUM"), "/usr/bin/chromium"]
+    """Path of a Chromium, Chrome or Edge binary for printing the PDF.
+
+    Looks at ``explicit``, ``$SEGKIT_CHROMIUM``, then the usual install folders of this
+    operating system (`browser_locations`), then the PATH.
+    """
+    candidates = [explicit, os.environ.get("SEGKIT_CHROMIUM"), *browser_locations()]
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             return str(c)
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+    for name in _BROWSER_NAMES:
         hit = shutil.which(name)
         if hit:
             return hit
     return None
 
 
+def cjk_font_installed() -> bool:
+    """Whether the browser will find a CJK font for the Chinese paragraphs.
+
+    Asks fontconfig (what Chromium uses on Linux) when ``fc-list`` exists; elsewhere
+    matplotlib's font list (Windows ships Microsoft YaHei, macOS PingFang).
+    """
+    if shutil.which("fc-list"):
+        try:
+            res = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=30)
+            return bool(res.stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    from segkit.report.style import find_cjk_font
+
+    return find_cjk_font() is not None
+
+
 def _offline_copy(nb):
-    """Copy of ``nb`` without widget state and widget views (text/plain fallback kept)."""
+    """Copy of ``nb`` without widget state; a widget's output becomes `WIDGET_NOTE`.
+
+    A widget's ``text/plain`` is its repr (``VBox(children=(IntSlider(...``), which means
+    nothing on a static page, so it is replaced by the note; other outputs of the cell (a
+    static figure shown before the widget) are kept.
+    """
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data")
             if data and _WIDGET_MIME in data:
-                data.pop(_WIDGET_MIME)
-                if not data:
-                    data["text/plain"] = "(interactive widget: open the notebook in JupyterLab to use it)"
+                data.clear()
+                data["text/plain"] = WIDGET_NOTE
     return nb
 
 
@@ -112,8 +219,15 @@ def _exporter():
     return exporter
 
 
+def _page_mm(page_size: str) -> tuple[float, float]:
+    size = {k.lower(): v for k, v in PAGE_SIZES.items()}.get(str(page_size).lower())
+    if size is None:
+        raise ValueError(f"page_size={page_size!r} is not a known paper size; use one of {', '.join(PAGE_SIZES)}")
+    return size
+
+
 def notebook_to_html(nb_path: str | Path, html_path: str | Path, title: str | None = None,
-                     nav_html: str | None = None) -> Path:
+                     nav_html: str | None = None, page_size: str = "A4", for_print: bool = False) -> Path:
     """Convert an executed notebook to one self-contained, offline HTML page.
 
     Args:
@@ -121,14 +235,19 @@ def notebook_to_html(nb_path: str | Path, html_path: str | Path, title: str | No
         html_path: where to write the page.
         title: page title (defaults to the notebook stem).
         nav_html: optional HTML inserted at the top (e.g. a link back to ``index.html``).
+        page_size: paper size when printed (`PAGE_SIZES`).
+        for_print: lay the page out at the paper's width on screen too (the page `html_to_pdf`
+            prints), so wide tables are scaled to what fits on paper.
     """
     import nbformat
 
+    page = _page_mm(page_size)
     nb = nb_path if hasattr(nb_path, "cells") else nbformat.read(str(nb_path), as_version=4)
     nb = _offline_copy(nb)
     name = title or (Path(nb_path).stem if not hasattr(nb_path, "cells") else "report")
     nb.metadata["title"] = name
-    resources = {"metadata": {"name": name}, "segkit_nav": nav_html or ""}
+    resources = {"metadata": {"name": name}, "segkit_nav": nav_html or "", "segkit_page": page,
+                 "segkit_print": for_print}
     body, _ = _exporter().from_notebook_node(nb, resources=resources)
     out = Path(html_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +352,7 @@ def write_index(out_dir: str | Path, pages: Sequence[tuple[str, str, str]], titl
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
-body {{ font-family: -apple-system, 'Segoe UI', Roboto, 'Noto Sans', sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #222; }}
+body {{ font-family: {FONT_STACK}; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; margin: 0.5em 0 1.5em 0; font-size: 13px; }}
 th, td {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
 th {{ border-bottom: 2px solid #444; }}
@@ -280,7 +399,7 @@ def write_failed_index(out_dir: str | Path, title: str, message: str) -> Path:
     esc = html.escape
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}: failed</title></head>
-<body style="font-family: sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em;">
+<body style="font-family: {FONT_STACK}; max-width: 980px; margin: 2em auto; padding: 0 1em;">
 <h1>{esc(title)}: failed</h1>
 <p>The report run of {datetime.now().strftime('%Y-%m-%d %H:%M')} failed, so this folder holds no current report
 (the previous run's pages were removed). Fix the error and run it again.</p>
@@ -303,8 +422,9 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | Non
     exe = find_chromium(chromium)
     if exe is None:
         raise FileNotFoundError(
-            "the PDF report needs Chromium or Chrome: install it (Debian/Ubuntu: `apt-get install chromium`, "
-            "or any Chrome) or point SEGKIT_CHROMIUM at the binary. The HTML report was written anyway."
+            "the PDF report needs Chromium, Chrome or Edge: install one (Debian/Ubuntu: `apt-get install chromium`; "
+            "on Windows Edge or Chrome in its usual folder is found) or point SEGKIT_CHROMIUM at the binary. "
+            "The HTML report was written anyway."
         )
     html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path).resolve()
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,8 +445,11 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | Non
 
 def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: str = "segkit report",
                   tables_dir: str | Path | None = None, pdf: bool = True, note: str = "",
-                  figures_dir: str | Path | None = None, log=None) -> dict[str, object]:
+                  figures_dir: str | Path | None = None, log=None, page_size: str = "A4") -> dict[str, object]:
     """HTML per executed notebook, ``index.html``, and ``report.pdf`` (when ``pdf`` and Chromium exist).
+
+    ``page_size`` is the PDF's paper (`PAGE_SIZES`, A4 by default). Without a CJK font the
+    Chinese paragraphs would print as empty boxes, so that is logged as a warning.
 
     Returns:
         {"html": [paths], "index": path, "pdf": path or None, "pdf_error": message or None}.
@@ -334,12 +457,16 @@ def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: st
     if log is None:
         def log(msg: str) -> None:
             print(msg, flush=True)
+    _page_mm(page_size)  # a wrong size fails before any work
     out = Path(out_dir)
     html_dir = out / "html"
+    if executed and not cjk_font_installed():
+        log("warning: no CJK font found: the Chinese paragraphs will show as empty boxes in the HTML and PDF; "
+            "install one (Debian/Ubuntu: apt-get install fonts-noto-cjk; conda: font-ttf-noto-cjk) and rerun")
     pages, written = [], []
     for nb in executed:
         nb = Path(nb)
-        page = notebook_to_html(nb, html_dir / f"{nb.stem}.html", title=nb.stem,
+        page = notebook_to_html(nb, html_dir / f"{nb.stem}.html", title=nb.stem, page_size=page_size,
                                 nav_html='<a href="../index.html">&larr; report index</a>')
         written.append(page)
         pages.append((f"html/{page.name}", nb.stem, _first_heading(nb)))
@@ -347,7 +474,8 @@ def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: st
     result: dict[str, object] = {"html": written, "index": None, "pdf": None, "pdf_error": None}
     if pdf and executed:
         merged = merge_notebooks(executed)
-        full_html = notebook_to_html(merged, out / "report_full.html", title=title)
+        full_html = notebook_to_html(merged, out / "report_full.html", title=title, page_size=page_size,
+                                     for_print=True)
         try:
             result["pdf"] = html_to_pdf(full_html, out / "report.pdf")
             log(f"pdf: {result['pdf']}")

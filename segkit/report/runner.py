@@ -2,10 +2,12 @@
 
 A profile (``segkit/profiles/<name>.yaml``) holds a ``notebooks:`` section: ``all:`` values
 go to every notebook, and a section per notebook stem (``03_backbone_comparison:``) adds or
-overrides values for that one. Only parameters a notebook declares in its ``parameters``
-cell are injected, so one profile can serve every notebook. The first failing notebook
-stops the run: ``NotebookFailedError`` names the notebook and the cell, and the partially
-executed notebook is kept where it was being written.
+overrides values for that one. The notebooks' ``image_size``, ``epochs`` and ``batch_size``
+default to the profile's ``train:`` section (`train_parameters`), so ``segkit train
+--profile quick`` and the quick report train the same recipe. Only parameters a notebook
+declares in its ``parameters`` cell are injected, so one profile can serve every notebook.
+The first failing notebook stops the run: ``NotebookFailedError`` names the notebook and
+the cell, and the partially executed notebook is kept where it was being written.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ __all__ = [
     "select_notebooks",
     "load_profile",
     "notebook_parameters",
+    "train_parameters",
     "declared_parameters",
     "parse_override",
     "run_notebook",
@@ -129,6 +132,24 @@ def declared_parameters(notebook: str | Path) -> dict[str, Any]:
     return {name: info.get("default") for name, info in pm.inspect_notebook(str(notebook)).items()}
 
 
+def train_parameters(profile: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The notebook parameters a profile's ``train:`` section decides.
+
+    ``image_size`` from a square ``input_shape``, ``epochs`` from ``UnFreeze_Epoch`` (the
+    one-stage recipe's total epochs) and ``batch_size`` from ``Unfreeze_batch_size``; keys
+    the section does not set are left out (the notebook's own default applies).
+    """
+    train = (profile or {}).get("train") or {}
+    out: dict[str, Any] = {}
+    shape = train.get("input_shape")
+    if isinstance(shape, (list, tuple)) and len(shape) == 2 and shape[0] == shape[1]:
+        out["image_size"] = int(shape[0])  # the notebooks train square inputs
+    for key, name in (("UnFreeze_Epoch", "epochs"), ("Unfreeze_batch_size", "batch_size")):
+        if train.get(key) is not None:
+            out[name] = int(train[key])
+    return out
+
+
 def notebook_parameters(
     profile: Mapping[str, Any] | None,
     notebook: str,
@@ -136,7 +157,8 @@ def notebook_parameters(
     overrides: Mapping[str, Any] | None = None,
     declared: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """Merge parameters for one notebook: base < profile ``all`` < profile[notebook] < overrides.
+    """Merge parameters for one notebook:
+    base < profile ``train:`` (`train_parameters`) < ``all`` < profile[notebook] < overrides.
 
     Args:
         profile: a loaded profile (its ``notebooks:`` section is used) or None.
@@ -147,6 +169,7 @@ def notebook_parameters(
     """
     section = (profile or {}).get("notebooks", {}) or {}
     merged: dict[str, Any] = dict(base or {})
+    merged.update(train_parameters(profile))
     merged.update(section.get("all", {}) or {})
     merged.update(section.get(notebook, {}) or {})
     merged.update(overrides or {})
