@@ -72,10 +72,18 @@ def test_batch_size_scaling_and_limits(opt, bs, init, backbone, want):
     assert got == pytest.approx(want, rel=1e-12)
 
 
-def test_step_sanity_check():
-    assert step_sanity_check(4324, 2, 100, "sgd") is None  # 216,200 steps: no warning
-    msg = step_sanity_check(100, 2, 10, "sgd")
-    assert "15000" in msg and "500" in msg and "301 epochs" in msg
+def test_step_sanity_check_warns_when_it_helps_and_once():
+    assert step_sanity_check(4324, 2, 100, "sgd", once=False) is None  # 216,200 steps: no warning
+    msg = step_sanity_check(100, 2, 200, "sgd", once=False)  # 10,000 of 15,000 steps: train a bit longer
+    assert "15000" in msg and "10000" in msg and "301 epochs" in msg
+    # a run 10x or more too short is short on purpose: "about 1251 epochs" would help no one
+    assert step_sanity_check(16, 4, 2, "adam", once=False) is None
+    assert step_sanity_check(100, 2, 10, "sgd", once=False) is None
+    assert "adam should run at least 5000" in step_sanity_check(300, 8, 50, "adam", once=False)
+    # several seeds of one setup: said once per process
+    first = step_sanity_check(333, 3, 20, "adam")
+    assert first and "Consider about 46 epochs" in first
+    assert step_sanity_check(333, 3, 20, "adam") is None
 
 
 # ----------------------------------------------------------------------------- config

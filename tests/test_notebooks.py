@@ -36,7 +36,7 @@ TINY: dict[str, dict] = {
                               "seeds": [0, 1],
                               "aspp_variants": ["msa_aspp"],
                               "placements": [{"name": "ggca-idx4", "model": "improved-mobilenetv2",
-                                              "label": "GGCA idx>=4 (paper)"}]},
+                                              "label": "GGCA idx≥4 (paper's placement)"}]},
     "05_gradcam": {"epochs": 2, "n_show": 1, "seeds": [0, 1]},
     "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1]},
     "07_module_stitching": {},
@@ -164,7 +164,8 @@ def _check_03_backbone_comparison(workdir):
 def _check_04_attention_ablation(workdir):
     _run("04_attention_ablation", workdir)
     t = _tables(workdir, "ablation_attention", "ablation_sff", "ablation_sff_vs_paper", "ablation_aspp")
-    assert t["ablation_attention"]["Model"].tolist() == ["Baseline (MobileNetV2)", "GGCA idx>=4 (paper)", "SE idx>=4"]
+    assert t["ablation_attention"]["Model"].tolist() == ["Baseline (MobileNetV2)", "GGCA idx≥4 (paper's placement)",
+                                                         "SE idx≥4"]
     # one setup, one baseline number: the ablation's baseline is notebook 03's MobileNetV2
     base = t["ablation_attention"].set_index("Model").loc["Baseline (MobileNetV2)", "mIoU(%)"]
     bb = pd.read_csv(workdir["tables_dir"] / "backbone_comparison.csv").set_index("Model").loc["MobileNetV2", "mIoU(%)"]
@@ -173,7 +174,9 @@ def _check_04_attention_ablation(workdir):
     # the paper's channel groups: (24, 32 -> 32) and (24, 32 -> 56)
     assert sff[["F1 channels", "F2 channels", "Out channels"]].values.tolist() == [[24, 32, 32], [24, 32, 56]]
     assert t["ablation_sff_vs_paper"]["mIoU(%) (paper)"].tolist() == [66.9, 68.03]
-    assert t["ablation_aspp"]["Model"].tolist() == ["Baseline (MobileNetV2)", "msa_aspp"]
+    assert t["ablation_aspp"]["Model"].tolist() == ["Baseline (MobileNetV2)", "MSA-ASPP"]
+    tex = (workdir["tables_dir"] / "ablation_attention.tex").read_text(encoding="utf-8")
+    assert r"GGCA idx$\geq$4 (paper's placement)" in tex and "≥" not in tex
     _figures(workdir, "ablation_attention_miou_vs_fps", "ablation_sff_ours_vs_paper")
 
 
@@ -221,6 +224,28 @@ def test_every_notebook_in_order(workdir):
     """
     for name, check in CHECKS.items():
         check(workdir)
+    _compile_tex_tables(workdir["tables_dir"])
+
+
+def _compile_tex_tables(tables_dir: Path) -> None:
+    """Every .tex table the notebooks wrote compiles in a plain article with booktabs (when a LaTeX engine exists)."""
+    import shutil
+    import subprocess
+
+    engine = next((e for e in ("pdflatex", "xelatex", "lualatex") if shutil.which(e)), None)
+    if engine is None:
+        return  # no LaTeX here (`apt-get install texlive-latex-recommended` enables this check)
+    tables = sorted(tables_dir.glob("*.tex"))
+    assert tables
+    doc = tables_dir.parent / "all_tables.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                   + "".join(f"\\input{{{t.as_posix()}}}\n\\clearpage\n" for t in tables) + "\\end{document}\n",
+                   encoding="utf-8")
+    res = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=doc.parent,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:]
+    log = doc.with_suffix(".log").read_text(encoding="utf-8", errors="replace")
+    assert "Missing character" not in log, "a character the font lacks was dropped from a table"
 
 
 # ----------------------------------------------------------------------------- failure

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +33,11 @@ def test_best_mask_follows_column_direction():
     assert not mask["Model"].any()
 
 
-def test_best_mask_marks_ties_and_accepts_overrides():
+def test_best_mask_marks_only_a_unique_best_and_accepts_overrides():
     df = pd.DataFrame({"name": ["a", "b", "c"], "score": [1.0, 3.0, 3.0], "cost": [5, 1, 9]})
     assert tables.best_mask(df)["score"].sum() == 0  # no rule for "score": nothing marked
     m = tables.best_mask(df, best={"score": "max", "cost": "max"})
-    assert m["score"].tolist() == [False, True, True]
+    assert m["score"].tolist() == [False, False, False]  # a tie has no winner
     assert m["cost"].tolist() == [False, False, True]
     with pytest.raises(ValueError, match="not in the table"):
         tables.best_mask(df, best={"nope": "max"})
@@ -276,6 +277,24 @@ def test_paper_tables_match_the_spec():
 # ----------------------------------------------------------------------------- figures
 
 
+def _assert_names_clear_of_markers(fig) -> None:
+    """No point name is drawn over a marker's disc (centre and radius from the scatter itself)."""
+    ax = fig.axes[0]
+    r = fig.canvas.get_renderer()
+    discs = []
+    for coll in ax.collections:
+        sizes = coll.get_sizes()
+        for k, xy in enumerate(coll.get_offsets()):
+            if np.isfinite(xy).all():
+                area = sizes[k % len(sizes)] if len(sizes) else 36.0
+                discs.append((*ax.transData.transform(xy), 0.5 * np.sqrt(area) * fig.dpi / 72))
+    for t in ax.texts:
+        box = t.get_window_extent(r)
+        for cx, cy, rad in discs:
+            nx, ny = min(max(cx, box.x0), box.x1), min(max(cy, box.y0), box.y1)  # nearest point of the box
+            assert (nx - cx) ** 2 + (ny - cy) ** 2 >= (rad - 1) ** 2, f"{t.get_text()!r} is drawn over a marker"
+
+
 def test_figures_build_without_error():
     import matplotlib
 
@@ -296,11 +315,22 @@ def test_figures_build_without_error():
     boxes = [t.get_window_extent(r) for t in fig.axes[0].texts]
     assert sorted(t.get_text().split("\n")[0] for t in fig.axes[0].texts) == sorted(crowd["Model"])
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    _assert_names_clear_of_markers(fig)
     many = pd.DataFrame({"m": [f"model-{i}" for i in range(30)],  # 29 in a corner, one far away sets the scale
                          "g": [*np.linspace(1, 1.3, 29), 50.0], "ms": [*np.linspace(10, 12, 29), 400.0]})
     fig = figures.plot_scatter(many, "g", "ms", "m", max_labels=30)
     boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in fig.axes[0].texts]
     assert 2 <= len(boxes) < 30 and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    _assert_names_clear_of_markers(fig)
+    # the ablation scatter of the report: seven large bubbles, three of them on top of each other
+    ablation = pd.DataFrame({"Model": ["Baseline (MobileNetV2)", "GGCA idx≥4 (paper's placement)", "GGCA all blocks",
+                                       "SE idx≥4", "CBAM idx≥4", "ECA idx≥4", "CA idx≥4"],
+                             "mIoU(%)": [28.6, 32.3, 31.2, 32.6, 33.2, 26.5, 32.4],
+                             "FPS(f/s)": [39.0, 35.8, 26.3, 36.2, 33.6, 36.3, 35.9],
+                             "Parameter(M)": [5.81, 5.84, 5.85, 6.26, 6.26, 5.81, 6.16]})
+    fig = figures.plot_miou_vs_fps(ablation)
+    assert len(fig.axes[0].texts) == 7
+    _assert_names_clear_of_markers(fig)
     cm = np.array([[90, 10], [30, 70]])
     fig = figures.plot_confusion_matrix(cm, ["bg", "fg"])
     texts = [t.get_text() for t in fig.axes[0].texts]
@@ -343,6 +373,101 @@ def test_parse_override_and_select(tmp_path):
     assert notebook_parameters(prof, "00_a", declared=["lr"]) == {"lr": 1}
 
 
+def test_quick_means_one_recipe_for_segkit_train_and_the_notebooks():
+    """`segkit train --profile quick`, the quick report and each notebook opened in JupyterLab
+    train the same image size, epochs and batch size: the profile's train: section."""
+    import ast
+
+    from segkit.engine import TrainConfig
+    from segkit.report.runner import declared_parameters, list_notebooks, load_profile, notebook_parameters
+
+    for name in ("quick", "paper"):
+        cfg, prof = TrainConfig.profile(name), load_profile(name)
+        want = {"image_size": cfg.input_shape[0], "epochs": cfg.UnFreeze_Epoch, "batch_size": cfg.Unfreeze_batch_size}
+        for nb in list_notebooks(Path(__file__).resolve().parents[1] / "notebooks"):
+            declared = declared_parameters(nb)
+            got = notebook_parameters(prof, nb.stem, declared=declared)
+            section = (prof["notebooks"].get(nb.stem) or {})
+            for key, value in want.items():
+                if key in declared and key not in section:  # a notebook section may differ on purpose (08's size)
+                    assert got[key] == value, (name, nb.stem, key)
+                    if name == "quick":  # what JupyterLab runs without the report
+                        assert ast.literal_eval(declared[key].split("#")[0].strip()) == value, (nb.stem, key)
+    quick = TrainConfig.profile("quick")
+    assert (quick.input_shape, quick.UnFreeze_Epoch, quick.Unfreeze_batch_size, quick.seed) == ([64, 64], 4, 4, 0)
+    assert quick.summary().startswith("Adam, lr 0.0005") and "SGD (Nesterov" in TrainConfig.profile("paper").summary()
+
+
+def test_train_parameters_follow_the_train_section():
+    from segkit.report.runner import notebook_parameters, train_parameters
+
+    prof = {"train": {"input_shape": [96, 96], "UnFreeze_Epoch": 7, "Unfreeze_batch_size": 2},
+            "notebooks": {"all": {"seeds": [0]}, "08_zoo": {"image_size": 256}}}
+    assert train_parameters(prof) == {"image_size": 96, "epochs": 7, "batch_size": 2}
+    assert notebook_parameters(prof, "02_x", declared=["image_size", "epochs"]) == {"image_size": 96, "epochs": 7}
+    assert notebook_parameters(prof, "08_zoo", declared=["image_size"]) == {"image_size": 256}
+    assert notebook_parameters(prof, "02_x", overrides={"epochs": 1}, declared=["epochs"]) == {"epochs": 1}
+    assert train_parameters({"train": {"input_shape": [64, 128]}}) == {}  # the notebooks train square inputs
+
+
+def test_report_kernels_start_without_the_tcp_warning(tmp_path, capfd):
+    """Each notebook's kernel used to print "Kernel is running over TCP without encryption"."""
+    import nbformat
+
+    from segkit.report.runner import run_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('kernel ok')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "a.ipynb")
+    run_notebook(tmp_path / "a.ipynb", tmp_path / "b.ipynb", progress_bar=False)
+    err = capfd.readouterr().err
+    assert "without encryption" not in err, err
+    assert "kernel ok" in (tmp_path / "b.ipynb").read_text()
+
+
+def test_export_warns_when_no_cjk_font_would_render_the_chinese_paragraphs(tmp_path, monkeypatch):
+    from segkit.report import export
+
+    lines: list[str] = []
+    monkeypatch.setattr(export, "cjk_font_installed", lambda: False)
+    export.export_report([_tiny_notebook(tmp_path / "00_tiny.ipynb")], tmp_path / "out", pdf=False, log=lines.append)
+    assert any("no CJK font" in ln and "fonts-noto-cjk" in ln for ln in lines), lines
+    with pytest.raises(ValueError, match="page_size='B7'.*A4"):
+        export.export_report([], tmp_path / "out", pdf=False, log=lines.append, page_size="B7")
+
+
+def test_pdf_browser_is_found_in_the_usual_windows_folders(tmp_path, monkeypatch):
+    """No Chromium on PATH on Windows: Edge (shipped with Windows) or Chrome in Program Files is used."""
+    from segkit.report import export
+
+    edge = tmp_path / "Program Files (x86)" / "Microsoft" / "Edge" / "Application" / "msedge.exe"
+    edge.parent.mkdir(parents=True)
+    edge.write_text("")
+    edge.chmod(0o755)
+    env = {"PROGRAMFILES": str(tmp_path / "Program Files"), "PROGRAMFILES(X86)": str(tmp_path / "Program Files (x86)"),
+           "LOCALAPPDATA": str(tmp_path / "AppData" / "Local")}
+    spots = export.browser_locations(env, "Windows")
+    assert edge in spots and Path(env["PROGRAMFILES"], "Google", "Chrome", "Application", "chrome.exe") in spots
+    assert any("Google Chrome.app" in str(p) for p in export.browser_locations({}, "Darwin"))
+    monkeypatch.setattr(export, "browser_locations", lambda: spots)
+    monkeypatch.delenv("SEGKIT_CHROMIUM", raising=False)
+    monkeypatch.setattr(export.shutil, "which", lambda name: None)
+    assert export.find_chromium() == str(edge)
+    chrome = Path(env["LOCALAPPDATA"], "Google", "Chrome", "Application", "chrome.exe")
+    chrome.parent.mkdir(parents=True)
+    chrome.write_text("")
+    chrome.chmod(0o755)
+    assert export.find_chromium() == str(chrome)  # Chrome first, then Edge
+
+
+def test_page_size_choices_match_the_exporter():
+    from segkit.commands.report import PAGE_SIZES
+    from segkit.report.export import PAGE_SIZES as SIZES
+
+    assert PAGE_SIZES == tuple(SIZES)
+
+
 def test_profiles_carry_notebook_sections():
     from segkit.report.runner import load_profile
 
@@ -374,12 +499,13 @@ def _tiny_notebook(path: Path, widget: bool = True) -> Path:
 
 
 def test_html_export_is_offline(tmp_path):
-    from segkit.report.export import notebook_to_html, write_index
+    from segkit.report.export import WIDGET_NOTE, notebook_to_html, write_index
 
     nb = _tiny_notebook(tmp_path / "00_tiny.ipynb")
     page = notebook_to_html(nb, tmp_path / "html" / "00_tiny.html", nav_html='<a href="../index.html">index</a>')
     html = page.read_text()
-    assert "<h1" in html and "IntSlider(value=1)" in html
+    # a widget's repr means nothing on a static page: it prints as a one-line note
+    assert "<h1" in html and "IntSlider(value=1)" not in html and WIDGET_NOTE in html
     assert not re.findall(r"<script[^>]+src=\"https?://", html)  # no CDN scripts (RequireJS, MathJax, widgets)
     assert "application/vnd.jupyter.widget-state+json" not in html
     (tmp_path / "tables").mkdir()
@@ -462,6 +588,16 @@ def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root
         torch.set_num_threads(threads)
     assert any("up to 2 at once in processes" in ln for ln in lines) and sum("training " in ln for ln in lines) == 2
     assert not any("reusing" in ln for ln in lines)
+    # each run's line gives that run's own duration, not a shared time since the start
+    lines.clear()
+    eca = {"name": "eca", "model": "deeplabv3plus-mobilenetv2", "model_kwargs": {"attn": "eca", "attn_policy": "paper"}}
+    t0 = time.perf_counter()
+    run_experiment([*entries, eca], "exp", cfg, synthetic_root, tmp_path / "par", bench_runs=1, log=lines.append,
+                   workers=2)
+    elapsed = time.perf_counter() - t0
+    took = [float(m.group(1)) for ln in lines if (m := re.search(r": done in ([\d.]+) s$", ln))]
+    assert sum(ln.startswith("reusing") for ln in lines) == 2 and sum(ln.startswith("training") for ln in lines) == 1
+    assert len(took) == 3 and len(set(took)) > 1 and all(0 < t < elapsed for t in took), (lines, elapsed)
     assert par.table["Model"].tolist() == seq.table["Model"].tolist() == ["deeplabv3plus-mobilenetv2", "se"]
     for name in ("deeplabv3plus-mobilenetv2", "se"):
         a, b = (json.loads((tmp_path / e / "exp" / name / "seed0" / "metrics.json").read_text()) for e in ("seq", "par"))
@@ -517,5 +653,57 @@ def test_widgets_build_and_react():
 def test_best_is_judged_at_printed_precision():
     df = pd.DataFrame({"Model": ["a", "b", "c"], "GFLOPs": [0.8201, 0.8199, 0.9], "mIoU(%)": [1.004, 1.001, 0.5]})
     md = tables.to_markdown(df)
-    assert "| a | **0.82** | **1.00** |" in md and "| b | **0.82** | **1.00** |" in md
+    assert "| a | 0.82 | 1.00 |" in md and "| b | 0.82 | 1.00 |" in md  # equal as printed: a tie, no bold
+    assert "**" not in md
     assert tables.best_mask(df)["GFLOPs"].tolist() == [False, True, False]  # full precision without digits
+
+
+def test_a_column_equal_in_every_row_is_not_bold():
+    """The model-zoo case: GFLOPs 0.82 in all rows is no one's win; the unique best mIoU still is."""
+    df = pd.DataFrame({"Model": [f"m{i}" for i in range(7)], "GFLOPs": [0.82] * 7,
+                       "mIoU(%)": [60.0, 61.0, 62.5, 61.0, 60.0, 59.0, 58.0]})
+    md = tables.to_markdown(df)
+    assert "**0.82**" not in md and md.count("**") == 2 and "**62.50**" in md
+    assert "textbf{0.82}" not in tables.to_latex(df)
+
+
+def _latex_engine() -> str | None:
+    import shutil
+
+    return next((e for e in ("pdflatex", "xelatex", "lualatex") if shutil.which(e)), None)
+
+
+def test_latex_escapes_relations_symbols_and_drops_a_table_number_from_the_caption(tmp_path):
+    df = pd.DataFrame({"Model": ["Baseline (MobileNetV2)", "GGCA idx>=4 (paper's placement)", "SE idx≥4", "a<b_c"],
+                       "mIoU(%)": [60.0, 61.5, 59.0, 58.0], "mIoU(%) std": [0.5, 0.4, None, 1.0],
+                       "ΔmIoU": [None, 1.5, -1.0, -2.0], "95% CI (seeds)": ["–", "[0.2, 2.8]", "[-3.1, 1.1]", "–"]})
+    tex = tables.to_latex(df, caption="Table 1: attention × placement; Δ vs baseline, 95 % CIs", label="tab:x")
+    assert r"\caption{Attention $\times$ placement; $\Delta$ vs baseline, 95 \% CIs}" in tex
+    assert "Table 1" not in tex
+    assert r"GGCA idx$\geq$4 (paper's placement)" in tex and r"SE idx$\geq$4" in tex
+    assert r"a\textless{}b\_c" in tex and r"$\Delta$mIoU" in tex and r"61.50 $\pm$ 0.40" in tex
+    assert not any(ch in tex for ch in "≥Δ×<>")
+    engine = _latex_engine()
+    if engine is None:
+        pytest.skip("no LaTeX engine (pdflatex/xelatex/lualatex); the escaping is checked, compiling is not")
+    import subprocess
+
+    (tmp_path / "t.tex").write_text(tex, encoding="utf-8")
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                                      "\\input{t.tex}\n\\end{document}\n", encoding="utf-8")
+    res = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:]
+    log = (tmp_path / "doc.log").read_text(encoding="utf-8", errors="replace")
+    assert "Missing character" not in log
+
+
+def test_every_module_and_aspp_head_has_a_display_name():
+    from segkit.models.heads import ASPP_HEADS
+    from segkit.modules import list_modules
+    from segkit.report import display_name
+
+    for key in [*list_modules()["name"], *ASPP_HEADS]:
+        assert display_name(key) != key or key.isupper(), f"{key!r} needs a human name in segkit/report/names.py"
+    assert display_name("msa_aspp") == "MSA-ASPP" and display_name("coord") == "CA"
+    assert display_name("not-registered") == "not-registered"

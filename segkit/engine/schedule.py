@@ -106,13 +106,42 @@ def set_optimizer_lr(optimizer: torch.optim.Optimizer, schedule: EpochLR, epoch:
     return lr
 
 
-def step_sanity_check(num_train: int, batch_size: int, epochs: int, optimizer_type: str) -> str | None:
-    """The reference's warning when too few optimiser steps are planned (None when fine)."""
-    wanted = 1.5e4 if optimizer_type == "sgd" else 5e3
-    total = num_train // batch_size * epochs
-    if total > wanted:
+# Steps the reference framework asks for, per optimiser.
+_WANTED_STEPS = {"sgd": 15000, "adam": 5000, "adamw": 5000}
+# Advice to train more than this many times longer is not advice for the run at hand
+# (a smoke test, a quick look, a CPU tutorial), so it is not given.
+_MAX_USEFUL_FACTOR = 10
+_shown: set[str] = set()
+
+
+def step_sanity_check(num_train: int, batch_size: int, epochs: int, optimizer_type: str,
+                      once: bool = True) -> str | None:
+    """The reference's warning when too few optimiser steps are planned, when it helps.
+
+    It is given when the run plans fewer steps than the reference asks of the optimiser
+    (SGD 15,000; Adam 5,000) but at least a tenth of them: then about N more epochs is
+    advice one can take. A run ten or more times shorter is short on purpose (a smoke test,
+    a first look at a CPU), and telling it to train for 1,251 epochs helps no one.
+
+    Args:
+        num_train, batch_size, epochs: the planned run (steps = num_train // batch_size * epochs).
+        optimizer_type: "sgd", "adam" or "adamw".
+        once: say each distinct warning once per process (several seeds of one setup train
+            alike); False returns it every time.
+
+    Returns:
+        The warning line, or None.
+    """
+    wanted = _WANTED_STEPS.get(optimizer_type, 5000)
+    per_epoch = num_train // batch_size
+    total = per_epoch * epochs
+    if total >= wanted or total * _MAX_USEFUL_FACTOR < wanted:
         return None
-    return (
-        f"[warning] {optimizer_type} should run at least {int(wanted)} steps; this run has "
-        f"{num_train}//{batch_size}*{epochs} = {total}. Consider about {int(wanted // max(num_train // batch_size, 1)) + 1} epochs."
-    )
+    need = int(wanted // max(per_epoch, 1)) + 1
+    msg = (f"[warning] {optimizer_type} should run at least {wanted} steps; this run has "
+           f"{num_train}//{batch_size}*{epochs} = {total}. Consider about {need} epochs (--epochs {need}).")
+    if once:
+        if msg in _shown:
+            return None
+        _shown.add(msg)
+    return msg

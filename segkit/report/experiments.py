@@ -235,14 +235,19 @@ def _as_entries(entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]
 def _worker_init(threads: int) -> None:
     import torch
 
+    import segkit.engine  # noqa: F401  (imported once per process, so each run's logged time is its own)
+
     torch.set_num_threads(threads)
 
 
 def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root: str | Path,
                         common: Mapping[str, Any], workers: int, log: Callable[[str], Any] | None) -> None:
-    """Train `jobs` in a pool of `workers` spawned processes; the first failure cancels the rest."""
+    """Train `jobs` in a pool of `workers` spawned processes; the first failure cancels the rest.
+
+    Each run's log lines are printed when it ends, with that run's own duration.
+    """
     import multiprocessing as mp
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     import torch
 
@@ -250,7 +255,6 @@ def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root:
     if log:
         log(f"{len(jobs)} runs, up to {workers} at once in processes ({threads} torch thread(s) each; cpu count "
             f"{os.cpu_count()})")
-    t0 = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(_ensure_run_logged, e.model, run_cfg, data_root, run_dir, progress=False,
@@ -258,7 +262,7 @@ def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root:
                    for e, run_dir, run_cfg in jobs}
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)  # report each run as it ends
             for f in done:
                 e, run_dir = futures[f]
                 if f.exception() is not None:
@@ -266,15 +270,17 @@ def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root:
                         p.cancel()
                     raise RuntimeError(f"training {e.model!r} into {run_dir} failed in a worker process: "
                                        f"{type(f.exception()).__name__}: {f.exception()}") from f.exception()
-                for msg in f.result() if log else ():
-                    log(f"{msg} ({time.perf_counter() - t0:.0f} s since start)")
+                lines, seconds = f.result()
+                for msg in lines if log else ():
+                    log(f"{msg}: done in {seconds:.1f} s")
 
 
-def _ensure_run_logged(*args: Any, **kwargs: Any) -> list[str]:
-    """``ensure_run`` in a worker process, returning its log lines for the parent to print."""
+def _ensure_run_logged(*args: Any, **kwargs: Any) -> tuple[list[str], float]:
+    """``ensure_run`` in a worker process: its log lines for the parent to print, and how long it took."""
     lines: list[str] = []
+    t0 = time.perf_counter()
     ensure_run(*args, log=lines.append, **kwargs)
-    return lines
+    return lines, time.perf_counter() - t0
 
 
 def experiment_table(runs_dir: str | Path, experiment: str,

@@ -121,7 +121,7 @@ def plot_miou_vs_fps(df: pd.DataFrame, name_col: str = "Model", miou_col: str = 
     ax.set_ylabel(label("miou", lang))
     ax.margins(x=0.25, y=0.2)
     _annotate_without_overlap(ax, [(f"{row[name_col]}\n{row[params_col]:.2f} M", row[fps_col], row[miou_col])
-                                   for _, row in df.iterrows()], fontsize=8, drop=False)
+                                   for _, row in df.iterrows()], fontsize=8, drop=False, sizes=sizes)
     if title:
         ax.set_title(title)
     if fig is not None:
@@ -384,41 +384,68 @@ def plot_tp_fp_fn(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray 
     return fig
 
 
-_LABEL_SPOTS = (((6, 5), "left", "bottom"), ((6, -5), "left", "top"),
-                ((-6, 5), "right", "bottom"), ((-6, -5), "right", "top"))
+# Where a name may go around its marker: right, left, above, below, then the diagonals.
+_LABEL_SPOTS = ((1, 0, "left", "center"), (-1, 0, "right", "center"), (0, 1, "center", "bottom"),
+                (0, -1, "center", "top"), (1, 1, "left", "bottom"), (1, -1, "left", "top"),
+                (-1, 1, "right", "bottom"), (-1, -1, "right", "top"))
 
 
 def _annotate_without_overlap(ax, points: Sequence[tuple[str, float, float]], fontsize: float = 7,
-                              drop: bool = True) -> None:
-    """Name points in the given order, each at the first of four spots around it that overlaps
-    no name already drawn (nor the legend). With no free spot the name is left out (``drop``)
-    or put where it overlaps least."""
+                              drop: bool = True, sizes: Sequence[float] | None = None) -> None:
+    """Name points in the given order, each just outside its marker at the first spot that
+    overlaps no marker and no name already drawn (nor the legend). With no free spot the name
+    is left out (``drop``) or put where it overlaps least.
+
+    ``sizes`` are the markers' areas in points² (``scatter``'s ``s``); the names keep clear
+    of every marker's disc, so a large bubble is never written over.
+    """
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+    px_per_pt = fig.dpi / 72.0
+    radii = [0.5 * float(np.sqrt(max(s, 0.0))) for s in (sizes if sizes is not None else [36.0] * len(points))]
     leg = ax.get_legend()
     taken = [leg.get_window_extent(renderer)] if leg is not None else []
+    for (_, px, py), r in zip(points, radii):  # every marker is taken space
+        cx, cy = ax.transData.transform((px, py))
+        rr = r * px_per_pt
+        taken.append(_Box(cx - rr, cy - rr, cx + rr, cy + rr))
 
     def overlap(box) -> float:
         return sum(max(0.0, min(box.x1, t.x1) - max(box.x0, t.x0)) * max(0.0, min(box.y1, t.y1) - max(box.y0, t.y0))
                    for t in taken)
 
-    for text, px, py in points:
+    for (text, px, py), r in zip(points, radii):
         tried = []
-        for xy, ha, va in _LABEL_SPOTS:
-            a = ax.annotate(text, (px, py), textcoords="offset points", xytext=xy, ha=ha, va=va, fontsize=fontsize)
-            box = a.get_window_extent(renderer)
-            if overlap(box) == 0:
+        placed = False
+        for gap in (r + 2.0, r + 8.0):  # just outside the disc, then a little further out
+            for dx, dy, ha, va in _LABEL_SPOTS:
+                xy = (dx * gap, dy * gap)
+                a = ax.annotate(text, (px, py), textcoords="offset points", xytext=xy, ha=ha, va=va,
+                                fontsize=fontsize)
+                box = a.get_window_extent(renderer)
+                cost = overlap(box)
+                if cost == 0:
+                    placed = True
+                    break
+                tried.append((cost, xy, ha, va))
+                a.remove()
+            if placed:
                 break
-            tried.append((overlap(box), xy, ha, va))
-            a.remove()
-        else:
+        if not placed:
             if drop:
                 continue
             _, xy, ha, va = min(tried, key=lambda t: t[0])
             a = ax.annotate(text, (px, py), textcoords="offset points", xytext=xy, ha=ha, va=va, fontsize=fontsize)
             box = a.get_window_extent(renderer)
         taken.append(box)
+
+
+class _Box:
+    """A display-space rectangle with matplotlib's Bbox attribute names."""
+
+    def __init__(self, x0: float, y0: float, x1: float, y1: float):
+        self.x0, self.y0, self.x1, self.y1 = x0, y0, x1, y1
 
 
 def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str | None = None,
@@ -456,7 +483,8 @@ def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str 
             h.set_sizes([30])
     if logx:
         ax.set_xscale("log")
-    _annotate_without_overlap(ax, [(str(d.loc[i, name_col]), d.loc[i, x], d.loc[i, y]) for i in named])
+    _annotate_without_overlap(ax, [(str(d.loc[i, name_col]), d.loc[i, x], d.loc[i, y]) for i in named],
+                              sizes=[sizes[i] for i in named])
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     if title:

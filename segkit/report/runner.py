@@ -35,6 +35,11 @@ __all__ = [
 
 _NB_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 
+# The kernel runs on this machine's loopback, started and owned by the report; its start-up
+# warning "Kernel is running over TCP without encryption" (and other INFO/WARNING lines of
+# the kernel app) would print once per notebook. Errors still print.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
 
 class NotebookFailedError(RuntimeError):
     """A notebook raised during execution.
@@ -233,7 +238,7 @@ def run_notebook(
         pm.execute_notebook(
             str(input_path), str(output_path), parameters=params, cwd=str(cwd or input_path.parent),
             kernel_name=kernel_name, progress_bar=progress_bar, log_output=log_output,
-            execution_timeout=execution_timeout, report_mode=False,
+            execution_timeout=execution_timeout, report_mode=False, extra_arguments=KERNEL_ARGUMENTS,
         )
     except PapermillExecutionError as exc:
         raise NotebookFailedError(input_path.stem, exc.cell_index, exc.exec_count, exc.source or "",

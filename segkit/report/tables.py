@@ -8,6 +8,7 @@ Whether "best" is the largest or the smallest value is looked up per column in
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 
@@ -85,14 +86,17 @@ def _direction(column: str, best: Mapping[str, Direction] | None) -> Direction |
 
 def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None = None,
               digits: int | Mapping[str, int] | None = None) -> pd.DataFrame:
-    """Boolean frame, True where a cell holds its column's best value (ties all marked).
+    """Boolean frame, True where a cell holds its column's unique best value.
+
+    A tie marks nothing: when two rows share the best value (as printed), bold would claim
+    a winner the numbers do not show (e.g. the same GFLOPs in every row).
 
     Args:
         df: the table; only numeric columns can be marked.
         best: column -> "max" | "min". When None, ``BEST_RULES`` decides from the header;
             columns without a rule (names, channel counts) are never marked.
-        digits: compare values rounded as they are printed, so equal-looking cells are
-            all marked (None: full precision).
+        digits: compare values rounded as they are printed, so equal-looking cells count
+            as a tie (None: full precision).
     """
     if best is not None:
         unknown = [c for c in best if c not in df.columns]
@@ -113,7 +117,8 @@ def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None = None,
         if values.notna().sum() < 2:  # a single value is not "best" of anything
             continue
         target = values.max() if d == "max" else values.min()
-        mask[col] = values.notna() & (values - target).abs().le(1e-12)
+        hits = values.notna() & (values - target).abs().le(1e-12)
+        mask[col] = hits if hits.sum() == 1 else False
     return mask
 
 
@@ -176,11 +181,29 @@ def to_markdown(
 
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
+                  # < and > print as inverted marks in LaTeX's default font encoding; symbols that
+                  # pdflatex's UTF-8 input does not know become math
+                  "<": r"\textless{}", ">": r"\textgreater{}", "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$",
+                  "Δ": r"$\Delta$", "×": r"$\times$", "→": r"$\rightarrow$", "·": r"$\cdot$", "≈": r"$\approx$"}
+_LATEX_PAIRS = {">=": "≥", "<=": "≤"}
 
 
 def _latex_escape(text: str) -> str:
+    """`text` as LaTeX text that pdflatex, xelatex and lualatex all typeset: specials escaped,
+    ``>=``/``<=`` as the relations, Greek and math symbols in math mode."""
+    for pair, symbol in _LATEX_PAIRS.items():
+        text = text.replace(pair, symbol)
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+_TABLE_NUMBER = re.compile(r"^\s*Table\s+\d+\s*[:.·–-]\s*", re.IGNORECASE)
+
+
+def _latex_caption(caption: str) -> str:
+    """A caption without a leading "Table N:", which LaTeX's ``\\caption`` numbers itself."""
+    text = _TABLE_NUMBER.sub("", caption)
+    return text[:1].upper() + text[1:]
 
 
 def to_latex(
@@ -203,7 +226,7 @@ def to_latex(
     body = [rf"\begin{{tabular}}{{{align}}}", r"\toprule",
             " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\", r"\midrule"]
     for i, row in enumerate(cells):
-        vals = [_latex_escape(v).replace(" ± ", r" $\pm$ ") for v in row]
+        vals = [_latex_escape(v) for v in row]
         vals = [rf"\textbf{{{v}}}" if mask.iloc[i, j] else v for j, v in enumerate(vals)]
         body.append(" & ".join(vals) + r" \\")
     body += [r"\bottomrule", r"\end{tabular}"]
@@ -211,7 +234,7 @@ def to_latex(
         return "\n".join(body) + "\n"
     out = [r"\begin{table}[t]", r"\centering"]
     if caption:
-        out.append(rf"\caption{{{_latex_escape(caption)}}}")
+        out.append(rf"\caption{{{_latex_escape(_latex_caption(caption))}}}")
     if label:
         out.append(rf"\label{{{label}}}")
     return "\n".join(out + body + [r"\end{table}"]) + "\n"
