@@ -54,3 +54,87 @@ def test_building_the_parser_imports_no_torch():
             "heavy = [m for m in ('torch', 'numpy', 'pandas', 'matplotlib') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- help, listings, cam classes
+
+
+def _subparsers(parser, path=("segkit",)):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _subparsers(sub, (*path, name))
+
+
+def test_every_subcommand_has_a_description_and_help_shows_defaults():
+    parser = build_parser()
+    found = dict(_subparsers(parser))
+    assert {("segkit", "models"), ("segkit", "modules"), ("segkit", "data", "split"), ("segkit", "cam")} <= set(found)
+    for path, sub in found.items():
+        assert sub.description, f"{' '.join(path)} has no description"
+    train = " ".join(found[("segkit", "train")].format_help().split())
+    assert "(default: quick)" in train  # --profile
+    assert "--set 'input_shape=[96,96]'" in train and "how many times training goes through all training images" in train
+    assert "(default: best)" in " ".join(found[("segkit", "evaluate")].format_help().split())  # --checkpoint
+    split = found[("segkit", "data", "split")].format_help()
+    assert "\n  segkit data split data/mine --ratio 8:1:1\n" in split  # an example keeps its own line
+    split = " ".join(split.split())
+    assert "(default: 9:1)" in split
+    assert "(default: None)" not in "".join(sub.format_help() for sub in found.values())
+    assert "segkit cam runs/mine/mbv2" in parser.format_help()  # the own-data workflow on the first screen
+
+
+def test_set_takes_a_yaml_list_as_in_the_help_example():
+    from segkit.commands.engine import _parse_sets
+    from segkit.engine import TrainConfig
+
+    sets = _parse_sets(["input_shape=[96,96]", "Init_lr=1e-3"])
+    assert sets["input_shape"] == [96, 96]
+    cfg = TrainConfig.profile("quick", **sets)
+    assert cfg.input_shape == [96, 96] and cfg.Init_lr == 0.001
+
+
+def test_models_and_modules_list_what_exists(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "sff-wadeeplab" in out and "improved-mobilenetv2" in out and "unetplusplus" in out
+    assert "2018" in out and "2018.0" not in out and "<NA>" not in out and "NaN" not in out
+    assert main(["models", "--family", "unet"]) == 0
+    rows = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:] if ln.strip() and not ln.startswith("3 ")]
+    assert rows[:3] == ["unet", "unet3plus", "unetplusplus"]
+    assert main(["models", "--family", "deeplabv3"]) == 1  # one family name for the whole DeepLab line
+    assert "families: deeplab," in capsys.readouterr().err
+    assert main(["modules"]) == 0
+    out = capsys.readouterr().out
+    assert "cbam" in out and "ggca" in out and " 2018 " in out and "2018.0" not in out and "15 modules" in out
+
+
+def test_zoo_prints_integer_years_and_no_empty_latency_column(capsys):
+    assert main(["zoo", "deeplabv3-r50", "unet", "--no-latency", "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert "cpu_ms" not in header and "year" in header
+    years = {ln.split()[0]: ln.split()[2] for ln in out.split("\n\n")[0].splitlines()[1:]}
+    assert years == {"deeplabv3-r50": "2017", "unet": "2015"}
+    assert "None" not in out and "deeplab " in out and "deeplabv3 " not in out.replace("deeplabv3-r50", "")
+
+
+def test_cam_takes_class_names(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    img = tmp_path / "rope.png"
+    Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(img)
+    names = "background,corrosion,broken_wire"
+    common = ["cam", "deeplabv3plus-mobilenetv2", str(img), "--num-classes", "3", "--class-names", names,
+              "--size", "64", "--out", str(tmp_path / "cam.png")]
+    assert main([*common, "--classes", "broken_wire,1"]) == 0
+    assert (tmp_path / "cam.png").stat().st_size > 1000
+    capsys.readouterr()
+    assert main([*common, "--classes", "road,car"]) == 1
+    err = capsys.readouterr().err
+    assert "'road' is not a class of this model" in err and "0=background, 1=corrosion, 2=broken_wire" in err
+    assert "e.g. --classes corrosion,broken_wire" in err and "512" not in err
