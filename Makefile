@@ -17,14 +17,16 @@ $(STAMP): pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
-# Chromium renders the PDF report and drives the browser tests; pdftoppm (poppler-utils) lets the
-# tests look at the PDF pages. Installed when we can (root + apt-get), otherwise a note.
-BROWSER_PKGS := $(if $(shell command -v chromium),,chromium) $(if $(shell command -v pdftoppm),,poppler-utils)
+# Chromium renders the PDF report and drives the browser tests; pdftoppm/pdftotext (poppler-utils)
+# let the tests look at the PDF pages; a CJK font draws the Chinese paragraphs (without one they
+# are empty boxes). Installed when we can (root + apt-get), otherwise a note.
+BROWSER_PKGS := $(if $(shell command -v chromium),,chromium) $(if $(shell command -v pdftoppm),,poppler-utils) \
+                $(if $(shell fc-list :lang=zh family 2>/dev/null | head -n 1),,fonts-noto-cjk)
 browser:
 	@for pkg in $(BROWSER_PKGS); do \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get install -y -qq $$pkg >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$pkg)) || echo "warning: could not install $$pkg"; \
-	  else echo "note: $$pkg not found; the PDF export and browser tests need it (see README)"; fi; \
+	  else echo "note: $$pkg not found; the PDF export and browser tests need it (see README, Developing)"; fi; \
 	done
 
 report: setup browser

@@ -290,8 +290,8 @@ def test_chinese_paragraphs_render_with_real_glyphs(tmp_path):
     assert len({sig for _, sig in real}) == 4, (
         f"Chinese characters render as identical boxes {real}: install a CJK font (apt-get install fonts-noto-cjk; "
         "`make test` does)")
-    # the negative control: only the Latin fonts visible, the probe must see tofu
-    latin = Path("/usr/share/fonts/truetype")
+    # the negative control: only DejaVu (no CJK glyphs) visible, the probe must see tofu
+    latin = Path("/usr/share/fonts/truetype/dejavu")
     if not latin.is_dir():
         return
     conf = tmp_path / "fonts.conf"
