@@ -394,7 +394,7 @@ def test_quick_means_one_recipe_for_segkit_train_and_the_notebooks():
                     if name == "quick":  # what JupyterLab runs without the report
                         assert ast.literal_eval(declared[key].split("#")[0].strip()) == value, (nb.stem, key)
     quick = TrainConfig.profile("quick")
-    assert (quick.input_shape, quick.UnFreeze_Epoch, quick.Unfreeze_batch_size, quick.seed) == ([64, 64], 4, 4, 0)
+    assert (quick.input_shape, quick.UnFreeze_Epoch, quick.Unfreeze_batch_size, quick.seed) == ([64, 64], 3, 4, 0)
     assert quick.summary().startswith("Adam, lr 0.0005") and "SGD (Nesterov" in TrainConfig.profile("paper").summary()
 
 

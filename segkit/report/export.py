@@ -67,9 +67,10 @@ PAGE_SIZES: dict[str, tuple[float, float]] = {"A4": (210, 297), "A3": (297, 420)
                                               "letter": (215.9, 279.4), "legal": (215.9, 355.6)}
 _SIDE_MARGIN_MM = 12
 
-# A table wider than its column (many metric columns, long model names) is scaled down to
-# fit instead of running past the page edge. The PDF page is laid out at the paper's width
-# (`_PRINT_RULES` apply on screen too), so what this measures at load is what gets printed.
+# On the page printed to PDF, a table wider than its column (many metric columns, long model
+# names) is scaled down to fit instead of running past the page edge. That page is laid out
+# at the paper's width (`_PRINT_RULES` apply on screen too), so what this measures at load is
+# what gets printed. The notebook pages keep their scrollable tables.
 _FIT_TABLES_JS = """
 window.addEventListener('load', function () {
   document.querySelectorAll('.jp-RenderedHTMLCommon table').forEach(function (t) {
@@ -86,11 +87,18 @@ _PRINT_RULES = """
     .celltag_segkit-page-break { break-before: page; }
     .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
     .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { padding: 2px 5px; }
-    .jp-OutputArea-output, .jp-RenderedHTMLCommon, .jp-OutputArea-child { overflow: visible !important; }
+    /* A box that must not break, scrolls, clips or is a table row (lab's layout of prompt and
+       output) is printed whole: moved to the next page, it leaves the rest of this one empty.
+       Lab's own print style keeps every output whole; these rules let long outputs flow. */
+    body .jp-OutputArea-child { break-inside: auto; }
+    body .jp-OutputArea, body .jp-OutputArea-child, body .jp-OutputArea-output, body .jp-InputArea,
+    body .jp-InputArea-editor, body .jp-RenderedHTMLCommon { overflow: visible; }
+    body .jp-OutputArea-child, body .jp-InputArea { display: flex; }
+    body .jp-OutputArea-output, body .jp-InputArea-editor { display: block; flex: 1 1 auto; min-width: 0; }
     img, svg, tr { break-inside: avoid; }
     h1, h2, h3 { break-after: avoid; }
     pre { font-size: 8pt; }
-    .jp-InputPrompt, .jp-OutputPrompt { min-width: 0; width: 3.6em; font-size: 7pt; }
+    body .jp-InputPrompt, body .jp-OutputPrompt { flex: 0 0 3.6em; min-width: 0; width: 3.6em; font-size: 7pt; }
     .segkit-nav { display: none; }
 """
 
@@ -118,7 +126,9 @@ _OFFLINE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
   body.jp-Notebook { width: {{ resources.segkit_page[0] - 2 * __MARGIN__ }}mm; }
 {%- endif %}
 </style>
+{%- if resources.segkit_print %}
 <script>__FIT_TABLES__</script>
+{%- endif %}
 {% endblock extra_css %}
 {%- block body_header -%}
 {{ super() }}

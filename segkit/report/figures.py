@@ -399,6 +399,8 @@ def _annotate_without_overlap(ax, points: Sequence[tuple[str, float, float]], fo
     ``sizes`` are the markers' areas in points² (``scatter``'s ``s``); the names keep clear
     of every marker's disc, so a large bubble is never written over.
     """
+    from matplotlib.transforms import Bbox
+
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
@@ -409,7 +411,7 @@ def _annotate_without_overlap(ax, points: Sequence[tuple[str, float, float]], fo
     for (_, px, py), r in zip(points, radii):  # every marker is taken space
         cx, cy = ax.transData.transform((px, py))
         rr = r * px_per_pt
-        taken.append(_Box(cx - rr, cy - rr, cx + rr, cy + rr))
+        taken.append(Bbox.from_extents(cx - rr, cy - rr, cx + rr, cy + rr))
 
     def overlap(box) -> float:
         return sum(max(0.0, min(box.x1, t.x1) - max(box.x0, t.x0)) * max(0.0, min(box.y1, t.y1) - max(box.y0, t.y0))
@@ -439,13 +441,6 @@ def _annotate_without_overlap(ax, points: Sequence[tuple[str, float, float]], fo
             a = ax.annotate(text, (px, py), textcoords="offset points", xytext=xy, ha=ha, va=va, fontsize=fontsize)
             box = a.get_window_extent(renderer)
         taken.append(box)
-
-
-class _Box:
-    """A display-space rectangle with matplotlib's Bbox attribute names."""
-
-    def __init__(self, x0: float, y0: float, x1: float, y1: float):
-        self.x0, self.y0, self.x1, self.y1 = x0, y0, x1, y1
 
 
 def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str | None = None,
