@@ -73,8 +73,9 @@ _SIDE_MARGIN_MM = 12
 # what gets printed. The notebook pages keep their scrollable tables.
 _FIT_TABLES_JS = """
 window.addEventListener('load', function () {
+  var right = document.body.getBoundingClientRect().right;
   document.querySelectorAll('.jp-RenderedHTMLCommon table').forEach(function (t) {
-    var room = t.parentElement.clientWidth;
+    var room = right - t.getBoundingClientRect().left;  /* up to the page's text edge */
     if (room > 0 && t.scrollWidth > room) { t.style.zoom = (room / t.scrollWidth).toFixed(3); }
   });
 });
@@ -95,10 +96,11 @@ _PRINT_RULES = """
     body .jp-InputArea-editor, body .jp-RenderedHTMLCommon { overflow: visible; }
     body .jp-OutputArea-child, body .jp-InputArea { display: flex; }
     body .jp-OutputArea-output, body .jp-InputArea-editor { display: block; flex: 1 1 auto; min-width: 0; }
+    body .jp-Cell-outputWrapper > *, body .jp-Cell-inputWrapper > * { min-width: 0; }
     img, svg, tr { break-inside: avoid; }
     h1, h2, h3 { break-after: avoid; }
     pre { font-size: 8pt; }
-    body .jp-InputPrompt, body .jp-OutputPrompt { flex: 0 0 3.6em; min-width: 0; width: 3.6em; font-size: 7pt; }
+    body .jp-InputPrompt, body .jp-OutputPrompt { flex: 0 0 5em; min-width: 0; width: 5em; font-size: 7pt; }
     .segkit-nav { display: none; }
 """
 
