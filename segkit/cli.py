@@ -17,7 +17,7 @@ import segkit
 __all__ = ["main", "build_parser"]
 
 # Modules providing add_commands(subparsers); torch and friends are imported inside the commands.
-_COMMAND_MODULES = [f"segkit.commands.{m}" for m in ("data", "stitch", "report", "engine", "bench", "zoo")]
+_COMMAND_MODULES = [f"segkit.commands.{m}" for m in ("data", "stitch", "report", "engine", "adapt", "bench", "zoo")]
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
