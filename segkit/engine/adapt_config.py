@@ -15,8 +15,9 @@ https://arxiv.org/abs/2203.01452; code https://github.com/jamycheung/Trans4PASS,
 Not reproduced: the official adaptation also trains an output-space discriminator
 (adversarial weight 0.001); segkit's adaptation has no adversarial term. The official
 optimiser (SGD, lr 2.5e-6, poly schedule over 100k iterations from pretrained weights) is
-tied to that scale, so adaptation here uses the source recipe's optimiser and schedule
-with ``lr`` (default: the recipe's ``Init_lr``).
+tied to that scale, so adaptation here uses the source recipe's optimiser type with ``lr``
+(default: the recipe's batch-scaled ``Init_lr``) and the official schedule: polynomial decay
+``lr * (1 - step / steps) ** 0.9`` per step, no warm-up (the model starts trained).
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ class AdaptConfig:
     Attributes:
         epochs: adaptation epochs; one epoch is one pass over the target training images.
         batch_size: images per domain per step (None: the recipe's ``Unfreeze_batch_size``).
-        lr: initial learning rate of the adaptation (None: the recipe's ``Init_lr``).
+        lr: initial learning rate of the adaptation (None: the recipe's batch-scaled ``Init_lr``).
+        lr_power: power of the per-step polynomial decay (official 0.9).
         lambda_ssl: weight of the pseudo-label cross-entropy on the target (official 1).
         lambda_kl_s, lambda_kl_t: weights of the MPA feature losses on source and target
             (official 0.001 each).
@@ -61,6 +63,7 @@ class AdaptConfig:
     epochs: int = 10
     batch_size: int | None = None
     lr: float | None = None
+    lr_power: float = 0.9
     lambda_ssl: float = 1.0
     lambda_kl_s: float = 0.001
     lambda_kl_t: float = 0.001
@@ -89,6 +92,8 @@ class AdaptConfig:
                 raise ValueError(f"AdaptConfig.{name}={v} must be >= 1 or None")
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"AdaptConfig.lr={self.lr} must be > 0 or None (the recipe's Init_lr)")
+        if self.lr_power < 0:
+            raise ValueError(f"AdaptConfig.lr_power={self.lr_power} must be >= 0 (0: constant lr; official 0.9)")
         for name in ("lambda_ssl", "lambda_kl_s", "lambda_kl_t"):
             if getattr(self, name) < 0:
                 raise ValueError(f"AdaptConfig.{name}={getattr(self, name)} must be >= 0 (0 turns the loss off)")

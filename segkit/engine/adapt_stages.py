@@ -109,6 +109,8 @@ def adapt(
     from segkit.engine.trainer import plan_run
 
     cfg = cfg if cfg is not None else TrainConfig()
+    if isinstance(model, str):
+        cfg = cfg.replace(model=model)  # the config names the model it trains (as segkit.report.ensure_run does)
     acfg = acfg if acfg is not None else AdaptConfig()
     if source_root is None or target_root is None:
         raise ValueError("adapt needs source_root (labelled) and target_root (its test split labelled); got "
@@ -134,10 +136,16 @@ def adapt(
     src_rd = rd.sub(RunDir.SOURCE_RUN)
     if "source" not in stages["stages"]:
         t0 = time.perf_counter()
-        resume = src_rd.has_last()
-        say(f"[adapt] {'resuming' if resume else 'running'} stage 1/4 source-only training -> {src_rd.path}")
-        if not src_rd.is_complete():
+        if src_rd.is_complete() and src_rd.read_fingerprint() != fingerprint["source"]:
+            dest = src_rd.supersede()  # another setup's run (a complete identical one is used as it is)
+            say(f"[adapt] {src_rd.path} holds another source run; moved to {dest}")
+        if src_rd.is_complete():
+            say(f"[adapt] stage 1/4 source-only training: using the identical complete run in {src_rd.path}")
+        else:
             from segkit.engine.trainer import train
+
+            resume = src_rd.has_last()
+            say(f"[adapt] {'resuming' if resume else 'running'} stage 1/4 source-only training -> {src_rd.path}")
 
             train(model, cfg, data_root=source_root, run_dir=src_rd.path, device=str(dev), resume=resume,
                   progress=progress, verbose=verbose, train_dataset=src[0], val_dataset=src[1], test_dataset=src[2])
@@ -235,9 +243,14 @@ def _source_datasets(root: Any, cfg: TrainConfig, common: dict[str, Any]) -> tup
 
 
 def _open_stages(rd: RunDir, fingerprint: dict[str, Any], force: bool, say: Callable[[str], Any]) -> dict[str, Any]:
-    """The stage record of `rd`; a run with another fingerprint (or `force`) is moved aside first."""
+    """The stage record of `rd`; a run with another fingerprint (or `force`) is moved aside first.
+
+    A folder without ``stages.json`` is used as it is: a complete source run placed in
+    ``source/`` beforehand (e.g. an identical run linked by ``segkit.report.ensure_run``) is
+    kept when its fingerprint matches.
+    """
     old = rd.read_stages()
-    if rd.path.exists() and any(rd.path.iterdir()) and (force or old.get("fingerprint") != fingerprint):
+    if (old and old.get("fingerprint") != fingerprint) or (force and rd.path.is_dir() and any(rd.path.iterdir())):
         why = ["force=True"] if force else _changes(old.get("fingerprint"), fingerprint)
         dest = rd.supersede()
         say(f"[adapt] starting {rd.path} again: {'; '.join(why)} (the previous run is kept in {dest})")

@@ -39,23 +39,33 @@ from segkit.engine.adapt_config import AdaptConfig
 from segkit.engine.checkpoint import get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
 from segkit.engine.mpa_features import FeatureTap
-from segkit.engine.schedule import EpochLR, fit_lr, set_optimizer_lr
+from segkit.engine.schedule import fit_lr
 from segkit.engine.trainer import (NonFiniteLossError, _build_optimizer, _checkpoint, _epoch_seed, _seed_all,
                                    _worker_init, auto_class_weights)
 from segkit.losses_mpa import PrototypeMemory, mpa_feature_loss
 from segkit.rundir import RunDir
 
-__all__ = ["train_adaptation", "adaptation_lr"]
+__all__ = ["train_adaptation", "adaptation_lr", "poly_lr"]
 
 LOSS_COLUMNS = ("loss_source", "loss_target", "loss_mpa_source", "loss_mpa_target")
 
 
-def adaptation_lr(cfg: TrainConfig, acfg: AdaptConfig, spec_name: str = "") -> tuple[float, float]:
-    """(peak, floor) learning rate: ``acfg.lr`` as given, else the recipe's batch-scaled ``Init_lr``."""
+def adaptation_lr(cfg: TrainConfig, acfg: AdaptConfig, spec_name: str = "") -> float:
+    """The initial learning rate: ``acfg.lr`` as given, else the recipe's batch-scaled ``Init_lr``."""
     bs = acfg.batch_size or cfg.Unfreeze_batch_size
     if acfg.lr is not None:
-        return float(acfg.lr), float(acfg.lr) * 0.01
-    return fit_lr(cfg.Init_lr, cfg.Min_lr, bs, cfg.optimizer_type, cfg.nbs, cfg.backbone or spec_name)
+        return float(acfg.lr)
+    return fit_lr(cfg.Init_lr, cfg.Min_lr, bs, cfg.optimizer_type, cfg.nbs, cfg.backbone or spec_name)[0]
+
+
+def poly_lr(lr: float, step: int, total: int, power: float) -> float:
+    """The official schedule: ``lr * (1 - step / total) ** power``."""
+    return lr * (1.0 - min(step, total) / max(total, 1)) ** power
+
+
+def _steps_per_epoch(n_target: int, bs: int, acfg: AdaptConfig) -> int:
+    steps = n_target // bs
+    return min(steps, acfg.max_train_batches) if acfg.max_train_batches is not None else steps
 
 
 def _ce_or_zero(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -120,7 +130,7 @@ def train_adaptation(
     Args:
         net: the model, with the source-only weights (replaced by ``last.pt`` on resume).
         spec: its model spec (``config.yaml`` ``model:``), so ``load_run`` can rebuild it.
-        cfg: the source recipe (loss, optimiser type, schedule kind, seed, workers).
+        cfg: the source recipe (loss, optimiser type, seed, workers, grad clipping).
         acfg: the adaptation settings.
         source_train: augmented labelled source dataset.
         target_train: augmented ``PseudoLabelled`` target dataset.
@@ -156,8 +166,7 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
     seg_loss = SegLoss(k, focal_loss=cfg.focal_loss, dice_loss=cfg.dice_loss, cls_weights=weights,
                        ignore_index=cfg.ignore_index).to(device)
     net.to(device)
-    lr, min_lr = adaptation_lr(cfg, acfg, spec.get("name") or "")
-    schedule = EpochLR(cfg.lr_decay_type, lr, min_lr, acfg.epochs)
+    lr = adaptation_lr(cfg, acfg, spec.get("name") or "")
     optimizer = _build_optimizer(net, cfg, lr)
     tap = FeatureTap(net, acfg.feature_layer)
     last = rd.checkpoint("last")
@@ -184,11 +193,12 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": str(device),
             "stage": "adaptation", "model": {**spec, "num_classes": k}, "data": data_info,
             "train": {**cfg.to_dict(), "model": spec.get("name") or spec.get("class")},
-            "adapt": {**acfg.to_dict(), "feature_source": tap.source, "lr_used": [lr, min_lr]},
+            "adapt": {**acfg.to_dict(), "feature_source": tap.source, "lr_used": lr,
+                      "steps_per_epoch": _steps_per_epoch(len(target_train), bs, acfg)},
         })
         rd.write_fingerprint(fingerprint)
         for epoch in range(start, acfg.epochs):
-            row = _epoch(net, tap, memory, seg_loss, optimizer, schedule, cfg, acfg, source_train, target_train, bs,
+            row = _epoch(net, tap, memory, seg_loss, optimizer, lr, cfg, acfg, source_train, target_train, bs,
                          epoch, device, progress)
             history.append(row)
             rd.write_history(history)
@@ -207,7 +217,7 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
     return rd
 
 
-def _epoch(net, tap, memory, seg_loss, optimizer, schedule, cfg, acfg, source_train, target_train, bs, epoch, device,
+def _epoch(net, tap, memory, seg_loss, optimizer, lr0, cfg, acfg, source_train, target_train, bs, epoch, device,
            progress) -> dict[str, Any]:
     t0 = time.perf_counter()
     _seed_all(_epoch_seed(cfg.seed, epoch, 0))
@@ -215,12 +225,10 @@ def _epoch(net, tap, memory, seg_loss, optimizer, schedule, cfg, acfg, source_tr
     for ds in (source_train, target_train):
         if hasattr(ds, "set_epoch"):
             ds.set_epoch(epoch)
-    steps = len(target_train) // bs
-    if acfg.max_train_batches is not None:
-        steps = min(steps, acfg.max_train_batches)
+    steps = _steps_per_epoch(len(target_train), bs, acfg)
     tgt_idx = _order(len(target_train), steps * bs, g)
     src_idx = _order(len(source_train), steps * bs, g)
-    lr = set_optimizer_lr(optimizer, schedule, epoch)
+    first_lr = poly_lr(lr0, epoch * steps, acfg.epochs * steps, acfg.lr_power)
 
     def loader(ds, idx):
         return DataLoader(ds, batch_size=bs, sampler=idx, num_workers=cfg.num_workers, worker_init_fn=_worker_init,
@@ -232,6 +240,9 @@ def _epoch(net, tap, memory, seg_loss, optimizer, schedule, cfg, acfg, source_tr
                desc=f"Adapt {epoch + 1}/{acfg.epochs}", unit="it", disable=not progress)
     for step, ((xs, ys), (xt, yt)) in enumerate(bar):
         xs, ys, xt, yt = xs.to(device), ys.to(device), xt.to(device), yt.to(device)
+        lr = poly_lr(lr0, epoch * steps + step, acfg.epochs * steps, acfg.lr_power)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         logits_s, f_s = tap(xs)
         logits_t, f_t = tap(xt)
@@ -257,5 +268,5 @@ def _epoch(net, tap, memory, seg_loss, optimizer, schedule, cfg, acfg, source_tr
             sums[key] += float(v.detach())
         bar.set_postfix(loss=f"{sums['train_loss'] / (step + 1):.4f}", lr=f"{lr:.3g}")
     bar.close()
-    return {"epoch": epoch + 1, "stage": "adapt", "batch_size": bs, "lr": lr,
+    return {"epoch": epoch + 1, "stage": "adapt", "batch_size": bs, "lr": first_lr,
             **{key: v / max(steps, 1) for key, v in sums.items()}, "time": time.perf_counter() - t0}

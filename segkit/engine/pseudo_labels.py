@@ -17,6 +17,7 @@ Per-class thresholds keep rare classes that a single global threshold would remo
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -132,6 +133,7 @@ def make_pseudo_labels(model: nn.Module, images: Any, out: RunDir, input_shape: 
         "kept_fraction": float(kept.sum() / max(predicted.sum(), 1)),
         "quantile": float(quantile), "cap": float(cap), "scales": [float(s) for s in scales],
         "input_shape": [int(v) for v in input_shape], "ids": list(images.ids), "void": VOID,
+        "image_paths": [str(Path(x).resolve()) for x in images.image_paths],
     }
     out.write_thresholds(payload)
     return payload
