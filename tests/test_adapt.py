@@ -27,7 +27,6 @@ from segkit.engine.mpa_features import FeatureTap
 from segkit.engine.pseudo_labels import apply_thresholds, class_thresholds, make_pseudo_labels
 from segkit.rundir import RunDir
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------------------- pseudo-labels

@@ -47,6 +47,7 @@ from segkit.rundir import RunDir
 __all__ = ["adapt", "AdaptResult", "STAGES", "read_adaptation"]
 
 STAGES = ("source", "pseudo_labels", "adaptation", "evaluation")
+_TITLES = ("source-only training", "pseudo-labels", "adaptation training", "evaluation")
 
 
 @dataclass
@@ -115,9 +116,6 @@ def adapt(
     if source_root is None or target_root is None:
         raise ValueError("adapt needs source_root (labelled) and target_root (its test split labelled); got "
                          f"source_root={source_root!r}, target_root={target_root!r}")
-    say = log or (lambda _msg: None)
-    rd = RunDir(run_dir)
-    dev = resolve_device(device or cfg.device)
     common = dict(input_shape=cfg.input_shape, ignore_index=cfg.ignore_index, seed=cfg.seed, pad_label=cfg.pad_label)
     src = _source_datasets(source_root, cfg, common)
     tgt_images = UnlabelledImages(target_root, acfg.target_train_split, cfg.input_shape)
@@ -125,94 +123,125 @@ def adapt(
                                 check_binary=cfg.check_binary, **common)
     fingerprint = json.loads(json.dumps({"source": plan_run(model, cfg, source_root, src), "adapt": acfg.to_dict(),
                                          "target": data_fingerprint({"train_images": tgt_images, "test": tgt_test})}))
-    stages = _open_stages(rd, fingerprint, force, say)
-
-    def done(name: str, t0: float, **summary: Any) -> None:
-        stages["stages"][name] = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                  "seconds": round(time.perf_counter() - t0, 2), **summary}
-        rd.write_stages(stages)
-
-    # 1. source-only training
-    src_rd = rd.sub(RunDir.SOURCE_RUN)
-    if "source" not in stages["stages"]:
+    say = log or (lambda _msg: None)
+    rd = RunDir(run_dir)
+    run = _Stages(model, cfg, acfg, Path(source_root), Path(target_root), rd, resolve_device(device or cfg.device),
+                  src, tgt_images, tgt_test, fingerprint, _open_stages(rd, fingerprint, force, say), say, progress,
+                  verbose)
+    steps = (run.source, run.pseudo_labels, run.adaptation, run.evaluation)
+    for i, (name, title, stage) in enumerate(zip(STAGES, _TITLES, steps)):
+        if name in run.record["stages"]:
+            say(f"[adapt] stage {i + 1}/4 {title}: done, skipped")
+            continue
         t0 = time.perf_counter()
-        if src_rd.is_complete() and src_rd.read_fingerprint() != fingerprint["source"]:
-            dest = src_rd.supersede()  # another setup's run (a complete identical one is used as it is)
-            say(f"[adapt] {src_rd.path} holds another source run; moved to {dest}")
-        if src_rd.is_complete():
-            say(f"[adapt] stage 1/4 source-only training: using the identical complete run in {src_rd.path}")
+        summary = stage(f"stage {i + 1}/4 {title}")
+        run.record["stages"][name] = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                      "seconds": round(time.perf_counter() - t0, 2), **summary}
+        rd.write_stages(run.record)
+    return read_adaptation(rd.path)
+
+
+@dataclass
+class _Stages:
+    """The inputs every stage reads, and one method per stage returning its summary for ``stages.json``."""
+
+    model: Any
+    cfg: TrainConfig
+    acfg: AdaptConfig
+    source_root: Path
+    target_root: Path
+    rd: RunDir
+    device: torch.device
+    source_datasets: tuple[Any, Any, Any]
+    target_images: Any
+    target_test: Any
+    fingerprint: dict[str, Any]
+    record: dict[str, Any]
+    say: Callable[[str], Any]
+    progress: bool
+    verbose: bool
+
+    @property
+    def source_run(self) -> RunDir:
+        return self.rd.sub(RunDir.SOURCE_RUN)
+
+    @property
+    def adapted_run(self) -> RunDir:
+        return self.rd.sub(RunDir.ADAPTED_RUN)
+
+    def class_names(self) -> list[str]:
+        """The source run's classes; the target must have as many."""
+        names = list(self.source_run.read_config()["data"]["class_names"])
+        if self.target_test.num_classes != len(names):
+            raise ValueError(f"the target {self.target_root} has {self.target_test.num_classes} classes "
+                             f"{self.target_test.class_names} but the source {self.source_root} has {len(names)} "
+                             f"{names}; both domains need the same classes")
+        return names
+
+    def source(self, title: str) -> dict[str, Any]:
+        """Source-only training (an identical complete run already in ``source/`` is used as it is)."""
+        run = self.source_run
+        if run.is_complete() and run.read_fingerprint() != self.fingerprint["source"]:
+            dest = run.supersede()
+            self.say(f"[adapt] {run.path} holds another source run; moved to {dest}")
+        if run.is_complete():
+            self.say(f"[adapt] {title}: using the identical complete run in {run.path}")
         else:
             from segkit.engine.trainer import train
 
-            resume = src_rd.has_last()
-            say(f"[adapt] {'resuming' if resume else 'running'} stage 1/4 source-only training -> {src_rd.path}")
+            resume = run.has_last()
+            self.say(f"[adapt] {'resuming' if resume else 'running'} {title} -> {run.path}")
+            train(self.model, self.cfg, data_root=self.source_root, run_dir=run.path, device=str(self.device),
+                  resume=resume, progress=self.progress, verbose=self.verbose, train_dataset=self.source_datasets[0],
+                  val_dataset=self.source_datasets[1], test_dataset=self.source_datasets[2])
+        metrics = run.read_metrics()
+        return {"source_miou": metrics.get("miou"), "split": metrics.get("split")}
 
-            train(model, cfg, data_root=source_root, run_dir=src_rd.path, device=str(dev), resume=resume,
-                  progress=progress, verbose=verbose, train_dataset=src[0], val_dataset=src[1], test_dataset=src[2])
-        done("source", t0, source_miou=src_rd.read_metrics().get("miou"), split=src_rd.read_metrics().get("split"))
-    else:
-        say("[adapt] stage 1/4 source-only training: done, skipped")
-    config = src_rd.read_config()
-    class_names = list(config["data"]["class_names"])
-    if tgt_test.num_classes != len(class_names):
-        raise ValueError(f"the target {target_root} has {tgt_test.num_classes} classes {tgt_test.class_names} but the "
-                         f"source {source_root} has {len(class_names)} {class_names}; both domains need the same classes")
-
-    # 2. pseudo-labels
-    if "pseudo_labels" not in stages["stages"]:
+    def pseudo_labels(self, title: str) -> dict[str, Any]:
         from segkit.engine.pseudo_labels import make_pseudo_labels
 
-        t0 = time.perf_counter()
-        say(f"[adapt] running stage 2/4 pseudo-labels for {len(tgt_images)} target images -> {rd.pseudo_label_dir}")
-        net = _load(src_rd, model, "best", dev)
-        info = make_pseudo_labels(net, tgt_images, rd, cfg.input_shape, class_names, acfg.pseudo_scales,
-                                  acfg.pseudo_quantile, acfg.pseudo_max_threshold, dev, cfg.eval_batch_size, progress)
-        done("pseudo_labels", t0, kept_fraction=info["kept_fraction"], num_images=len(tgt_images))
-    else:
-        say("[adapt] stage 2/4 pseudo-labels: done, skipped")
+        names, a = self.class_names(), self.acfg
+        self.say(f"[adapt] running {title} for {len(self.target_images)} target images -> {self.rd.pseudo_label_dir}")
+        info = make_pseudo_labels(_load(self.source_run, self.model, self.device), self.target_images, self.rd,
+                                  self.cfg.input_shape, names, a.pseudo_scales, a.pseudo_quantile,
+                                  a.pseudo_max_threshold, self.device, self.cfg.eval_batch_size, self.progress)
+        return {"kept_fraction": info["kept_fraction"], "num_images": len(self.target_images)}
 
-    # 3. adaptation training
-    ad_rd = rd.sub(RunDir.ADAPTED_RUN)
-    if "adaptation" not in stages["stages"]:
-        from segkit.data.domains import PseudoLabelled
+    def adaptation(self, title: str) -> dict[str, Any]:
+        from segkit.data.domains import PseudoLabelled, labelled_dataset
         from segkit.engine.adapt_train import train_adaptation
 
-        t0 = time.perf_counter()
-        resume = ad_rd.has_last()
-        say(f"[adapt] {'resuming' if resume else 'running'} stage 3/4 adaptation training -> {ad_rd.path}")
-        net = _load(src_rd, model, "best", dev)
-        paths = [rd.pseudo_label(i) for i in tgt_images.ids]
-        pseudo = dict(image_paths=tgt_images.image_paths, mask_paths=paths, ids=tgt_images.ids,
-                      class_names=class_names, input_shape=cfg.input_shape, ignore_index=cfg.ignore_index,
+        cfg, names, imgs, run = self.cfg, self.class_names(), self.target_images, self.adapted_run
+        self.say(f"[adapt] {'resuming' if run.has_last() else 'running'} {title} -> {run.path}")
+        pseudo = dict(image_paths=imgs.image_paths, mask_paths=[self.rd.pseudo_label(i) for i in imgs.ids],
+                      ids=imgs.ids, class_names=names, input_shape=cfg.input_shape, ignore_index=cfg.ignore_index,
                       seed=cfg.seed, pad_label=cfg.pad_label)
-        plain_src = labelled_dataset(source_root, cfg.train_split, num_classes=cfg.num_classes,
-                                     check_binary=cfg.check_binary, **common)
-        data_info = {"source_root": str(Path(source_root).resolve()), "root": str(Path(target_root).resolve()),
-                     "num_classes": len(class_names), "class_names": class_names, "ignore_index": cfg.ignore_index,
-                     "train_split": acfg.target_train_split, "report_split": acfg.target_test_split,
-                     "num_train": len(tgt_images), "num_source_train": len(src[0]), "num_test": len(tgt_test)}
-        train_adaptation(net, config["model"], cfg, acfg, src[0], PseudoLabelled(augment=cfg.augment, **pseudo),
-                         plain_src, PseudoLabelled(augment=False, **pseudo), ad_rd, fingerprint, data_info, dev,
-                         progress, verbose)
-        history = ad_rd.read_history()
-        done("adaptation", t0, epochs=int(len(history)), final_loss=float(history["train_loss"].iloc[-1]))
-    else:
-        say("[adapt] stage 3/4 adaptation training: done, skipped")
+        plain_source = labelled_dataset(self.source_root, cfg.train_split, cfg.input_shape, num_classes=cfg.num_classes,
+                                        ignore_index=cfg.ignore_index, seed=cfg.seed, pad_label=cfg.pad_label,
+                                        check_binary=cfg.check_binary)
+        data_info = {"source_root": str(self.source_root.resolve()), "root": str(self.target_root.resolve()),
+                     "num_classes": len(names), "class_names": names, "ignore_index": cfg.ignore_index,
+                     "train_split": self.acfg.target_train_split, "report_split": self.acfg.target_test_split,
+                     "num_train": len(imgs), "num_source_train": len(self.source_datasets[0]),
+                     "num_test": len(self.target_test)}
+        train_adaptation(_load(self.source_run, self.model, self.device), self.source_run.read_config()["model"], cfg,
+                         self.acfg, self.source_datasets[0], PseudoLabelled(augment=cfg.augment, **pseudo),
+                         plain_source, PseudoLabelled(augment=False, **pseudo), run, self.fingerprint, data_info,
+                         self.device, self.progress, self.verbose)
+        history = run.read_history()
+        return {"epochs": int(len(history)), "final_loss": float(history["train_loss"].iloc[-1])}
 
-    # 4. evaluation on the target's labelled split
-    if "evaluation" not in stages["stages"]:
-        t0 = time.perf_counter()
-        say(f"[adapt] running stage 4/4 evaluation on the target's {acfg.target_test_split!r} split "
-            f"({len(tgt_test)} images)")
-        before = _score(_load(src_rd, model, "best", dev), tgt_test, rd.sub(RunDir.SOURCE_ON_TARGET), cfg, dev,
-                        progress, checkpoint=f"{RunDir.SOURCE_RUN}/{RunDir.CHECKPOINTS}/best.pt")
-        after = _score(_load(ad_rd, model, "best", dev), tgt_test, ad_rd, cfg, dev, progress,
-                       checkpoint=f"{RunDir.ADAPTED_RUN}/{RunDir.CHECKPOINTS}/best.pt")
-        done("evaluation", t0, source_only_miou=before["miou"], adapted_miou=after["miou"])
-        say(f"[adapt] target mIoU: source-only {100 * before['miou']:.2f} -> adapted {100 * after['miou']:.2f}")
-    else:
-        say("[adapt] stage 4/4 evaluation: done, skipped")
-    return read_adaptation(rd.path)
+    def evaluation(self, title: str) -> dict[str, Any]:
+        """Both models on the target's labelled split (the only place its masks are read)."""
+        self.say(f"[adapt] running {title} on the target's {self.acfg.target_test_split!r} split "
+                 f"({len(self.target_test)} images)")
+        scores = [_score(_load(run, self.model, self.device), self.target_test, out, self.cfg, self.device,
+                         self.progress, str(run.checkpoint("best").relative_to(self.rd.path)))
+                  for run, out in ((self.source_run, self.rd.sub(RunDir.SOURCE_ON_TARGET)),
+                                   (self.adapted_run, self.adapted_run))]
+        self.say(f"[adapt] target mIoU: source-only {100 * scores[0]['miou']:.2f} -> adapted "
+                 f"{100 * scores[1]['miou']:.2f}")
+        return {"source_only_miou": scores[0]["miou"], "adapted_miou": scores[1]["miou"]}
 
 
 def read_adaptation(run_dir: str | Path) -> AdaptResult:
@@ -273,11 +302,11 @@ def _changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     return out or ["fingerprint changed"]
 
 
-def _load(run: RunDir, model: Any, checkpoint: str, device: torch.device) -> nn.Module:
-    """The run's model with `checkpoint`'s weights (into `model` when it is an ``nn.Module``)."""
+def _load(run: RunDir, model: Any, device: torch.device) -> nn.Module:
+    """The run's model with its ``best.pt`` weights (loaded into `model` when it is an ``nn.Module``)."""
     from segkit.engine.trainer import load_run
 
-    return load_run(run.path, model=model if isinstance(model, nn.Module) else None, checkpoint=checkpoint,
+    return load_run(run.path, model=model if isinstance(model, nn.Module) else None, checkpoint="best",
                     device=str(device)).model
 
 
