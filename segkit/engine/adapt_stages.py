@@ -169,6 +169,12 @@ class _Stages:
     def adapted_run(self) -> RunDir:
         return self.rd.sub(RunDir.ADAPTED_RUN)
 
+    def precision(self, net: nn.Module) -> Any:
+        """The recipe's precision and memory format resolved for `net` on this device."""
+        from segkit.engine.precision import resolve_precision
+
+        return resolve_precision(self.cfg.precision, self.cfg.channels_last, self.device, net)
+
     def class_names(self) -> list[str]:
         """The source run's classes; the target must have as many."""
         names = list(self.source_run.read_config()["data"]["class_names"])
@@ -202,9 +208,10 @@ class _Stages:
 
         names, a = self.class_names(), self.acfg
         self.say(f"[adapt] running {title} for {len(self.target_images)} target images -> {self.rd.pseudo_label_dir}")
-        info = make_pseudo_labels(_load(self.source_run, self.model, self.device), self.target_images, self.rd,
-                                  self.cfg.input_shape, names, a.pseudo_scales, a.pseudo_quantile,
-                                  a.pseudo_max_threshold, self.device, self.cfg.eval_batch_size, self.progress)
+        net = _load(self.source_run, self.model, self.device)
+        info = make_pseudo_labels(net, self.target_images, self.rd, self.cfg.input_shape, names, a.pseudo_scales,
+                                  a.pseudo_quantile, a.pseudo_max_threshold, self.device, self.cfg.eval_batch_size,
+                                  self.progress, self.precision(net))
         return {"kept_fraction": info["kept_fraction"], "num_images": len(self.target_images)}
 
     def adaptation(self, title: str) -> dict[str, Any]:
@@ -235,10 +242,11 @@ class _Stages:
         """Both models on the target's labelled split (the only place its masks are read)."""
         self.say(f"[adapt] running {title} on the target's {self.acfg.target_test_split!r} split "
                  f"({len(self.target_test)} images)")
-        scores = [_score(_load(run, self.model, self.device), self.target_test, out, self.cfg, self.device,
-                         self.progress, str(run.checkpoint("best").relative_to(self.rd.path)))
-                  for run, out in ((self.source_run, self.rd.sub(RunDir.SOURCE_ON_TARGET)),
-                                   (self.adapted_run, self.adapted_run))]
+        scores = []
+        for run, out in ((self.source_run, self.rd.sub(RunDir.SOURCE_ON_TARGET)), (self.adapted_run, self.adapted_run)):
+            net = _load(run, self.model, self.device)
+            scores.append(_score(net, self.target_test, out, self.cfg, self.device, self.progress,
+                                 str(run.checkpoint("best").relative_to(self.rd.path)), self.precision(net)))
         self.say(f"[adapt] target mIoU: source-only {100 * scores[0]['miou']:.2f} -> adapted "
                  f"{100 * scores[1]['miou']:.2f}")
         return {"source_only_miou": scores[0]["miou"], "adapted_miou": scores[1]["miou"]}
@@ -311,16 +319,18 @@ def _load(run: RunDir, model: Any, device: torch.device) -> nn.Module:
 
 
 def _score(net: nn.Module, dataset: Any, out: RunDir, cfg: TrainConfig, device: torch.device, progress: bool,
-           checkpoint: str) -> dict[str, Any]:
+           checkpoint: str, precision: Any = "auto") -> dict[str, Any]:
     """Evaluate `net` on the target's labelled split; write metrics.json, per_image_cm.npz, confusion_matrix.csv."""
     from segkit.engine.evaluate import evaluate_confusion
 
     per_image: list[np.ndarray] = []
     cm = evaluate_confusion(net, dataset, device=device, input_shape=cfg.input_shape, batch_size=cfg.eval_batch_size,
-                            ignore_index=cfg.ignore_index, absent=cfg.absent, progress=progress, per_image=per_image)
+                            ignore_index=cfg.ignore_index, absent=cfg.absent, progress=progress, per_image=per_image,
+                            precision=precision)
     m = cm.compute()
     payload = {**m.as_dict(), "checkpoint": checkpoint, "split": dataset.split, "domain": "target",
-               "num_images": len(per_image), "input_shape": list(cfg.input_shape)}
+               "num_images": len(per_image), "input_shape": list(cfg.input_shape),
+               "precision": precision.to_dict() if hasattr(precision, "to_dict") else precision}
     out.path.mkdir(parents=True, exist_ok=True)
     k = m.num_classes
     out.write_per_image(np.stack(per_image) if per_image else np.zeros((0, k, k)), [str(i) for i in dataset.ids],

@@ -39,6 +39,7 @@ from segkit.engine.adapt_config import AdaptConfig
 from segkit.engine.checkpoint import get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
 from segkit.engine.mpa_features import FeatureTap
+from segkit.engine.precision import resolve_precision
 from segkit.engine.schedule import fit_lr
 from segkit.engine.trainer import (NonFiniteLossError, _build_optimizer, _checkpoint, _epoch_seed, _seed_all,
                                    _worker_init, auto_class_weights)
@@ -166,6 +167,10 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
     seg_loss = SegLoss(k, focal_loss=cfg.focal_loss, dice_loss=cfg.dice_loss, cls_weights=weights,
                        ignore_index=cfg.ignore_index).to(device)
     net.to(device)
+    prec = resolve_precision(cfg.precision, cfg.channels_last, device, net)
+    if prec.channels_last:
+        net.to(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler("cuda", enabled=prec.scaler)
     lr = adaptation_lr(cfg, acfg, spec.get("name") or "")
     optimizer = _build_optimizer(net, cfg, lr)
     tap = FeatureTap(net, acfg.feature_layer)
@@ -177,6 +182,8 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
             state = load_checkpoint(last, map_location=device)
             net.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
             memory = PrototypeMemory(k, state["memory"]["prototypes"].shape[1], acfg.memory_momentum,
                                      cfg.ignore_index, acfg.memory_update_every).to(device)
             memory.load_state_dict(state["memory"])
@@ -193,17 +200,19 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": str(device),
             "stage": "adaptation", "model": {**spec, "num_classes": k}, "data": data_info,
             "train": {**cfg.to_dict(), "model": spec.get("name") or spec.get("class")},
+            "precision": prec.to_dict(),
             "adapt": {**acfg.to_dict(), "feature_source": tap.source, "lr_used": lr,
                       "steps_per_epoch": _steps_per_epoch(len(target_train), bs, acfg)},
         })
         rd.write_fingerprint(fingerprint)
         for epoch in range(start, acfg.epochs):
             row = _epoch(net, tap, memory, seg_loss, optimizer, lr, cfg, acfg, source_train, target_train, bs,
-                         epoch, device, progress)
+                         epoch, device, progress, prec, scaler)
             history.append(row)
             rd.write_history(history)
             rd.save_checkpoint("last", _checkpoint(
                 net, cfg, spec, class_names, epoch + 1, optimizer=optimizer.state_dict(), memory=memory.state_dict(),
+                scaler=scaler.state_dict() if prec.scaler else None,
                 initial_prototypes=initial.cpu(), rng=get_rng_state(), history=history, adapt=acfg.to_dict()))
             say(f"[adapt] epoch {epoch + 1}/{acfg.epochs}: loss {row['train_loss']:.4f} (source CE "
                 f"{row['loss_source']:.4f}, pseudo CE {row['loss_target']:.4f}, MPA {row['loss_mpa_source']:.4f} / "
@@ -218,7 +227,7 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
 
 
 def _epoch(net, tap, memory, seg_loss, optimizer, lr0, cfg, acfg, source_train, target_train, bs, epoch, device,
-           progress) -> dict[str, Any]:
+           progress, prec, scaler) -> dict[str, Any]:
     t0 = time.perf_counter()
     _seed_all(_epoch_seed(cfg.seed, epoch, 0))
     g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 0))
@@ -239,18 +248,20 @@ def _epoch(net, tap, memory, seg_loss, optimizer, lr0, cfg, acfg, source_train, 
     bar = tqdm(zip(loader(source_train, src_idx), loader(target_train, tgt_idx)), total=steps, leave=False,
                desc=f"Adapt {epoch + 1}/{acfg.epochs}", unit="it", disable=not progress)
     for step, ((xs, ys), (xt, yt)) in enumerate(bar):
-        xs, ys, xt, yt = xs.to(device), ys.to(device), xt.to(device), yt.to(device)
+        xs, ys, xt, yt = prec.input(xs.to(device)), ys.to(device), prec.input(xt.to(device)), yt.to(device)
         lr = poly_lr(lr0, epoch * steps + step, acfg.epochs * steps, acfg.lr_power)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
-        logits_s, f_s = tap(xs)
-        logits_t, f_t = tap(xt)
+        with prec.autocast():
+            logits_s, f_s = tap(xs)
+            logits_t, f_t = tap(xt)
+        logits_s, f_s, logits_t, f_t = logits_s.float(), f_s.float(), logits_t.float(), f_t.float()  # losses in fp32
         parts = {
-            "loss_source": seg_loss(logits_s.float(), ys),
-            "loss_target": _ce_or_zero(logits_t.float(), yt, cfg.ignore_index),
-            "loss_mpa_source": mpa_feature_loss(f_s.float(), ys, memory.prototypes, cfg.ignore_index),
-            "loss_mpa_target": mpa_feature_loss(f_t.float(), yt, memory.prototypes, cfg.ignore_index),
+            "loss_source": seg_loss(logits_s, ys),
+            "loss_target": _ce_or_zero(logits_t, yt, cfg.ignore_index),
+            "loss_mpa_source": mpa_feature_loss(f_s, ys, memory.prototypes, cfg.ignore_index),
+            "loss_mpa_target": mpa_feature_loss(f_t, yt, memory.prototypes, cfg.ignore_index),
         }
         loss = (parts["loss_source"] + acfg.lambda_ssl * parts["loss_target"]
                 + acfg.lambda_kl_s * parts["loss_mpa_source"] + acfg.lambda_kl_t * parts["loss_mpa_target"])
@@ -258,11 +269,13 @@ def _epoch(net, tap, memory, seg_loss, optimizer, lr0, cfg, acfg, source_train, 
             raise NonFiniteLossError(f"adaptation loss became NaN/inf at epoch {epoch + 1}, step {step + 1} "
                                      f"(lr={lr:.3g}; parts {({k: float(v) for k, v in parts.items()})}); lower "
                                      "AdaptConfig.lr or the loss weights")
-        loss.backward()
+        scaler.scale(loss).backward()
         if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        optimizer.step()
-        memory.update([(f_s.float(), ys), (f_t.float(), yt)])
+        scaler.step(optimizer)
+        scaler.update()
+        memory.update([(f_s, ys), (f_t, yt)])
         sums["train_loss"] += float(loss.detach())
         for key, v in parts.items():
             sums[key] += float(v.detach())

@@ -69,18 +69,19 @@ def apply_thresholds(labels: np.ndarray, confidence: np.ndarray, thresholds: Seq
 
 
 def multiscale_probs(model: nn.Module, images: Sequence[np.ndarray], input_shape: Sequence[int],
-                     scales: Sequence[float] = (1.0,), device: Any = None) -> list[np.ndarray]:
+                     scales: Sequence[float] = (1.0,), device: Any = None, precision: Any = "auto") -> list[np.ndarray]:
     """Softmax ``(K, h, w)`` per image at its original size, averaged over letterbox scales.
 
     Scale 1 letterboxes to ``input_shape``; another scale to ``input_shape * scale``
-    rounded to the model's ``input_multiple`` (default 32).
+    rounded to the model's ``input_multiple`` (default 32). `precision`: a precision name or a
+    resolved ``segkit.engine.precision.Precision`` (see ``letterbox_predict``).
     """
     multiple = int(getattr(model, "input_multiple", 32) or 1)
     sums: list[np.ndarray] | None = None
     for s in scales:
         shape = list(input_shape) if s == 1 else [max(multiple, int(round(v * s / multiple)) * multiple)
                                                    for v in input_shape]
-        probs = letterbox_predict(model, list(images), shape, device, return_probs=True)
+        probs = letterbox_predict(model, list(images), shape, device, return_probs=True, precision=precision)
         sums = probs if sums is None else [a + b for a, b in zip(sums, probs)]
     return [p / len(scales) for p in sums or []]
 
@@ -88,7 +89,7 @@ def multiscale_probs(model: nn.Module, images: Sequence[np.ndarray], input_shape
 def make_pseudo_labels(model: nn.Module, images: Any, out: RunDir, input_shape: Sequence[int],
                        class_names: Sequence[str], scales: Sequence[float] = (1.0,), quantile: float = 0.5,
                        cap: float = 0.9, device: Any = None, batch_size: int = 4,
-                       progress: bool = True) -> dict[str, Any]:
+                       progress: bool = True, precision: Any = "auto") -> dict[str, Any]:
     """Predict every image of `images`, threshold per class, save ``pseudo_labels/<id>.png``.
 
     Args:
@@ -100,6 +101,7 @@ def make_pseudo_labels(model: nn.Module, images: Any, out: RunDir, input_shape: 
         input_shape, scales: see :func:`multiscale_probs`.
         class_names: the model's classes (K).
         quantile, cap: see :func:`class_thresholds`.
+        precision: see :func:`multiscale_probs`.
 
     Returns:
         The ``thresholds.json`` payload.
@@ -115,7 +117,7 @@ def make_pseudo_labels(model: nn.Module, images: Any, out: RunDir, input_shape: 
                    disable=not progress)
         for start in bar:
             batch = [images.load_image(i) for i in range(start, min(start + batch_size, len(images)))]
-            for p in multiscale_probs(model, batch, input_shape, scales, device):
+            for p in multiscale_probs(model, batch, input_shape, scales, device, precision):
                 labels.append(p.argmax(0).astype(np.uint8))
                 confs.append(p.max(0).astype(np.float32))
     model.train(was_training)
