@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 
 from .cityscapes import CityscapesSegmentation, image_stem, list_images
 from .transforms import TrainAugment, letterbox
-from .voc import IMAGE_EXTS, VOID, VOCSegmentation, _check_pad_label, _index_folder, read_image, read_split, resolve_voc_root
+from .voc import (IMAGE_EXTS, VOID, VOCSegmentation, _check_pad_label, _index_folder, read_image, read_split,
+                  resolve_voc_root)
 
 __all__ = ["dataset_layout", "has_split", "labelled_dataset", "UnlabelledImages", "PseudoLabelled"]
 
@@ -128,7 +129,8 @@ class PseudoLabelled(VOCSegmentation):
         if not len(image_paths) == len(mask_paths) == len(ids):
             raise ValueError(f"got {len(image_paths)} images, {len(mask_paths)} pseudo-labels and {len(ids)} ids; "
                              "they must pair up")
-        self.image_paths, self.mask_paths, self.ids = [Path(p) for p in image_paths], [Path(p) for p in mask_paths], list(ids)
+        self.image_paths, self.mask_paths = [Path(p) for p in image_paths], [Path(p) for p in mask_paths]
+        self.ids = list(ids)
         self.root = self.voc_root = self.image_paths[0].parent if self.image_paths else Path(".")
         self.split = "pseudo"
         self.input_shape = tuple(int(v) for v in input_shape)

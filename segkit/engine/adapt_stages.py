@@ -263,7 +263,8 @@ def read_adaptation(run_dir: str | Path) -> AdaptResult:
     if "evaluation" not in stages:
         raise FileNotFoundError(f"{rd.path} has no finished evaluation stage (stages done: {sorted(stages) or 'none'});"
                                 " run segkit.engine.adapt (or `segkit adapt`) into it")
-    return AdaptResult(rd.path, rd.sub(RunDir.SOURCE_ON_TARGET).read_metrics(), rd.sub(RunDir.ADAPTED_RUN).read_metrics(),
+    return AdaptResult(rd.path, rd.sub(RunDir.SOURCE_ON_TARGET).read_metrics(),
+                       rd.sub(RunDir.ADAPTED_RUN).read_metrics(),
                        rd.read_thresholds(), stages)
 
 

@@ -98,7 +98,8 @@ def _initial_memory(tap: FeatureTap, plain_source: Any, plain_target: Any, num_c
     channels = tap(x[None].to(device))[1].shape[1]
     memory = PrototypeMemory(num_classes, channels, acfg.memory_momentum, ignore_index, acfg.memory_update_every)
     memory.to(device)
-    memory.initialise_mutual([_feature_batches(tap, ds, bs, device, ignore_index) for ds in (plain_source, plain_target)])
+    memory.initialise_mutual([_feature_batches(tap, ds, bs, device, ignore_index)
+                              for ds in (plain_source, plain_target)])
     return memory
 
 

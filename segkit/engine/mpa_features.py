@@ -55,7 +55,8 @@ def feature_source(model: nn.Module, layer: str = "") -> str:
     path = roles.get(layer, layer)
     names = [n for n, _ in model.named_modules() if n]
     if path not in names:
-        raise ValueError(f"AdaptConfig.feature_layer={layer!r} is neither a cam_layers role ({sorted(roles) or 'none'}) "
+        raise ValueError(f"AdaptConfig.feature_layer={layer!r} is neither a cam_layers role "
+                         f"({sorted(roles) or 'none'}) "
                          f"nor a module path of {type(model).__name__}.{did_you_mean(path, names)}")
     return path
 

@@ -111,7 +111,8 @@ def plot_pseudo_labels(run_dir: str | Path, n: int = 4, size: float = 2.0):
     rd = RunDir(run_dir)
     info = rd.read_thresholds()
     if not info:
-        raise FileNotFoundError(f"{rd.thresholds_path} is missing; the pseudo-label stage of {rd.path} has not finished")
+        raise FileNotFoundError(f"{rd.thresholds_path} is missing; the pseudo-label stage of {rd.path} "
+                                "has not finished")
     ids, images = list(info["ids"])[:n], list(info["image_paths"])[:n]
     k = len(info["class_names"])
     plt = _plt()
