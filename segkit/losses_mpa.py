@@ -15,8 +15,9 @@ MPA aligns pixel features of both domains to *mutual* class prototypes:
   feature and that of its class prototype (weight 0.001 per domain in the official
   recipe), added to the segmentation losses (source CE, target pseudo-label CE).
 
-This is an optional training component: nothing in the trainer calls it. A training
-step (Trans4PASS ``model``, source batch ``xs, ys``, target batch ``xt, pseudo``)::
+``segkit.engine.adapt`` (module ``segkit.engine.adapt_stages``) runs the whole workflow (source-only training, pseudo-labels,
+adaptation training with these losses, evaluation on the target). A training step
+(Trans4PASS ``model``, source batch ``xs, ys``, target batch ``xt, pseudo``)::
 
     memory = PrototypeMemory(num_classes=19, channels=128)
     logits_s, feats_s = model.forward_features(xs)
@@ -28,9 +29,12 @@ step (Trans4PASS ``model``, source batch ``xs, ys``, target batch ``xt, pseudo``
     loss.backward()
     memory.update([(fs, ys), (ft, pseudo)])
 
-Deviation: the official code accumulates batch prototypes for 100 iterations before an
-EMA step; :meth:`PrototypeMemory.update` applies the EMA on every call (call it every
-N steps to reproduce the accumulation).
+The official code (https://github.com/jamycheung/Trans4PASS, ``adaptations/train_mpa.py``)
+accumulates batch prototypes for 100 iterations before each EMA step: ``update_every=100``
+does the same (the default 1 applies the EMA on every call). Deviation: within one call the
+domains present are averaged first, then calls are averaged; the official code averages
+every (domain, iteration) prototype with equal weight. :meth:`PrototypeMemory.initialise_mutual`
+is the official initialisation: the mean of the per-domain class means.
 """
 from __future__ import annotations
 
@@ -118,18 +122,29 @@ class PrototypeMemory(nn.Module):
         channels: feature channels C (Trans4PASS decoder: 128).
         momentum: EMA momentum (official: 0.999).
         ignore_index: void label.
+        update_every: apply the EMA once every this many :meth:`update` calls, towards the
+            mean of the batch prototypes accumulated since the last step (official: 100).
 
     Buffers:
-        prototypes: (K, C); initialised to zeros, or set with :meth:`initialise`.
+        prototypes: (K, C); initialised to zeros, or set with :meth:`initialise` /
+            :meth:`initialise_mutual`. The accumulation state is a buffer too, so a
+            checkpointed memory resumes mid-accumulation.
     """
 
-    def __init__(self, num_classes: int, channels: int, momentum: float = 0.999, ignore_index: int = 255) -> None:
+    def __init__(self, num_classes: int, channels: int, momentum: float = 0.999, ignore_index: int = 255,
+                 update_every: int = 1) -> None:
         super().__init__()
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1); got {momentum}.")
+        if int(update_every) < 1:
+            raise ValueError(f"update_every must be >= 1 (1: an EMA step on every update); got {update_every}.")
         self.num_classes, self.momentum, self.ignore_index = num_classes, momentum, ignore_index
+        self.update_every = int(update_every)
         self.register_buffer("prototypes", torch.zeros(num_classes, channels))
         self.register_buffer("initialised", torch.zeros(num_classes, dtype=torch.bool))
+        self.register_buffer("acc_sum", torch.zeros(num_classes, channels))
+        self.register_buffer("acc_count", torch.zeros(num_classes))
+        self.register_buffer("acc_calls", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
     def initialise(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -145,11 +160,37 @@ class PrototypeMemory(nn.Module):
         self.initialised |= seen
 
     @torch.no_grad()
-    def update(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """EMA step towards the mean of the batch prototypes of all given domains.
+    def initialise_mutual(self, domains: Iterable[Iterable[tuple[torch.Tensor, torch.Tensor]]]) -> None:
+        """Set every prototype to the mean over domains of each domain's pixel-weighted class mean.
 
-        Classes absent from every batch keep their prototype; a class seen for the first
-        time takes its batch prototype directly.
+        The official initialisation averages the source and the target class means with
+        equal weight, whatever their pixel counts; pass, per domain, (features, labels)
+        batches whose labels keep only the pixels the model predicts correctly (others
+        ``ignore_index``), as it does. A class seen in one domain only takes that mean.
+        """
+        sums = torch.zeros_like(self.prototypes)
+        n_dom = torch.zeros(self.num_classes, device=sums.device, dtype=sums.dtype)
+        for batches in domains:
+            d_sum = torch.zeros_like(self.prototypes)
+            d_count = torch.zeros_like(n_dom)
+            for feats, labels in batches:
+                p, n = class_prototypes(feats.detach(), labels, self.num_classes, self.ignore_index)
+                d_sum += p * n[:, None]
+                d_count += n
+            seen = d_count > 0
+            sums[seen] += d_sum[seen] / d_count[seen, None]
+            n_dom += seen.to(n_dom.dtype)
+        seen = n_dom > 0
+        self.prototypes[seen] = sums[seen] / n_dom[seen, None]
+        self.initialised |= seen
+
+    @torch.no_grad()
+    def update(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Accumulate the mean of the batch prototypes of all given domains; every
+        ``update_every`` calls, an EMA step towards the accumulated mean.
+
+        Classes absent from every accumulated batch keep their prototype; a class seen for
+        the first time takes its accumulated prototype directly.
         """
         protos, present = [], []
         for feats, labels in batches:
@@ -160,9 +201,17 @@ class PrototypeMemory(nn.Module):
         mask = torch.stack(present).to(stacked.dtype)  # (D, K)
         n_dom = mask.sum(0)
         seen = n_dom > 0
-        batch_mean = (stacked * mask[..., None]).sum(0) / n_dom.clamp(min=1)[:, None]
+        self.acc_sum[seen] += ((stacked * mask[..., None]).sum(0) / n_dom.clamp(min=1)[:, None])[seen]
+        self.acc_count += seen.to(self.acc_count.dtype)
+        self.acc_calls += 1
+        if int(self.acc_calls) % self.update_every:
+            return
+        seen = self.acc_count > 0
+        batch_mean = self.acc_sum / self.acc_count.clamp(min=1)[:, None]
         fresh = seen & ~self.initialised
         old = seen & self.initialised
         self.prototypes[fresh] = batch_mean[fresh]
         self.prototypes[old] = self.momentum * self.prototypes[old] + (1 - self.momentum) * batch_mean[old]
         self.initialised |= seen
+        self.acc_sum.zero_()
+        self.acc_count.zero_()

@@ -14,6 +14,18 @@ report notebooks) reads only these files::
       bench.json           params, FLOPs, latency/FPS with device, precision and input size
       .lock                held (an OS file lock) while a process trains here
 
+A domain-adaptation run (``segkit.engine.adapt_stages``) is a folder of stages around two such run
+directories::
+
+    adapt_dir/
+      stages.json          the fingerprint and each finished stage (skipped on a rerun)
+      source/              run directory of the source-only training
+      pseudo_labels/       <id>.png per target image (255 = unconfident) and thresholds.json
+      adapted/             run directory of the adaptation training (+ prototypes.npz);
+                           its metrics.json scores it on the target's labelled split
+      source_on_target/    metrics.json, per_image_cm.npz, confusion_matrix.csv of the
+                           source-only model on that same split
+
 No other module spells one of these file names: they ask :class:`RunDir`.
 """
 from __future__ import annotations
@@ -59,6 +71,14 @@ class RunDir:
     LOCK = ".lock"
     CHECKPOINTS = "checkpoints"
     SUPERSEDED = ".superseded"
+    # domain adaptation (segkit.engine.adapt_stages)
+    STAGES = "stages.json"
+    SOURCE_RUN = "source"
+    PSEUDO_LABELS = "pseudo_labels"
+    THRESHOLDS = "thresholds.json"
+    ADAPTED_RUN = "adapted"
+    SOURCE_ON_TARGET = "source_on_target"
+    PROTOTYPES = "prototypes.npz"
     # a run is complete (reusable) when all of these exist and are non-empty
     COMPLETE = (CONFIG, FINGERPRINT, HISTORY, METRICS)
 
@@ -114,6 +134,30 @@ class RunDir:
             return Path(name)
         return self.checkpoint_dir / f"{name}.pt"
 
+    def sub(self, name: str) -> "RunDir":
+        """The run directory of one stage of an adaptation run (``SOURCE_RUN``, ``ADAPTED_RUN`` ...)."""
+        return RunDir(self.path / name)
+
+    @property
+    def stages_path(self) -> Path:
+        return self.path / self.STAGES
+
+    @property
+    def pseudo_label_dir(self) -> Path:
+        return self.path / self.PSEUDO_LABELS
+
+    def pseudo_label(self, image_id: str) -> Path:
+        """``pseudo_labels/<id>.png``."""
+        return self.pseudo_label_dir / f"{image_id}.png"
+
+    @property
+    def thresholds_path(self) -> Path:
+        return self.pseudo_label_dir / self.THRESHOLDS
+
+    @property
+    def prototypes_path(self) -> Path:
+        return self.path / self.PROTOTYPES
+
     # ------------------------------------------------------------------ state
     def is_run(self) -> bool:
         return self.config_path.is_file() or self.metrics_path.is_file()
@@ -143,6 +187,30 @@ class RunDir:
 
     def write_metrics(self, payload: dict[str, Any]) -> Path:
         return _write_text(json.dumps(payload, indent=2), self.metrics_path)
+
+    def read_stages(self) -> dict[str, Any]:
+        return json.loads(self.stages_path.read_text(encoding="utf-8")) if self.stages_path.is_file() else {}
+
+    def write_stages(self, payload: dict[str, Any]) -> Path:
+        return _write_text(json.dumps(payload, indent=2), self.stages_path)
+
+    def read_thresholds(self) -> dict[str, Any]:
+        return json.loads(self.thresholds_path.read_text(encoding="utf-8")) if self.thresholds_path.is_file() else {}
+
+    def write_thresholds(self, payload: dict[str, Any]) -> Path:
+        return _write_text(json.dumps(payload, indent=2), self.thresholds_path)
+
+    def write_prototypes(self, **arrays: Any) -> Path:
+        """Store named arrays (``initial``, ``final`` prototypes ``(K, C)``, ``class_names``) atomically."""
+        return atomic_write(self.prototypes_path, lambda fh: np.savez_compressed(
+            fh, **{k: np.asarray(v) for k, v in arrays.items()}), "wb")
+
+    def read_prototypes(self) -> dict[str, np.ndarray]:
+        """The arrays of ``prototypes.npz``; FileNotFoundError when the stage has not written them."""
+        if not self.prototypes_path.is_file():
+            raise FileNotFoundError(f"{self.prototypes_path} is missing; the adaptation stage has not finished")
+        with np.load(self.prototypes_path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
 
     def read_bench(self) -> dict[str, Any]:
         return json.loads(self.bench_path.read_text(encoding="utf-8")) if self.bench_path.is_file() else {}

@@ -41,6 +41,7 @@ TINY: dict[str, dict] = {
     "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1]},
     "07_module_stitching": {},
     "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
+    "09_domain_adaptation": {"epochs": 2, "seeds": [0, 1], "adapt_epochs": 1},
 }
 
 
@@ -213,13 +214,33 @@ def _check_08_model_zoo(workdir):
     _figures(workdir, "model_zoo_flops_vs_latency")
 
 
+def _check_09_domain_adaptation(workdir):
+    nb = _run("09_domain_adaptation", workdir)
+    outs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    # the source-only runs are notebook 03's MobileNetV2 baseline (same recipe, seeds and data): linked, not retrained
+    assert "reusing" in outs and "using the identical complete run" in outs
+    for seed in (0, 1):
+        run = workdir["runs_dir"] / "adaptation" / "deeplabv3plus-mobilenetv2" / f"seed{seed}"
+        stages = json.loads((run / "stages.json").read_text())["stages"]
+        assert list(stages) == ["source", "pseudo_labels", "adaptation", "evaluation"]
+        base = json.loads((workdir["runs_dir"] / "backbones" / "deeplabv3plus-mobilenetv2" / f"seed{seed}"
+                           / "metrics.json").read_text())
+        assert stages["source"]["source_miou"] == base["miou"]
+    t = _tables(workdir, "adaptation_target_miou")["adaptation_target_miou"]
+    assert t["Model"].tolist() == ["Source-only", "Adapted (MPA)"] and t["n"].tolist() == [2, 2]
+    assert t.loc[1, "95% CI (seeds)"].startswith("[") and t.loc[1, "95% CI (images)"].startswith("[")
+    md = (workdir["tables_dir"] / "adaptation_text.md").read_text(encoding="utf-8")
+    assert "The baseline, Source-only, reaches" in md
+    _figures(workdir, "adaptation_shift", "adaptation_pseudo_labels", "adaptation_prototypes")
+
+
 CHECKS = {n: globals()[f"_check_{n}"] for n in TINY}
 
 
 def test_every_notebook_in_order(workdir):
     """All notebooks, in reading order, sharing one run directory (as `segkit report` runs them).
 
-    One test rather than nine: later notebooks read the runs earlier ones wrote, so they
+    One test rather than ten: later notebooks read the runs earlier ones wrote, so they
     must run in one process and in order whatever the xdist scheduler does.
     """
     for name, check in CHECKS.items():

@@ -445,6 +445,32 @@ def test_prototype_memory_is_mutual_and_ema():
     assert torch.allclose(mem.prototypes[1], torch.tensor([3.0, 3.0]))  # absent: unchanged
 
 
+def test_prototype_memory_accumulates_until_update_every():
+    """The official cadence: batch prototypes are averaged for N updates, then one EMA step."""
+    mem = PrototypeMemory(num_classes=2, channels=1, momentum=0.5, update_every=2)
+    mem.initialise_mutual([[(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, dtype=torch.long))]])  # class 0 -> 0
+    batch = lambda v, c: (torch.full((1, 1, 1, 1), v), torch.full((1, 1, 1), c, dtype=torch.long))  # noqa: E731
+    mem.update([batch(2.0, 0)])
+    assert mem.prototypes[0].item() == 0.0 and int(mem.acc_calls) == 1  # accumulated, not applied
+    mem.update([batch(6.0, 0), batch(10.0, 1)])
+    # class 0: EMA towards mean(2, 6) = 4 -> 0.5 * 0 + 0.5 * 4; class 1: first sighting takes 10
+    assert mem.prototypes.flatten().tolist() == [2.0, 10.0]
+    assert mem.acc_count.sum().item() == 0  # the accumulator restarts
+    restored = PrototypeMemory(2, 1, 0.5, update_every=2)
+    restored.load_state_dict(mem.state_dict())  # the accumulation state is checkpointed too
+    assert torch.equal(restored.prototypes, mem.prototypes) and int(restored.acc_calls) == 2
+
+
+def test_prototype_memory_mutual_initialisation_averages_domains():
+    """(source mean + target mean) / 2 per class, whatever the pixel counts; one-domain classes keep theirs."""
+    src = (torch.tensor([[[[1.0, 1.0, 1.0, 5.0]]]]), torch.tensor([[[0, 0, 0, 1]]]))  # class 0: 1 (3 px), 1: 5
+    tgt = (torch.tensor([[[[3.0, 255.0]]]]), torch.tensor([[[0, 255]]]))  # class 0: 3 (1 px); void skipped
+    mem = PrototypeMemory(num_classes=3, channels=1)
+    mem.initialise_mutual([[src], [tgt]])
+    assert mem.prototypes.flatten().tolist() == [2.0, 5.0, 0.0]
+    assert mem.initialised.tolist() == [True, True, False]
+
+
 def test_trans4pass_features_feed_mpa():
     torch.manual_seed(0)
     m = Trans4PASS(3, (1, 1, 1, 1), 16, embed_dims=(16, 32, 64, 128), num_heads=(1, 1, 2, 4)).train()

@@ -1,4 +1,4 @@
-"""``segkit data ...`` subcommands: synth, split, check, fix-binary, labelme, augment, stats."""
+"""``segkit data ...`` subcommands: synth, split, check, fix-binary, labelme, augment, stats, panorama."""
 from __future__ import annotations
 
 import argparse
@@ -72,6 +72,18 @@ def _stats(a: argparse.Namespace) -> int:
     from segkit.data.stats import dataset_stats
 
     print(dataset_stats(a.root, split=a.split, max_images=a.max_images).summary())
+    return 0
+
+
+def _panorama(a: argparse.Namespace) -> int:
+    from segkit.data.panorama import make_panoramic_dataset
+
+    fov = None if a.no_warp else a.fov
+    out = make_panoramic_dataset(a.src, a.root, fov=fov, source_fov=a.source_fov, splits=a.splits,
+                                 max_images=a.max_images, start=a.start, size=tuple(a.size) if a.size else None,
+                                 fill=a.fill, overwrite=a.overwrite)
+    what = "pinhole copy (no warp)" if fov is None else f"panoramas (fov {a.fov} deg from {a.source_fov} deg)"
+    print(f"wrote {what} of {a.src} to {out}")
     return 0
 
 
@@ -175,3 +187,18 @@ def add_commands(sub) -> None:
     q.add_argument("--split", default=None, help="split name, e.g. train (default: trainval when listed, else train)")
     q.add_argument("--max-images", type=int, default=None, help="read only the first N images (default: all)")
     q.set_defaults(func=_stats)
+
+    q = ds.add_parser("panorama", help="a synthetic panoramic target: warp a VOC dataset to a wider equirectangular view")
+    q.add_argument("src", help="VOC-layout dataset (e.g. CamVid)")
+    q.add_argument("root", help="output dataset root")
+    q.add_argument("--fov", type=float, default=120.0, help="horizontal field of view of the panorama (degrees)")
+    q.add_argument("--source-fov", type=float, default=90.0, help="field of view assumed for the source images")
+    q.add_argument("--no-warp", action="store_true", help="copy the same images unwarped (the pinhole side)")
+    q.add_argument("--splits", nargs="*", default=None, help="splits to copy (default: train/val/test present)")
+    q.add_argument("--max-images", type=int, default=None, help="images per split")
+    q.add_argument("--start", type=int, default=0, help="first image of each split list")
+    q.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="resize to H W first")
+    q.add_argument("--fill", choices=["reflect", "void"], default="reflect",
+                   help="beyond the source's view: mirrored content, or grey with void labels")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=_panorama)

@@ -2,7 +2,8 @@
 
 * `VOCSegmentation`: the reference workflow's VOC layout, training augmentation and
   letterbox validation (``spec/training.md`` §1-2); `CityscapesSegmentation` for the
-  Cityscapes/DensePASS layout.
+  Cityscapes/DensePASS layout; `UnlabelledImages` / `PseudoLabelled` for adaptation.
+* `make_panoramic_dataset`: a synthetic pinhole -> panoramic domain shift of any VOC dataset.
 * `make_synthetic_wirerope`: the embedded default dataset (steel wire rope, 3 classes).
 * `letterbox` / `LetterboxInfo` / `TrainAugment`: paired image/mask transforms.
 * tools: `write_splits`, `fix_binary_masks`, `convert_labelme`, `augment_dataset`,
@@ -10,6 +11,8 @@
 * statistics: `dataset_stats`, `sample_grid`, `plot_class_distribution`, `plot_object_sizes`.
 """
 from .cityscapes import CITYSCAPES_CLASSES, CityscapesSegmentation, labelids_to_trainids
+from .domains import PseudoLabelled, UnlabelledImages, dataset_layout, labelled_dataset
+from .panorama import make_panoramic_dataset, warp_to_panorama
 from .stats import DatasetStats, dataset_stats, mask_palette, overlay, plot_class_distribution, plot_object_sizes, sample_grid
 from .synthetic import WIREROPE_CLASSES, WIREROPE_PALETTE, make_synthetic_wirerope, render_wirerope
 from .tools import (
@@ -22,6 +25,8 @@ from .voc import DatasetError, VOCSegmentation, read_image, read_mask
 __all__ = [
     "VOCSegmentation", "CityscapesSegmentation", "DatasetError", "read_image", "read_mask",
     "CITYSCAPES_CLASSES", "labelids_to_trainids",
+    "UnlabelledImages", "PseudoLabelled", "dataset_layout", "labelled_dataset",
+    "make_panoramic_dataset", "warp_to_panorama",
     "make_synthetic_wirerope", "render_wirerope", "WIREROPE_CLASSES", "WIREROPE_PALETTE",
     "LetterboxInfo", "TrainAugment", "letterbox", "letterbox_mask", "to_tensor_pair",
     "make_splits", "write_splits", "fix_binary_masks", "labelme_to_mask", "convert_labelme",

@@ -6,9 +6,18 @@ Layout::
     gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png   (preferred)
     gtFine/<split>/<city>/<stem>_gtFine_labelIds.png        (mapped to train ids)
 
-The city level is optional (DensePASS puts images directly under ``leftImg8bit/<split>``),
-and DensePASS-style ``<stem>_labelTrainIds.png`` / ``<stem>_labelIds.png`` names are
-accepted too. Unlabelled ids map to 255 = void, returned as `ignore_index`.
+The DensePASS layout (Yang et al., "DensePASS: Dense Panoramic Semantic Segmentation via
+Unsupervised Domain Adaptation with Attention-Augmented Context Exchange", ITSC 2021; the
+labelled set used by Trans4PASS, https://github.com/jamycheung/Trans4PASS) is read too::
+
+    leftImg8bit/<split>/<folder>/<stem>_.png
+    gtFine/<split>/<folder>/<stem>_labelTrainIds.png     (or <stem>_labelIds.png)
+
+DensePASS labels use the same 19 Cityscapes train ids (its ``labelIds`` files the same
+id -> train id table, `LABEL_TO_TRAIN_ID`), so a model trained on Cityscapes predicts
+DensePASS classes index for index: the 19-class mapping between the two is the identity on
+train ids. When a split holds no ``*_leftImg8bit.png``, every ``*.png`` under it is an image
+(the DensePASS naming). Unlabelled ids map to 255 = void, returned as `ignore_index`.
 """
 from __future__ import annotations
 
@@ -21,7 +30,8 @@ from PIL import Image
 from .transforms import TrainAugment
 from .voc import VOID, DatasetError, VOCSegmentation, _check_pad_label, read_image, read_mask
 
-__all__ = ["CityscapesSegmentation", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "LABEL_TO_TRAIN_ID", "labelids_to_trainids"]
+__all__ = ["CityscapesSegmentation", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "LABEL_TO_TRAIN_ID", "labelids_to_trainids",
+           "image_stem", "list_images"]
 
 CITYSCAPES_CLASSES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic_light", "traffic_sign",
@@ -51,9 +61,26 @@ def labelids_to_trainids(label_ids: np.ndarray) -> np.ndarray:
     return _LUT[a.astype(np.uint8)]
 
 
+_CS_SUFFIX = "_leftImg8bit.png"
+
+
+def image_stem(img: Path) -> str:
+    """The image id: ``aachen_000000_000019`` (Cityscapes) or ``100`` (DensePASS ``100_.png``)."""
+    name = img.name
+    if name.endswith(_CS_SUFFIX):
+        return name[: -len(_CS_SUFFIX)]
+    return Path(name).stem.rstrip("_")
+
+
+def list_images(img_root: Path) -> list[Path]:
+    """``*_leftImg8bit.png`` under `img_root` (any depth), else every ``*.png`` (DensePASS naming)."""
+    images = sorted(img_root.rglob(f"*{_CS_SUFFIX}"))
+    return images or sorted(img_root.rglob("*.png"))
+
+
 def _find_label(img: Path, img_root: Path, gt_root: Path) -> tuple[Path | None, str]:
     rel = img.relative_to(img_root)
-    stem = img.name[: -len("_leftImg8bit.png")]
+    stem = image_stem(img)
     folder = gt_root / rel.parent
     for suffix, kind in (("_gtFine_labelTrainIds.png", "train"), ("_labelTrainIds.png", "train"),
                          ("_gtFine_labelIds.png", "label"), ("_labelIds.png", "label")):
@@ -104,21 +131,22 @@ class CityscapesSegmentation(VOCSegmentation):
         gt_root = self.root / "gtFine" / split
         if not img_root.is_dir():
             raise FileNotFoundError(f"{img_root} not found; expected leftImg8bit/<split>/<city>/*_leftImg8bit.png "
-                                    f"under {self.root}")
-        images = sorted(img_root.rglob("*_leftImg8bit.png"))
+                                    f"(Cityscapes) or leftImg8bit/<split>/<folder>/*_.png (DensePASS) under {self.root}")
+        images = list_images(img_root)
         if not images:
-            raise DatasetError(f"no *_leftImg8bit.png files under {img_root}")
+            raise DatasetError(f"no *_leftImg8bit.png or *.png files under {img_root}")
         self.image_paths, self.mask_paths, self._kinds, self.ids = [], [], [], []
         for p in images:
             lab, kind = _find_label(p, img_root, gt_root)
             if lab is None:
                 raise DatasetError(f"no label for {p} in {gt_root / p.relative_to(img_root).parent} "
-                                   "(looked for *_gtFine_labelTrainIds.png and *_gtFine_labelIds.png); "
+                                   "(looked for <id>_gtFine_labelTrainIds.png, _gtFine_labelIds.png, _labelTrainIds.png and "
+                                   "_labelIds.png); "
                                    "generate trainIds with cityscapesScripts' createTrainIdLabelImgs")
             self.image_paths.append(p)
             self.mask_paths.append(lab)
             self._kinds.append(kind)
-            self.ids.append(p.name[: -len("_leftImg8bit.png")])
+            self.ids.append(image_stem(p))
 
     def load_raw(self, index: int) -> tuple[Image.Image, np.ndarray]:
         img = read_image(self.image_paths[index])

@@ -1,11 +1,13 @@
 """Training engine: the reference recipe (fit, freeze/unfreeze, schedules, AMP, DDP,
 atomic checkpoints, resume), evaluation at the original resolution, prediction with
-overlays, and ONNX export.
+overlays, ONNX export, and domain adaptation (`adapt`: the Trans4PASS workflow).
 
     >>> cfg = TrainConfig.profile("quick", UnFreeze_Epoch=2)
     >>> run_dir = train("deeplabv3plus-mobilenetv2", cfg, data_root="data/wirerope", run_dir="runs/demo/m")
     >>> model, config, history, metrics = load_run(run_dir)
 """
+from segkit.engine.adapt_stages import AdaptResult, adapt, read_adaptation
+from segkit.engine.adapt_config import AdaptConfig
 from segkit.engine.checkpoint import atomic_save, load_checkpoint
 from segkit.engine.config import TrainConfig, config_table, list_profiles, load_profile
 from segkit.engine.distributed import resolve_device
@@ -21,4 +23,5 @@ __all__ = [
     "evaluate", "evaluate_confusion", "letterbox_predict",
     "predict", "overlay", "colorize", "export_onnx",
     "EpochLR", "fit_lr", "lr_limits", "atomic_save", "load_checkpoint", "resolve_device",
+    "adapt", "AdaptConfig", "AdaptResult", "read_adaptation",
 ]

@@ -1,0 +1,172 @@
+"""Report an adaptation experiment: source-only vs adapted on the target, pseudo-labels, prototypes.
+
+Reads only the folders ``segkit.engine.adapt`` writes (one per seed, see ``segkit.rundir``):
+the target scores of both models (``source_on_target/`` and ``adapted/``, with per-image
+confusion matrices), the pseudo-label PNGs and ``prototypes.npz``. The difference
+"adapted - source-only" gets the two 95 % intervals of ``segkit.report.stats``: over the
+paired seeds and over the target's test images (paired bootstrap).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from segkit.report.stats import Difference, compare
+from segkit.report.tables import PAPER_HEADERS
+from segkit.rundir import RunDir
+
+__all__ = ["run_adaptation", "adaptation_comparison", "plot_pseudo_labels", "plot_prototypes"]
+
+SOURCE_ONLY, ADAPTED = "Source-only", "Adapted (MPA)"
+
+
+def _scores(rd: RunDir) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+    cms, ids = rd.read_per_image()
+    return rd.read_metrics(), cms, ids
+
+
+def run_adaptation(model_name: str, cfg: Any, acfg: Any, data_root: str | Path, target_root: str | Path,
+                   runs_dir: str | Path, seeds: Sequence[int], experiment: str = "adaptation", force: bool = False,
+                   device: str = "cpu", log: Any = print, verbose: bool = False) -> list[Path]:
+    """Adapt `model_name` once per seed into ``<runs_dir>/<experiment>/<model_name>/seed<k>/``.
+
+    Each seed's source-only stage goes through ``ensure_run`` with ``share_root=runs_dir``: an
+    identical complete run elsewhere in the report (e.g. notebook 03's baseline, same recipe,
+    seed and data) is linked instead of trained, so the source-only model is the baseline
+    the other tables report. Finished stages are skipped, interrupted ones resumed.
+
+    Returns:
+        The adaptation run directories, in seed order.
+    """
+    from segkit.engine import adapt
+    from segkit.report.runs import ensure_run
+
+    out = []
+    for s in seeds:
+        rd = RunDir(Path(runs_dir) / experiment / model_name / f"seed{int(s)}")
+        if force and rd.path.exists():
+            rd.supersede()
+        seed_cfg = cfg.replace(model=model_name, seed=int(s))
+        if not rd.stages_path.is_file():
+            ensure_run(model_name, seed_cfg, data_root, rd.sub(RunDir.SOURCE_RUN).path, force=force, device=device,
+                       log=log, share_root=runs_dir, progress=verbose, verbose=verbose)
+        adapt(model_name, seed_cfg, acfg, data_root, target_root, rd.path, device=device, progress=verbose,
+              verbose=verbose, log=log)
+        out.append(rd.path)
+    return out
+
+
+def adaptation_comparison(run_dirs: Sequence[str | Path], labels: tuple[str, str] = (SOURCE_ONLY, ADAPTED),
+                          metric: str = "miou") -> tuple[pd.DataFrame, Difference]:
+    """Target scores of both models over seeds, and ``adapted - source-only`` with its intervals.
+
+    Args:
+        run_dirs: one finished adaptation run per seed (the seeds pair source-only with adapted).
+        labels: display names of (source-only, adapted).
+        metric: "miou", "f1", "mpa" or "accuracy".
+
+    Returns:
+        ``(table, difference)``: the table has one row per model with the metric (mean, its
+        ``std`` column), ``n`` seeds and, on the adapted row, Δ and its 95 % intervals over
+        seeds and over target test images.
+
+    Raises:
+        ValueError: no runs, or runs scored on different target images.
+    """
+    from segkit.report.compare import with_differences
+
+    if not run_dirs:
+        raise ValueError("run_dirs is empty; pass the adaptation runs, one per seed")
+    rows: dict[str, list[Any]] = {"before": [], "after": []}
+    ids0: list[str] | None = None
+    for d in run_dirs:
+        rd = RunDir(d)
+        for key, sub in (("before", RunDir.SOURCE_ON_TARGET), ("after", RunDir.ADAPTED_RUN)):
+            m, cms, ids = _scores(rd.sub(sub))
+            if ids0 is not None and ids != ids0:
+                raise ValueError(f"{rd.sub(sub).path} was scored on other target images than {run_dirs[0]}; "
+                                 "every seed must use the same target test split")
+            ids0 = ids
+            rows[key].append((100.0 * float(m[metric]), cms))
+    head = PAPER_HEADERS.get(metric, metric)
+    values = {k: [v for v, _ in r] for k, r in rows.items()}
+    cms = {k: np.stack([c for _, c in r]) for k, r in rows.items()}
+    absent = str((RunDir(run_dirs[0]).sub(RunDir.ADAPTED_RUN).read_config().get("train") or {}).get("absent", "nan"))
+    diff = compare(labels[1], labels[0], values["after"], values["before"], cms["after"], cms["before"],
+                   metric=metric, absent=absent)  # type: ignore[arg-type]
+    table = pd.DataFrame([{"Model": label, head: float(np.mean(values[k])),
+                           f"{head} std": float(np.std(values[k], ddof=1)) if len(values[k]) > 1 else np.nan,
+                           "n": len(values[k])} for label, k in zip(labels, ("before", "after"))])
+    return with_differences(table, [diff]), diff
+
+
+def plot_pseudo_labels(run_dir: str | Path, n: int = 4, size: float = 2.0):
+    """Target images (top) and their pseudo-labels (bottom; white = unconfident, ignored in training)."""
+    from segkit.data import read_image
+    from segkit.report.figures import _plt, colorize_mask
+
+    rd = RunDir(run_dir)
+    info = rd.read_thresholds()
+    if not info:
+        raise FileNotFoundError(f"{rd.thresholds_path} is missing; the pseudo-label stage of {rd.path} "
+                                "has not finished")
+    ids, images = list(info["ids"])[:n], list(info["image_paths"])[:n]
+    k = len(info["class_names"])
+    plt = _plt()
+    fig, axes = plt.subplots(2, len(ids), figsize=(size * len(ids), 2 * size), squeeze=False)
+    for j, (image_id, path) in enumerate(zip(ids, images)):
+        pseudo = _read_png(rd.pseudo_label(image_id))
+        kept = 100.0 * float((pseudo != 255).mean())
+        axes[0, j].imshow(np.asarray(read_image(path)))
+        axes[0, j].set_title(image_id, fontsize=7)
+        axes[1, j].imshow(colorize_mask(pseudo, k))
+        axes[1, j].set_title(f"{kept:.0f}% confident", fontsize=7)
+        for ax in axes[:, j]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+    thr = ", ".join(f"{c} {t:.2f}" for c, t in zip(info["class_names"], info["thresholds"]))
+    fig.suptitle(f"Pseudo-labels (per-class thresholds: {thr})", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_prototypes(run_dir: str | Path, size: float = 3.0):
+    """The MPA prototype memory: initial and final prototypes (classes x feature channels, on one
+    colour scale) and the cosine similarity between the final ones."""
+    from segkit.report.figures import _plt
+
+    rd = RunDir(run_dir)
+    protos = rd.sub(RunDir.ADAPTED_RUN).read_prototypes()
+    names = [str(c) for c in protos["class_names"]]
+    init, final = protos["initial"].astype(np.float64), protos["final"].astype(np.float64)
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(3.2 * size, size), gridspec_kw={"width_ratios": [2, 2, 1.2]})
+    lo, hi = float(min(init.min(), final.min())), float(max(init.max(), final.max()))
+    for ax, p, title in ((axes[0], init, "initial"), (axes[1], final, "after adaptation")):
+        im = ax.imshow(p, aspect="auto", cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_xlabel("feature channel")
+        ax.set_title(f"prototypes, {title}", fontsize=8)
+        ax.grid(False)
+        fig.colorbar(im, ax=ax, fraction=0.04)
+    unit = final / np.maximum(np.linalg.norm(final, axis=1, keepdims=True), 1e-12)
+    im = axes[2].imshow(unit @ unit.T, vmin=-1, vmax=1, cmap="coolwarm")
+    axes[2].set_xticks(range(len(names)), names, fontsize=7, rotation=90)
+    axes[2].set_yticks(range(len(names)), names, fontsize=7)
+    axes[2].set_title("cosine similarity", fontsize=8)
+    axes[2].grid(False)
+    fig.colorbar(im, ax=axes[2], fraction=0.05)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- helpers
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im)
