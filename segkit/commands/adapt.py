@@ -39,7 +39,13 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``segkit adapt``."""
     p = sub.add_parser("adapt", help="domain adaptation (Trans4PASS workflow): source-only training, pseudo-labels, "
-                                     "MPA adaptation, evaluation on the target; rerun to resume")
+                                     "MPA adaptation, evaluation on the target; rerun to resume",
+                       description="Adapt a model trained on a labelled source (pinhole) to an unlabelled target "
+                                   "(panoramic) in four recorded stages: source-only training, per-class-thresholded "
+                                   "pseudo-labels, adaptation training (source CE + pseudo-label CE + MPA feature "
+                                   "losses), evaluation on the target's labelled test split. A rerun skips finished "
+                                   "stages and resumes an interrupted one. Example: segkit adapt --source data/camvid "
+                                   "--target data/camvid-pano --run-dir runs/adapt/camvid --epochs 6")
     p.add_argument("--source", required=True, help="labelled source dataset (VOC or Cityscapes layout)")
     p.add_argument("--target", required=True,
                    help="target dataset (VOC or DensePASS layout): unlabelled train split, labelled test split")

@@ -188,7 +188,11 @@ def add_commands(sub) -> None:
     q.add_argument("--max-images", type=int, default=None, help="read only the first N images (default: all)")
     q.set_defaults(func=_stats)
 
-    q = ds.add_parser("panorama", help="a synthetic panoramic target: warp a VOC dataset to a wider equirectangular view")
+    q = ds.add_parser("panorama", help="a synthetic panoramic target: warp a VOC dataset to a wider equirectangular view",
+                      description="Write a synthetic panoramic domain from a VOC-layout dataset: every image and mask is "
+                                  "warped (masks by nearest neighbour) from a pinhole view of --source-fov degrees to an "
+                                  "equirectangular-style view of --fov degrees. Example: segkit data panorama "
+                                  "data/camvid data/camvid-pano --fov 120 --max-images 48")
     q.add_argument("src", help="VOC-layout dataset (e.g. CamVid)")
     q.add_argument("root", help="output dataset root")
     q.add_argument("--fov", type=float, default=120.0, help="horizontal field of view of the panorama (degrees)")
