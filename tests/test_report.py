@@ -106,10 +106,10 @@ def test_paragraph_claims_only_supported_gains_and_losses():
              _diff("z", 2.0, (-1.0, 5.0), (0.5, 3.5))]
     en = text.ablation_paragraph(df, diffs, "base")
     assert "The baseline, base, reaches 60.00 ± 0.50 % mIoU (n = 3 seeds)." in en
-    assert "1 of 3 variants improve on it, with 95 % intervals that exclude zero: x (+1.50" in en
+    assert "1 of 3 variants improves on it, with 95 % intervals that exclude zero: x (+1.50" in en
     assert "Lower than the baseline beyond noise: y (-1.00" in en
     assert "Within noise (an interval includes zero, or too few seeds): z (+2.00, 95% CI seeds [-1.00, +5.00]" in en
-    assert "the largest such gain is x's" in en
+    assert "the largest such gain is that of x." in en
     zh = text.ablation_paragraph(df, diffs, "base", lang="zh")
     assert "低于基线且区间不含零" in zh and "变体" in zh
 
@@ -117,7 +117,7 @@ def test_paragraph_claims_only_supported_gains_and_losses():
 def test_paragraph_with_one_seed_or_no_intervals_claims_nothing():
     df = _ablation_table(["base", "x"], [60.0, 65.0])
     one = text.ablation_paragraph(df, [_diff("x", 5.0, None, (1.0, 9.0), n_seeds=1)], "base")
-    assert "single seed" in one and "improve on it" not in one and "No variant is shown to improve" in one
+    assert "single seed" in one and "intervals that exclude zero" not in one and "No variant is shown to improve" in one
     none = text.comparison_paragraph(df.assign(**{"FPS(f/s)": [3.0, 4.0], "Parameter(M)": [1.0, 2.0]}), None, "base")
     assert "no gain or loss is claimed" in none and "The fastest is x at 4.00 FPS" in none
     with pytest.raises(ValueError, match="baseline='zzz'"):
@@ -133,7 +133,7 @@ def test_paragraph_never_claims_a_gain_whose_interval_contains_zero(rows):
         diffs.append(_diff(f"V{i}", delta, tuple(sorted((a, b))), tuple(sorted((c, d))), n_seeds=n))
         names.append(f"V{i}")
     df = _ablation_table(names, [50.0] * len(names))
-    for lang, claim in (("en", "improve on it"), ("zh", "优于基线，且")):
+    for lang, claim in (("en", "on it, with 95 % intervals that exclude zero"), ("zh", "优于基线，且")):
         para = text.ablation_paragraph(df, diffs, "base", lang=lang)
         sentences = [s for s in para.replace("。", "|").replace(". ", "|").split("|") if claim in s]
         claimed = {d.name for d in diffs if any(f"{d.name} (" in s or f"{d.name}（" in s for s in sentences)}

@@ -62,8 +62,9 @@ def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: 
     if gains:
         out.append(f"{n} 个{what}中有 {len(gains)} 个优于基线，且 95% 置信区间不含零：" + "，".join(map(item, gains))
                    + f"（单位：百分点）；提升最大的是 {gains[0].name}。" if zh else
-                   f"{len(gains)} of {n} {what}s improve on it, with 95 % intervals that exclude zero: "
-                   + ", ".join(map(item, gains)) + f" mIoU points; the largest such gain is {gains[0].name}'s.")
+                   f"{len(gains)} of {n} {what}s {'improves' if len(gains) == 1 else 'improve'} on it, with 95 % "
+                   "intervals that exclude zero: " + ", ".join(map(item, gains))
+                   + f" mIoU points; the largest such gain is that of {gains[0].name}.")
     if losses:
         out.append("低于基线且区间不含零的有：" + "，".join(map(item, losses)) + "。" if zh else
                    "Lower than the baseline beyond noise: " + ", ".join(map(item, losses)) + ".")
