@@ -547,6 +547,6 @@ def test_zoo_table_filters_and_pads_size():
 
     df = zoo_table(None, size=50, latency=False, families=["hardnet"])
     assert df["model"].tolist() == ["fc-hardnet-70"]
-    assert df["input"].iloc[0] == "64x64" and df["gflops"].iloc[0] > 0 and df["cpu_ms"].isna().all()
+    assert df["input"].iloc[0] == "64x64" and df["gflops"].iloc[0] > 0 and "cpu_ms" not in df  # no timing asked
     with pytest.raises(ValueError, match="runs"):
         zoo_table(["linknet"], runs=0)
