@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -92,8 +93,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         "out_dir": str(out_dir),
         "force": bool(args.force),
     }
-    if not args.data:  # the notebooks regenerate synthetic data that differs from what they ask for
-        base.update(n_images=int(syn.get("n_images", 60)), test_fraction=float(syn.get("test_fraction", 0.0)))
+    # the notebooks regenerate synthetic data made with other arguments than they ask for: ask for what is there
+    made = data_root / "synthetic.json"
+    made = json.loads(made.read_text(encoding="utf-8")) if made.is_file() else (None if args.data else syn)
+    if made:
+        base.update(n_images=int(made.get("n_images", 60)), test_fraction=float(made.get("test_fraction", 0.0)))
     print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}",
           flush=True)
     title = f"segkit report ({profile_name})"
