@@ -8,15 +8,10 @@ __all__ = ["add_commands"]
 
 
 def _cmd_adapt(args: argparse.Namespace) -> int:
-    from segkit.commands.engine import _parse_sets
-    from segkit.engine import AdaptConfig, TrainConfig, adapt
+    from segkit.commands.engine import _parse_sets, recipe_from_args
+    from segkit.engine import AdaptConfig, adapt
 
-    cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig.profile(args.profile)
-    overrides = _parse_sets(args.set)
-    if args.model:
-        overrides["model"] = args.model
-    if args.epochs is not None:
-        overrides["UnFreeze_Epoch"] = args.epochs
+    cfg, overrides = recipe_from_args(args)
     if overrides:
         cfg = cfg.replace(**overrides)
     adapt_overrides = _parse_sets(args.adapt_set)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 from pathlib import Path
 
 from segkit.commands import add_precision_args, channels_last_value
@@ -36,8 +37,9 @@ def _write_text(path: str, text: str) -> None:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from segkit.engine import TrainConfig, train
+def recipe_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """(TrainConfig of --config or --profile, overrides from --set, --model, --epochs); shared by train and adapt."""
+    from segkit.engine import TrainConfig
 
     cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig.profile(args.profile)
     overrides = _parse_sets(args.set)
@@ -45,6 +47,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides["model"] = args.model
     if args.epochs is not None:
         overrides["UnFreeze_Epoch"] = args.epochs
+    return cfg, overrides
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from segkit.engine import TrainConfig, train
+
+    cfg, overrides = recipe_from_args(args)
     if args.pretrained is not None:
         overrides["pretrained"] = args.pretrained
     if args.insert:
