@@ -74,7 +74,7 @@ def test_eight_one_one_split_and_dataset_loads(tmp_path):
 
 @pytest.mark.slow
 def test_documented_class_shares(tmp_path):
-    """120 images at 128 px must fall in the ranges documented in segkit/data/synthetic.py."""
+    """120 images at 128 px must fall in the ranges documented in segkit/data/synthetic/__init__.py."""
     root = make_synthetic_wirerope(tmp_path / "w", n_images=120, size=128, seed=0)
     st = dataset_stats(root)
     share = dict(zip(st.classes["name"], 100 * st.classes["pixel_share"]))
