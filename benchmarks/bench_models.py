@@ -4,7 +4,7 @@ plus the GGCA placement ablation (latency ratios to the plain MobileNetV2 backbo
 Run by hand:  .venv/bin/python benchmarks/bench_models.py [--size 512] [--repeats 5] [--threads N]
 
 FLOPs come from torch.utils.flop_counter.FlopCounterMode (2 FLOPs per MAC, eval mode) and are
-compared with the GFLOPs column of spec/paper_model.md §11. Latency = median of `repeats`
+compared with the GFLOPs column of docs/models.md. Latency = median of `repeats`
 forwards after one warm-up, batch 1, eval mode, no grad; rounds interleave the models.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from segkit.models import build_model
 from segkit.models.backbones import AttnPolicy, MobileNetV2
 from segkit.modules.ggca import GGCAFused, GGCASafe
 
-# preset -> GFLOPs at 1x3x512x512 from paper_model.md §11 (None: not in the table)
+# preset -> GFLOPs at 1x3x512x512 from the paper (docs/models.md) (None: not in the table)
 PRESETS = {
     "deeplabv3plus-mobilenetv2": 52.47,
     "improved-mobilenetv2": 52.50,

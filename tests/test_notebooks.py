@@ -144,7 +144,7 @@ def _check_03_backbone_comparison(workdir):
     t = _tables(workdir, "backbone_comparison", "backbone_comparison_vs_paper")
     ours = t["backbone_comparison"].set_index("Model")
     assert list(ours.index) == ["MobileNetV2", "Improved MobileNetV2"]
-    # parameter counts are known: 5,813,523 and 5,842,770 at 3 classes (paper_results.md §2)
+    # parameter counts are known: 5,813,523 and 5,842,770 at 3 classes (docs/models.md)
     assert ours.loc["MobileNetV2", "Parameter(M)"] == pytest.approx(5.813523, abs=1e-6)
     assert ours.loc["Improved MobileNetV2", "Parameter(M)"] == pytest.approx(5.842770, abs=1e-6)
     assert ((ours["mIoU(%)"] >= 0) & (ours["mIoU(%)"] <= 100)).all() and (ours["FPS(f/s)"] > 0).all()

@@ -1,7 +1,7 @@
 """Datasets, the synthetic wire-rope generator, transforms, dataset tools and statistics.
 
 * `VOCSegmentation`: the reference workflow's VOC layout, training augmentation and
-  letterbox validation (``spec/training.md`` §1-2); `CityscapesSegmentation` for the
+  letterbox validation (see ``docs/training.md``); `CityscapesSegmentation` for the
   Cityscapes/DensePASS layout; `UnlabelledImages` / `PseudoLabelled` for adaptation.
 * `make_panoramic_dataset`: a synthetic pinhole -> panoramic domain shift of any VOC dataset.
 * `make_synthetic_wirerope`: the embedded default dataset (steel wire rope, 3 classes).

@@ -1,4 +1,4 @@
-"""Paired image/mask transforms of the reference pipeline (``spec/training.md`` §2, §8).
+"""Paired image/mask transforms of the reference pipeline (``docs/training.md``, data).
 
 * `letterbox` / `letterbox_mask`: aspect-preserving BICUBIC resize centred on a grey
   canvas (validation and inference), with a `LetterboxInfo` that maps a prediction back
@@ -73,7 +73,7 @@ class LetterboxInfo:
     def restore(self, pred, mode: str = "bilinear"):
         """Crop the unpadded region and resize it to the original ``(h, w)``.
 
-        This is the reference's evaluation path (training.md §8): crop the softmax map,
+        This is the reference's evaluation path (docs/training.md): crop the softmax map,
         resize it bilinearly to the original size, then argmax.
 
         Args:
@@ -143,7 +143,7 @@ def letterbox_mask(mask: np.ndarray, info: LetterboxInfo, fill: int = 255) -> np
 class TrainAugment:
     """The reference's random training transform on a ``(PIL RGB image, uint8 mask)`` pair.
 
-    Steps (training.md §2): aspect jitter ``iw/ih * U(1-j,1+j)/U(1-j,1+j)``; scale
+    Steps (docs/training.md): aspect jitter ``iw/ih * U(1-j,1+j)/U(1-j,1+j)``; scale
     ``U(0.25, 2)``; BICUBIC (image) / NEAREST (mask) resize; horizontal flip p=0.5;
     paste at a random offset onto an ``input_shape`` canvas (grey / `mask_fill`, negative
     offsets crop); Gaussian blur 5x5 with p=`blur_p`; rotation by an integer angle in

@@ -1,4 +1,4 @@
-"""VOC-layout segmentation dataset (the reference workflow's format, ``spec/training.md`` §1-2).
+"""VOC-layout segmentation dataset (the reference workflow's format, ``docs/training.md``).
 
 Layout (any of ``root``, ``root/VOC2007``, ``root/VOCdevkit/VOC2007``)::
 

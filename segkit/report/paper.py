@@ -1,6 +1,6 @@
 """The paper's published numbers (SFF-WAdeeplab), for showing beside our own runs.
 
-Every value is copied from the paper's working notes (``spec/paper_results.md``); nothing
+Every value is copied from the paper and its working notes; nothing
 here is measured by segkit. Tables returned by these functions carry a ``Source`` column
 set to "paper" so they are never mistaken for our results. The paper's FPS was measured on
 an unknown GPU at 512x512; our FPS comes from whatever device the report ran on, so FPS
