@@ -60,7 +60,10 @@ class TrainConfig:
     ``absent`` (metrics policy for classes absent from GT and prediction: ``"nan"`` skips
     them, ``"zero"`` is the reference's ``max(., 1)``), ``aux_weight`` (deep-supervision
     outputs), ``eval_flag`` (periodic evaluation; the last epoch is always evaluated),
-    ``max_train_batches``/``max_val_images`` (smoke runs), ``cudnn_benchmark``.
+    ``max_train_batches``/``max_val_images`` (smoke runs), ``cudnn_benchmark``, ``time_limit``
+    (seconds of training; None: off. The run stops within one step of it, the learning rate
+    follows a warm-up + cosine over the steps the budget allows, ending at ``Min_lr``; the
+    run also ends at ``UnFreeze_Epoch``: see :mod:`segkit.engine.budget`).
     """
 
     # model
@@ -119,6 +122,7 @@ class TrainConfig:
     seed: int = 11
     max_train_batches: int | None = None
     max_val_images: int | None = None
+    time_limit: float | None = None
 
     def __post_init__(self) -> None:
         self._coerce_types()
@@ -155,6 +159,9 @@ class TrainConfig:
         if self.pad_label is not None and not 0 <= self.pad_label < min(self.num_classes or 255, 255):
             raise ValueError(f"TrainConfig.pad_label={self.pad_label} must be a class index (0 is the reference's "
                              f"background) or None (padding = ignore_index, not learnt)")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"TrainConfig.time_limit={self.time_limit} must be a positive number of seconds "
+                             "or None (train for UnFreeze_Epoch epochs)")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"TrainConfig.grad_clip={self.grad_clip} must be a positive max-norm or None (off)")
         if isinstance(self.cls_weights, str) and self.cls_weights != "auto":
@@ -238,9 +245,10 @@ class TrainConfig:
         loss = "focal" if self.focal_loss else "CE"
         loss += " + Dice" if self.dice_loss else ""
         weights = self.cls_weights if self.cls_weights is not None else "none"
+        budget = f" or {self.time_limit:g} s (warm-up + cosine over the steps that fit)" if self.time_limit else ""
         freeze = f", backbone frozen for {self.Freeze_Epoch}" if self.Freeze_Train else ""
         return (f"{optimizer}, lr {self.Init_lr:g} -> {self.Min_lr:g} ({schedule}), weight decay {self.weight_decay:g}, "
-                f"{self.UnFreeze_Epoch} epochs{freeze}, batch {self.Unfreeze_batch_size}, "
+                f"{self.UnFreeze_Epoch} epochs{budget}{freeze}, batch {self.Unfreeze_batch_size}, "
                 f"{self.input_shape[0]}x{self.input_shape[1]}, {loss}, class weights {weights}")
 
 

@@ -2,7 +2,9 @@
 
 ``fit_lr`` scales ``Init_lr``/``Min_lr`` by ``bs / nbs`` inside the reference limits;
 ``EpochLR`` is the warm-up cosine (``"cos"``) or step (``"step"``) schedule, evaluated once
-at the start of every epoch and written to every parameter group.
+at the start of every epoch and written to every parameter group. ``budget_lr`` is the
+per-step warm-up cosine of a wall-time budget (``TrainConfig.time_limit``, see
+:mod:`segkit.engine.budget`).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["fit_lr", "lr_limits", "EpochLR", "set_optimizer_lr", "step_sanity_check"]
+__all__ = ["fit_lr", "lr_limits", "EpochLR", "budget_lr", "set_optimizer_lr", "step_sanity_check"]
 
 
 def lr_limits(optimizer_type: str, backbone: str = "") -> tuple[float, float]:
@@ -96,6 +98,28 @@ class EpochLR:
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "EpochLR":
         return cls(**state)
+
+
+def budget_lr(progress: float, lr: float, min_lr: float, warmup: float = 0.05, warmup_lr_ratio: float = 0.1) -> float:
+    """Warm-up + cosine as a function of the position in the run, for a per-step schedule.
+
+    Args:
+        progress: the step's position in the run, ``step / expected_steps`` in ``[0, 1]``
+            (clipped); 1 is the last step.
+        lr: the peak learning rate (``Init_lr_fit``).
+        min_lr: the final learning rate (``Min_lr_fit``), reached at ``progress = 1``.
+        warmup: the fraction of the run spent rising linearly from ``warmup_lr_ratio * lr``
+            to `lr`.
+        warmup_lr_ratio: the first step's rate as a fraction of `lr`.
+
+    Returns:
+        The learning rate of that step.
+    """
+    p = min(max(float(progress), 0.0), 1.0)
+    if p < warmup:
+        lr0 = warmup_lr_ratio * lr
+        return lr0 + (lr - lr0) * p / warmup
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * (p - warmup) / (1.0 - warmup)))
 
 
 def set_optimizer_lr(optimizer: torch.optim.Optimizer, schedule: EpochLR, epoch: int) -> float:

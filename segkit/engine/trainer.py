@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 import segkit
+from segkit.engine.budget import TimeBudget
 from segkit.engine.checkpoint import CHECKPOINT_FORMAT, get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo, all_reduce_sum, barrier, setup_distributed
@@ -535,6 +536,9 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
             if warn:
                 tqdm.write(warn)
 
+    if cfg.time_limit is not None:
+        fitted = schedule_for(cfg.Unfreeze_batch_size)
+        callbacks = [*callbacks, TimeBudget(cfg.time_limit, fitted.lr, fitted.min_lr, T, dev)]
     ts = TrainState(cfg, run_dir, net, optimizer, history=history, rank=info.rank)
     _call(callbacks, "on_train_start", ts)
 
@@ -634,7 +638,7 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
                     ts.step, ts.loss = step, float(loss.item())
                     bar.set_postfix(total_loss=f"{loss_sum / n_seen:.4f}", f_score=f"{f_sum / n_seen:.4f}", lr=f"{lr:.3g}")
                     _call(callbacks, "on_step_end", ts)
-                    if step >= steps:
+                    if step >= steps or ts.stop_training:
                         break
                     ctrl_c.check()
                 bar.close()
@@ -657,7 +661,7 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
 
                 # ---- evaluation at the original resolution (selection split)
                 row: dict[str, Any] = {
-                    "epoch": epoch + 1, "stage": stage, "batch_size": bs, "lr": lr,
+                    "epoch": epoch + 1, "stage": stage, "batch_size": bs, "lr": optimizer.param_groups[0]["lr"],
                     "train_loss": tr_loss / max(tr_n, 1), "f_score": tr_f / max(tr_n, 1),
                     "val_loss": val_loss, "val_f_score": vf_sum / max(v_n, 1),
                 }

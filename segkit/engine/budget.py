@@ -1,0 +1,128 @@
+"""`TimeBudget`: train for a wall-clock budget (``TrainConfig.time_limit``) with a fitted schedule.
+
+A CPU user has minutes, not epochs, and a fair comparison of two recipes gives both the same
+time. The budget counts the training loop from its start: optimiser steps, the per-epoch
+validation loss and any periodic evaluation. After every step the callback measures the
+seconds per step and the cost of an epoch's end, estimates how many more steps fit and
+
+- sets the next step's learning rate from :func:`segkit.engine.schedule.budget_lr` at
+  ``i / (N - 1)`` for step ``i`` (0-based) of the ``N`` = steps done + steps that still fit:
+  a warm-up + cosine over the steps the budget allows, whose last step runs at ``Min_lr``;
+- stops (``state.stop_training``) when the next step would end after the budget, so the run
+  ends within one step of it. The trainer then evaluates the last weights on the validation
+  split and scores the best checkpoint; that final evaluation comes after the budget.
+
+The run also ends at ``UnFreeze_Epoch`` when that comes first (the schedule counts it).
+``budget.json`` in the run directory records the budget, the time used and the steps. A
+resumed run starts a new budget. Under DDP the ranks average their clocks, so all decide alike.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import torch
+
+from segkit.engine.distributed import all_reduce_sum
+from segkit.engine.schedule import budget_lr
+
+__all__ = ["TimeBudget"]
+
+
+class TimeBudget:
+    """A :class:`segkit.engine.trainer.Callback` that ends training at a wall-time budget.
+
+    Args:
+        seconds: the budget (``TrainConfig.time_limit``).
+        lr: the peak learning rate (``Init_lr_fit``).
+        min_lr: the final learning rate (``Min_lr_fit``).
+        epochs: the epoch cap (``UnFreeze_Epoch``).
+        device: where DDP reduces the clocks.
+        clock: the time source (seconds); tests pass a fake one.
+    """
+
+    def __init__(self, seconds: float, lr: float, min_lr: float, epochs: int,
+                 device: torch.device | str = "cpu", clock: Any = time.perf_counter) -> None:
+        if not seconds > 0:
+            raise ValueError(f"TimeBudget: seconds={seconds} must be > 0 (TrainConfig.time_limit)")
+        self.seconds, self.lr, self.min_lr, self.epochs = float(seconds), lr, min_lr, epochs
+        self.device, self.clock = torch.device(device), clock
+        self.done = 0              # steps finished in this run
+        self.step_time = math.nan  # mean seconds of a step inside an epoch
+        self.epoch_end = 0.0       # the largest measured cost of an epoch's end (validation, evaluation)
+        self.next_lr = budget_lr(0.0, lr, min_lr)
+        self.expected = 0
+        self.elapsed = 0.0         # seconds from the start to the end of the last step
+        self.stopped_by = "epochs"
+        self._t0 = self._last = 0.0
+        self._timed = 0.0
+        self._n_timed = 0
+        self._after_epoch_end = False
+
+    # ---------------------------------------------------------------- hooks
+    def on_train_start(self, state: Any) -> None:
+        self._t0 = self._last = self.clock()
+        self._apply(state)
+
+    def on_epoch_start(self, state: Any) -> None:
+        self._apply(state)  # the trainer has just set its per-epoch rate; the budget's wins
+
+    def on_step_end(self, state: Any) -> None:
+        elapsed, took = self._elapsed_and_took()
+        self.done += 1
+        self._measure(took)
+        last_of_epoch = state.step >= state.steps_per_epoch
+        pending = self.epoch_end if last_of_epoch else 0.0
+        recent = max(self.step_time, took) if not self._after_epoch_end else self.step_time
+        fit = math.floor((self.seconds - elapsed - pending) / recent)  # a slowing machine counts at once
+        left = (self.epochs - state.epoch - 1) * state.steps_per_epoch + (state.steps_per_epoch - state.step)
+        remaining = min(fit, left)
+        self.expected = self.done + max(remaining, 0)
+        self.elapsed = elapsed
+        if fit < 1:
+            self.stopped_by = "time"
+            state.stop_training = True
+            return
+        if remaining >= 1:
+            self.next_lr = budget_lr(self.done / max(self.expected - 1, 1), self.lr, self.min_lr)
+            self._apply(state)
+        self._after_epoch_end = last_of_epoch
+
+    def on_epoch_end(self, state: Any) -> None:
+        if state.rank == 0:
+            (state.run_dir / "budget.json").write_text(json.dumps(self.record(), indent=2) + "\n", encoding="utf-8")
+
+    # ---------------------------------------------------------------- helpers
+    def record(self) -> dict[str, Any]:
+        """What ``budget.json`` holds: the budget, the seconds used by the steps, the steps and why it ended."""
+        return {"time_limit": self.seconds, "train_seconds": round(self.elapsed, 3),
+                "steps": self.done, "seconds_per_step": round(self.step_time, 4),
+                "epoch_end_seconds": round(self.epoch_end, 3), "stopped_by": self.stopped_by,
+                "last_lr": self.next_lr, "min_lr": self.min_lr, "peak_lr": self.lr}
+
+    def _elapsed_and_took(self) -> tuple[float, float]:
+        now = self.clock()
+        elapsed, took = now - self._t0, now - self._last
+        self._last = now
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            n = torch.distributed.get_world_size()
+            elapsed, took = (v / n for v in all_reduce_sum([elapsed, took], self.device))
+        return elapsed, took
+
+    def _measure(self, took: float) -> None:
+        """Step time from steps inside an epoch; a step after an epoch's end also measures that end."""
+        if self.done == 1 or self._after_epoch_end:
+            if math.isnan(self.step_time):
+                self.step_time = took  # the first step (loader start-up included) until a plain one is timed
+            else:
+                self.epoch_end = max(self.epoch_end, took - self.step_time)
+            return
+        self._timed += took
+        self._n_timed += 1
+        self.step_time = self._timed / self._n_timed
+
+    def _apply(self, state: Any) -> None:
+        for group in state.optimizer.param_groups:
+            group["lr"] = self.next_lr
