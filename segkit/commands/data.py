@@ -98,7 +98,12 @@ def add_commands(sub) -> None:
                "  segkit data stats data/mine --split train")
     ds = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    for add in (_add_synth, _add_split, _add_check, _add_fix_binary, _add_labelme, _add_augment, _add_stats,
+                _add_panorama):
+        add(ds)
 
+
+def _add_synth(ds: argparse._SubParsersAction) -> None:
     q = ds.add_parser("synth", help="write the synthetic wire-rope dataset",
                       description="Write a synthetic steel-wire-rope dataset (background, corrosion, broken wire) in "
                                   "VOC layout with seeded splits: data to try segkit on without your own.")
@@ -118,6 +123,8 @@ def add_commands(sub) -> None:
     q.add_argument("--test-fraction", type=float, default=0.0, help="share of images in the test split")
     q.set_defaults(func=_synth)
 
+
+def _add_split(ds: argparse._SubParsersAction) -> None:
     q = ds.add_parser("split", help="write ImageSets/Segmentation split lists (9:1 or 8:1:1, seeded)",
                       description="Write ROOT/ImageSets/Segmentation/{train,val,test,trainval}.txt from every image "
                                   "in JPEGImages/ that has a mask in SegmentationClass/. Seeded; augmented copies of "
@@ -134,6 +141,8 @@ def add_commands(sub) -> None:
     q.add_argument("--no-group", action="store_true", help="ignore sources.csv")
     q.set_defaults(func=_split)
 
+
+def _add_check(ds: argparse._SubParsersAction) -> None:
     q = ds.add_parser("check", help="validate a dataset and print every problem",
                       description="Check a VOC-layout dataset completely and print every problem: missing or "
                                   "unreadable files, masks whose size differs from their image, label values "
@@ -146,6 +155,8 @@ def add_commands(sub) -> None:
     q.add_argument("--strict", action="store_true", help="also fail on warnings")
     q.set_defaults(func=_check)
 
+
+def _add_fix_binary(ds: argparse._SubParsersAction) -> None:
     q = ds.add_parser("fix-binary", help="rewrite binary 0/255 masks as 0/1",
                       description="Rewrite masks saved as 0/255 (black and white) as class indices 0/1, which is "
                                   "what training expects (255 means 'ignore').")
@@ -154,6 +165,8 @@ def add_commands(sub) -> None:
     q.add_argument("--force", action="store_true", help="rewrite even if other masks hold more values")
     q.set_defaults(func=_fix_binary)
 
+
+def _add_labelme(ds: argparse._SubParsersAction) -> None:
     q = ds.add_parser("labelme", help="convert Labelme JSON polygons to a VOC-layout dataset",
                       description="Convert Labelme *.json polygon annotations (and their images) into a VOC-layout "
                                   "dataset with classes.txt; then run `segkit data split`.",
@@ -166,6 +179,8 @@ def add_commands(sub) -> None:
                    help="read images whose imagePath points outside SRC (../x.jpg, absolute paths); refused by default")
     q.set_defaults(func=_labelme)
 
+
+def _add_augment(ds: argparse._SubParsersAction) -> None:
     q = ds.add_parser("augment", help="offline augmentation recording each copy's source",
                       description="Write augmented copies (rotation, mirror, scale, brightness) of every image and "
                                   "mask, recording each copy's source in sources.csv so `segkit data split` keeps "
@@ -180,6 +195,8 @@ def add_commands(sub) -> None:
     q.add_argument("--seed", type=int, default=0, help="random seed")
     q.set_defaults(func=_augment)
 
+
+def _add_stats(ds: argparse._SubParsersAction) -> None:
     q = ds.add_parser("stats", help="class pixel shares, images per class, objects, mean/std",
                       description="Print dataset statistics: each class's share of pixels, images per class, object "
                                   "counts and sizes, image sizes and the per-channel mean/std.")
@@ -188,6 +205,8 @@ def add_commands(sub) -> None:
     q.add_argument("--max-images", type=int, default=None, help="read only the first N images (default: all)")
     q.set_defaults(func=_stats)
 
+
+def _add_panorama(ds: argparse._SubParsersAction) -> None:
     q = ds.add_parser("panorama", help="a synthetic panoramic target: warp a VOC dataset to a wider equirectangular view",
                       description="Write a synthetic panoramic domain from a VOC-layout dataset: every image and mask is "
                                   "warped (masks by nearest neighbour) from a pinhole view of --source-fov degrees to an "

@@ -152,6 +152,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the engine's subcommands on the ``segkit`` parser."""
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    _add_export(sub)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a model with a profile (quick/paper) and write a run directory",
         description="Train a model on a VOC-layout dataset and write a run directory: config.yaml, history.csv, "
@@ -190,12 +197,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_precision_args(p, None, None, note=" (default: the profile's)")
     p.set_defaults(func=_cmd_train)
 
-    def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("run_dir", help="a run directory written by segkit train")
-        q.add_argument("--checkpoint", default="best", help="best, best_loss, last, epNNN or a .pt path")
-        q.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:1, mps")
-        q.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+def _add_run_args(q: argparse.ArgumentParser) -> None:
+    """The arguments of every command that reads a run directory's checkpoint."""
+    q.add_argument("run_dir", help="a run directory written by segkit train")
+    q.add_argument("--checkpoint", default="best", help="best, best_loss, last, epNNN or a .pt path")
+    q.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:1, mps")
+    q.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="evaluate a run's checkpoint at the original resolution",
         description="Score a run's checkpoint on a split at each image's original size (letterboxed input, "
@@ -203,7 +214,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     "the pixel accuracy, all from one confusion matrix.",
         epilog="examples:\n  segkit evaluate runs/mine/mbv2 --split test\n"
                "  segkit evaluate runs/mine/mbv2 --checkpoint last --json metrics_last.json")
-    common(p)
+    _add_run_args(p)
     p.add_argument("--data-root", help="dataset folder (default: the one the run trained on)")
     p.add_argument("--split", help="split name, e.g. test (default: the run's val split)")
     p.add_argument("--max-images", type=int, help="score only the first N images (default: all)")
@@ -211,6 +222,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_precision_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict", help="predict images/folders with a run's checkpoint and save overlays",
         description="Predict image files and folders with a run's checkpoint; write one PNG per image at its "
@@ -218,7 +231,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     "objects), and with --save-mask the label map as a palette PNG.",
         epilog="examples:\n  segkit predict runs/mine/mbv2 photo.jpg --out predictions\n"
                "  segkit predict runs/mine/mbv2 data/mine/JPEGImages --out predictions --save-mask")
-    common(p)
+    _add_run_args(p)
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder for the PNG overlays")
     p.add_argument("--mix-type", default="blend", help="blend (0), mask (1) or cutout (2)")
@@ -226,12 +239,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_precision_args(p)
     p.set_defaults(func=_cmd_predict)
 
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export-onnx", help="export a run's checkpoint to ONNX and check it with onnxruntime",
         description="Export a run's checkpoint to ONNX at a fixed input size (the run's, or --input-shape) and "
                     "compare the ONNX output with PyTorch's through onnxruntime (pip install onnx onnxruntime).",
         epilog="example:\n  segkit export-onnx runs/mine/mbv2 --out mbv2.onnx --input-shape 512 512")
-    common(p)
+    _add_run_args(p)
     p.add_argument("--out", required=True, help="the .onnx file")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     p.add_argument("--input-shape", type=int, nargs=2, metavar=("H", "W"), help="input height and width "

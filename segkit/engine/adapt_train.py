@@ -36,13 +36,14 @@ from tqdm.auto import tqdm
 
 import segkit
 from segkit.engine.adapt_config import AdaptConfig
-from segkit.engine.checkpoint import get_rng_state, load_checkpoint, set_rng_state
+from segkit.engine.build import auto_class_weights
+from segkit.engine.checkpoint import checkpoint_payload, get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
 from segkit.engine.mpa_features import FeatureTap
 from segkit.engine.precision import resolve_precision
 from segkit.engine.schedule import fit_lr
-from segkit.engine.trainer import (NonFiniteLossError, _build_optimizer, _checkpoint, _epoch_seed, _seed_all,
-                                   _worker_init, auto_class_weights)
+from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, optimizer_step, seed_all,
+                                 seed_loader_worker)
 from segkit.losses_mpa import PrototypeMemory, mpa_feature_loss
 from segkit.rundir import RunDir
 
@@ -173,7 +174,7 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
         net.to(memory_format=torch.channels_last)
     scaler = torch.amp.GradScaler("cuda", enabled=prec.scaler)
     lr = adaptation_lr(cfg, acfg, spec.get("name") or "")
-    optimizer = _build_optimizer(net, cfg, lr)
+    optimizer = build_optimizer(net, cfg, lr)
     tap = FeatureTap(net, acfg.feature_layer)
     last = rd.checkpoint("last")
     history: list[dict[str, Any]] = []
@@ -193,7 +194,7 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
             set_rng_state(state["rng"])
             say(f"[adapt] resuming {last} at epoch {start + 1}/{acfg.epochs}")
         else:
-            _seed_all(cfg.seed)
+            seed_all(cfg.seed)
             memory = _initial_memory(tap, plain_source, plain_target, k, acfg, cfg.ignore_index, bs, device)
             initial = memory.prototypes.clone()
         rd.write_config({
@@ -211,8 +212,8 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
                          epoch, device, progress, prec, scaler)
             history.append(row)
             rd.write_history(history)
-            rd.save_checkpoint("last", _checkpoint(
-                net, cfg, spec, class_names, epoch + 1, optimizer=optimizer.state_dict(), memory=memory.state_dict(),
+            rd.save_checkpoint("last", checkpoint_payload(
+                net, cfg.to_dict(), spec, class_names, epoch + 1, optimizer=optimizer.state_dict(), memory=memory.state_dict(),
                 scaler=scaler.state_dict() if prec.scaler else None,
                 initial_prototypes=initial.cpu(), rng=get_rng_state(), history=history, adapt=acfg.to_dict()))
             say(f"[adapt] epoch {epoch + 1}/{acfg.epochs}: loss {row['train_loss']:.4f} (source CE "
@@ -220,7 +221,7 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
                 f"{row['loss_mpa_target']:.4f})")
     finally:
         tap.close()
-    rd.save_checkpoint("best", _checkpoint(net, cfg, spec, class_names, acfg.epochs,
+    rd.save_checkpoint("best", checkpoint_payload(net, cfg.to_dict(), spec, class_names, acfg.epochs,
                                            selection="final epoch (no target label chooses the checkpoint)"))
     rd.write_prototypes(initial=initial.cpu().numpy(), final=memory.prototypes.cpu().numpy(),
                         initialised=memory.initialised.cpu().numpy(), class_names=class_names)
@@ -230,8 +231,8 @@ def _train(net, spec, cfg, acfg, source_train, target_train, plain_source, plain
 def _epoch(net, tap, memory, seg_loss, optimizer, lr0, cfg, acfg, source_train, target_train, bs, epoch, device,
            progress, prec, scaler) -> dict[str, Any]:
     t0 = time.perf_counter()
-    _seed_all(_epoch_seed(cfg.seed, epoch, 0))
-    g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 0))
+    seed_all(epoch_seed(cfg.seed, epoch, 0))
+    g = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, 0))
     for ds in (source_train, target_train):
         if hasattr(ds, "set_epoch"):
             ds.set_epoch(epoch)
@@ -241,8 +242,8 @@ def _epoch(net, tap, memory, seg_loss, optimizer, lr0, cfg, acfg, source_train, 
     first_lr = poly_lr(lr0, epoch * steps, acfg.epochs * steps, acfg.lr_power)
 
     def loader(ds, idx):
-        return DataLoader(ds, batch_size=bs, sampler=idx, num_workers=cfg.num_workers, worker_init_fn=_worker_init,
-                          generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 1)))
+        return DataLoader(ds, batch_size=bs, sampler=idx, num_workers=cfg.num_workers, worker_init_fn=seed_loader_worker,
+                          generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, 1)))
 
     net.train()
     sums = dict.fromkeys(("train_loss",) + LOSS_COLUMNS, 0.0)
@@ -270,12 +271,7 @@ def _epoch(net, tap, memory, seg_loss, optimizer, lr0, cfg, acfg, source_train, 
             raise NonFiniteLossError(f"adaptation loss became NaN/inf at epoch {epoch + 1}, step {step + 1} "
                                      f"(lr={lr:.3g}; parts {({k: float(v) for k, v in parts.items()})}); lower "
                                      "AdaptConfig.lr or the loss weights")
-        scaler.scale(loss).backward()
-        if cfg.grad_clip is not None:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer_step(loss, optimizer, scaler, net.parameters(), cfg.grad_clip)
         memory.update([(f_s, ys), (f_t, yt)])
         sums["train_loss"] += float(loss.detach())
         for key, v in parts.items():

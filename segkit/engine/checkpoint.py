@@ -24,6 +24,7 @@ __all__ = [
     "get_rng_state",
     "set_rng_state",
     "load_matching_weights",
+    "checkpoint_payload",
     "CHECKPOINT_FORMAT",
 ]
 
@@ -38,6 +39,25 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
 def atomic_write_text(text: str, path: str | Path) -> Path:
     """Write a text file atomically (temp file + fsync + ``os.replace``)."""
     return atomic_write(path, lambda fh: fh.write(text), "w")
+
+
+def checkpoint_payload(net: torch.nn.Module, config: dict[str, Any], spec: dict[str, Any], class_names: list[str],
+                       epoch: int, **extra: Any) -> dict[str, Any]:
+    """The checkpoint payload, built in this one place (best, best_loss, epNNN, last.pt, adaptation).
+
+    Args:
+        net: the module whose weights are stored under ``"model"``.
+        config: the training config as a dict (``TrainConfig.to_dict()``).
+        spec: the model spec (``config.yaml`` ``model:``).
+        class_names: one name per class.
+        epoch: epochs finished.
+        **extra: further entries (optimiser, scaler, schedule, RNG states, history ...).
+    """
+    import segkit
+
+    return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "model": net.state_dict(), "config": config,
+            "model_spec": spec, "class_names": class_names, "segkit_version": segkit.__version__,
+            "torch_version": str(torch.__version__), **extra}
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:

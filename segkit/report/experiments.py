@@ -232,7 +232,8 @@ def _as_entries(entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]
     return items if items and isinstance(items[0], ModelEntry) else parse_entries(items)
 
 
-def _worker_init(threads: int) -> None:
+def _init_pool_process(threads: int) -> None:
+    """ProcessPoolExecutor initializer: import the engine once and set this process's torch threads."""
     import torch
 
     import segkit.engine  # noqa: F401  (imported once per process, so each run's logged time is its own)
@@ -255,7 +256,7 @@ def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root:
     if log:
         log(f"{len(jobs)} runs, up to {workers} at once in processes ({threads} torch thread(s) each; cpu count "
             f"{os.cpu_count()})")
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_pool_process,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(_ensure_run_logged, e.model, run_cfg, data_root, run_dir, progress=False,
                                verbose=False, **common): (e, run_dir)

@@ -1,0 +1,438 @@
+"""The training loop of :func:`segkit.engine.train`: a small `Trainer` over fixed `TrainParts`
+and a mutable `LoopState`.
+
+One epoch is `Trainer.begin_epoch` (stage, batch size, learning rate, the epoch's seeded
+sample order), `train_one_epoch`, `validate` (loss on the validation split), the evaluation
+at the original resolution when due, then `save` (best, best_loss, epNNN and last.pt).
+`resume` restores everything ``last.pt`` holds, so a resumed run continues on the same
+batches with the same RNG state as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from segkit._utils import main_logits
+from segkit.engine.budget import TimeBudget
+from segkit.engine.build import set_backbone_trainable
+from segkit.engine.checkpoint import checkpoint_payload, get_rng_state, load_checkpoint, set_rng_state
+from segkit.engine.config import TrainConfig
+from segkit.engine.distributed import DistInfo, all_reduce_sum
+from segkit.engine.evaluate import evaluate_confusion
+from segkit.engine.fingerprint import fingerprint_changes
+from segkit.engine.hooks import DeferredInterrupt, TrainState, call_hooks
+from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, optimizer_step, seed_all,
+                                 seed_loader_worker)
+from segkit.engine.precision import Precision
+from segkit.engine.schedule import EpochLR, fit_lr, set_optimizer_lr
+from segkit.rundir import RunDir
+
+__all__ = ["TrainParts", "LoopState", "EpochPlan", "Trainer"]
+
+
+@dataclass
+class TrainParts:
+    """What stays fixed while the loop runs."""
+
+    cfg: TrainConfig  # with cls_weights resolved
+    rd: RunDir
+    info: DistInfo
+    net: nn.Module  # the model itself (its weights are checkpointed)
+    model_train: nn.Module  # what the training forward pass goes through (the DDP wrapper or `net`)
+    prec: Precision
+    loss_fn: nn.Module
+    spec: dict[str, Any]
+    class_names: list[str]
+    train_ds: Any
+    val_ds: Any
+    eval_kw: dict[str, Any]  # keyword arguments of evaluate_confusion
+
+
+def _new_best() -> dict[str, Any]:
+    return {"miou": -math.inf, "val_loss": math.inf, "miou_epoch": None, "loss_epoch": None}
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands: what ``last.pt`` stores and the Ctrl-C handler saves.
+
+    ``epoch`` is the current 0-based epoch and ``step`` the steps finished in it, with the
+    running sums of its training loss and F-score; ``epochs_done`` counts whole epochs.
+    """
+
+    epoch: int
+    epochs_done: int
+    step: int = 0
+    loss_sum: float = 0.0
+    f_sum: float = 0.0
+    n_seen: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=_new_best)
+    changes: list[str] = field(default_factory=list)  # config changes of a resumed run
+
+    def end_epoch(self) -> None:
+        self.epochs_done = self.epoch + 1
+        self.step, self.loss_sum, self.f_sum, self.n_seen = 0, 0.0, 0.0, 0
+
+    def interrupted(self) -> dict[str, Any] | None:
+        """Where a mid-epoch ``last.pt`` continues (None at an epoch boundary)."""
+        if self.step == 0:
+            return None
+        return {"epoch": self.epoch, "step": self.step, "loss_sum": self.loss_sum, "f_sum": self.f_sum,
+                "n": self.n_seen}
+
+
+@dataclass
+class EpochPlan:
+    """One epoch's stage, batch sizes, learning rate and this rank's sample order."""
+
+    stage: str
+    batch_size: int
+    local_batch: int
+    lr: float
+    order: list[int]
+    steps: int
+
+
+class Trainer:
+    """Trains `parts.net` epoch by epoch into the run directory ``parts.rd``.
+
+    Args:
+        parts: the prepared model, data, loss and process.
+        callbacks: objects with any of the :class:`segkit.engine.hooks.Callback` hooks.
+        progress: show tqdm bars (rank 0).
+        say: prints one line (a no-op when not verbose or not rank 0).
+    """
+
+    def __init__(self, parts: TrainParts, callbacks: Sequence[Any], progress: bool,
+                 say: Callable[..., None]) -> None:
+        self.parts, self.cfg = parts, parts.cfg
+        self.callbacks, self.progress, self.say = list(callbacks), progress, say
+        self.total = self.cfg.UnFreeze_Epoch
+        if self.cfg.time_limit is not None:  # a wall-time budget steers the rate and ends the run
+            fitted = self.schedule_for(self.cfg.Unfreeze_batch_size)
+            self.callbacks.append(TimeBudget(self.cfg.time_limit, fitted.lr, fitted.min_lr, self.total,
+                                             parts.info.device))
+        self.optimizer = build_optimizer(parts.net, self.cfg, self.schedule_for(self.stage_of(self.cfg.Init_Epoch)[1]).lr)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=parts.prec.scaler)
+        self.loop = LoopState(epoch=self.cfg.Init_Epoch, epochs_done=self.cfg.Init_Epoch)
+        self.start_epoch = self.cfg.Init_Epoch
+        self.state = TrainState(self.cfg, parts.rd.path, parts.net, self.optimizer, history=self.loop.history,
+                                rank=parts.info.rank)
+        self._frozen: bool | None = None
+        n_val = len(parts.val_ds) if self.cfg.max_val_images is None else min(len(parts.val_ds), self.cfg.max_val_images)
+        self._val_idx = list(range(parts.info.rank, n_val, parts.info.world_size))
+
+    # ------------------------------------------------------------------ recipe
+    def stage_of(self, epoch: int) -> tuple[str, int]:
+        """("freeze" | "unfreeze", batch size) of an epoch."""
+        if self.cfg.Freeze_Train and epoch < self.cfg.Freeze_Epoch:
+            return "freeze", self.cfg.Freeze_batch_size
+        return "unfreeze", self.cfg.Unfreeze_batch_size
+
+    def schedule_for(self, bs: int) -> EpochLR:
+        """The epoch schedule at batch size `bs` (learning rates scaled by bs/nbs)."""
+        cfg = self.cfg
+        lr, min_lr = fit_lr(cfg.Init_lr, cfg.Min_lr, bs, cfg.optimizer_type, cfg.nbs,
+                            cfg.backbone or self.parts.spec.get("name") or "")
+        return EpochLR(cfg.lr_decay_type, lr, min_lr, self.total)
+
+    def loader(self, ds: Any, indices: list[int], bs: int, epoch: int) -> DataLoader:
+        """A loader over `indices` whose workers are seeded by (seed, epoch, rank)."""
+        info = self.parts.info
+        g = torch.Generator().manual_seed(epoch_seed(self.cfg.seed, epoch, info.rank))
+        return DataLoader(ds, batch_size=bs, sampler=indices, drop_last=False, num_workers=self.cfg.num_workers,
+                          pin_memory=info.device.type == "cuda", worker_init_fn=seed_loader_worker, generator=g)
+
+    # ------------------------------------------------------------------ resume
+    def resume(self, fingerprint: dict[str, Any]) -> list[str]:
+        """Restore model, optimiser, scaler, loop state and this rank's RNG from ``last.pt``.
+
+        Returns:
+            The config changes against the run being resumed (another model or class count
+            is a ``ValueError``).
+        """
+        p, loop = self.parts, self.loop
+        last = p.rd.checkpoint("last")
+        state = load_checkpoint(last, map_location=p.info.device)
+        loop.changes = _resume_changes(p.rd, state, p.spec, p.class_names, fingerprint)
+        p.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        loop.history[:] = list(state.get("history", []))
+        loop.best.update(state.get("best", {}))
+        self.start_epoch = loop.epoch = loop.epochs_done = int(state["epoch"])
+        interrupted = state.get("interrupted")
+        if interrupted:
+            loop.step = int(interrupted["step"])
+            loop.loss_sum, loop.f_sum = float(interrupted["loss_sum"]), float(interrupted["f_sum"])
+            loop.n_seen = int(interrupted["n"])
+        rng = state.get("rng_per_rank", {}).get(str(p.info.rank))
+        if rng is not None:
+            set_rng_state(rng)
+        if loop.changes:
+            self.say(f"[resume] the config changed: {'; '.join(loop.changes)}; training on with the new values "
+                     "(recorded in config.yaml under 'changes')")
+        self.say(f"[resume] continuing {last} at epoch {loop.epoch + 1}/{self.total}"
+                 + (f", step {loop.step + 1}" if loop.step else ""))
+        return loop.changes
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> None:
+        """Train from the current epoch to the last (or until a hook stops it); Ctrl-C saves and re-raises."""
+        call_hooks(self.callbacks, "on_train_start", self.state)
+        main = self.parts.info.is_main
+        ep_bar = tqdm(total=self.total, initial=self.start_epoch, desc="Epochs", unit="ep",
+                      disable=not (self.progress and main), dynamic_ncols=True)
+        ctrl_c = DeferredInterrupt()
+        try:
+            with ctrl_c:
+                for epoch in range(self.start_epoch, self.total):
+                    self.loop.epoch = epoch
+                    if self.run_epoch(ctrl_c, ep_bar):
+                        break
+        except KeyboardInterrupt:
+            ep_bar.close()
+            self._save_interrupted(exact=not ctrl_c.forced)
+            raise
+        ep_bar.close()
+
+    def run_epoch(self, ctrl_c: DeferredInterrupt, ep_bar: Any) -> bool:
+        """Train, validate, evaluate when due and checkpoint one epoch; True when a hook asked to stop."""
+        t0 = time.perf_counter()
+        loop, epoch = self.loop, self.loop.epoch
+        plan = self.begin_epoch(epoch)
+        tr_loss, tr_f, tr_n = self.train_one_epoch(plan, ctrl_c)
+        val_loss, val_f = self.validate(plan)
+        row: dict[str, Any] = {
+            "epoch": epoch + 1, "stage": plan.stage, "batch_size": plan.batch_size,
+            "lr": self.optimizer.param_groups[0]["lr"],  # the schedule's, or what a hook (TimeBudget) set
+            "train_loss": tr_loss / max(tr_n, 1), "f_score": tr_f / max(tr_n, 1),
+            "val_loss": val_loss, "val_f_score": val_f,
+        }
+        if loop.changes and epoch == self.start_epoch:
+            row["changes"] = "; ".join(loop.changes)
+        cm = self.evaluate(row) if self._evaluation_due(epoch) else None
+        row["time"] = time.perf_counter() - t0
+        loop.history.append(row)
+        self.state.row = row
+        self.save(row, cm)
+        loop.end_epoch()
+        self.say(f"Epoch:{epoch + 1}/{self.total}")
+        self.say("Total Loss: %.3f || Val Loss: %.3f " % (row["train_loss"], val_loss)
+                 + (f"|| mIoU: {row['miou'] * 100:.2f}" if "miou" in row else ""))
+        ep_bar.update(1)
+        ep_bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_loss=f"{val_loss:.3f}", lr=f"{plan.lr:.3g}")
+        call_hooks(self.callbacks, "on_epoch_end", self.state)
+        if self.state.stop_training:
+            self.say(f"[segkit] stop requested by a callback after epoch {epoch + 1}/{self.total}")
+            return True
+        ctrl_c.check()
+        return False
+
+    def begin_epoch(self, epoch: int) -> EpochPlan:
+        """Set the stage (freezing the backbone), the learning rate, the RNG and this rank's sample order."""
+        cfg, p = self.cfg, self.parts
+        stage, bs = self.stage_of(epoch)
+        if cfg.Freeze_Train and self._frozen != (stage == "freeze"):
+            set_backbone_trainable(p.net, stage != "freeze")
+            self._frozen = stage == "freeze"
+        local = bs // p.info.world_size
+        if local < 1:
+            raise ValueError(f"batch size {bs} is smaller than the number of processes {p.info.world_size}; "
+                             "raise the batch size or use fewer processes")
+        lr = set_optimizer_lr(self.optimizer, self.schedule_for(bs), epoch)
+        if self.loop.step == 0:  # a mid-epoch resume continues with the RNG state of last.pt
+            seed_all(epoch_seed(cfg.seed, epoch, p.info.rank))
+        if hasattr(p.train_ds, "set_epoch"):
+            p.train_ds.set_epoch(epoch)
+        sampler = DistributedSampler(p.train_ds, num_replicas=p.info.world_size, rank=p.info.rank, shuffle=True,
+                                     seed=cfg.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+        steps = len(order) // local  # drop_last=True, as the reference
+        if cfg.max_train_batches is not None:
+            steps = min(steps, cfg.max_train_batches)
+        if steps < 1:
+            raise ValueError(f"{len(p.train_ds)} training images give no full batch of {bs}; lower the batch size")
+        self.state.epoch, self.state.steps_per_epoch = epoch, steps
+        call_hooks(self.callbacks, "on_epoch_start", self.state)
+        return EpochPlan(stage, bs, local, lr, order, steps)
+
+    def train_one_epoch(self, plan: EpochPlan, ctrl_c: DeferredInterrupt) -> tuple[float, float, float]:
+        """The epoch's remaining steps; returns the all-reduced (loss sum, F-score sum, batches)."""
+        p, loop, dev = self.parts, self.loop, self.parts.info.device
+        p.model_train.train()
+        indices = plan.order[loop.step * plan.local_batch: plan.steps * plan.local_batch]
+        bar = tqdm(self.loader(p.train_ds, indices, plan.local_batch, loop.epoch), total=plan.steps,
+                   initial=loop.step, desc=f"Epoch {loop.epoch + 1}/{self.total}", unit="it", leave=False,
+                   dynamic_ncols=True, disable=not (self.progress and p.info.is_main))
+        for x, y in bar:
+            x, y = p.prec.input(x.to(dev, non_blocking=True)), y.to(dev, non_blocking=True)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, logits = self._loss(x, y)
+            self._check_finite(loss, plan)
+            optimizer_step(loss, self.optimizer, self.scaler, p.net.parameters(), self.cfg.grad_clip)
+            with torch.no_grad():
+                f = float(p.loss_fn.f_score(logits, y))
+            loop.loss_sum += float(loss.item())
+            loop.f_sum += f
+            loop.n_seen += 1
+            loop.step += 1
+            self.state.step, self.state.loss = loop.step, float(loss.item())
+            bar.set_postfix(total_loss=f"{loop.loss_sum / loop.n_seen:.4f}", f_score=f"{loop.f_sum / loop.n_seen:.4f}",
+                            lr=f"{plan.lr:.3g}")
+            call_hooks(self.callbacks, "on_step_end", self.state)
+            if loop.step >= plan.steps or self.state.stop_training:
+                break
+            ctrl_c.check()
+        bar.close()
+        tr_loss, tr_f, tr_n = all_reduce_sum([loop.loss_sum, loop.f_sum, float(loop.n_seen)], dev)
+        return tr_loss, tr_f, tr_n
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss with the auxiliary outputs weighted by ``aux_weight``, main logits); both fp32."""
+        p = self.parts
+        with p.prec.autocast():
+            out = p.model_train(x)
+        outs = list(out) if isinstance(out, (list, tuple)) else [main_logits(out)]
+        outs = [o.float() for o in outs]  # losses in fp32
+        loss = p.loss_fn(outs[0], y)
+        for aux in outs[1:]:
+            loss = loss + self.cfg.aux_weight * p.loss_fn(aux, y)
+        return loss, outs[0]
+
+    def _check_finite(self, loss: torch.Tensor, plan: EpochPlan) -> None:
+        info = self.parts.info
+        finite = bool(torch.isfinite(loss).item())
+        if info.distributed:  # every rank stops together
+            finite = all_reduce_sum([0.0 if finite else 1.0], info.device)[0] == 0
+        if not finite:
+            raise NonFiniteLossError(_nonfinite_message(self.loop.epoch, self.total, self.loop.step, plan.steps,
+                                                        plan.lr, self.cfg, self.parts.rd.checkpoint("last")))
+
+    def validate(self, plan: EpochPlan) -> tuple[float, float]:
+        """(loss, F-score) on the validation split at the training input size, averaged over images."""
+        p, dev = self.parts, self.parts.info.device
+        p.model_train.eval()
+        v_sum, vf_sum, v_n = 0.0, 0.0, 0.0
+        with torch.no_grad():
+            for x, y in self.loader(p.val_ds, self._val_idx, plan.local_batch, self.loop.epoch) if self._val_idx else []:
+                x, y = p.prec.input(x.to(dev)), y.to(dev)
+                with p.prec.autocast():
+                    logits = main_logits(p.net(x))
+                logits = logits.float()
+                v_sum += float(p.loss_fn(logits, y)) * len(x)
+                vf_sum += float(p.loss_fn.f_score(logits, y)) * len(x)
+                v_n += len(x)
+        v_sum, vf_sum, v_n = all_reduce_sum([v_sum, vf_sum, v_n], dev)
+        return v_sum / max(v_n, 1), vf_sum / max(v_n, 1)
+
+    def _evaluation_due(self, epoch: int) -> bool:
+        cfg = self.cfg
+        return (cfg.eval_flag and (epoch + 1) % cfg.eval_period == 0) or epoch + 1 == self.total \
+            or self.state.stop_training
+
+    def evaluate(self, row: dict[str, Any]) -> Any:
+        """Score the validation split at the original resolution; add the metrics to `row`."""
+        p = self.parts
+        cm = evaluate_confusion(p.net, p.val_ds, distributed=p.info.distributed, **p.eval_kw)
+        m = cm.compute()
+        row.update({k: float(v) for k, v in m.summary().items() if k != "mean_f1_fg"})
+        row.update({f"iou_{n}": float(v) for n, v in zip(m.class_names, m.iou)})
+        return cm
+
+    # ------------------------------------------------------------------ checkpoints
+    def payload(self, epoch: int, **extra: Any) -> dict[str, Any]:
+        """A checkpoint of the model's weights after `epoch` epochs."""
+        p = self.parts
+        return checkpoint_payload(p.net, self.cfg.to_dict(), p.spec, p.class_names, epoch, **extra)
+
+    def snapshot(self, epoch_done: int, interrupted: dict[str, Any] | None = None,
+                 gather: bool = True) -> dict[str, Any]:
+        """The ``last.pt`` payload: weights plus everything a resume needs (a collective when `gather`)."""
+        rng = get_rng_state()
+        info, loop = self.parts.info, self.loop
+        return self.payload(
+            epoch_done, optimizer=self.optimizer.state_dict(),
+            scaler=self.scaler.state_dict() if self.parts.prec.scaler else None,
+            schedule=self.schedule_for(self.stage_of(min(epoch_done, self.total - 1))[1]).state_dict(),
+            rng=rng, rng_per_rank=_gather_rng(rng, info) if gather else {str(info.rank): rng},
+            history=loop.history, best=loop.best, interrupted=interrupted)
+
+    def save(self, row: dict[str, Any], cm: Any) -> None:
+        """After an epoch: best.pt (val mIoU), best_loss.pt, the periodic epNNN.pt, history.csv and last.pt."""
+        p, cfg, best, done = self.parts, self.cfg, self.loop.best, self.loop.epoch + 1
+        if p.info.is_main:
+            if cm is not None and not math.isnan(row["miou"]) and row["miou"] >= best["miou"]:
+                best.update(miou=row["miou"], miou_epoch=done)
+                p.rd.save_checkpoint("best", self.payload(done, metrics=row, confusion_matrix=cm.hist.cpu().clone()))
+            if row["val_loss"] <= best["val_loss"]:
+                best.update(val_loss=row["val_loss"], loss_epoch=done)
+                p.rd.save_checkpoint("best_loss", self.payload(done, metrics=row))
+            if done % cfg.save_period == 0 or done == self.total:
+                p.rd.save_checkpoint(f"ep{done:03d}", self.payload(done, metrics=row))
+            p.rd.write_history(self.loop.history)
+        snap = self.snapshot(done)
+        if p.info.is_main:
+            p.rd.save_checkpoint("last", snap)
+
+    def _save_interrupted(self, exact: bool) -> None:
+        """After Ctrl-C: store the state at the last finished step (when `exact`) and say how to resume."""
+        p, loop, last = self.parts, self.loop, self.parts.rd.checkpoint("last")
+        if exact and loop.epochs_done < loop.epoch + 1:  # mid-epoch: store the weights and where to continue
+            snap = self.snapshot(loop.epoch, loop.interrupted(), gather=False)
+            first = self.cfg.Init_Epoch
+            snap["history"] = loop.history[: loop.epoch - first] if loop.epoch >= first else loop.history
+            if p.info.is_main:
+                p.rd.save_checkpoint("last", snap)
+        if p.info.is_main:
+            where = f"epoch {loop.epoch + 1}, step {loop.step}" if exact else f"the end of epoch {loop.epochs_done}"
+            tqdm.write(f"\n[segkit] interrupted; {last} holds the state at {where}. "
+                       "Continue with resume=True (CLI: --resume).")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _nonfinite_message(epoch: int, total: int, step: int, steps: int, lr: float, cfg: TrainConfig, last: Any) -> str:
+    keep = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
+    fixes = ["lower Init_lr (e.g. by 10x)", "set grad_clip (e.g. 10.0)"]
+    if cfg.precision != "fp32":
+        fixes.insert(0, "set precision='fp32' (mixed precision can overflow)")
+    fixes.append(f"check the masks hold only 0..num_classes-1 and ignore_index={cfg.ignore_index}")
+    return (f"loss became NaN/inf at epoch {epoch + 1}/{total}, step {step + 1}/{steps} (lr={lr:.3g}); "
+            f"training stopped and {keep} (resume with resume=True after changing the config). "
+            f"Fixes: {'; '.join(fixes)}.")
+
+
+def _resume_changes(rd: RunDir, state: dict[str, Any], spec: dict[str, Any], class_names: list[str],
+                    fingerprint: dict[str, Any]) -> list[str]:
+    """What differs from the run being resumed; another model or class count is an error."""
+    old_spec = state.get("model_spec") or {}
+    old_names = list(state.get("class_names") or [])
+    same_model = (old_spec.get("name"), old_spec.get("class")) == (spec.get("name"), spec.get("class"))
+    if not same_model or len(old_names) != len(class_names):
+        was = old_spec.get("name") or old_spec.get("class")
+        now = spec.get("name") or spec.get("class")
+        raise ValueError(f"{rd.checkpoint('last')} was trained with model {was!r} for {len(old_names)} classes; "
+                         f"this run asks for {now!r} with {len(class_names)} classes: resume with the same model "
+                         "and data, or train into another run_dir")
+    return [c for c in fingerprint_changes(rd.read_fingerprint(), fingerprint) if not c.startswith("segkit code")]
+
+
+def _gather_rng(rng: dict[str, Any], info: DistInfo) -> dict[str, Any]:
+    """Every rank's RNG state (rank 0 stores them all in last.pt)."""
+    if not info.distributed:
+        return {"0": rng}
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, rng)
+    return {str(i): r for i, r in enumerate(gathered)}

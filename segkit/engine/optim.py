@@ -1,0 +1,68 @@
+"""The optimiser, the one optimiser step (AMP loss scaling, gradient clipping), and the
+seeding that makes every epoch and every loader worker reproducible.
+
+Both the supervised trainer and the adaptation stage step through :func:`optimizer_step`.
+"""
+from __future__ import annotations
+
+import random
+from typing import Iterable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from segkit.engine.config import TrainConfig
+
+__all__ = ["NonFiniteLossError", "build_optimizer", "optimizer_step", "seed_all", "epoch_seed", "seed_loader_worker"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/inf; the message names epoch, step and what to change."""
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    """SGD (Nesterov), Adam or AdamW over all of `model`'s parameters, as ``cfg.optimizer_type`` says."""
+    params = list(model.parameters())  # built once over all parameters, as the reference
+    if cfg.optimizer_type == "sgd":
+        return torch.optim.SGD(params, lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
+    if cfg.optimizer_type == "adam":
+        return torch.optim.Adam(params, lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+
+
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                   params: Iterable[nn.Parameter], grad_clip: float | None) -> None:
+    """Backward through the (scaled) loss, clip the gradient norm when asked, step and update the scaler.
+
+    Gradients are unscaled before clipping, so `grad_clip` is a bound on the true norm.
+    """
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(params, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of one epoch on one rank: a run resumed at any epoch draws what it would have drawn."""
+    return (seed * 1_000_003 + epoch * 1009 + rank) % 2**31
+
+
+def seed_loader_worker(worker_id: int) -> None:
+    """``DataLoader(worker_init_fn=...)``: seed Python and NumPy in a loader worker.
+
+    torch seeds each worker from the loader's (epoch-seeded) generator; the other two
+    generators are derived from it, so augmentation is the same with any worker count.
+    """
+    s = torch.initial_seed() % 2**32
+    random.seed(s)
+    np.random.seed(s)
