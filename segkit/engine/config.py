@@ -64,6 +64,15 @@ class TrainConfig:
     (seconds of training; None: off. The run stops within one step of it, the learning rate
     follows a warm-up + cosine over the steps the budget allows, ending at ``Min_lr``; the
     run also ends at ``UnFreeze_Epoch``: see :mod:`segkit.engine.budget`).
+
+    Options for longer and staged training (all off by default, so the profiles keep the
+    reference behaviour): ``warmup_epochs`` (length of the ``"cos"`` schedule's quadratic
+    warm-up; None: the reference's ``min(max(0.1 * UnFreeze_Epoch, 1), 3)``, 0: none) and
+    ``warmup_lr_ratio`` (the warm-up's starting rate as a share of the peak), ``ema_decay``
+    (an exponential moving average of the weights, updated after every step, in (0, 1), e.g.
+    0.999; the averaged weights are what is validated, evaluated and saved as best.pt; None:
+    off), ``early_stop_patience`` (stop after this many evaluations without a val mIoU
+    better than the best by more than ``early_stop_min_delta``; None: off).
     """
 
     # model
@@ -99,7 +108,10 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     lr_decay_type: Literal["cos", "step"] = "cos"
+    warmup_epochs: float | None = None
+    warmup_lr_ratio: float = 0.1
     nbs: int = 16
+    ema_decay: float | None = None
     # loss
     dice_loss: bool = False
     focal_loss: bool = False
@@ -111,6 +123,8 @@ class TrainConfig:
     eval_period: int = 5
     eval_batch_size: int = 4
     absent: Literal["nan", "zero"] = "nan"
+    early_stop_patience: int | None = None
+    early_stop_min_delta: float = 0.0
     # runtime
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
@@ -162,6 +176,7 @@ class TrainConfig:
         if self.time_limit is not None and not self.time_limit > 0:
             raise ValueError(f"TrainConfig.time_limit={self.time_limit} must be a positive number of seconds "
                              "or None (train for UnFreeze_Epoch epochs)")
+        self._validate_training_options()
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"TrainConfig.grad_clip={self.grad_clip} must be a positive max-norm or None (off)")
         if isinstance(self.cls_weights, str) and self.cls_weights != "auto":
@@ -173,6 +188,32 @@ class TrainConfig:
                 f"TrainConfig.cls_weights has {len(self.cls_weights)} entries but num_classes={self.num_classes}; "
                 "give one weight per class or None"
             )
+
+    def _validate_training_options(self) -> None:
+        """Warm-up, EMA and early-stopping values (each error names the field, the value and the fix)."""
+        if self.warmup_epochs is not None:
+            if not 0 <= self.warmup_epochs <= self.UnFreeze_Epoch:
+                raise ValueError(f"TrainConfig.warmup_epochs={self.warmup_epochs} must lie in [0, UnFreeze_Epoch="
+                                 f"{self.UnFreeze_Epoch}] (None: the reference's 10 % of the epochs, 1 to 3)")
+            if self.lr_decay_type != "cos":
+                raise ValueError(f"TrainConfig.warmup_epochs={self.warmup_epochs} applies to lr_decay_type='cos' "
+                                 "(the 'step' schedule has no warm-up); set lr_decay_type='cos' or warmup_epochs=None")
+        if not 0 < self.warmup_lr_ratio <= 1:
+            raise ValueError(f"TrainConfig.warmup_lr_ratio={self.warmup_lr_ratio} must lie in (0, 1]: the warm-up "
+                             "starts at this share of the peak rate (reference: 0.1)")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"TrainConfig.ema_decay={self.ema_decay} must lie in (0, 1), e.g. 0.999 "
+                             "(the share of the average kept at each step), or None to train without EMA")
+        if self.early_stop_patience is not None:
+            if self.early_stop_patience < 1:
+                raise ValueError(f"TrainConfig.early_stop_patience={self.early_stop_patience} must be >= 1 "
+                                 "(evaluations without improvement), or None for no early stopping")
+            if not self.eval_flag:
+                raise ValueError("TrainConfig.early_stop_patience needs eval_flag=True: early stopping watches the "
+                                 "periodic val mIoU; set eval_flag=True or early_stop_patience=None")
+        if self.early_stop_min_delta < 0:
+            raise ValueError(f"TrainConfig.early_stop_min_delta={self.early_stop_min_delta} must be >= 0 "
+                             "(the mIoU gain that counts as an improvement)")
 
     # ------------------------------------------------------------------ dict / yaml
     def to_dict(self) -> dict[str, Any]:
@@ -247,9 +288,13 @@ class TrainConfig:
         weights = self.cls_weights if self.cls_weights is not None else "none"
         budget = f" or {self.time_limit:g} s (warm-up + cosine over the steps that fit)" if self.time_limit else ""
         freeze = f", backbone frozen for {self.Freeze_Epoch}" if self.Freeze_Train else ""
+        extras = "".join([f", warm-up {self.warmup_epochs:g} epochs" if self.warmup_epochs is not None else "",
+                          f", EMA {self.ema_decay:g}" if self.ema_decay is not None else "",
+                          f", early stop after {self.early_stop_patience} evaluations without gain"
+                          if self.early_stop_patience is not None else ""])
         return (f"{optimizer}, lr {self.Init_lr:g} -> {self.Min_lr:g} ({schedule}), weight decay {self.weight_decay:g}, "
                 f"{self.UnFreeze_Epoch} epochs{budget}{freeze}, batch {self.Unfreeze_batch_size}, "
-                f"{self.input_shape[0]}x{self.input_shape[1]}, {loss}, class weights {weights}")
+                f"{self.input_shape[0]}x{self.input_shape[1]}, {loss}, class weights {weights}{extras}")
 
 
 def _legacy_precision(data: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,11 @@ sample order), `train_one_epoch`, `validate` (loss on the validation split), the
 at the original resolution when due, then `save` (best, best_loss, epNNN and last.pt).
 `resume` restores everything ``last.pt`` holds, so a resumed run continues on the same
 batches with the same RNG state as an uninterrupted one.
+
+With ``TrainConfig.ema_decay`` an EMA of the weights (:mod:`segkit.engine.ema`) is updated
+after every step and is the model that is validated, evaluated and saved as best.pt
+(``last.pt`` keeps the trained weights and the EMA state); with ``early_stop_patience`` the
+run ends after that many evaluations without a better val mIoU (:mod:`segkit.engine.early_stop`).
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from segkit.engine.build import set_backbone_trainable
 from segkit.engine.checkpoint import checkpoint_payload, get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo, all_reduce_sum
+from segkit.engine.early_stop import early_stop_wait
+from segkit.engine.ema import make_ema
 from segkit.engine.evaluate import evaluate_confusion
 from segkit.engine.fingerprint import fingerprint_changes
 from segkit.engine.hooks import DeferredInterrupt, TrainState, call_hooks
@@ -122,6 +129,7 @@ class Trainer:
                                              parts.info.device))
         self.optimizer = build_optimizer(parts.net, self.cfg, self.schedule_for(self.stage_of(self.cfg.Init_Epoch)[1]).lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=parts.prec.scaler)
+        self.ema = make_ema(parts.net, self.cfg.ema_decay) if self.cfg.ema_decay is not None else None
         self.loop = LoopState(epoch=self.cfg.Init_Epoch, epochs_done=self.cfg.Init_Epoch)
         self.start_epoch = self.cfg.Init_Epoch
         self.state = TrainState(self.cfg, parts.rd.path, parts.net, self.optimizer, history=self.loop.history,
@@ -142,7 +150,13 @@ class Trainer:
         cfg = self.cfg
         lr, min_lr = fit_lr(cfg.Init_lr, cfg.Min_lr, bs, cfg.optimizer_type, cfg.nbs,
                             cfg.backbone or self.parts.spec.get("name") or "")
-        return EpochLR(cfg.lr_decay_type, lr, min_lr, self.total)
+        return EpochLR(cfg.lr_decay_type, lr, min_lr, self.total, warmup_lr_ratio=cfg.warmup_lr_ratio,
+                       warmup_epochs=cfg.warmup_epochs)
+
+    @property
+    def eval_net(self) -> nn.Module:
+        """The model that is validated, evaluated and saved as best: the EMA when on, else the trained one."""
+        return self.ema.module if self.ema is not None else self.parts.net
 
     def loader(self, ds: Any, indices: list[int], bs: int, epoch: int) -> DataLoader:
         """A loader over `indices` whose workers are seeded by (seed, epoch, rank)."""
@@ -167,6 +181,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        self._resume_ema(state.get("ema"))
         loop.history[:] = list(state.get("history", []))
         loop.best.update(state.get("best", {}))
         self.start_epoch = loop.epoch = loop.epochs_done = int(state["epoch"])
@@ -185,10 +200,22 @@ class Trainer:
                  + (f", step {loop.step + 1}" if loop.step else ""))
         return loop.changes
 
+    def _resume_ema(self, ema_state: dict[str, Any] | None) -> None:
+        if self.ema is None:
+            return
+        if ema_state:
+            self.ema.load_state_dict(ema_state)
+        else:  # EMA switched on for the resumed epochs: the average starts at the next step
+            self.say("[resume] ema_decay is new for this run: the weight average starts from the current weights")
+
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         """Train from the current epoch to the last (or until a hook stops it); Ctrl-C saves and re-raises."""
         call_hooks(self.callbacks, "on_train_start", self.state)
+        if self._early_stop_reached():  # a resumed run that had already stopped early
+            self.say(f"[segkit] early stopping: the history already holds {self.cfg.early_stop_patience} "
+                     "evaluations without a better val mIoU; nothing left to train")
+            return
         main = self.parts.info.is_main
         ep_bar = tqdm(total=self.total, initial=self.start_epoch, desc="Epochs", unit="ep",
                       disable=not (self.progress and main), dynamic_ncols=True)
@@ -220,9 +247,12 @@ class Trainer:
         }
         if loop.changes and epoch == self.start_epoch:
             row["changes"] = "; ".join(loop.changes)
+        if self.ema is not None:
+            row["weights"] = "ema"  # the val and eval columns score the averaged weights
         cm = self.evaluate(row) if self._evaluation_due(epoch) else None
         row["time"] = time.perf_counter() - t0
         loop.history.append(row)
+        stop_early = cm is not None and self._early_stop_reached(row)
         self.state.row = row
         self.save(row, cm)
         loop.end_epoch()
@@ -231,9 +261,15 @@ class Trainer:
                  + (f"|| mIoU: {row['miou'] * 100:.2f}" if "miou" in row else ""))
         ep_bar.update(1)
         ep_bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_loss=f"{val_loss:.3f}", lr=f"{plan.lr:.3g}")
+        if stop_early:
+            self.state.stop_training = True
+            self.say(f"[segkit] early stopping after epoch {epoch + 1}/{self.total}: no val mIoU better than "
+                     f"{loop.best['miou']:.4f} (epoch {loop.best['miou_epoch']}) for {row['early_stop_wait']} "
+                     "evaluations")
         call_hooks(self.callbacks, "on_epoch_end", self.state)
         if self.state.stop_training:
-            self.say(f"[segkit] stop requested by a callback after epoch {epoch + 1}/{self.total}")
+            if not stop_early:
+                self.say(f"[segkit] stop requested by a callback after epoch {epoch + 1}/{self.total}")
             return True
         ctrl_c.check()
         return False
@@ -281,6 +317,8 @@ class Trainer:
             loss, logits = self._loss(x, y)
             self._check_finite(loss, plan)
             optimizer_step(loss, self.optimizer, self.scaler, p.net.parameters(), self.cfg.grad_clip)
+            if self.ema is not None:
+                self.ema.update_parameters(p.net)
             with torch.no_grad():
                 f = float(p.loss_fn.f_score(logits, y))
             loop.loss_sum += float(loss.item())
@@ -321,14 +359,15 @@ class Trainer:
 
     def validate(self, plan: EpochPlan) -> tuple[float, float]:
         """(loss, F-score) on the validation split at the training input size, averaged over images."""
-        p, dev = self.parts, self.parts.info.device
+        p, dev, net = self.parts, self.parts.info.device, self.eval_net
         p.model_train.eval()
+        net.eval()
         v_sum, vf_sum, v_n = 0.0, 0.0, 0.0
         with torch.no_grad():
             for x, y in self.loader(p.val_ds, self._val_idx, plan.local_batch, self.loop.epoch) if self._val_idx else []:
                 x, y = p.prec.input(x.to(dev)), y.to(dev)
                 with p.prec.autocast():
-                    logits = main_logits(p.net(x))
+                    logits = main_logits(net(x))
                 logits = logits.float()
                 v_sum += float(p.loss_fn(logits, y)) * len(x)
                 vf_sum += float(p.loss_fn.f_score(logits, y)) * len(x)
@@ -341,20 +380,31 @@ class Trainer:
         return (cfg.eval_flag and (epoch + 1) % cfg.eval_period == 0) or epoch + 1 == self.total \
             or self.state.stop_training
 
+    def _early_stop_reached(self, row: dict[str, Any] | None = None) -> bool:
+        """Whether the history's evaluations (this epoch's `row` included) end the run; records the count in `row`."""
+        patience = self.cfg.early_stop_patience
+        if patience is None:
+            return False
+        wait = early_stop_wait(self.loop.history, self.cfg.early_stop_min_delta)
+        if row is not None:
+            row["early_stop_wait"] = wait
+        return wait >= patience
+
     def evaluate(self, row: dict[str, Any]) -> Any:
         """Score the validation split at the original resolution; add the metrics to `row`."""
         p = self.parts
-        cm = evaluate_confusion(p.net, p.val_ds, distributed=p.info.distributed, **p.eval_kw)
+        cm = evaluate_confusion(self.eval_net, p.val_ds, distributed=p.info.distributed, **p.eval_kw)
         m = cm.compute()
         row.update({k: float(v) for k, v in m.summary().items() if k != "mean_f1_fg"})
         row.update({f"iou_{n}": float(v) for n, v in zip(m.class_names, m.iou)})
         return cm
 
     # ------------------------------------------------------------------ checkpoints
-    def payload(self, epoch: int, **extra: Any) -> dict[str, Any]:
-        """A checkpoint of the model's weights after `epoch` epochs."""
+    def payload(self, epoch: int, net: nn.Module | None = None, **extra: Any) -> dict[str, Any]:
+        """A checkpoint after `epoch` epochs of `net`'s weights (default: `eval_net`, the EMA when on)."""
         p = self.parts
-        return checkpoint_payload(p.net, self.cfg.to_dict(), p.spec, p.class_names, epoch, **extra)
+        return checkpoint_payload(net if net is not None else self.eval_net, self.cfg.to_dict(), p.spec,
+                                  p.class_names, epoch, **extra)
 
     def snapshot(self, epoch_done: int, interrupted: dict[str, Any] | None = None,
                  gather: bool = True) -> dict[str, Any]:
@@ -362,7 +412,8 @@ class Trainer:
         rng = get_rng_state()
         info, loop = self.parts.info, self.loop
         return self.payload(
-            epoch_done, optimizer=self.optimizer.state_dict(),
+            epoch_done, self.parts.net, ema=self.ema.state_dict() if self.ema is not None else None,
+            optimizer=self.optimizer.state_dict(),
             scaler=self.scaler.state_dict() if self.parts.prec.scaler else None,
             schedule=self.schedule_for(self.stage_of(min(epoch_done, self.total - 1))[1]).state_dict(),
             rng=rng, rng_per_rank=_gather_rng(rng, info) if gather else {str(info.rank): rng},

@@ -58,6 +58,9 @@ class EpochLR:
         lr: the peak learning rate (``Init_lr_fit``).
         min_lr: the floor (``Min_lr_fit``).
         total: ``T = UnFreeze_Epoch``.
+        warmup_epochs: length of the ``"cos"`` warm-up; None: the reference's
+            ``min(max(warmup_ratio * T, 1), 3)``; 0: none (the cosine starts at `lr`).
+        warmup_lr_ratio: the warm-up starts at ``max(warmup_lr_ratio * lr, 1e-6)``.
     """
 
     kind: str
@@ -68,20 +71,23 @@ class EpochLR:
     warmup_lr_ratio: float = 0.1
     flat_ratio: float = 0.3
     steps: int = 10
+    warmup_epochs: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("cos", "step"):
             raise ValueError(f"EpochLR: kind={self.kind!r} must be 'cos' or 'step'")
         if self.total < 1:
             raise ValueError(f"EpochLR: total={self.total} must be >= 1 (UnFreeze_Epoch)")
+        if self.warmup_epochs is not None and self.warmup_epochs < 0:
+            raise ValueError(f"EpochLR: warmup_epochs={self.warmup_epochs} must be >= 0 (None: the reference's)")
 
     def __call__(self, epoch: int) -> float:
         T = self.total
         if self.kind == "cos":
-            warm = min(max(self.warmup_ratio * T, 1), 3)
+            warm = min(max(self.warmup_ratio * T, 1), 3) if self.warmup_epochs is None else self.warmup_epochs
             lr0 = max(self.warmup_lr_ratio * self.lr, 1e-6)
             flat = min(max(self.flat_ratio * T, 1), 15)
-            if epoch <= warm:
+            if warm > 0 and epoch <= warm:
                 return (self.lr - lr0) * (epoch / float(warm)) ** 2 + lr0
             if epoch >= T - flat:
                 return self.min_lr
