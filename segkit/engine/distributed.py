@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "resolve_device", "setup_distributed", "is_main_process", "barrier", "all_reduce_sum", "cleanup"]
+__all__ = ["DistInfo", "resolve_device", "setup_distributed", "is_main_process", "barrier", "all_reduce_sum", "gather_by_rank", "cleanup"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,15 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.tolist()
+
+
+def gather_by_rank(obj: Any, info: DistInfo) -> dict[str, Any]:
+    """Every rank's `obj` keyed by rank ("0", "1", ...): e.g. the RNG states rank 0 stores in last.pt."""
+    if not info.distributed:
+        return {"0": obj}
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, obj)
+    return {str(i): r for i, r in enumerate(gathered)}
 
 
 def cleanup() -> None:

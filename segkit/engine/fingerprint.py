@@ -23,8 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
+from segkit.rundir import RunDir
+
 __all__ = ["IGNORED_TRAIN_FIELDS", "run_fingerprint", "data_fingerprint", "code_fingerprint",
-           "fingerprint_changes"]
+           "fingerprint_changes", "resume_changes"]
 
 # fields that change speed, logging or file retention, never the trained weights or the selection
 IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_batch_size", "cudnn_benchmark"})
@@ -159,3 +161,18 @@ def _flat_diff(a: Any, b: Any, prefix: str) -> dict[str, tuple[Any, Any]]:
 def _short(v: Any, limit: int = 60) -> str:
     text = json.dumps(v) if not isinstance(v, str) else repr(v)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def resume_changes(rd: RunDir, state: dict[str, Any], spec: dict[str, Any], class_names: list[str],
+                   fingerprint: dict[str, Any]) -> list[str]:
+    """What differs from the run being resumed; another model or class count is an error."""
+    old_spec = state.get("model_spec") or {}
+    old_names = list(state.get("class_names") or [])
+    same_model = (old_spec.get("name"), old_spec.get("class")) == (spec.get("name"), spec.get("class"))
+    if not same_model or len(old_names) != len(class_names):
+        was = old_spec.get("name") or old_spec.get("class")
+        now = spec.get("name") or spec.get("class")
+        raise ValueError(f"{rd.checkpoint('last')} was trained with model {was!r} for {len(old_names)} classes; "
+                         f"this run asks for {now!r} with {len(class_names)} classes: resume with the same model "
+                         "and data, or train into another run_dir")
+    return [c for c in fingerprint_changes(rd.read_fingerprint(), fingerprint) if not c.startswith("segkit code")]

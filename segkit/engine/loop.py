@@ -29,14 +29,14 @@ from segkit.engine.budget import TimeBudget
 from segkit.engine.build import set_backbone_trainable
 from segkit.engine.checkpoint import checkpoint_payload, get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
-from segkit.engine.distributed import DistInfo, all_reduce_sum
+from segkit.engine.distributed import DistInfo, all_reduce_sum, gather_by_rank
 from segkit.engine.early_stop import early_stop_wait
 from segkit.engine.ema import make_ema
 from segkit.engine.evaluate import evaluate_confusion
-from segkit.engine.fingerprint import fingerprint_changes
+from segkit.engine.fingerprint import resume_changes
 from segkit.engine.hooks import DeferredInterrupt, TrainState, call_hooks
-from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, optimizer_step, seed_all,
-                                 seed_loader_worker)
+from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, nonfinite_message, optimizer_step,
+                                 seed_all, seed_loader_worker)
 from segkit.engine.precision import Precision
 from segkit.engine.schedule import EpochLR, fit_lr, set_optimizer_lr
 from segkit.rundir import RunDir
@@ -176,7 +176,7 @@ class Trainer:
         p, loop = self.parts, self.loop
         last = p.rd.checkpoint("last")
         state = load_checkpoint(last, map_location=p.info.device)
-        loop.changes = _resume_changes(p.rd, state, p.spec, p.class_names, fingerprint)
+        loop.changes = resume_changes(p.rd, state, p.spec, p.class_names, fingerprint)
         p.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
@@ -354,7 +354,7 @@ class Trainer:
         if info.distributed:  # every rank stops together
             finite = all_reduce_sum([0.0 if finite else 1.0], info.device)[0] == 0
         if not finite:
-            raise NonFiniteLossError(_nonfinite_message(self.loop.epoch, self.total, self.loop.step, plan.steps,
+            raise NonFiniteLossError(nonfinite_message(self.loop.epoch, self.total, self.loop.step, plan.steps,
                                                         plan.lr, self.cfg, self.parts.rd.checkpoint("last")))
 
     def validate(self, plan: EpochPlan) -> tuple[float, float]:
@@ -416,7 +416,7 @@ class Trainer:
             optimizer=self.optimizer.state_dict(),
             scaler=self.scaler.state_dict() if self.parts.prec.scaler else None,
             schedule=self.schedule_for(self.stage_of(min(epoch_done, self.total - 1))[1]).state_dict(),
-            rng=rng, rng_per_rank=_gather_rng(rng, info) if gather else {str(info.rank): rng},
+            rng=rng, rng_per_rank=gather_by_rank(rng, info) if gather else {str(info.rank): rng},
             history=loop.history, best=loop.best, interrupted=interrupted)
 
     def save(self, row: dict[str, Any], cm: Any) -> None:
@@ -449,41 +449,3 @@ class Trainer:
             where = f"epoch {loop.epoch + 1}, step {loop.step}" if exact else f"the end of epoch {loop.epochs_done}"
             tqdm.write(f"\n[segkit] interrupted; {last} holds the state at {where}. "
                        "Continue with resume=True (CLI: --resume).")
-
-
-# ----------------------------------------------------------------------------- helpers
-def _nonfinite_message(epoch: int, total: int, step: int, steps: int, lr: float, cfg: TrainConfig, last: Any) -> str:
-    keep = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
-    fixes = ["lower Init_lr (e.g. by 10x)", "set grad_clip (e.g. 10.0)"]
-    if cfg.precision != "fp32":
-        fixes.insert(0, "set precision='fp32' (mixed precision can overflow)")
-    fixes.append(f"check the masks hold only 0..num_classes-1 and ignore_index={cfg.ignore_index}")
-    return (f"loss became NaN/inf at epoch {epoch + 1}/{total}, step {step + 1}/{steps} (lr={lr:.3g}); "
-            f"training stopped and {keep} (resume with resume=True after changing the config). "
-            f"Fixes: {'; '.join(fixes)}.")
-
-
-def _resume_changes(rd: RunDir, state: dict[str, Any], spec: dict[str, Any], class_names: list[str],
-                    fingerprint: dict[str, Any]) -> list[str]:
-    """What differs from the run being resumed; another model or class count is an error."""
-    old_spec = state.get("model_spec") or {}
-    old_names = list(state.get("class_names") or [])
-    same_model = (old_spec.get("name"), old_spec.get("class")) == (spec.get("name"), spec.get("class"))
-    if not same_model or len(old_names) != len(class_names):
-        was = old_spec.get("name") or old_spec.get("class")
-        now = spec.get("name") or spec.get("class")
-        raise ValueError(f"{rd.checkpoint('last')} was trained with model {was!r} for {len(old_names)} classes; "
-                         f"this run asks for {now!r} with {len(class_names)} classes: resume with the same model "
-                         "and data, or train into another run_dir")
-    return [c for c in fingerprint_changes(rd.read_fingerprint(), fingerprint) if not c.startswith("segkit code")]
-
-
-def _gather_rng(rng: dict[str, Any], info: DistInfo) -> dict[str, Any]:
-    """Every rank's RNG state (rank 0 stores them all in last.pt)."""
-    if not info.distributed:
-        return {"0": rng}
-    import torch.distributed as dist
-
-    gathered: list[Any] = [None] * info.world_size
-    dist.all_gather_object(gathered, rng)
-    return {str(i): r for i, r in enumerate(gathered)}

@@ -6,7 +6,7 @@ Both the supervised trainer and the adaptation stage step through :func:`optimiz
 from __future__ import annotations
 
 import random
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -14,11 +14,23 @@ import torch.nn as nn
 
 from segkit.engine.config import TrainConfig
 
-__all__ = ["NonFiniteLossError", "build_optimizer", "optimizer_step", "seed_all", "epoch_seed", "seed_loader_worker"]
+__all__ = ["NonFiniteLossError", "nonfinite_message", "build_optimizer", "optimizer_step", "seed_all", "epoch_seed", "seed_loader_worker"]
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN/inf; the message names epoch, step and what to change."""
+
+
+def nonfinite_message(epoch: int, total: int, step: int, steps: int, lr: float, cfg: TrainConfig, last: Any) -> str:
+    """The NonFiniteLossError message: where it happened, what was kept, and the fixes to try."""
+    keep = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
+    fixes = ["lower Init_lr (e.g. by 10x)", "set grad_clip (e.g. 10.0)"]
+    if cfg.precision != "fp32":
+        fixes.insert(0, "set precision='fp32' (mixed precision can overflow)")
+    fixes.append(f"check the masks hold only 0..num_classes-1 and ignore_index={cfg.ignore_index}")
+    return (f"loss became NaN/inf at epoch {epoch + 1}/{total}, step {step + 1}/{steps} (lr={lr:.3g}); "
+            f"training stopped and {keep} (resume with resume=True after changing the config). "
+            f"Fixes: {'; '.join(fixes)}.")
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
