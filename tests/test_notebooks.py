@@ -203,6 +203,10 @@ def _check_07_module_stitching(workdir):
     assert "inserted" in outs and "output (1, 3, 64, 64)" in outs
     assert "serial   (2, 32, 16, 16)" in outs and "parallel (2, 32, 16, 16)" in outs
     assert "reloaded: Stitched at backbone.features.7" in outs and "val mIoU after one epoch" in outs
+    # staged training: a frozen-backbone stage, then unfrozen, the EMA weights evaluated, the stop rule counted
+    assert "stages: freeze -> unfreeze" in outs and "EMA 0.9" in outs and "early_stop_wait" in outs
+    hist = pd.read_csv(workdir["runs_dir"] / "stitching" / "deeplabv3plus-mobilenetv2-staged" / "history.csv")
+    assert list(hist["stage"][:2]) == ["freeze", "freeze"] and set(hist["weights"]) == {"ema"}
 
 
 def _check_08_model_zoo(workdir):
