@@ -2,10 +2,11 @@
 :class:`torch.optim.swa_utils.AveragedModel`.
 
 After every optimiser step ``ema = decay * ema + (1 - decay) * weights``, for the parameters
-and the buffers (BatchNorm statistics) alike; the first update copies the weights. The
-average often generalises better than the last weights (Polyak and Juditsky, *Acceleration
-of Stochastic Approximation by Averaging*, SIAM J. Control Optim. 1992,
-https://doi.org/10.1137/0330046; timm's ``ModelEmaV3`` keeps one the same way). Its state (the averaged weights and the update count) is part of
+and the buffers (BatchNorm statistics) alike; the first update copies the weights. Averaging
+the iterates smooths the noise of the last SGD steps (Polyak and Juditsky, *Acceleration of
+Stochastic Approximation by Averaging*, SIAM J. Control Optim. 1992,
+https://doi.org/10.1137/0330046); whether it helps a given recipe is a measurement, so it is
+off by default. Its state (the averaged weights and the update count) is part of
 ``last.pt``, so a resumed run continues the same average.
 """
 from __future__ import annotations

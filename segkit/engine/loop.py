@@ -127,7 +127,8 @@ class Trainer:
             fitted = self.schedule_for(self.cfg.Unfreeze_batch_size)
             self.callbacks.append(TimeBudget(self.cfg.time_limit, fitted.lr, fitted.min_lr, self.total,
                                              parts.info.device))
-        self.optimizer = build_optimizer(parts.net, self.cfg, self.schedule_for(self.stage_of(self.cfg.Init_Epoch)[1]).lr)
+        first_lr = self.schedule_for(self.stage_of(self.cfg.Init_Epoch)[1]).lr
+        self.optimizer = build_optimizer(parts.net, self.cfg, first_lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=parts.prec.scaler)
         self.ema = make_ema(parts.net, self.cfg.ema_decay) if self.cfg.ema_decay is not None else None
         self.loop = LoopState(epoch=self.cfg.Init_Epoch, epochs_done=self.cfg.Init_Epoch)
@@ -135,7 +136,8 @@ class Trainer:
         self.state = TrainState(self.cfg, parts.rd.path, parts.net, self.optimizer, history=self.loop.history,
                                 rank=parts.info.rank)
         self._frozen: bool | None = None
-        n_val = len(parts.val_ds) if self.cfg.max_val_images is None else min(len(parts.val_ds), self.cfg.max_val_images)
+        n_val = len(parts.val_ds) if self.cfg.max_val_images is None else min(len(parts.val_ds),
+                                                                              self.cfg.max_val_images)
         self._val_idx = list(range(parts.info.rank, n_val, parts.info.world_size))
 
     # ------------------------------------------------------------------ recipe

@@ -60,6 +60,9 @@ def train(
     The best checkpoint is chosen on the validation split (``cfg.val_split``); the final
     ``metrics.json`` and ``per_image_cm.npz`` evaluate it on ``cfg.test_split`` when the
     dataset has that split, otherwise on the validation split (``metrics.json`` says which).
+    With ``cfg.ema_decay`` the weight average is what is validated, chosen and saved as
+    best.pt; ``cfg.early_stop_patience`` and ``cfg.time_limit`` can end the run before
+    ``UnFreeze_Epoch`` (see :mod:`segkit.engine.loop`).
 
     Args:
         model: An ``nn.Module``, a registered model name, or None (``cfg.model``). A model
