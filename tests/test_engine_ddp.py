@@ -44,7 +44,7 @@ torch.set_num_threads(1)
 
 torch.manual_seed(0)
 cfg = TrainConfig(input_shape=[64, 64], UnFreeze_Epoch=1, Unfreeze_batch_size=4, Init_lr=0.1, num_workers=0,
-                  eval_period=1, sync_bn=True, device="cpu")
+                  eval_period=1, sync_bn=True, device="cpu", ema_decay=0.9)
 train(TinyNet(), cfg, sys.argv[1], sys.argv[2], progress=False, verbose=False)
 """
 
@@ -64,7 +64,9 @@ def test_torchrun_two_processes_gloo(synthetic_root, tmp_path):
     assert config["world_size"] == 2 and len(hist) == 1
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert set(ckpt["rng_per_rank"]) == {"0", "1"}  # every rank's RNG is kept for resume
-    # the DDP evaluation (each rank scores half the images, matrices all-reduced) equals one process
+    assert list(hist["weights"]) == ["ema"] and int(ckpt["ema"]["n_averaged"]) > 0  # the average under DDP
+    # the DDP evaluation of best.pt (the average; each rank scores half the images, matrices all-reduced)
+    # equals one process
     val = VOCSegmentation(synthetic_root, split="val", input_shape=(64, 64))
     m = evaluate(model, val, device="cpu", progress=False)
     assert m.hist.tolist() == metrics["confusion_matrix"]

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "resolve_device", "setup_distributed", "is_main_process", "barrier", "all_reduce_sum", "gather_by_rank", "cleanup"]
+__all__ = ["DistInfo", "resolve_device", "setup_distributed", "is_main_process", "barrier", "all_reduce_sum", "gather_by_rank", "broadcast_buffers",
+           "cleanup"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,14 @@ def gather_by_rank(obj: Any, info: DistInfo) -> dict[str, Any]:
     gathered: list[Any] = [None] * info.world_size
     dist.all_gather_object(gathered, obj)
     return {str(i): r for i, r in enumerate(gathered)}
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank `src`'s buffers (BatchNorm statistics) into every rank's `module` (no-op in one process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    for buf in module.buffers():
+        dist.broadcast(buf, src)
 
 
 def cleanup() -> None:

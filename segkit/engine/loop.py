@@ -29,7 +29,7 @@ from segkit.engine.budget import TimeBudget
 from segkit.engine.build import set_backbone_trainable
 from segkit.engine.checkpoint import checkpoint_payload, get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
-from segkit.engine.distributed import DistInfo, all_reduce_sum, gather_by_rank
+from segkit.engine.distributed import DistInfo, all_reduce_sum, broadcast_buffers, gather_by_rank
 from segkit.engine.early_stop import early_stop_wait
 from segkit.engine.ema import make_ema
 from segkit.engine.evaluate import evaluate_confusion
@@ -364,6 +364,9 @@ class Trainer:
         p, dev, net = self.parts, self.parts.info.device, self.eval_net
         p.model_train.eval()
         net.eval()
+        if self.ema is not None and p.info.distributed:
+            # each rank averaged its own BatchNorm statistics; score (and save) rank 0's everywhere
+            broadcast_buffers(net)
         v_sum, vf_sum, v_n = 0.0, 0.0, 0.0
         with torch.no_grad():
             for x, y in self.loader(p.val_ds, self._val_idx, plan.local_batch, self.loop.epoch) if self._val_idx else []:
