@@ -40,6 +40,19 @@ __all__ = ["train", "plan_run", "load_run", "Run", "Callback", "TrainState", "No
            "auto_class_weights"]
 
 
+def _claim(rd: RunDir, verbose: bool):
+    """Clean temp files a killed save left and take the run directory's lock (rank 0 only)."""
+    removed = rd.prepare()
+    lock = rd.lock().acquire()
+    if lock.stale and verbose:
+        tqdm.write(f"[segkit] took over the lock of {rd.path} left by PID {lock.stale.get('pid')} "
+                   "(that process is gone)")
+    if removed and verbose:
+        tqdm.write(f"[segkit] removed {len(removed)} temp file(s) left by a killed save: "
+                   f"{', '.join(p.name for p in removed)}")
+    return lock
+
+
 def train(
     model: nn.Module | str | None = None,
     cfg: TrainConfig | None = None,
@@ -105,14 +118,7 @@ def train(
     lock = None
     try:
         if info.is_main:
-            removed = rd.prepare()
-            lock = rd.lock().acquire()
-            if lock.stale and verbose:
-                tqdm.write(f"[segkit] took over the lock of {rd.path} left by PID {lock.stale.get('pid')} "
-                           "(that process is gone)")
-            if removed and verbose:
-                tqdm.write(f"[segkit] removed {len(removed)} temp file(s) left by a killed save: "
-                           f"{', '.join(p.name for p in removed)}")
+            lock = _claim(rd, verbose)
         _train(model, cfg, data_root, rd, info, resume, list(callbacks), progress, verbose,
                (train_dataset, val_dataset, test_dataset))
         return rd.path
