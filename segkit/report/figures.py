@@ -10,7 +10,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from segkit.report.style import PALETTE, class_colors, label
+from segkit.data.palette import class_colors, colorize_mask
+from segkit.report.style import PALETTE, label
 
 __all__ = [
     "plot_training_curves",
@@ -203,24 +204,17 @@ def plot_confusion_matrix(cm: np.ndarray | pd.DataFrame, class_names: Sequence[s
     return fig
 
 
-def colorize_mask(mask: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:
-    """(H, W) class indices -> (H, W, 3) uint8 colours; ``ignore_index`` pixels are white."""
-    colors = np.array(class_colors(num_classes) + [(255, 255, 255)], dtype=np.uint8)
-    m = np.asarray(mask).astype(np.int64)
-    idx = np.where((m >= 0) & (m < num_classes), m, num_classes)
-    return colors[idx]
-
-
 def overlay_mask(image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: float = 0.5,
-                 ignore_index: int = 255, background: int | None = 0) -> np.ndarray:
-    """Blend class colours onto an RGB image; the ``background`` class (None: none) and ignored pixels stay untouched."""
+                 ignore_index: int = 255, background: int | None = 0, palette: np.ndarray | None = None) -> np.ndarray:
+    """Blend class colours (`palette`, default VOC; ``segkit.data.mask_palette`` gives a dataset's own) onto
+    an RGB image; the ``background`` class (None: none) and ignored pixels stay untouched."""
     img = np.asarray(image)
     if img.dtype != np.uint8:
         img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.max() <= 1.0 else img.astype(np.uint8)
     if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:  # CHW -> HWC
         img = img.transpose(1, 2, 0)
     m = np.asarray(mask)
-    colors = class_colors(num_classes)
+    colors = class_colors(num_classes, palette)
     if background is None and num_classes > 0 and colors[0] == (0, 0, 0):
         colors = [(128, 128, 128)] + colors[1:]  # class 0 is a real class: give it a visible colour
     color = np.array(colors + [(255, 255, 255)], dtype=np.uint8)[np.where((m >= 0) & (m < num_classes), m,
@@ -235,8 +229,11 @@ _BACKGROUND_NAMES = ("background", "_background_", "bg", "__background__")
 
 def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], preds: Sequence[np.ndarray] | None = None,
                   class_names: Sequence[str] = (), titles: Sequence[str] | None = None, lang: str | None = None,
-                  alpha: float = 0.5):
+                  alpha: float = 0.5, palette: np.ndarray | None = None):
     """Rows of image | ground-truth overlay | prediction overlay, with a class-colour legend.
+
+    Colours come from `palette` (default VOC; pass ``segkit.data.mask_palette(dataset)`` for the
+    dataset's own class colours).
 
     Class 0 is left uncoloured when it is named "background" (the wire-rope data); in
     datasets where class 0 is a real class (CamVid's "sky") every class is coloured.
@@ -255,9 +252,10 @@ def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], pre
     for i in range(n):
         img = images[i]
         panels = [(img, label("image", lang)),
-                  (overlay_mask(img, masks[i], k, alpha, background=bg), label("ground_truth", lang))]
+                  (overlay_mask(img, masks[i], k, alpha, background=bg, palette=palette), label("ground_truth", lang))]
         if preds is not None:
-            panels.append((overlay_mask(img, preds[i], k, alpha, background=bg), label("prediction", lang)))
+            panels.append((overlay_mask(img, preds[i], k, alpha, background=bg, palette=palette),
+                           label("prediction", lang)))
         for j, (pic, head) in enumerate(panels):
             ax = axes[i, j]
             pic = np.asarray(pic)
@@ -272,7 +270,7 @@ def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], pre
         if titles:
             axes[i, 0].set_ylabel(titles[i], fontsize=8)
     if class_names:
-        colors = class_colors(len(class_names))
+        colors = class_colors(len(class_names), palette)
         if bg is None:
             colors = [(128, 128, 128)] + colors[1:]
         handles = [Patch(color=np.array(c) / 255, label=nm) for c, nm in zip(colors, class_names)][0 if bg is None else 1:]
