@@ -246,7 +246,7 @@ def test_cam_grid_baseline_vs_improved(trained, tmp_path):
     fig = cam.cam_grid({"untrained": other, "trained": model}, imgs, [1, 2], gts=gts,
                        class_names=["background", "corrosion", "broken_wire"], target="gt", save=out)
     assert out.is_file() and out.stat().st_size > 1000
-    assert len(fig.axes) == 2 * (2 + 2 * 3)
+    assert len(fig.axes) == 2 * (2 + 2 * 3) + 1  # the panels and one colour bar
     assert set(fig.cam_results) == {(0, "untrained"), (0, "trained"), (1, "untrained"), (1, "trained")}
     with pytest.raises(ValueError, match="gts"):
         cam.cam_grid({"m": model}, imgs, [1], target="gt")
