@@ -57,7 +57,9 @@ def _draw(rows: list[list[_Panel]], *, masks: list[np.ndarray], names: Sequence[
     from matplotlib.colors import Normalize
 
     ncols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(figsize_per * ncols + 1.2, figsize_per * len(rows) + 1.0),
+    h, w = rows[0][0].picture.shape[:2]
+    row_height = figsize_per * h / w + 0.2  # panels keep the image's aspect; a little room for titles
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(figsize_per * ncols + 1.2, row_height * len(rows) + 1.0),
                              squeeze=False, layout="constrained")
     for r, row in enumerate(rows):
         for c, panel in enumerate(row):
