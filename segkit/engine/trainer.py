@@ -32,7 +32,7 @@ from segkit.engine.budget import TimeBudget
 from segkit.engine.checkpoint import CHECKPOINT_FORMAT, get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo, all_reduce_sum, barrier, setup_distributed
-from segkit._utils import main_logits
+from segkit._utils import count_params, main_logits
 from segkit.engine.evaluate import evaluate_confusion
 from segkit.engine.fingerprint import data_fingerprint, fingerprint_changes, run_fingerprint
 from segkit.rundir import HISTORY_COLUMNS, RunDir
@@ -511,7 +511,7 @@ def _train(model, cfg, data_root, rd: RunDir, info: DistInfo, resume, callbacks,
         "device": str(dev),
         "world_size": info.world_size,
         "model": {**spec, "num_classes": num_classes,
-                  "num_params": sum(p.numel() for p in net.parameters())},
+                  "num_params": count_params(net, trainable_only=False)},
         "data": {"root": str(Path(data_root).resolve()) if data_root is not None else None, "num_classes": num_classes,
                  "class_names": class_names, "ignore_index": cfg.ignore_index,
                  "train_split": cfg.train_split, "val_split": cfg.val_split, "report_split": report_split,
