@@ -6,7 +6,7 @@ The numbers the paper tables report (Params (M), GFLOPs, FPS) come from one call
     r.params_m, r.gflops, r.fps, r.latency.median_ms
     r.save("bench.json")
 
-Conventions:
+Conventions (definitions in ``docs/metrics.md``):
 
 - **Params** = trainable parameters; ``params_m`` = trainable / 1e6 rounded to 2 decimals.
   The total (frozen included) is reported next to it.

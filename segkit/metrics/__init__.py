@@ -1,4 +1,4 @@
-"""Segmentation metrics from one confusion matrix.
+"""Segmentation metrics from one confusion matrix (definitions in ``docs/metrics.md``).
 
 Every metric comes from a single ``(K, K)`` matrix ``hist`` accumulated over the whole
 evaluation set with one ``bincount`` per batch, never from per-image averages.

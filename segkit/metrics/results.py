@@ -166,7 +166,7 @@ def metrics_from_hist(
     class_names: Sequence[str] | None = None,
     absent: Absent = "nan",
 ) -> SegMetrics:
-    """Every metric of the module docstring from a ``(K, K)`` confusion matrix (rows = GT).
+    """Every metric of ``docs/metrics.md`` from a ``(K, K)`` confusion matrix (rows = GT).
 
     Args:
         hist: Confusion matrix of non-negative counts.
