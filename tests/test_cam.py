@@ -494,3 +494,21 @@ def test_cli_cam_on_a_run_uses_its_input_size_dataset_colours_and_crops_the_lett
     assert {tuple(v) for v in pred.reshape(-1, 3)} <= set(WIREROPE_PALETTE)  # the dataset's class colours
     assert (tmp_path / "c.png").is_file()
     plt.close("all")
+
+
+def test_plot_cams_row_has_colour_bar_and_names_the_empty_region(trained):
+    import matplotlib.pyplot as plt
+
+    model, samples = trained
+    gt = np.zeros((64, 64), np.int64)
+    gt[20:40, 20:40] = 1
+    res = cam.gradcam(model, samples[0][0], [1, 2], label_map=gt, class_names=["bg", "corrosion", "broken_wire"])
+    fig = cam.plot_cams(res, gt=gt, target="gt")
+    assert [a.get_title() for a in fig.axes if a.get_title()] == ["image", "ground truth", "prediction", "corrosion",
+                                                                  "broken_wire"]
+    assert sum(a.get_ylabel() == cam.figures.CAM_COLORBAR_LABEL for a in fig.axes) == 1
+    empty = next(a for a in fig.axes if a.get_title() == "broken_wire")
+    assert [t.get_text() for t in empty.texts] == ["no broken_wire pixels\nin the ground truth"]
+    with pytest.raises(ValueError, match="target must be 'pred' or 'gt'"):
+        cam.plot_cams(res, target="labels")
+    plt.close("all")

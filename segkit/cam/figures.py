@@ -95,7 +95,7 @@ def _class_legend(fig: "Figure", masks: list[np.ndarray], names: Sequence[str] |
 
 def plot_cams(result: CamResult, gt: np.ndarray | None = None, alpha: float = 0.5,
               palette: np.ndarray | None = None, figsize_per: float = 2.6, cmap: str = "jet",
-              target: str = "prediction") -> "Figure":
+              target: str = "pred") -> "Figure":
     """One row: image, ground truth (if given), prediction, a CAM overlay per class.
 
     Args:
@@ -105,24 +105,29 @@ def plot_cams(result: CamResult, gt: np.ndarray | None = None, alpha: float = 0.
         palette: (n, 3) uint8 class colours (default VOC; ``segkit.data.mask_palette(ds)``: the dataset's).
         figsize_per: inches per panel.
         cmap: the heat maps' matplotlib colour map (also the colour bar's).
-        target: what an empty panel's note calls the scored region ("prediction", "ground truth").
+        target: the region ``result`` scored: "pred" (its default) or "gt" (``gradcam(label_map=gt)``);
+            named in the note of a panel whose class had no pixels there.
     """
     panels = [_Panel("image", result.image)]
     masks = [result.prediction] if gt is None else [np.asarray(gt), result.prediction]
     if gt is not None:
         panels.append(_Panel("ground truth", colorize_mask(gt, palette)))
     panels.append(_Panel("prediction", colorize_mask(result.prediction, palette)))
-    panels += _cam_panels(result, "", alpha, cmap, target)
+    panels += _cam_panels(result, "", alpha, cmap, _region(target))
     return _draw([panels], masks=masks, names=result.class_names, palette=palette, cmap=cmap,
                  suptitle=f"{result.method} at {result.layer}", figsize_per=figsize_per)
+
+
+def _region(target: str) -> str:
+    if target not in ("pred", "gt"):
+        raise ValueError(f"target must be 'pred' or 'gt'; got {target!r}")
+    return "ground truth" if target == "gt" else "prediction"
 
 
 def _check_grid(models: Mapping[str, nn.Module], images: Sequence[Any], gts: Sequence[np.ndarray] | None,
                 target: str, crops: Sequence[Any] | None) -> None:
     if not models or not images:
         raise ValueError(f"cam_grid needs at least one model and one image; got {len(models)} and {len(images)}")
-    if target not in ("pred", "gt"):
-        raise ValueError(f"target must be 'pred' or 'gt'; got {target!r}")
     if target == "gt" and gts is None:
         raise ValueError("target='gt' needs gts= (one ground-truth mask per image)")
     if gts is not None and len(gts) != len(images):
@@ -187,9 +192,9 @@ def cam_grid(
         The matplotlib Figure; ``fig.cam_results`` holds the ``CamResult`` per (image, model),
         uncropped.
     """
+    region = _region(target)
     _check_grid(models, images, gts, target, crops)
     names = list(class_names) if class_names else None
-    region = "ground truth" if target == "gt" else "prediction"
     results: dict[tuple[int, str], CamResult] = {}
     rows, masks = [], []
     for r, img in enumerate(images):
