@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 __all__ = [
     "did_you_mean", "count_params", "main_logits", "atomic_write", "load_tensors", "resolve_device",
-    "model_device", "eval_mode", "parse_key_values",
+    "model_device", "eval_mode", "parse_key_values", "check_num_classes", "check_ignore_index",
 ]
 
 
@@ -107,6 +107,31 @@ def parse_key_values(items: Iterable[str] | None, option: str = "--set", example
             raise ValueError(f"{option} {item!r}: {problem}; quote the value and close its brackets, "
                              f"e.g. {option} 'input_shape=[96, 96]'") from None
     return out
+
+
+def check_num_classes(num_classes: Any) -> int:
+    """`num_classes` as an int; raises ValueError unless it is a positive integer."""
+    import numpy as np
+
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    return int(num_classes)
+
+
+def check_ignore_index(ignore_index: Any, num_classes: int) -> int | None:
+    """`ignore_index` as an int (or None); raises ValueError for a non-integer or a valid class index."""
+    import numpy as np
+
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if 0 <= ignore_index < num_classes:
+        raise ValueError(
+            f"ignore_index={ignore_index} is a valid class for num_classes={num_classes}; "
+            f"use a value outside [0, {num_classes}) such as 255 (or {num_classes}, as the reference)"
+        )
+    return int(ignore_index)
 
 
 def main_logits(out: Any):

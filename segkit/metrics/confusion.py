@@ -6,6 +6,7 @@ from typing import Any, Sequence, TextIO
 import numpy as np
 import torch
 
+from segkit._utils import check_ignore_index, check_num_classes
 from segkit.metrics._functional import Absent, _check_absent, _class_names
 from segkit.metrics.results import SegMetrics, metrics_from_hist
 
@@ -88,18 +89,8 @@ class ConfusionMatrix:
         absent: Absent = "nan",
         strict: bool = True,
     ) -> None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-        num_classes = int(num_classes)
-        if ignore_index is not None:
-            if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-                raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
-            if 0 <= ignore_index < num_classes:
-                raise ValueError(
-                    f"ignore_index={ignore_index} is a valid class for num_classes={num_classes}; "
-                    f"use a value outside [0, {num_classes}) such as 255"
-                )
-            ignore_index = int(ignore_index)
+        num_classes = check_num_classes(num_classes)
+        ignore_index = check_ignore_index(ignore_index, num_classes)
         _check_absent(absent)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
