@@ -512,3 +512,21 @@ def test_plot_cams_row_has_colour_bar_and_names_the_empty_region(trained):
     with pytest.raises(ValueError, match="target must be 'pred' or 'gt'"):
         cam.plot_cams(res, target="labels")
     plt.close("all")
+
+
+def test_plot_attention_crops_the_letterbox_and_has_a_colour_bar():
+    import matplotlib.pyplot as plt
+
+    from segkit.data import letterbox
+    from segkit.modules.ggca import GGCAFused
+
+    model = _host(_randomize(GGCAFused(16, reduction=4, num_groups=4))).eval()
+    wide = (np.random.default_rng(0).random((16, 32, 3)) * 255).astype(np.uint8)
+    canvas, info = letterbox(wide, 32)  # grey bars: rows 0-7 and 24-31
+    maps = cam.capture_attention(model, canvas)
+    fig = cam.plot_attention(canvas, maps, crop=info)
+    shown = [np.asarray(a.images[0].get_array()) for a in fig.axes if a.images]
+    assert len(shown) == 2 and all(p.shape[:2] == (16, 32) for p in shown)
+    np.testing.assert_allclose(shown[0], wide / 255, atol=1e-6)  # exactly the image, bars cut away
+    assert sum("attention, scaled per map" in a.get_ylabel() for a in fig.axes) == 1
+    plt.close("all")

@@ -16,7 +16,7 @@ import numpy as np
 import torch.nn as nn
 
 from segkit.cam.gradcam import CamResult, gradcam
-from segkit.cam.images import overlay, to_rgb
+from segkit.cam.images import crop_box, overlay, to_rgb
 from segkit.data.palette import class_colors, colorize_mask
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def _crop(res: CamResult, gt: np.ndarray | None, box: Any) -> tuple[CamResult, n
     """Cut a result (and its ground truth) to a box: a ``LetterboxInfo`` or (top, left, height, width)."""
     if box is None:
         return res, gt
-    top, left, height, width = (*box.offset, *box.resized) if hasattr(box, "offset") else box
+    top, left, height, width = crop_box(box, res.prediction.shape)
     return res.crop(top, left, height, width), None if gt is None else gt[top:top + height, left:left + width]
 
 

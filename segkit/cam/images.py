@@ -16,7 +16,7 @@ import torch
 
 from segkit.data.palette import colorize_mask
 
-__all__ = ["overlay", "colorize_mask", "to_rgb"]
+__all__ = ["overlay", "colorize_mask", "to_rgb", "crop_box"]
 
 
 def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -75,3 +75,11 @@ def _to_input(image: Any) -> tuple[torch.Tensor, np.ndarray]:
             raise ValueError(f"image tensor must be (3, H, W) or (1, 3, H, W) in [0, 1]; got shape {tuple(image.shape)}")
     rgb = x[0].permute(1, 2, 0).cpu().numpy()
     return x, np.clip(rgb, 0, 1)
+
+
+def crop_box(crop: Any, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of a ``LetterboxInfo`` (its image region), a 4-tuple, or None
+    (the whole ``size`` (H, W))."""
+    if crop is None:
+        return 0, 0, int(size[0]), int(size[1])
+    return tuple(int(v) for v in ((*crop.offset, *crop.resized) if hasattr(crop, "offset") else crop))

@@ -156,7 +156,7 @@ def _cmd_cam(args: argparse.Namespace) -> int:
             print("no attention modules found (GGCA, CBAM, window/MobileViT attention, AttnGate)")
         else:
             att = out.with_name(out.stem + "_attention" + out.suffix)
-            cam.plot_attention(images[0], maps, save=att)
+            cam.plot_attention(images[0], maps, save=att, crop=boxes[0])
             print(f"wrote {att} ({len(maps)} attention maps)")
     return 0
 
