@@ -1,14 +1,22 @@
-"""Small helpers shared across segkit (no torch-heavy imports)."""
+"""Small helpers shared across segkit, one implementation each (torch is imported lazily).
+
+Device resolution, eval mode, parameter counting, KEY=VALUE parsing, model outputs, atomic
+writes and safe tensor loading live here; mask colours live in ``segkit.data.palette``.
+"""
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
-__all__ = ["did_you_mean", "count_params", "main_logits", "atomic_write", "load_tensors"]
+__all__ = [
+    "did_you_mean", "count_params", "main_logits", "atomic_write", "load_tensors", "resolve_device",
+    "model_device", "eval_mode", "parse_key_values", "check_num_classes", "check_ignore_index",
+]
 
 
 def did_you_mean(name: str, options: Iterable[str], n: int = 3) -> str:
@@ -18,8 +26,112 @@ def did_you_mean(name: str, options: Iterable[str], n: int = 3) -> str:
 
 
 def count_params(module, trainable_only: bool = True) -> int:
-    """Number of parameters (those with requires_grad when `trainable_only`)."""
+    """Number of parameters (those with requires_grad when `trainable_only`); a parameter
+    shared by several modules is counted once."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def resolve_device(device: Any = "auto", local_rank: int = 0):
+    """A ``torch.device`` from a name: ``"auto"`` (or None / "") picks this process's GPU, else
+    MPS, else the CPU; a bare ``"cuda"`` becomes ``cuda:<local_rank>`` (torchrun's GPU).
+
+    Raises:
+        ValueError: CUDA is asked for but not available.
+    """
+    import torch
+
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but CUDA is not available; use device='auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+    return dev
+
+
+def model_device(model, device: Any = None):
+    """`device` resolved as in ``resolve_device``; None: where the model's parameters live (CPU without any)."""
+    import torch
+
+    if device is not None:
+        return resolve_device(device)
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def eval_mode(model, no_grad: bool = True) -> Iterator[Any]:
+    """Context: `model` in eval mode (and autograd off when `no_grad`); on exit every submodule
+    gets back its own training flag, so a frozen, eval-mode BatchNorm inside a training model
+    stays in eval mode (``model.train(flag)`` would switch it back to training)."""
+    import torch
+
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
+            yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def parse_key_values(items: Iterable[str] | None, option: str = "--set", example: str = "key=value") -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` -> {KEY: VALUE parsed as YAML} (``3`` an int, ``[96,96]`` a list).
+
+    Args:
+        items: the raw strings (None: none).
+        option: the command-line option they came from, named in errors.
+        example: a valid item for that option, shown in errors.
+
+    Raises:
+        ValueError: an item without ``=`` or key, or a value that is not YAML.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{option} {item!r} must look like KEY=VALUE, e.g. {option} {example}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not a YAML value"
+            raise ValueError(f"{option} {item!r}: {problem}; quote the value and close its brackets, "
+                             f"e.g. {option} 'input_shape=[96, 96]'") from None
+    return out
+
+
+def check_num_classes(num_classes: Any) -> int:
+    """`num_classes` as an int; raises ValueError unless it is a positive integer."""
+    import numpy as np
+
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    return int(num_classes)
+
+
+def check_ignore_index(ignore_index: Any, num_classes: int) -> int | None:
+    """`ignore_index` as an int (or None); raises ValueError for a non-integer or a valid class index."""
+    import numpy as np
+
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if 0 <= ignore_index < num_classes:
+        raise ValueError(
+            f"ignore_index={ignore_index} is a valid class for num_classes={num_classes}; "
+            f"use a value outside [0, {num_classes}) such as 255 (or {num_classes}, as the reference)"
+        )
+    return int(ignore_index)
 
 
 def main_logits(out: Any):

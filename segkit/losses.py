@@ -29,31 +29,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from segkit._utils import check_ignore_index, check_num_classes
+
 __all__ = ["CrossEntropyLoss", "FocalLoss", "DiceLoss", "SegLoss", "f_score"]
 
 Weights = Sequence[float] | np.ndarray | torch.Tensor | None
 
 
 # helpers ------------------------------------------------------------------------------
-
-
-def _check_num_classes(num_classes: int) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    return int(num_classes)
-
-
-def _check_ignore_index(ignore_index: int | None, num_classes: int) -> int | None:
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    if 0 <= ignore_index < num_classes:
-        raise ValueError(
-            f"ignore_index={ignore_index} is a valid class for num_classes={num_classes}; "
-            f"use a value outside [0, {num_classes}) such as 255 (or {num_classes}, as the reference)"
-        )
-    return int(ignore_index)
 
 
 def _check_weights(weight: Weights, num_classes: int) -> torch.Tensor | None:
@@ -232,8 +215,8 @@ def f_score(
 class _SegLossBase(nn.Module):
     def __init__(self, num_classes: int, ignore_index: int | None, validate: bool) -> None:
         super().__init__()
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore_index(ignore_index, self.num_classes)
+        self.num_classes = check_num_classes(num_classes)
+        self.ignore_index = check_ignore_index(ignore_index, self.num_classes)
         self.validate = bool(validate)
 
     def _prepare(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 
 from segkit._utils import count_params, did_you_mean
+from segkit._utils import eval_mode as _eval_mode
 
 __all__ = [
     "probe_shapes",
@@ -103,25 +104,6 @@ def _make_input(model: nn.Module, input: torch.Tensor | Sequence[int] | None) ->
         raise ValueError(f"input shape {shape} has a non-positive dimension; pass e.g. (1, 3, 64, 64)")
     gen = torch.Generator().manual_seed(0)
     return torch.randn(shape, generator=gen).to(device=device, dtype=dtype)
-
-
-class _eval_mode:
-    """Context: eval mode + no_grad, restoring every module's own training flag afterwards."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.flags: list[tuple[nn.Module, bool]] = []
-
-    def __enter__(self) -> None:
-        self.flags = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        self.grad = torch.is_grad_enabled()
-        torch.set_grad_enabled(False)
-
-    def __exit__(self, *exc: Any) -> None:
-        torch.set_grad_enabled(self.grad)
-        for m, flag in self.flags:
-            m.training = flag
 
 
 @dataclass

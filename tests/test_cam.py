@@ -246,7 +246,7 @@ def test_cam_grid_baseline_vs_improved(trained, tmp_path):
     fig = cam.cam_grid({"untrained": other, "trained": model}, imgs, [1, 2], gts=gts,
                        class_names=["background", "corrosion", "broken_wire"], target="gt", save=out)
     assert out.is_file() and out.stat().st_size > 1000
-    assert len(fig.axes) == 2 * (2 + 2 * 3)
+    assert len(fig.axes) == 2 * (2 + 2 * 3) + 1  # the panels and one colour bar
     assert set(fig.cam_results) == {(0, "untrained"), (0, "trained"), (1, "untrained"), (1, "trained")}
     with pytest.raises(ValueError, match="gts"):
         cam.cam_grid({"m": model}, imgs, [1], target="gt")
@@ -407,4 +407,126 @@ def test_cli_cam_writes_figures(tmp_path, synthetic_root, capsys):
     assert "6 attention maps" in capsys.readouterr().out
     import matplotlib.pyplot as plt
 
+    plt.close("all")
+
+
+# ----------------------------------------------------------------------------- figures for a paper
+
+
+def _panel(fig, title: str) -> np.ndarray:
+    """The RGB picture of the first-row panel titled `title`."""
+    ax = next(a for a in fig.axes if a.get_title() == title)
+    return np.asarray(ax.images[0].get_array())
+
+
+def test_cam_figure_has_colour_bar_class_colours_and_explained_empty_panels(trained, synthetic_root):
+    import matplotlib.pyplot as plt
+
+    from segkit.data import WIREROPE_PALETTE, mask_palette
+
+    model, samples = trained
+    img = samples[0][0]
+    gt = np.zeros((64, 64), np.int64)  # labelled: corrosion in one square, no broken wire anywhere
+    gt[8:24, 8:24] = 1
+    names = ["background", "corrosion", "broken_wire"]
+    fig = cam.cam_grid({"m": model}, [img], [1, 2], gts=[gt], class_names=names, target="gt",
+                       palette=mask_palette(synthetic_root))
+    bars = [a for a in fig.axes if a.get_ylabel() == cam.figures.CAM_COLORBAR_LABEL]
+    assert len(bars) == 1 and bars[0].get_ylim() == (0.0, 1.0)
+    titled = [a for a in fig.axes if a.get_title()]
+    assert len(titled) == 5 and min(a.title.get_fontsize() for a in titled) >= 10
+    shown = _panel(fig, "ground truth")
+    for c in (0, 1):  # each class in its dataset colour (the masks' own palette), not one colour for all
+        assert (shown[gt == c] == WIREROPE_PALETTE[c]).all()
+    assert len({tuple(v) for v in shown.reshape(-1, 3)}) == 2
+    legend = {t.get_text() for lg in fig.legends for t in lg.get_texts()}
+    assert {"background", "corrosion"} <= legend
+    empty = next(a for a in fig.axes if a.get_title() == "m\nbroken_wire")
+    assert [t.get_text() for t in empty.texts] == ["no broken_wire pixels\nin the ground truth"]
+    assert np.asarray(empty.images[0].get_array()).max() <= 0.35 + 1e-6  # the dimmed image, not a map
+    assert fig.cam_results[(0, "m")].target_pixels == [16 * 16, 0]
+    plt.close("all")
+
+
+def test_cam_grid_crops_the_letterbox(trained):
+    import matplotlib.pyplot as plt
+
+    from segkit.data import letterbox
+
+    model, samples = trained
+    wide = (samples[0][0].permute(1, 2, 0).numpy()[16:48] * 255).astype(np.uint8)  # 32x64
+    canvas, info = letterbox(wide, 64)
+    assert (canvas[:16] == 128).all() and (canvas[48:] == 128).all()  # grey bars above and below
+    fig = cam.cam_grid({"m": model}, [canvas], [1], crops=[info])
+    for title in ("image", "m\nprediction", "m\nclass 1"):
+        assert _panel(fig, title).shape[:2] == (32, 64)
+    rgb = _panel(fig, "image")
+    assert np.abs(rgb - wide / 255).max() < 1e-6  # exactly the image, no grey row left
+    assert fig.cam_results[(0, "m")].image.shape[:2] == (64, 64)  # the results stay uncropped
+    with pytest.raises(ValueError, match="crops has 2 boxes for 1 images"):
+        cam.cam_grid({"m": model}, [canvas], [1], crops=[info, info])
+    plt.close("all")
+
+
+def test_cli_cam_on_a_run_uses_its_input_size_dataset_colours_and_crops_the_letterbox(tmp_path, synthetic_root,
+                                                                                        capsys):
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from segkit.cli import main
+    from segkit.data import WIREROPE_PALETTE
+
+    run = tmp_path / "run"
+    assert main(["train", "--data-root", str(synthetic_root), "--run-dir", str(run), "--profile", "quick",
+                 "--epochs", "1", "--no-progress", "--set", "input_shape=[48, 48]", "--set", "num_workers=0",
+                 "--set", "Unfreeze_batch_size=4", "--set", "max_train_batches=1"]) == 0
+    src = np.asarray(Image.open(next((synthetic_root / "JPEGImages").glob("*.jpg"))).convert("RGB"))
+    wide = tmp_path / "wide.png"
+    Image.fromarray(src[16:48]).save(wide)  # 32x64: a letterbox at 48x48 adds 12-pixel grey bars
+    capsys.readouterr()
+    plt.close("all")
+    assert main(["cam", str(run), str(wide), "--classes", "corrosion,broken_wire", "--out", str(tmp_path / "c.png")]) == 0
+    assert "(input 48x48, letterbox bars cropped)" in capsys.readouterr().out
+    fig = plt.figure(plt.get_fignums()[-1])
+    image, pred = _panel(fig, "image"), _panel(fig, "run\nprediction")
+    assert image.shape[:2] == pred.shape[:2] == (24, 48)  # the image region only, no grey rows
+    assert not (np.abs(image - 128 / 255) < 1e-3).all(-1).all(-1).any()  # no row is letterbox grey
+    assert {tuple(v) for v in pred.reshape(-1, 3)} <= set(WIREROPE_PALETTE)  # the dataset's class colours
+    assert (tmp_path / "c.png").is_file()
+    plt.close("all")
+
+
+def test_plot_cams_row_has_colour_bar_and_names_the_empty_region(trained):
+    import matplotlib.pyplot as plt
+
+    model, samples = trained
+    gt = np.zeros((64, 64), np.int64)
+    gt[20:40, 20:40] = 1
+    res = cam.gradcam(model, samples[0][0], [1, 2], label_map=gt, class_names=["bg", "corrosion", "broken_wire"])
+    fig = cam.plot_cams(res, gt=gt, target="gt")
+    assert [a.get_title() for a in fig.axes if a.get_title()] == ["image", "ground truth", "prediction", "corrosion",
+                                                                  "broken_wire"]
+    assert sum(a.get_ylabel() == cam.figures.CAM_COLORBAR_LABEL for a in fig.axes) == 1
+    empty = next(a for a in fig.axes if a.get_title() == "broken_wire")
+    assert [t.get_text() for t in empty.texts] == ["no broken_wire pixels\nin the ground truth"]
+    with pytest.raises(ValueError, match="target must be 'pred' or 'gt'"):
+        cam.plot_cams(res, target="labels")
+    plt.close("all")
+
+
+def test_plot_attention_crops_the_letterbox_and_has_a_colour_bar():
+    import matplotlib.pyplot as plt
+
+    from segkit.data import letterbox
+    from segkit.modules.ggca import GGCAFused
+
+    model = _host(_randomize(GGCAFused(16, reduction=4, num_groups=4))).eval()
+    wide = (np.random.default_rng(0).random((16, 32, 3)) * 255).astype(np.uint8)
+    canvas, info = letterbox(wide, 32)  # grey bars: rows 0-7 and 24-31
+    maps = cam.capture_attention(model, canvas)
+    fig = cam.plot_attention(canvas, maps, crop=info)
+    shown = [np.asarray(a.images[0].get_array()) for a in fig.axes if a.images]
+    assert len(shown) == 2 and all(p.shape[:2] == (16, 32) for p in shown)
+    np.testing.assert_allclose(shown[0], wide / 255, atol=1e-6)  # exactly the image, bars cut away
+    assert sum("attention, scaled per map" in a.get_ylabel() for a in fig.axes) == 1
     plt.close("all")

@@ -88,10 +88,10 @@ def test_every_subcommand_has_a_description_and_help_shows_defaults():
 
 
 def test_set_takes_a_yaml_list_as_in_the_help_example():
-    from segkit.commands.engine import _parse_sets
+    from segkit._utils import parse_key_values
     from segkit.engine import TrainConfig
 
-    sets = _parse_sets(["input_shape=[96,96]", "Init_lr=1e-3"])
+    sets = parse_key_values(["input_shape=[96,96]", "Init_lr=1e-3"])
     assert sets["input_shape"] == [96, 96]
     cfg = TrainConfig.profile("quick", **sets)
     assert cfg.input_shape == [96, 96] and cfg.Init_lr == 0.001

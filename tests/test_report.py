@@ -283,16 +283,50 @@ def _assert_names_clear_of_markers(fig) -> None:
     r = fig.canvas.get_renderer()
     discs = []
     for coll in ax.collections:
+        if not hasattr(coll, "get_sizes"):  # error bars
+            continue
         sizes = coll.get_sizes()
         for k, xy in enumerate(coll.get_offsets()):
             if np.isfinite(xy).all():
                 area = sizes[k % len(sizes)] if len(sizes) else 36.0
                 discs.append((*ax.transData.transform(xy), 0.5 * np.sqrt(area) * fig.dpi / 72))
+    from matplotlib.text import Text
+
     for t in ax.texts:
-        box = t.get_window_extent(r)
+        t.update_positions(r)
+        box = Text.get_window_extent(t, r)  # the name; a leader line ends at its own marker's edge
         for cx, cy, rad in discs:
             nx, ny = min(max(cx, box.x0), box.x1), min(max(cy, box.y0), box.y1)  # nearest point of the box
             assert (nx - cx) ** 2 + (ny - cy) ** 2 >= (rad - 1) ** 2, f"{t.get_text()!r} is drawn over a marker"
+
+
+def test_ablation_scatter_names_keep_clear_of_error_bars_and_lead_to_their_bubble():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.text import Text
+
+    from segkit.report import figures
+
+    df = pd.DataFrame({"Model": ["baseline", "GGCA idx>=4 (paper)", "GGCA all", "SE", "CBAM", "ECA"],
+                       "mIoU(%)": [61.2, 62.0, 61.8, 61.5, 60.9, 61.4],
+                       "mIoU(%) std": [0.8, 0.6, 0.9, 0.7, 1.1, 0.5],
+                       "FPS(f/s)": [44.1, 41.0, 39.5, 43.0, 38.8, 43.6],
+                       "Parameter(M)": [5.81, 5.82, 5.85, 5.83, 5.86, 5.81]})
+    fig = figures.plot_miou_vs_fps(df)
+    fig.canvas.draw()  # the final layout: names were placed after tight_layout
+    ax, r = fig.axes[0], fig.canvas.get_renderer()
+    assert len(ax.texts) == 6
+    _assert_names_clear_of_markers(fig)
+    for _, row in df.iterrows():  # no name is crossed by an error bar
+        cx, lo = ax.transData.transform((row["FPS(f/s)"], row["mIoU(%)"] - row["mIoU(%) std"]))
+        _, hi = ax.transData.transform((row["FPS(f/s)"], row["mIoU(%)"] + row["mIoU(%) std"]))
+        for t in ax.texts:
+            t.update_positions(r)
+            b = Text.get_window_extent(t, r)  # the name, its leader line aside
+            assert not (b.x0 < cx < b.x1 and b.y0 < hi and b.y1 > lo), f"{t.get_text()!r} crosses {row['Model']}'s bar"
+    far = [t for t in ax.texts if t.arrow_patch is not None]  # a name set away from its bubble points at it
+    assert far and all(np.hypot(*t.xyann) > 20 for t in far)
 
 
 def test_figures_build_without_error():

@@ -8,13 +8,14 @@ __all__ = ["add_commands"]
 
 
 def _cmd_adapt(args: argparse.Namespace) -> int:
-    from segkit.commands.engine import _parse_sets, recipe_from_args
+    from segkit._utils import parse_key_values
+    from segkit.commands.engine import recipe_from_args
     from segkit.engine import AdaptConfig, adapt
 
     cfg, overrides = recipe_from_args(args)
     if overrides:
         cfg = cfg.replace(**overrides)
-    adapt_overrides = _parse_sets(args.adapt_set)
+    adapt_overrides = parse_key_values(args.adapt_set, "--adapt-set", "epochs=2")
     if args.adapt_epochs is not None:
         adapt_overrides["epochs"] = args.adapt_epochs
     acfg = AdaptConfig.from_dict(adapt_overrides)

@@ -100,6 +100,28 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_look(run_dir: Path | None, size: int | None) -> tuple[tuple[int, int], object]:
+    """(letterbox size (H, W), class palette) for ``segkit cam``: the run's input size and its dataset's
+    mask colours; a registered model without a run: `size` (default 512) and the default palette."""
+    config = {}
+    if run_dir is not None:
+        from segkit.rundir import RunDir
+
+        config = RunDir(run_dir).read_config()
+    shape = (config.get("train") or {}).get("input_shape")
+    hw = (size, size) if size else (tuple(int(v) for v in shape) if shape else (512, 512))
+    root = (config.get("data") or {}).get("root")
+    palette = None
+    if root and Path(root).is_dir():
+        from segkit.data import mask_palette
+
+        try:
+            palette = mask_palette(root, (config.get("data") or {}).get("num_classes"))
+        except (OSError, ValueError) as exc:  # the dataset changed since training: default colours still work
+            print(f"class colours: {root} unreadable ({type(exc).__name__}); using the default palette")
+    return hw, palette
+
+
 def _cmd_cam(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
@@ -107,31 +129,34 @@ def _cmd_cam(args: argparse.Namespace) -> int:
     from segkit import cam
     from segkit.data import letterbox
 
-    model, name, names, _ = _load_model(args.model, args.num_classes, args.checkpoint)
-    images = []
+    model, name, names, run_dir = _load_model(args.model, args.num_classes, args.checkpoint)
+    hw, palette = _run_look(run_dir, args.size)
+    images, boxes = [], []
     for p in args.images:
         if not Path(p).is_file():
             raise FileNotFoundError(f"image {p!r} not found")
-        canvas, _ = letterbox(np.asarray(Image.open(p).convert("RGB")), args.size)
+        canvas, info = letterbox(np.asarray(Image.open(p).convert("RGB")), hw)
         images.append(canvas)
+        boxes.append(info)
     if args.class_names:
         names = [n.strip() for n in args.class_names.split(",")]
     k = getattr(model, "num_classes", None) or len(names or []) or 2
     classes = _class_indices(args.classes, names, k) if args.classes else list(range(1, k))
     out = Path(args.out)
     fig = cam.cam_grid({name: model}, images, classes, class_names=names, layer=args.layer, method=args.method,
-                       save=out, precision=args.precision, channels_last=channels_last_value(args.channels_last))
+                       palette=palette, crops=boxes, save=out, precision=args.precision,
+                       channels_last=channels_last_value(args.channels_last))
     for (i, _), res in fig.cam_results.items():
         for note in res.notes:
             print(f"image {i}: {note}")
-    print(f"wrote {out}")
+    print(f"wrote {out} (input {hw[0]}x{hw[1]}, letterbox bars cropped)")
     if args.attention:
         maps = cam.capture_attention(model, images[0])
         if not maps:
             print("no attention modules found (GGCA, CBAM, window/MobileViT attention, AttnGate)")
         else:
             att = out.with_name(out.stem + "_attention" + out.suffix)
-            cam.plot_attention(images[0], maps, save=att)
+            cam.plot_attention(images[0], maps, save=att, crop=boxes[0])
             print(f"wrote {att} ({len(maps)} attention maps)")
     return 0
 
@@ -171,7 +196,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--class-names", help="comma-separated names for the titles (default: the run's, else indices)")
     c.add_argument("--layer", help="cam_layers role (backbone, neck, decoder) or module path (default: decoder)")
     c.add_argument("--method", choices=_CAM_METHODS, default="gradcam", help="CAM method")
-    c.add_argument("--size", type=int, default=512, help="letterbox size (default 512)")
+    c.add_argument("--size", type=int, help="square letterbox size (default: the run's input size, else 512)")
     c.add_argument("--num-classes", type=int, default=3, help="classes for registered models (default 3)")
     c.add_argument("--checkpoint", help="a run's checkpoint name (best, last) or a .pt path")
     c.add_argument("--attention", action="store_true", help="also plot the attention maps of the first image")

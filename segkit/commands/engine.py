@@ -7,26 +7,10 @@ import sys
 from typing import Any
 from pathlib import Path
 
+from segkit._utils import parse_key_values
 from segkit.commands import add_precision_args, channels_last_value
 
 __all__ = ["add_commands"]
-
-
-def _parse_sets(items: list[str]) -> dict:
-    import yaml
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r} must look like KEY=VALUE, e.g. --set UnFreeze_Epoch=20")
-        key, value = item.split("=", 1)
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "not a YAML value"
-            raise ValueError(f"--set {item!r}: {problem}; quote strings and close brackets, "
-                             "e.g. --set 'model_kwargs={attn: se}'") from None
-    return out
 
 
 def _write_text(path: str, text: str) -> None:
@@ -42,7 +26,7 @@ def recipe_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     from segkit.engine import TrainConfig
 
     cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig.profile(args.profile)
-    overrides = _parse_sets(args.set)
+    overrides = parse_key_values(args.set, "--set", "UnFreeze_Epoch=20")
     if args.model:
         overrides["model"] = args.model
     if args.epochs is not None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from segkit._utils import parse_key_values
+
 __all__ = ["add_commands"]
 
 
@@ -18,18 +20,6 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     if len(shape) != 4 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"--input {text!r}: expected 4 positive ints B,C,H,W such as 1,3,512,512")
     return shape
-
-
-def _parse_kv(items: list[str]) -> dict:
-    import yaml
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--arg {item!r}: expected KEY=VALUE, e.g. --arg num_classes=3")
-        out[key] = yaml.safe_load(value)
-    return out
 
 
 def _build(name: str, kwargs: dict):
@@ -48,7 +38,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     from segkit import stitch
 
-    model = _build(args.model, _parse_kv(args.arg))
+    model = _build(args.model, parse_key_values(args.arg, "--arg", "num_classes=3"))
     df = stitch.inspect(model, args.input, max_depth=args.depth, called_only=args.called_only)
     if args.csv:
         df.to_csv(args.csv, index=False)

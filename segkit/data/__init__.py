@@ -8,16 +8,18 @@
 * `letterbox` / `LetterboxInfo` / `TrainAugment`: paired image/mask transforms.
 * tools: `write_splits`, `fix_binary_masks`, `convert_labelme`, `augment_dataset`,
   `check_dataset` (also ``segkit data ...``).
+* colours: `mask_palette` (a dataset's own class colours), `voc_palette`, `colorize_mask`.
 * statistics: `dataset_stats`, `sample_grid`, `plot_class_distribution`, `plot_object_sizes`.
 """
 from .cityscapes import CITYSCAPES_CLASSES, CityscapesSegmentation, labelids_to_trainids
 from .domains import PseudoLabelled, UnlabelledImages, dataset_layout, labelled_dataset
 from .panorama import make_panoramic_dataset, warp_to_panorama
-from .stats import DatasetStats, dataset_stats, mask_palette, overlay, plot_class_distribution, plot_object_sizes, sample_grid
+from .palette import colorize_mask, mask_palette, voc_palette
+from .stats import DatasetStats, dataset_stats, overlay, plot_class_distribution, plot_object_sizes, sample_grid
 from .synthetic import WIREROPE_CLASSES, WIREROPE_PALETTE, make_synthetic_wirerope, render_wirerope
 from .tools import (
     Problem, augment_dataset, check_dataset, convert_labelme, fix_binary_masks, labelme_to_mask, make_splits,
-    save_mask, sharpness, voc_palette, write_splits,
+    save_mask, sharpness, write_splits,
 )
 from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, to_tensor_pair
 from .voc import DatasetError, VOCSegmentation, read_image, read_mask
@@ -31,6 +33,7 @@ __all__ = [
     "LetterboxInfo", "TrainAugment", "letterbox", "letterbox_mask", "to_tensor_pair",
     "make_splits", "write_splits", "fix_binary_masks", "labelme_to_mask", "convert_labelme",
     "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask", "voc_palette",
+    "colorize_mask",
     "DatasetStats", "dataset_stats", "mask_palette", "overlay", "sample_grid",
     "plot_class_distribution", "plot_object_sizes",
 ]

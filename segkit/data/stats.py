@@ -13,9 +13,9 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from scipy import ndimage
 
+from .palette import mask_palette
 from .voc import VOID, VOCSegmentation
 
 __all__ = [
@@ -147,23 +147,6 @@ def dataset_stats(
 
 
 # ----------------------------------------------------------------------------- colours and figures
-def mask_palette(data: str | Path | VOCSegmentation, num_classes: int | None = None) -> np.ndarray:
-    """``(256, 3)`` uint8 palette: the first mask PNG's own palette when it has one, else
-    the VOC colour map."""
-    from .tools import voc_palette
-
-    ds = _as_dataset(data, None, num_classes) if not isinstance(data, VOCSegmentation) else data
-    with Image.open(ds.mask_paths[0]) as im:
-        pal = im.getpalette() if im.mode == "P" else None
-    if pal:
-        arr = np.zeros((256, 3), np.uint8)
-        p = np.asarray(pal[:768], np.uint8).reshape(-1, 3)
-        arr[:len(p)] = p
-        if len(p) >= ds.num_classes and len(np.unique(p[:ds.num_classes], axis=0)) == ds.num_classes:
-            return arr
-    return voc_palette()
-
-
 def overlay(rgb: np.ndarray, mask: np.ndarray, palette: np.ndarray, alpha: float = 0.5,
             skip: Sequence[int] = (0, VOID)) -> np.ndarray:
     """Blend class colours over `rgb` (classes in `skip` stay uncoloured). Returns uint8."""

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .palette import voc_palette
 from .synthetic import _palette_bytes
 from .voc import (IMAGE_EXTS, VOID, DatasetError, _clash_message, _index_folder, _scan_folder, looks_binary,
                   read_class_names, read_image, read_mask, read_text, resolve_voc_root)
@@ -38,18 +39,6 @@ __all__ = [
 ]
 
 SOURCES_FILE = "sources.csv"
-
-
-def voc_palette(n: int = 256) -> np.ndarray:
-    """The PASCAL VOC colour map ``(n, 3)`` uint8 (bit-interleaved: (0,0,0), (128,0,0), (0,128,0) ...),
-    index 255 (the ignore value) white."""
-    c = np.arange(256)
-    pal = np.zeros((256, 3), np.int64)
-    for j in range(8):
-        for ch in range(3):
-            pal[:, ch] |= ((c >> (3 * j + ch)) & 1) << (7 - j)
-    pal[255] = 255
-    return pal.astype(np.uint8)[:n]
 
 
 def save_mask(mask: np.ndarray, path: str | Path, palette: Sequence[tuple[int, int, int]] | None = None) -> None:

@@ -356,6 +356,13 @@ class VOCSegmentation(Dataset):
                 "marks void, pass check_binary=False (`segkit train --set check_binary=false`)")
 
     # --------------------------------------------------------------------- API
+    @property
+    def palette(self) -> np.ndarray:
+        """``(256, 3)`` uint8 class colours: the masks' own palette when they carry one, else VOC's."""
+        from segkit.data.palette import mask_palette
+
+        return mask_palette(self)
+
     def __len__(self) -> int:
         return len(self.ids)
 

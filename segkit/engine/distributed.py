@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from segkit._utils import resolve_device
+
 __all__ = ["DistInfo", "resolve_device", "setup_distributed", "is_main_process", "barrier", "all_reduce_sum", "gather_by_rank", "broadcast_buffers",
            "cleanup"]
 
@@ -34,25 +36,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> cuda (this process's GPU), else mps, else cpu; otherwise ``torch.device(device)``."""
-    if isinstance(device, torch.device):
-        return device
-    if device in (None, "", "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available; use device='auto' or 'cpu'")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", local_rank % torch.cuda.device_count())
-    return dev
 
 
 def setup_distributed(device: str | torch.device = "auto") -> DistInfo:

@@ -32,7 +32,7 @@ __all__ = ["IGNORED_TRAIN_FIELDS", "run_fingerprint", "data_fingerprint", "code_
 IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_batch_size", "cudnn_benchmark"})
 
 _SEGKIT = Path(__file__).resolve().parents[1]
-_CODE_PARTS = ("data", "models", "modules", "engine", "losses.py", "losses_mpa.py", "metrics.py", "stitch.py",
+_CODE_PARTS = ("data", "models", "modules", "engine", "losses.py", "losses_mpa.py", "metrics", "stitch.py",
                "_utils.py")
 _CHUNK = 64 * 1024
 

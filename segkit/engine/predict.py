@@ -21,7 +21,8 @@ import torch.nn as nn
 from PIL import Image
 from tqdm.auto import tqdm
 
-from segkit.data import voc_palette
+from segkit.data.palette import as_palette
+from segkit.data.palette import colorize_mask as colorize
 from segkit.engine.distributed import resolve_device
 from segkit.engine.evaluate import letterbox_predict, unwrap_model
 from segkit.engine.precision import Precision, resolve_precision
@@ -30,15 +31,6 @@ __all__ = ["predict", "overlay", "colorize", "PredictResult", "MIX_TYPES"]
 
 MIX_TYPES = {"blend": 0, "mask": 1, "cutout": 2}
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
-
-def colorize(label: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]] | None = None) -> np.ndarray:
-    """Label map ``(h, w)`` -> RGB uint8 ``(h, w, 3)`` with `palette` (default VOC colours)."""
-    pal = voc_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
-    label = np.asarray(label)
-    if label.size and int(label.max()) >= len(pal):
-        raise ValueError(f"label value {int(label.max())} has no colour; the palette has {len(pal)} entries")
-    return pal[label]
 
 
 def _mix_code(mix_type: int | str) -> int:
@@ -200,7 +192,6 @@ def _result(name: str, rgb: np.ndarray, label: np.ndarray, code: int, out: Path 
         Image.fromarray(vis).save(path)
         if save_mask:
             m = Image.fromarray(label.astype(np.uint8), mode="P")
-            pal = voc_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
-            m.putpalette(pal.ravel().tolist())
+            m.putpalette(as_palette(palette).ravel().tolist())
             m.save(out / f"{name}_mask.png")
     return PredictResult(name, label, vis, path)

@@ -24,6 +24,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 import segkit
+from segkit._utils import count_params
 from segkit.engine.build import (auto_class_weights, build_run_model, fingerprint_of, init_weights, place_model,
                                  resolve_class_weights, run_datasets)
 from segkit.engine.checkpoint import load_checkpoint
@@ -240,7 +241,7 @@ def _resolved_config(trainer: Trainer, data_root: Any, datasets: tuple[Any, Any,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device": str(p.info.device),
         "world_size": p.info.world_size,
-        "model": {**p.spec, "num_classes": num_classes, "num_params": sum(q.numel() for q in p.net.parameters())},
+        "model": {**p.spec, "num_classes": num_classes, "num_params": count_params(p.net, trainable_only=False)},
         "data": {"root": str(Path(data_root).resolve()) if data_root is not None else None, "num_classes": num_classes,
                  "class_names": p.class_names, "ignore_index": cfg.ignore_index,
                  "train_split": cfg.train_split, "val_split": cfg.val_split, "report_split": report_split,

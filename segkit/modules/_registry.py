@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-from segkit._utils import did_you_mean
+from segkit._utils import count_params, did_you_mean
 
 __all__ = ["register_module", "create_attn", "list_modules", "module_info", "ModuleEntry"]
 
@@ -80,7 +80,7 @@ def list_modules(channels: int = 64):
     for name in sorted(_MODULES):
         e = _MODULES[name]
         kw = {"h": 16, "w": 16} if e.needs_size else {}
-        params = sum(p.numel() for p in e.cls(channels, **kw).parameters())
+        params = count_params(e.cls(channels, **kw), trainable_only=False)
         rows.append(
             dict(name=name, year=e.year, paper=e.paper, **{f"params@C={channels}": params},
                  contract=e.contract, where=e.where, addresses=e.addresses)

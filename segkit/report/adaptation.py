@@ -105,8 +105,8 @@ def adaptation_comparison(run_dirs: Sequence[str | Path], labels: tuple[str, str
 
 def plot_pseudo_labels(run_dir: str | Path, n: int = 4, size: float = 2.0):
     """Target images (top) and their pseudo-labels (bottom; white = unconfident, ignored in training)."""
-    from segkit.data import read_image
-    from segkit.report.figures import _plt, colorize_mask
+    from segkit.data import colorize_mask, read_image
+    from segkit.report.figures import _plt
 
     rd = RunDir(run_dir)
     info = rd.read_thresholds()
@@ -114,7 +114,6 @@ def plot_pseudo_labels(run_dir: str | Path, n: int = 4, size: float = 2.0):
         raise FileNotFoundError(f"{rd.thresholds_path} is missing; the pseudo-label stage of {rd.path} "
                                 "has not finished")
     ids, images = list(info["ids"])[:n], list(info["image_paths"])[:n]
-    k = len(info["class_names"])
     plt = _plt()
     fig, axes = plt.subplots(2, len(ids), figsize=(size * len(ids), 2 * size), squeeze=False)
     for j, (image_id, path) in enumerate(zip(ids, images)):
@@ -122,7 +121,7 @@ def plot_pseudo_labels(run_dir: str | Path, n: int = 4, size: float = 2.0):
         kept = 100.0 * float((pseudo != 255).mean())
         axes[0, j].imshow(np.asarray(read_image(path)))
         axes[0, j].set_title(image_id, fontsize=7)
-        axes[1, j].imshow(colorize_mask(pseudo, k))
+        axes[1, j].imshow(colorize_mask(pseudo))
         axes[1, j].set_title(f"{kept:.0f}% confident", fontsize=7)
         for ax in axes[:, j]:
             ax.set_xticks([])

@@ -10,7 +10,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from segkit.report.style import PALETTE, class_colors, label
+from segkit.data.palette import class_colors, colorize_mask
+from segkit.report.labels import annotate_without_overlap
+from segkit.report.style import PALETTE, label
 
 __all__ = [
     "plot_training_curves",
@@ -120,12 +122,13 @@ def plot_miou_vs_fps(df: pd.DataFrame, name_col: str = "Model", miou_col: str = 
     ax.set_xlabel(label("fps", lang))
     ax.set_ylabel(label("miou", lang))
     ax.margins(x=0.25, y=0.2)
-    _annotate_without_overlap(ax, [(f"{row[name_col]}\n{row[params_col]:.2f} M", row[fps_col], row[miou_col])
-                                   for _, row in df.iterrows()], fontsize=8, drop=False, sizes=sizes)
     if title:
         ax.set_title(title)
     if fig is not None:
-        fig.tight_layout()
+        fig.tight_layout()  # before placing the names: a later layout change would move the markers under them
+    yerr = df[std].astype(float).to_numpy() if std in df.columns else None
+    annotate_without_overlap(ax, [(f"{row[name_col]}\n{row[params_col]:.2f} M", row[fps_col], row[miou_col])
+                                   for _, row in df.iterrows()], fontsize=8, drop=False, sizes=sizes, yerr=yerr)
     return fig if fig is not None else ax.figure
 
 
@@ -203,24 +206,17 @@ def plot_confusion_matrix(cm: np.ndarray | pd.DataFrame, class_names: Sequence[s
     return fig
 
 
-def colorize_mask(mask: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:
-    """(H, W) class indices -> (H, W, 3) uint8 colours; ``ignore_index`` pixels are white."""
-    colors = np.array(class_colors(num_classes) + [(255, 255, 255)], dtype=np.uint8)
-    m = np.asarray(mask).astype(np.int64)
-    idx = np.where((m >= 0) & (m < num_classes), m, num_classes)
-    return colors[idx]
-
-
 def overlay_mask(image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: float = 0.5,
-                 ignore_index: int = 255, background: int | None = 0) -> np.ndarray:
-    """Blend class colours onto an RGB image; the ``background`` class (None: none) and ignored pixels stay untouched."""
+                 ignore_index: int = 255, background: int | None = 0, palette: np.ndarray | None = None) -> np.ndarray:
+    """Blend class colours (`palette`, default VOC; ``segkit.data.mask_palette`` gives a dataset's own) onto
+    an RGB image; the ``background`` class (None: none) and ignored pixels stay untouched."""
     img = np.asarray(image)
     if img.dtype != np.uint8:
         img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.max() <= 1.0 else img.astype(np.uint8)
     if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:  # CHW -> HWC
         img = img.transpose(1, 2, 0)
     m = np.asarray(mask)
-    colors = class_colors(num_classes)
+    colors = class_colors(num_classes, palette)
     if background is None and num_classes > 0 and colors[0] == (0, 0, 0):
         colors = [(128, 128, 128)] + colors[1:]  # class 0 is a real class: give it a visible colour
     color = np.array(colors + [(255, 255, 255)], dtype=np.uint8)[np.where((m >= 0) & (m < num_classes), m,
@@ -235,8 +231,11 @@ _BACKGROUND_NAMES = ("background", "_background_", "bg", "__background__")
 
 def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], preds: Sequence[np.ndarray] | None = None,
                   class_names: Sequence[str] = (), titles: Sequence[str] | None = None, lang: str | None = None,
-                  alpha: float = 0.5):
+                  alpha: float = 0.5, palette: np.ndarray | None = None):
     """Rows of image | ground-truth overlay | prediction overlay, with a class-colour legend.
+
+    Colours come from `palette` (default VOC; pass ``segkit.data.mask_palette(dataset)`` for the
+    dataset's own class colours).
 
     Class 0 is left uncoloured when it is named "background" (the wire-rope data); in
     datasets where class 0 is a real class (CamVid's "sky") every class is coloured.
@@ -255,9 +254,10 @@ def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], pre
     for i in range(n):
         img = images[i]
         panels = [(img, label("image", lang)),
-                  (overlay_mask(img, masks[i], k, alpha, background=bg), label("ground_truth", lang))]
+                  (overlay_mask(img, masks[i], k, alpha, background=bg, palette=palette), label("ground_truth", lang))]
         if preds is not None:
-            panels.append((overlay_mask(img, preds[i], k, alpha, background=bg), label("prediction", lang)))
+            panels.append((overlay_mask(img, preds[i], k, alpha, background=bg, palette=palette),
+                           label("prediction", lang)))
         for j, (pic, head) in enumerate(panels):
             ax = axes[i, j]
             pic = np.asarray(pic)
@@ -272,7 +272,7 @@ def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], pre
         if titles:
             axes[i, 0].set_ylabel(titles[i], fontsize=8)
     if class_names:
-        colors = class_colors(len(class_names))
+        colors = class_colors(len(class_names), palette)
         if bg is None:
             colors = [(128, 128, 128)] + colors[1:]
         handles = [Patch(color=np.array(c) / 255, label=nm) for c, nm in zip(colors, class_names)][0 if bg is None else 1:]
@@ -385,64 +385,6 @@ def plot_tp_fp_fn(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray 
 
 
 # Where a name may go around its marker: right, left, above, below, then the diagonals.
-_LABEL_SPOTS = ((1, 0, "left", "center"), (-1, 0, "right", "center"), (0, 1, "center", "bottom"),
-                (0, -1, "center", "top"), (1, 1, "left", "bottom"), (1, -1, "left", "top"),
-                (-1, 1, "right", "bottom"), (-1, -1, "right", "top"))
-
-
-def _annotate_without_overlap(ax, points: Sequence[tuple[str, float, float]], fontsize: float = 7,
-                              drop: bool = True, sizes: Sequence[float] | None = None) -> None:
-    """Name points in the given order, each just outside its marker at the first spot that
-    overlaps no marker and no name already drawn (nor the legend). With no free spot the name
-    is left out (``drop``) or put where it overlaps least.
-
-    ``sizes`` are the markers' areas in points² (``scatter``'s ``s``); the names keep clear
-    of every marker's disc, so a large bubble is never written over.
-    """
-    from matplotlib.transforms import Bbox
-
-    fig = ax.figure
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    px_per_pt = fig.dpi / 72.0
-    radii = [0.5 * float(np.sqrt(max(s, 0.0))) for s in (sizes if sizes is not None else [36.0] * len(points))]
-    leg = ax.get_legend()
-    taken = [leg.get_window_extent(renderer)] if leg is not None else []
-    for (_, px, py), r in zip(points, radii):  # every marker is taken space
-        cx, cy = ax.transData.transform((px, py))
-        rr = r * px_per_pt
-        taken.append(Bbox.from_extents(cx - rr, cy - rr, cx + rr, cy + rr))
-
-    def overlap(box) -> float:
-        return sum(max(0.0, min(box.x1, t.x1) - max(box.x0, t.x0)) * max(0.0, min(box.y1, t.y1) - max(box.y0, t.y0))
-                   for t in taken)
-
-    for (text, px, py), r in zip(points, radii):
-        tried = []
-        placed = False
-        for gap in (r + 2.0, r + 8.0):  # just outside the disc, then a little further out
-            for dx, dy, ha, va in _LABEL_SPOTS:
-                xy = (dx * gap, dy * gap)
-                a = ax.annotate(text, (px, py), textcoords="offset points", xytext=xy, ha=ha, va=va,
-                                fontsize=fontsize)
-                box = a.get_window_extent(renderer)
-                cost = overlap(box)
-                if cost == 0:
-                    placed = True
-                    break
-                tried.append((cost, xy, ha, va))
-                a.remove()
-            if placed:
-                break
-        if not placed:
-            if drop:
-                continue
-            _, xy, ha, va = min(tried, key=lambda t: t[0])
-            a = ax.annotate(text, (px, py), textcoords="offset points", xytext=xy, ha=ha, va=va, fontsize=fontsize)
-            box = a.get_window_extent(renderer)
-        taken.append(box)
-
-
 def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str | None = None,
                  xlabel: str | None = None, ylabel: str | None = None, logx: bool = False, title: str | None = None,
                  group_col: str | None = None, max_labels: int = 14):
@@ -478,7 +420,7 @@ def plot_scatter(df: pd.DataFrame, x: str, y: str, name_col: str, size_col: str 
             h.set_sizes([30])
     if logx:
         ax.set_xscale("log")
-    _annotate_without_overlap(ax, [(str(d.loc[i, name_col]), d.loc[i, x], d.loc[i, y]) for i in named],
+    annotate_without_overlap(ax, [(str(d.loc[i, name_col]), d.loc[i, x], d.loc[i, y]) for i in named],
                               sizes=[sizes[i] for i in named])
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)

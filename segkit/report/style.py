@@ -13,6 +13,8 @@ from typing import Any, Iterable, Literal, Mapping
 
 import matplotlib
 
+from segkit.data.palette import class_colors
+
 __all__ = [
     "PALETTE",
     "CJK_FONT_CANDIDATES",
@@ -171,21 +173,6 @@ def label(key: str, lang: Lang | None = None) -> str:
     if pair is None:
         return key
     return pair[1] if lang == "zh" else pair[0]
-
-
-def class_colors(num_classes: int) -> list[tuple[int, int, int]]:
-    """RGB colours (0-255) for mask overlays; class 0 (background) is black."""
-    base = [(0, 0, 0), (230, 159, 0), (213, 94, 0), (0, 114, 178), (0, 158, 115), (204, 121, 167),
-            (86, 180, 233), (240, 228, 66), (128, 128, 128), (153, 0, 0), (0, 102, 51), (102, 51, 153)]
-    if num_classes <= len(base):
-        return base[:num_classes]
-    import colorsys
-
-    out = list(base)
-    for i in range(num_classes - len(base)):
-        r, g, b = colorsys.hsv_to_rgb((i * 0.618) % 1.0, 0.65, 0.9)
-        out.append((int(r * 255), int(g * 255), int(b * 255)))
-    return out
 
 
 def save_figure(
