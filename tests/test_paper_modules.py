@@ -240,8 +240,8 @@ def test_reference_gate_keys_still_load():
     dst.load_state_dict(ref)
     torch.testing.assert_close(dst.gate.spatial_gate.weight, src.gate.spatial_gate.weight)
     model = build_model("deeplabv3plus-mobilenetv2-wafa", aspp_dim=16)
-    full = {k.replace("aspp.gate.", "aspp.hebing.").replace("channel_gate", "tongdao").replace("spatial_gate", "kongjian"): v
-            for k, v in model.state_dict().items()}
+    full = {k.replace("aspp.gate.", "aspp.hebing.").replace("channel_gate", "tongdao")
+            .replace("spatial_gate", "kongjian"): v for k, v in model.state_dict().items()}
     report = load_weights(build_model("deeplabv3plus-mobilenetv2-wafa", aspp_dim=16), full, verbose=False)
     assert not (report.missing or report.unexpected or report.skipped)
 
