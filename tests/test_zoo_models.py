@@ -557,3 +557,14 @@ def test_zoo_table_filters_and_pads_size():
     assert df["input"].iloc[0] == "64x64" and df["gflops"].iloc[0] > 0 and "cpu_ms" not in df  # no timing asked
     with pytest.raises(ValueError, match="runs"):
         zoo_table(["linknet"], runs=0)
+
+
+def test_zoo_rows_of_window_attention_heads_have_their_parameters_at_64px():
+    """The notebook's zoo (profile_many, errors recorded) used to blank these rows at 64 px, where the
+    4x4 stride-16 map did not tile into the heads' windows; the windows now pad and crop back."""
+    from segkit.bench import profile_many
+
+    names = ["deeplabv3plus-mobilenetv2-wa-aspp", "deeplabv3plus-mobilenetv2-wafa"]
+    zoo = profile_many(names, (1, 3, 64, 64), device="cpu", errors="record", runs=1, warmup=0)
+    assert "error" not in zoo or zoo["error"].isna().all()
+    assert zoo["params total"].tolist() == [7_544_019, 7_546_579]
