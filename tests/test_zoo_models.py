@@ -1,8 +1,9 @@
-"""Survey zoo (H7): UNet family, LinkNet, PSPNet, DeepLabV3, HRNet, HarDNet, SegFormer,
+"""Survey zoo: UNet family, LinkNet, PSPNet, DeepLabV3, HRNet, HarDNet, SegFormer,
 SegNeXt, Trans4PASS, hierarchical multi-scale attention, MPA losses and `segkit zoo`.
 
 Heavy configurations are built on the meta device for parameter counts (no memory, no
-compute); forward/backward runs at 64x64, batch 2, on default or reduced configs.
+compute); forward/backward runs at 64x64, batch 2, on reduced configs (every registered
+default runs in tests/test_all_models.py).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from segkit.models.trans4pass import DeformableMLP, DeformablePatchEmbed, Trans4
 from segkit.models.unet import UNet, UNet3Plus, UNetPlusPlus
 from segkit.losses_mpa import PrototypeMemory, class_prototypes, mpa_feature_loss
 
+from model_checks import forward_backward
+
 ZOO = [
     "unet", "unetplusplus", "unet3plus", "linknet", "pspnet-r50", "deeplabv3-r50", "deeplabv3-r101",
     "hrnetv2-w18-small-v1", "hrnetv2-w18-small-v2", "fc-hardnet-70", "segformer-b0", "segformer-b1",
@@ -43,20 +46,6 @@ def _meta_params(name: str, **kw) -> int:
 
 def _main(out):
     return out[0] if isinstance(out, (list, tuple)) else out
-
-
-def _fwd_bwd(model: nn.Module, size: int = 64) -> None:
-    model.train()
-    x = torch.randn(2, 3, size, size)
-    out = model(x)
-    outs = out if isinstance(out, list) else [out]
-    for o in outs:
-        assert o.shape == (2, model.num_classes, size, size)
-    sum(o.float().pow(2).mean() for o in outs).backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, f"parameters without gradient: {missing[:5]}"
-    bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
-    assert not bad, f"non-finite gradients: {bad[:5]}"
 
 
 # ----------------------------------------------------------------------------- registry
@@ -177,16 +166,6 @@ def test_segformer_b0_encoder_matches_mit_formula():
 
 # ----------------------------------------------------------------------------- forward / backward
 
-CHEAP_DEFAULTS = ["linknet", "hrnetv2-w18-small-v1", "fc-hardnet-70", "segformer-b0", "segnext-t",
-                  "multiscale-attention", "unetplusplus"]
-
-
-@pytest.mark.parametrize("name", CHEAP_DEFAULTS)
-def test_default_model_forward_backward(name):
-    torch.manual_seed(0)
-    _fwd_bwd(M.build_model(name, num_classes=3))
-
-
 REDUCED = {
     "unet": lambda: M.build_model("unet", num_classes=3, base_channels=8),
     "unet-bilinear": lambda: UNet(3, base_channels=8, upsample="bilinear"),
@@ -202,14 +181,8 @@ REDUCED = {
 @pytest.mark.parametrize("name", list(REDUCED))
 def test_reduced_model_forward_backward(name):
     torch.manual_seed(0)
-    _fwd_bwd(REDUCED[name]())
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["pspnet-r50", "deeplabv3-r50", "trans4pass-t"])
-def test_heavy_default_forward_backward(name):
-    torch.manual_seed(0)
-    _fwd_bwd(M.build_model(name, num_classes=3))
+    model = REDUCED[name]().train()
+    forward_backward(model, (64, 64), batch=2)
 
 
 def test_timm_encoder_plugs_into_linknet():

@@ -2,6 +2,7 @@
 
 Importing this package registers every model family.
 """
+from segkit.models._base import InputShapeError, SegmentationModel
 from segkit.models._registry import build_model, list_models, model_info, register_model
 from segkit.models._spec import build_from_spec
 from segkit.models._weights import load_weights
@@ -11,4 +12,5 @@ from segkit.models import deeplab  # noqa: F401  (the paper's family)
 from segkit.models import unet, linknet, pspnet, hrnet, hardnet  # noqa: F401,E401  (the survey zoo)
 from segkit.models import segformer, segnext, trans4pass, multiscale  # noqa: F401,E401  (the survey zoo)
 
-__all__ = ["build_model", "build_from_spec", "list_models", "model_info", "register_model", "load_weights"]
+__all__ = ["build_model", "build_from_spec", "list_models", "model_info", "register_model", "load_weights",
+           "SegmentationModel", "InputShapeError"]

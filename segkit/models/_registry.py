@@ -1,8 +1,9 @@
 """The model registry: `register_model`, `build_model`, `list_models`, `model_info`.
 
-A registered factory is a plain function returning an ``nn.Module``. Its metadata
-(paper, year, family, the input multiple the model needs) travels with it, so tables
-such as the model zoo are generated from the registry, never written by hand.
+A registered factory is a plain function returning a
+:class:`~segkit.models.SegmentationModel`. Its metadata (paper, year, family, the input
+multiple the default model has) travels with it, so tables such as the model zoo are
+generated from the registry, never written by hand.
 """
 from __future__ import annotations
 
@@ -50,7 +51,19 @@ def register_model(
     description: str = "",
     tags: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator registering a model factory under `name`. Duplicate names raise."""
+    """Decorator registering a model factory under `name`. Duplicate names raise.
+
+    Args:
+        name: registry name (names carry the variant, e.g. ``"segformer-b0"``).
+        family: the architecture family ("deeplab", "unet", ...).
+        paper: the paper the model comes from.
+        year: its year.
+        input_multiple: the ``input_multiple`` of the model the factory builds by default
+            (the side multiple its input is padded to; a test checks the two agree).
+        reference_params: the parameter count the paper or official code reports.
+        description: one line for tables (default: the factory docstring's first line).
+        tags: free labels, e.g. ``("paper",)``.
+    """
 
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         doc = description or (inspect.getdoc(fn) or "").split("\n")[0]
