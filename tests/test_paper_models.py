@@ -1,4 +1,4 @@
-"""The paper's DeepLab family: exact parameter counts (paper_model.md §11), forward/backward,
+"""The paper's DeepLab family: exact parameter counts (see docs/models.md),
 batch-1 training, tracing, pretrained loading and errors."""
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ import pytest
 import torch
 
 from segkit._utils import count_params
-from segkit.models import build_model, list_models, model_info
+from segkit.models import build_model, model_info
 from segkit.models._weights import load_weights, weights_init
 from segkit.models.deeplab import PRESETS
 
-MINE = sorted(n for n in list_models() if model_info(n).factory.__module__ == "segkit.models.deeplab")
 EXACT = sorted((n, p["params"]) for n, p in PRESETS.items() if p["params"] is not None)
-HEAVY = {"deeplabv3plus-xception", "deeplabv3-xception", "deeplabv3plus-resnet50", "deeplabv3plus-convnext",
-         "deeplabv3plus-swinv2", "deeplabv3plus-vgg16"}
 
 
 def _size(name: str) -> int:
@@ -35,22 +32,6 @@ def test_issue_acceptance_counts_are_registered():
 @pytest.mark.parametrize("name,params", EXACT)
 def test_exact_param_count(name, params):
     assert count_params(build_model(name, num_classes=3, downsample_factor=16)) == params
-
-
-@pytest.mark.parametrize("name", [n for n in MINE if n not in HEAVY and n not in ("deeplabv3plus", "deeplabv3")])
-def test_forward_backward(name):
-    torch.manual_seed(0)
-    m = build_model(name, num_classes=3)
-    s = _size(name)
-    y = m(torch.randn(2, 3, s, s))
-    assert y.shape == (2, 3, s, s)
-    y.float().pow(2).mean().backward()
-    for pname, p in m.named_parameters():
-        assert p.grad is not None, f"{pname} got no gradient"
-        assert torch.isfinite(p.grad).all(), pname
-    assert m.num_classes == 3
-    for path in m.cam_layers.values():
-        m.get_submodule(path)
 
 
 def test_generic_builders_and_cam_layers():
@@ -118,9 +99,6 @@ def test_errors_list_options():
         build_model("deeplabv3plus-mobilenetv2", num_clases=3)
     with pytest.raises(KeyError, match="improved-mobilenetv2"):
         build_model("improved-mobilenet")
-    m = build_model("deeplabv3plus-mobilenetv2-wa-aspp").eval()
-    with pytest.raises(RuntimeError, match="window_size=8"):
-        m(torch.randn(1, 3, 64, 64))
 
 
 def test_pretrained_backbone_file_and_reference_ggca_layout(tmp_path):

@@ -1,4 +1,4 @@
-"""Known-answer tests for the paper's modules (paper_model.md §4, §6-9; zoo.md §1-2)."""
+"""Known-answer tests for the paper's modules (see docs/models.md and docs/zoo.md)."""
 from __future__ import annotations
 
 import itertools
@@ -10,7 +10,7 @@ from segkit._utils import count_params
 from segkit.models.backbones import AttnPolicy, MobileNetV2
 from segkit.models.heads import ASPP, AG_ASPP_MViT, MSA_ASPP, WA_ASPP, WA_ASPP_MViT, LiteMobileViTASPP, WA_ASPPv2
 from segkit.modules import create_attn, module_info
-from segkit.modules.attn_gate import AttnGate, HebingGate
+from segkit.modules.attn_gate import AttnGate, MaxMergeGate
 from segkit.modules.cbam import CBAM
 from segkit.modules.conv import DepthwiseSeparableConv
 from segkit.modules.ggca import GGCA, GGCADynamic, GGCAFused, GGCAFusedPooling, GGCASafe, ggca_hidden
@@ -152,6 +152,22 @@ def test_window_partition_roundtrip_and_order():
         window_partition(torch.randn(1, 3, 6, 8), 4)
 
 
+def test_window_block_pads_and_masks_the_padding():
+    """On a 6x7 map with 4x4 windows each window's real tokens attend only to each other: the
+    result equals the block run on each window's real tokens alone, whatever the padding."""
+    torch.manual_seed(0)
+    m = WindowTransformerBlock(16, window_size=4, heads=2).eval()
+    x = torch.randn(2, 16, 6, 7)
+    ref = torch.empty_like(x)
+    for b, i, j in itertools.product(range(2), range(2), range(2)):
+        win = x[b, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4]  # the real part of the window (may be smaller)
+        c, hh, ww = win.shape
+        ref[b, :, 4 * i:4 * i + hh, 4 * j:4 * j + ww] = m.block(win.reshape(c, -1).T[None])[0].T.reshape(c, hh, ww)
+    torch.testing.assert_close(m(x), ref, atol=1e-5, rtol=1e-5)
+    head = WA_ASPP(32, 16, window_size=(2, 4, 8), heads=2).eval()
+    assert head(torch.randn(1, 32, 5, 3)).shape == (1, 16, 5, 3)  # smaller than the largest window
+
+
 def test_window_block_matches_naive_and_params():
     torch.manual_seed(0)
     m = WindowTransformerBlock(32, window_size=4, heads=4).eval()
@@ -196,16 +212,38 @@ def test_mobilevit_block_params_and_axes():
         intra(torch.randn(1, 16, 5, 4))
 
 
-def test_attn_gate_and_hebing():
+def test_attn_gate_and_max_merge_gate():
     assert count_params(AttnGate(128)) == 2184 and count_params(AttnGate(256)) == 8464
     g = AttnGate(8).train()
     assert g(torch.randn(1, 8, 3, 3)).shape == (1, 8, 3, 3)  # batch 1 works
-    h = HebingGate(1280)
+    h = MaxMergeGate(1280)
     assert count_params(h) == 2560
     u = torch.randn(2, 1280, 4, 4)
-    t = u * torch.relu(h.tongdao(u.mean((2, 3), keepdim=True)))
-    k = u * torch.sigmoid(h.kongjian(u))
+    t = u * torch.relu(h.channel_gate(u.mean((2, 3), keepdim=True)))
+    k = u * torch.sigmoid(h.spatial_gate(u))
     torch.testing.assert_close(h(u), torch.maximum(t, k))
+    assert module_info("hebing") is module_info("merge_gate")  # the reference's name still builds it
+
+
+def test_reference_gate_keys_still_load():
+    """A checkpoint with the reference's names (hebing / tongdao / kongjian) loads into the renamed gate,
+    through load_state_dict and through load_weights (which matches keys before loading)."""
+    from segkit.models import build_model
+    from segkit.models._weights import load_weights
+
+    torch.manual_seed(0)
+    src = WA_ASPP(32, 16, window_size=(2, 2, 4), heads=2, gate=True)
+    ref = {k.replace("gate.channel_gate", "hebing.tongdao").replace("gate.spatial_gate", "hebing.kongjian"): v
+           for k, v in src.state_dict().items()}
+    assert "hebing.tongdao.weight" in ref
+    dst = WA_ASPP(32, 16, window_size=(2, 2, 4), heads=2, gate=True)
+    dst.load_state_dict(ref)
+    torch.testing.assert_close(dst.gate.spatial_gate.weight, src.gate.spatial_gate.weight)
+    model = build_model("deeplabv3plus-mobilenetv2-wafa", aspp_dim=16)
+    full = {k.replace("aspp.gate.", "aspp.hebing.").replace("channel_gate", "tongdao")
+            .replace("spatial_gate", "kongjian"): v for k, v in model.state_dict().items()}
+    report = load_weights(build_model("deeplabv3plus-mobilenetv2-wafa", aspp_dim=16), full, verbose=False)
+    assert not (report.missing or report.unexpected or report.skipped)
 
 
 # ----------------------------------------------------------------------------- ASPP family
@@ -213,7 +251,7 @@ def test_attn_gate_and_hebing():
 def test_aspp_family_module_counts():
     assert count_params(ASPP(320, 256)) == 2_707_968
     assert count_params(WA_ASPP(320, 256)) == 4_438_464
-    assert count_params(WA_ASPP(320, 256, hebing=True)) == 4_441_024
+    assert count_params(WA_ASPP(320, 256, gate=True)) == 4_441_024
     assert count_params(MSA_ASPP(320, 256)) == 9_473_520
     assert count_params(MSA_ASPP(320, 128)) == 9_002_968
     full = dict(mvit_depth=2, mvit_dim=128, mvit_mlp_dim=256, mvit_heads=4)
@@ -244,7 +282,7 @@ def test_wa_aspp_text_variant_runs():
 
 # ----------------------------------------------------------------------------- registry
 
-@pytest.mark.parametrize("name", ["ggca", "cbam", "window_attn", "attn_gate", "mobilevit_attn", "hebing"])
+@pytest.mark.parametrize("name", ["ggca", "cbam", "window_attn", "attn_gate", "mobilevit_attn", "merge_gate"])
 def test_registered_modules_keep_shape_and_have_no_zero_params(name):
     m = create_attn(name, 64)
     assert module_info(name).keeps_shape

@@ -1,26 +1,30 @@
 """The model registry: `register_model`, `build_model`, `list_models`, `model_info`.
 
-A registered factory is a plain function returning an ``nn.Module``. Its metadata
-(paper, year, family, the input multiple the model needs) travels with it, so tables
-such as the model zoo are generated from the registry, never written by hand.
+A registered factory is a plain function returning a
+:class:`~segkit.models.SegmentationModel`. Its metadata (paper, year, family, the input
+multiple the default model has) travels with it, so tables such as the model zoo are
+generated from the registry, never written by hand.
 """
 from __future__ import annotations
 
 import copy
-import fnmatch
+import importlib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import torch.nn as nn
 
+from segkit._registry import Registry
 from segkit._utils import did_you_mean
 
-__all__ = ["register_model", "build_model", "list_models", "model_info", "ModelEntry", "UnknownArgumentError"]
+__all__ = ["register_model", "build_model", "list_models", "model_info", "ModelInfo", "MODELS", "UnknownArgumentError"]
 
 
 @dataclass(frozen=True)
-class ModelEntry:
+class ModelInfo:
+    """A registered model: its factory and the metadata tables are generated from."""
+
     name: str
     factory: Callable[..., nn.Module]
     family: str
@@ -32,7 +36,8 @@ class ModelEntry:
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
-_MODELS: dict[str, ModelEntry] = {}
+# Importing segkit.models registers every family.
+MODELS: Registry[ModelInfo] = Registry("model", loader=lambda: importlib.import_module("segkit.models"))
 
 
 def register_model(
@@ -46,31 +51,27 @@ def register_model(
     description: str = "",
     tags: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator registering a model factory under `name`. Duplicate names raise."""
+    """Decorator registering a model factory under `name`. Duplicate names raise.
+
+    Args:
+        name: registry name (names carry the variant, e.g. ``"segformer-b0"``).
+        family: the architecture family ("deeplab", "unet", ...).
+        paper: the paper the model comes from.
+        year: its year.
+        input_multiple: the ``input_multiple`` of the model the factory builds by default
+            (the side multiple its input is padded to; a test checks the two agree).
+        reference_params: the parameter count the paper or official code reports.
+        description: one line for tables (default: the factory docstring's first line).
+        tags: free labels, e.g. ``("paper",)``.
+    """
 
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered (by {_MODELS[name].factory.__module__})")
         doc = description or (inspect.getdoc(fn) or "").split("\n")[0]
-        _MODELS[name] = ModelEntry(name, fn, family, paper, year, input_multiple, reference_params, doc, tuple(tags))
+        MODELS.register(name, ModelInfo(name, fn, family, paper, year, input_multiple, reference_params, doc,
+                                        tuple(tags)))
         return fn
 
     return deco
-
-
-def _ensure_loaded() -> None:
-    # Importing segkit.models registers every family.
-    import segkit.models  # noqa: F401
-
-
-def _entry(name: str) -> ModelEntry:
-    _ensure_loaded()
-    if name not in _MODELS:
-        raise KeyError(
-            f"unknown model {name!r}.{did_you_mean(name, _MODELS)} "
-            f"Registered models: {', '.join(sorted(_MODELS))}"
-        )
-    return _MODELS[name]
 
 
 class UnknownArgumentError(TypeError, ValueError):
@@ -83,7 +84,7 @@ def build_model(name: str, stitches: Sequence[Mapping[str, Any]] | None = None, 
     """Build a registered model by name, e.g. ``build_model("sff-wadeeplab", num_classes=3)``.
 
     Keyword arguments set to None are dropped (the factory default applies). Unknown names
-    raise ``KeyError`` listing close matches; unknown keyword arguments raise
+    raise `segkit._registry.UnknownNameError` (a ``KeyError``) listing close matches; unknown keyword arguments raise
     `UnknownArgumentError` (a ``TypeError`` and a ``ValueError``) listing the accepted ones.
     ``pretrained=`` ("imagenet", a URL or a file) is taken by the models that have a backbone
     (the DeepLab family).
@@ -98,7 +99,7 @@ def build_model(name: str, stitches: Sequence[Mapping[str, Any]] | None = None, 
             "where": "after"|"before"|"replace", "kwargs": {...}}`` (see ``segkit.stitch.insert``).
         **kwargs: the factory's arguments.
     """
-    entry = _entry(name)
+    entry = MODELS.get(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     sig = inspect.signature(entry.factory)
     takes_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
@@ -140,15 +141,10 @@ def _spec_of(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def list_models(pattern: str | None = None, family: str | None = None) -> list[str]:
     """Sorted registered names, optionally filtered by a glob `pattern` and a `family`."""
-    _ensure_loaded()
-    names = sorted(_MODELS)
-    if pattern:
-        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
-    if family:
-        names = [n for n in names if _MODELS[n].family == family]
-    return names
+    names = MODELS.names(pattern)
+    return [n for n in names if MODELS.get(n).family == family] if family else names
 
 
-def model_info(name: str) -> ModelEntry:
+def model_info(name: str) -> ModelInfo:
     """The registry entry (factory and metadata) of a model."""
-    return _entry(name)
+    return MODELS.get(name)

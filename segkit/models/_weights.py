@@ -1,6 +1,6 @@
 """Weight initialisation and checkpoint loading shared by every segkit model.
 
-``weights_init`` follows training.md §3 (the reference ``weights_init``). ``load_weights``
+``weights_init`` follows the reference code's ``weights_init`` (see ``docs/models.md``). ``load_weights``
 loads keys whose names and shapes match (after key remapping) and returns a report of
 loaded / missing / skipped / unexpected keys. No silent partial loads: when fewer than
 95 % of the backbone's tensors match, it raises naming the layout it expected and what it

@@ -1,12 +1,12 @@
 """DeepLabV3+ and DeepLabV3 with the reference head, and the paper's named presets.
 
-DeepLabV3+: Encoder-Decoder with Atrous Separable Convolution (Chen et al., ECCV 2018,
-https://arxiv.org/abs/1802.02611), in the layout of the bubbliiiing reference code
-(paper_model.md §5): ``shortcut_conv`` (1x1, low -> S) + ``cat_conv`` (two 3x3 convs with
-dropout 0.5 / 0.1) + ``cls_conv``. The paper family (paper_model.md §6-10) plugs into it:
-GGCA inside MobileNetV2 (``attn=``), shallow feature fusion (``fusion=``) and the attention
-ASPPs (``aspp=``). ``low_level_channels`` is derived from the fusion module, so the
-24-vs-32 shortcut mismatch of the notes cannot happen.
+DeepLabV3+: "Encoder-Decoder with Atrous Separable Convolution for Semantic Image
+Segmentation" (Chen et al., ECCV 2018, https://arxiv.org/abs/1802.02611), in the layout of
+the bubbliiiing reference code: ``shortcut_conv`` (1x1, low -> S) + ``cat_conv`` (two 3x3
+convs with dropout 0.5 / 0.1) + ``cls_conv``. The paper's model family (see
+``docs/models.md``) plugs into it: GGCA inside MobileNetV2 (``attn=``), shallow feature
+fusion (``fusion=``) and the attention ASPPs (``aspp=``). ``low_level_channels`` is derived
+from the fusion module, so a 24-vs-32 shortcut mismatch cannot happen.
 
 Deviations: the SFF module lives in ``model.fusion`` (not inside ``model.backbone``), so a
 backbone freeze leaves it trainable. DeepLabV3 uses torchvision's head after the ASPP
@@ -22,17 +22,25 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from segkit.models._base import SegmentationModel
 from segkit.models._registry import register_model
 from segkit.models._pretrained import normalize_source, resolve_file
 from segkit.models._weights import load_weights, weights_init
 from segkit.models.backbones import AttnPolicy, build_backbone
-from segkit.models.heads import ASPP_ALIGN_CORNERS, build_aspp
+from segkit.models.heads import ASPP_HEADS, build_aspp, head_align_corners
+from segkit.modules.attn_gate import rename_legacy_keys
 from segkit.modules.shallow_fusion import SFF_GROUPS, SFFGroup, ShallowFusionLite
 
 __all__ = ["DeepLabV3Plus", "DeepLabV3", "create_deeplabv3plus", "create_deeplabv3"]
 
 
-class DeepLabV3Plus(nn.Module):
+def _input_multiple(backbone: nn.Module, aspp: nn.Module) -> int:
+    """The side multiple a DeepLab needs: the backbone's stride times what the head needs of its map
+    (2 for the MobileViT heads' 2x2 patches; window heads pad themselves)."""
+    return backbone.input_multiple * getattr(aspp, "feature_multiple", 1)
+
+
+class DeepLabV3Plus(SegmentationModel):
     """DeepLabV3+ around any ``(low, deep)`` backbone and any ASPP-like head.
 
     Args:
@@ -54,9 +62,7 @@ class DeepLabV3Plus(nn.Module):
     def __init__(self, backbone: nn.Module, aspp: nn.Module, num_classes: int, fusion: nn.Module | None = None,
                  fusion_taps: tuple[int, int] | None = None, shortcut_channels: int = 48, head_channels: int = 256,
                  align_corners: bool = True, dropout: tuple[float, float] = (0.5, 0.1)) -> None:
-        super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        super().__init__(num_classes, _input_multiple(backbone, aspp))
         if (fusion is None) != (fusion_taps is None):
             raise ValueError("fusion and fusion_taps go together: pass both or neither")
         self.backbone = backbone
@@ -75,18 +81,18 @@ class DeepLabV3Plus(nn.Module):
             nn.BatchNorm2d(head_channels), nn.ReLU(inplace=False), nn.Dropout(dropout[1]),
         )
         self.cls_conv = nn.Conv2d(head_channels, num_classes, 1, stride=1)
-        self.num_classes = num_classes
         self.align_corners = align_corners
-        self.cam_layers: dict[str, str] = {"backbone": f"backbone.{backbone.cam_layer}", "neck": "aspp",
+        self.cam_layers = {"backbone": f"backbone.{backbone.cam_layer}", "neck": "aspp",
                                            "decoder": "cat_conv"}
         if fusion is not None:
             self.cam_layers["fusion"] = "fusion"
 
     def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Key remapping used by `load_weights`: the backbone's (torchvision / timm / reference layouts)."""
+        """Key remapping used by `load_weights`: the backbone's (torchvision / timm / reference layouts)
+        and the reference's names of the WA-ASPP gate."""
         return _backbone_remap(self.backbone, sd)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         if self.fusion is not None:
             f1, f2, deep = self.backbone.forward_taps(x, *self.fusion_taps)
@@ -100,7 +106,7 @@ class DeepLabV3Plus(nn.Module):
         return F.interpolate(y, size=size, mode="bilinear", align_corners=self.align_corners)
 
 
-class DeepLabV3(nn.Module):
+class DeepLabV3(SegmentationModel):
     """DeepLabV3: backbone -> ASPP -> 3x3 conv + BN + ReLU -> dropout -> 1x1 classifier -> upsample.
 
     Args:
@@ -113,22 +119,20 @@ class DeepLabV3(nn.Module):
 
     def __init__(self, backbone: nn.Module, aspp: nn.Module, num_classes: int, head_channels: int = 256,
                  align_corners: bool = True) -> None:
-        super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        super().__init__(num_classes, _input_multiple(backbone, aspp))
         self.backbone = backbone
         self.aspp = aspp
         self.head = nn.Sequential(nn.Conv2d(aspp.out_channels, head_channels, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(head_channels), nn.ReLU(inplace=False), nn.Dropout(0.1))
         self.cls_conv = nn.Conv2d(head_channels, num_classes, 1)
-        self.num_classes = num_classes
         self.align_corners = align_corners
         self.cam_layers = {"backbone": f"backbone.{backbone.cam_layer}", "neck": "aspp", "decoder": "head"}
 
     def remap_state_dict(self, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Key remapping used by `load_weights` (as :meth:`DeepLabV3Plus.remap_state_dict`)."""
         return _backbone_remap(self.backbone, sd)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         _, deep = self.backbone(x)
         y = self.cls_conv(self.head(self.aspp(deep)))
@@ -139,7 +143,7 @@ class DeepLabV3(nn.Module):
 
 def _backbone_remap(backbone: nn.Module, sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     fn = getattr(backbone, "remap_state_dict", None)
-    return fn(sd) if fn is not None else dict(sd)
+    return rename_legacy_keys(fn(sd) if fn is not None else sd)
 
 
 def _policy(attn: AttnPolicy | str | None, attn_policy: str | None) -> AttnPolicy | None:
@@ -200,7 +204,7 @@ def create_deeplabv3plus(
     Args:
         num_classes: output classes.
         backbone: "mobilenetv2", "xception" or "timm:<name>".
-        aspp: head name: "aspp", "wa_aspp", "wa_aspp_hebing", "wa_aspp_mvit", "lite_mvit_aspp",
+        aspp: head name: "aspp", "wa_aspp", "wa_aspp_gate", "wa_aspp_mvit", "lite_mvit_aspp",
             "wa_aspp_v2", "ag_aspp_mvit" / "msa_aspp".
         fusion: None, "sff1".."sff4" or an :class:`SFFGroup` (MobileNetV2 only).
         attn: attention inside MobileNetV2 blocks: a registered module name ("ggca", "se", ...)
@@ -240,7 +244,7 @@ def create_deeplabv3plus(
         fuse = ShallowFusionLite(bb.channels_at(group.a), bb.channels_at(group.b), group.reduced, group.out,
                                  group.dropout)
     if align_corners is None:
-        align_corners = ASPP_ALIGN_CORNERS[aspp]
+        align_corners = head_align_corners(aspp)
     model = DeepLabV3Plus(bb, head, num_classes, fuse, taps, shortcut_channels, head_channels, align_corners)
     return _finish(model, weights, init, pretrained_partial)
 
@@ -269,14 +273,14 @@ def create_deeplabv3(
     bb = build_backbone(backbone, downsample_factor, _policy(attn, attn_policy), **bkw)
     head = build_aspp(aspp, bb.out_channels, aspp_dim, downsample_factor, **(aspp_kwargs or {}))
     if align_corners is None:
-        align_corners = ASPP_ALIGN_CORNERS[aspp]
+        align_corners = head_align_corners(aspp)
     return _finish(DeepLabV3(bb, head, num_classes, head_channels, align_corners), weights, init,
                    pretrained_partial)
 
 
 # ----------------------------------------------------------------------------- registry
 
-_PAPER = "SFF-WAdeeplab: improved DeepLabV3+ for steel wire rope damage segmentation (the reference notes)"
+_PAPER = "SFF-WAdeeplab: improved DeepLabV3+ for steel wire rope damage segmentation (see docs/models.md)"
 _V3P = "DeepLabV3+ (Chen et al., ECCV 2018)"
 
 
@@ -298,10 +302,26 @@ def deeplabv3(**kwargs: Any) -> DeepLabV3:
 deeplabv3.__signature__ = inspect.signature(create_deeplabv3)  # type: ignore[attr-defined]
 
 
-def _preset(name: str, doc: str, params: int | None, paper: str = _PAPER, input_multiple: int = 16,
-            builder=create_deeplabv3plus, **cfg: Any) -> None:
+def _preset_input_multiple(cfg: dict[str, Any]) -> int:
+    """The ``input_multiple`` a preset's model will have (timm features reach stride 32)."""
+    if str(cfg.get("backbone", "")).startswith("timm:"):
+        return 32
+    return cfg.get("downsample_factor", 16) * ASPP_HEADS.get(cfg.get("aspp", "aspp")).feature_multiple
+
+
+def register_preset(name: str, doc: str, params: int | None, paper: str = _PAPER, builder=create_deeplabv3plus,
+                    **cfg: Any) -> None:
     """Register a preset: fixed config `cfg`; the user's kwargs override it (dict-valued
-    ``aspp_kwargs``/``backbone_kwargs`` are merged key by key)."""
+    ``aspp_kwargs``/``backbone_kwargs`` are merged key by key).
+
+    Args:
+        name: registry name.
+        doc: one-line description (the zoo table's).
+        params: the reference parameter count at num_classes=3, OS16 (None: not published).
+        paper: the paper the preset comes from.
+        builder: ``create_deeplabv3plus`` or ``create_deeplabv3``.
+        **cfg: the builder's arguments.
+    """
 
     def factory(**kwargs: Any) -> nn.Module:
         merged = {**cfg, **kwargs}
@@ -315,66 +335,70 @@ def _preset(name: str, doc: str, params: int | None, paper: str = _PAPER, input_
     factory.__signature__ = inspect.signature(builder)  # type: ignore[attr-defined]  (build_model checks kwargs)
     factory.preset_config = dict(cfg)  # type: ignore[attr-defined]
     register_model(name, family="deeplab", paper=paper, year=2018 if paper == _V3P else None,
-                   input_multiple=input_multiple, reference_params=params, description=doc,
+                   input_multiple=_preset_input_multiple(cfg), reference_params=params, description=doc,
                    tags=("paper",) if paper == _PAPER else ())(factory)
 
 
 PRESETS: dict[str, dict[str, Any]] = {}
 
 
-def _p(name: str, doc: str, params: int | None, input_multiple: int = 16, **cfg: Any) -> None:
+def paper_preset(name: str, doc: str, params: int | None, **cfg: Any) -> None:
+    """Register a preset of the paper's model family and record it in ``PRESETS`` (exact counts tested)."""
     PRESETS[name] = dict(params=params, cfg=cfg)
-    _preset(name, doc, params, input_multiple=input_multiple, **cfg)
+    register_preset(name, doc, params, **cfg)
 
 
-# Main presets (paper_model.md §11; params at num_classes=3, OS16).
-_p("deeplabv3plus-mobilenetv2", "Baseline DeepLabV3+ with MobileNetV2 and classic ASPP (5,813,523 params).",
-   5_813_523)
-_p("improved-mobilenetv2", "DeepLabV3+ with the Improved MobileNetV2: GGCA_Fused after the DW conv of stage idx>=4 "
-   "blocks, stride-2 blocks skipped (5,842,770 params).", 5_842_770, attn="ggca", attn_policy="paper")
-_p("deeplabv3plus-mobilenetv2-ggca-idx3", "Ablation: GGCA on stage idx>=3 (stride-2 skipped) (5,846,568 params).",
-   5_846_568, attn="ggca", attn_policy="idx3")
-_p("deeplabv3plus-mobilenetv2-ggca-all", "Ablation: GGCA (4 groups, r16, clamp) in all 17 inverted-residual blocks "
-   "(5,850,840 params).", 5_850_840, attn="ggca", attn_policy="all")
+# The paper's models (params at num_classes=3, OS16; see docs/models.md).
+paper_preset("deeplabv3plus-mobilenetv2", "Baseline DeepLabV3+ with MobileNetV2 and classic ASPP "
+             "(5,813,523 params).", 5_813_523)
+paper_preset("improved-mobilenetv2", "DeepLabV3+ with the Improved MobileNetV2: GGCA_Fused after the DW conv of "
+             "stage idx>=4 blocks, stride-2 blocks skipped (5,842,770 params).", 5_842_770,
+             attn="ggca", attn_policy="paper")
+paper_preset("deeplabv3plus-mobilenetv2-ggca-idx3", "Ablation: GGCA on stage idx>=3 (stride-2 skipped) "
+             "(5,846,568 params).", 5_846_568, attn="ggca", attn_policy="idx3")
+paper_preset("deeplabv3plus-mobilenetv2-ggca-all", "Ablation: GGCA (4 groups, r16, clamp) in all 17 "
+             "inverted-residual blocks (5,850,840 params).", 5_850_840, attn="ggca", attn_policy="all")
 for _g, _n in zip("1234", (5_817_269, 5_821_749, 5_827_445, 5_817_701)):
     _grp = SFF_GROUPS[f"sff{_g}"]
-    _p(f"deeplabv3plus-mobilenetv2-sff{_g}", f"Baseline + shallow feature fusion group {_g} (taps {_grp.a},{_grp.b}, "
-       f"reduced {_grp.reduced}, out {_grp.out}) with classic ASPP ({_n:,} params).", _n, fusion=f"sff{_g}")
-_p("improved-mobilenetv2-sff2", "GGCA (paper policy) + SFF group 2 + classic ASPP (5,850,996 params).", 5_850_996,
-   attn="ggca", fusion="sff2")
-_p("deeplabv3plus-mobilenetv2-wa-aspp", "Baseline with WA_ASPP (windows 4/8/16, 256, heads 4, mlp 4) instead of ASPP "
-   "(7,544,019 params). Needs input sides that are multiples of 256 at OS16.", 7_544_019, aspp="wa_aspp",
-   input_multiple=256)
-_p("deeplabv3plus-mobilenetv2-wafa", "WAFA: WA_ASPP + hebing max-merge gate on the concatenation (7,546,579 params).",
-   7_546_579, aspp="wa_aspp_hebing", input_multiple=256)
-_p("deeplabv3plus-mobilenetv2-wa-aspp-lite", "Reduced WA_ASPP (128, heads 2, mlp 2) with the reduced head 24/128 "
-   "(4,892,107 params).", 4_892_107, aspp="wa_aspp", input_multiple=256, aspp_dim=128, shortcut_channels=24,
-   head_channels=128, aspp_kwargs=dict(heads=2, mlp_ratio=2))
+    paper_preset(f"deeplabv3plus-mobilenetv2-sff{_g}", f"Baseline + shallow feature fusion group {_g} "
+                 f"(taps {_grp.a},{_grp.b}, reduced {_grp.reduced}, out {_grp.out}) with classic ASPP "
+                 f"({_n:,} params).", _n, fusion=f"sff{_g}")
+paper_preset("improved-mobilenetv2-sff2", "GGCA (paper policy) + SFF group 2 + classic ASPP (5,850,996 params).",
+             5_850_996, attn="ggca", fusion="sff2")
+paper_preset("deeplabv3plus-mobilenetv2-wa-aspp", "Baseline with WA_ASPP (windows 4/8/16, 256, heads 4, mlp 4) "
+             "instead of ASPP (7,544,019 params).", 7_544_019, aspp="wa_aspp")
+paper_preset("deeplabv3plus-mobilenetv2-wafa", "WAFA: WA_ASPP + max-merge gate on the concatenation "
+             "(7,546,579 params).", 7_546_579, aspp="wa_aspp_gate")
+paper_preset("deeplabv3plus-mobilenetv2-wa-aspp-lite", "Reduced WA_ASPP (128, heads 2, mlp 2) with the reduced "
+             "head 24/128 (4,892,107 params).", 4_892_107, aspp="wa_aspp", aspp_dim=128, shortcut_channels=24,
+             head_channels=128, aspp_kwargs=dict(heads=2, mlp_ratio=2))
 _REDUCED = dict(aspp_dim=128, shortcut_channels=24, head_channels=128)
-_p("deeplabv3plus-mobilenetv2-wa-aspp-mvit", "WA_ASPP_MViT, reduced MViT (d96, depth 1, heads 2, mlp 192), 128 wide, "
-   "head 24/128, GroupNorm pooling branch (11,132,491 params).", 11_132_491, aspp="wa_aspp_mvit", **_REDUCED)
-_p("deeplabv3plus-mobilenetv2-lite-mvit-aspp", "LiteMobileViTASPP (no cumulative sums), same widths as the reduced "
-   "WA_ASPP_MViT (11,132,491 params).", 11_132_491, aspp="lite_mvit_aspp", **_REDUCED)
-_p("deeplabv3plus-mobilenetv2-wa-aspp-v2", "WA_ASPPv2: softmax-weighted sum of the five MViT-ASPP branches, 256 wide "
-   "(not in the parameter table).", None, aspp="wa_aspp_v2")
-_p("deeplabv3plus-mobilenetv2-ag-aspp-mvit", "AG_ASPP_MViT first attempt: gates on all five branches, BatchNorm "
-   "pooling branch (no batch-1 training), 128 wide, head 24/128 (11,143,411 params).", 11_143_411,
-   aspp="ag_aspp_mvit", aspp_kwargs=dict(gate_mode="all", use_groupnorm=False), **_REDUCED)
-_p("deeplabv3plus-mobilenetv2-ag-aspp-mvit-gn", "AG_ASPP_MViT with middle gates and GroupNorm, 128 wide, head 24/128 "
-   "(11,139,043 params).", 11_139_043, aspp="msa_aspp", **_REDUCED)
-_p("deeplabv3plus-mobilenetv2-msa-aspp", "MSA_ASPP (= AG_ASPP_MViT, middle gates, GroupNorm) 256 wide with the "
-   "standard head 48/256 (12,579,075 params).", 12_579_075, aspp="msa_aspp")
-_p("improved-mobilenetv2-msa-aspp", "Improved MobileNetV2 (GGCA) + MSA_ASPP 256 (12,608,322 params).", 12_608_322,
-   attn="ggca", aspp="msa_aspp")
-_p("deeplabv3plus-mobilenetv2-sff2-msa-aspp", "SFF group 2 + MSA_ASPP 256 (12,587,301 params).", 12_587_301,
-   fusion="sff2", aspp="msa_aspp")
-_p("deeplabv3plus-mobilenetv2-sff1-msa-aspp", "Plain MobileNetV2 + SFF group 1 + MSA_ASPP 256, shortcut from the "
-   "32-channel SFF output (12,582,821 params).", 12_582_821, fusion="sff1", aspp="msa_aspp")
-_p("sff-wadeeplab", "The final SFF-WAdeeplab: Improved MobileNetV2 (GGCA) + SFF group 2 + MSA_ASPP 256, "
-   "align_corners=False, trains at batch 1 (12,616,548 params).", 12_616_548, attn="ggca", fusion="sff2",
-   aspp="msa_aspp")
-_p("deeplabv3plus-xception", "DeepLabV3+ with the aligned Xception of the reference and classic ASPP "
-   "(54,708,931 params).", 54_708_931, backbone="xception")
+paper_preset("deeplabv3plus-mobilenetv2-wa-aspp-mvit", "WA_ASPP_MViT, reduced MViT (d96, depth 1, heads 2, "
+             "mlp 192), 128 wide, head 24/128, GroupNorm pooling branch (11,132,491 params).", 11_132_491,
+             aspp="wa_aspp_mvit", **_REDUCED)
+paper_preset("deeplabv3plus-mobilenetv2-lite-mvit-aspp", "LiteMobileViTASPP (no cumulative sums), same widths "
+             "as the reduced WA_ASPP_MViT (11,132,491 params).", 11_132_491, aspp="lite_mvit_aspp", **_REDUCED)
+paper_preset("deeplabv3plus-mobilenetv2-wa-aspp-v2", "WA_ASPPv2: softmax-weighted sum of the five MViT-ASPP "
+             "branches, 256 wide (not in the parameter table).", None, aspp="wa_aspp_v2")
+paper_preset("deeplabv3plus-mobilenetv2-ag-aspp-mvit", "AG_ASPP_MViT first attempt: gates on all five branches, "
+             "BatchNorm pooling branch (no batch-1 training), 128 wide, head 24/128 (11,143,411 params).",
+             11_143_411, aspp="ag_aspp_mvit", aspp_kwargs=dict(gate_mode="all", use_groupnorm=False), **_REDUCED)
+paper_preset("deeplabv3plus-mobilenetv2-ag-aspp-mvit-gn", "AG_ASPP_MViT with middle gates and GroupNorm, 128 "
+             "wide, head 24/128 (11,139,043 params).", 11_139_043, aspp="msa_aspp", **_REDUCED)
+paper_preset("deeplabv3plus-mobilenetv2-msa-aspp", "MSA_ASPP (= AG_ASPP_MViT, middle gates, GroupNorm) 256 wide "
+             "with the standard head 48/256 (12,579,075 params).", 12_579_075, aspp="msa_aspp")
+paper_preset("improved-mobilenetv2-msa-aspp", "Improved MobileNetV2 (GGCA) + MSA_ASPP 256 (12,608,322 params).",
+             12_608_322, attn="ggca", aspp="msa_aspp")
+paper_preset("deeplabv3plus-mobilenetv2-sff2-msa-aspp", "SFF group 2 + MSA_ASPP 256 (12,587,301 params).",
+             12_587_301, fusion="sff2", aspp="msa_aspp")
+paper_preset("deeplabv3plus-mobilenetv2-sff1-msa-aspp", "Plain MobileNetV2 + SFF group 1 + MSA_ASPP 256, "
+             "shortcut from the 32-channel SFF output (12,582,821 params).", 12_582_821, fusion="sff1",
+             aspp="msa_aspp")
+paper_preset("sff-wadeeplab", "The final SFF-WAdeeplab: Improved MobileNetV2 (GGCA) + SFF group 2 + MSA_ASPP 256, "
+             "align_corners=False, trains at batch 1 (12,616,548 params).", 12_616_548, attn="ggca",
+             fusion="sff2", aspp="msa_aspp")
+paper_preset("deeplabv3plus-xception", "DeepLabV3+ with the aligned Xception of the reference and classic ASPP "
+             "(54,708,931 params).", 54_708_931, backbone="xception")
 
 # Backbone-comparison presets via timm (features_only, random init; pretrained="imagenet" uses timm's
 # own weights, pretrained=PATH a local file). Same DeepLabV3+ head and classic ASPP.
@@ -388,12 +412,13 @@ _TIMM_PRESETS = {
     "efficientnet": ("efficientnet_b0", {}),
 }
 for _short, (_timm, _bkw) in _TIMM_PRESETS.items():
-    _preset(f"deeplabv3plus-{_short}", f"Comparison: DeepLabV3+ (classic ASPP, head 48/256) on timm {_timm} "
-            f"(features_only, stride-4 low tap, last feature as deep tap{', any input size' if _bkw else ''}).", None,
-            paper=_V3P, input_multiple=32, backbone=f"timm:{_timm}", backbone_kwargs=_bkw)
+    register_preset(f"deeplabv3plus-{_short}", f"Comparison: DeepLabV3+ (classic ASPP, head 48/256) on timm {_timm} "
+                    f"(features_only, stride-4 low tap, last feature as deep tap"
+                    f"{', any input size' if _bkw else ''}).", None, paper=_V3P, backbone=f"timm:{_timm}",
+                    backbone_kwargs=_bkw)
 
 # DeepLabV3 (no decoder) on the paper's backbones.
-_preset("deeplabv3-mobilenetv2", "DeepLabV3 (no decoder) with MobileNetV2 and classic ASPP.", None,
-        paper="DeepLabV3 (Chen et al., 2017)", builder=create_deeplabv3)
-_preset("deeplabv3-xception", "DeepLabV3 (no decoder) with the aligned Xception and classic ASPP.", None,
-        paper="DeepLabV3 (Chen et al., 2017)", builder=create_deeplabv3, backbone="xception")
+register_preset("deeplabv3-mobilenetv2", "DeepLabV3 (no decoder) with MobileNetV2 and classic ASPP.", None,
+                paper="DeepLabV3 (Chen et al., 2017)", builder=create_deeplabv3)
+register_preset("deeplabv3-xception", "DeepLabV3 (no decoder) with the aligned Xception and classic ASPP.", None,
+                paper="DeepLabV3 (Chen et al., 2017)", builder=create_deeplabv3, backbone="xception")

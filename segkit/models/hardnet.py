@@ -10,7 +10,7 @@ later layers read from are wider. A block outputs the concatenation of its odd l
 and its last layer. Design metric: CIO (summed input + output tensor sizes of each
 conv), a proxy for DRAM traffic.
 
-Encoder (defaults from the spec): stem 16/24/32/48 as four 3x3 ConvBNReLU (strides
+Encoder (the FC-HarDNet-70 defaults): stem 16/24/32/48 as four 3x3 ConvBNReLU (strides
 2, 1, 2, 1); five HarDBlocks (growth 10/16/18/24/32, layers 4/4/8/8/8, grmul 1.7) each
 followed by a 1x1 ConvBNReLU to 64/96/160/224/320 channels and 2x2 average pooling
 (except after the last). Decoder, 4 levels: bilinear upsampling to the skip size ->
@@ -26,7 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit.models._registry import register_model
-from segkit.models.unet import ConvBNAct, check_input_size
+from segkit.models._base import SegmentationModel
+from segkit.models.unet import ConvBNAct
 
 __all__ = ["HarDBlock", "FCHarDNet", "harmonic_links"]
 
@@ -80,7 +81,7 @@ class HarDBlock(nn.Module):
         return torch.cat(keep, 1)
 
 
-class FCHarDNet(nn.Module):
+class FCHarDNet(SegmentationModel):
     """FC-HarDNet segmentation model.
 
     Args:
@@ -92,7 +93,8 @@ class FCHarDNet(nn.Module):
         grmul: width multiplier per harmonic level.
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 64.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 4 * 2**(blocks - 1)
+        (64 for the default five blocks).
 
     Parameters: 4.12M at 19 classes; the FCHarDNet README reports 4.1M for FC-HarDNet-70
     (Cityscapes).
@@ -107,7 +109,7 @@ class FCHarDNet(nn.Module):
         n_layers: Sequence[int] = (4, 4, 8, 8, 8),
         grmul: float = 1.7,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, 4 * 2 ** (len(ch_list) - 1))
         if not (len(ch_list) == len(growth_rates) == len(n_layers)):
             raise ValueError(
                 f"ch_list, growth_rates and n_layers need equal lengths; got {len(ch_list)}, "
@@ -115,9 +117,7 @@ class FCHarDNet(nn.Module):
             )
         if len(stem_channels) != 4:
             raise ValueError(f"stem_channels must have 4 entries; got {tuple(stem_channels)}.")
-        self.num_classes = num_classes
         n_blocks = len(ch_list)
-        self.input_multiple = 4 * 2 ** (n_blocks - 1)
         s = list(stem_channels)
         self.stem = nn.Sequential(
             ConvBNAct(3, s[0], 3, 2), ConvBNAct(s[0], s[1], 3), ConvBNAct(s[1], s[2], 3, 2), ConvBNAct(s[2], s[3], 3)
@@ -145,8 +145,7 @@ class FCHarDNet(nn.Module):
         self.backbone = nn.ModuleDict({"stem": self.stem, "blocks": self.blocks, "transitions": self.transitions})
         self.cam_layers = {"backbone": f"blocks.{n_blocks - 1}", "decoder": f"up_blocks.{n_blocks - 2}"}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(x, self.input_multiple, "FC-HarDNet")
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         out = self.stem(x)
         skips = []

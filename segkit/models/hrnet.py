@@ -24,7 +24,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit.models._registry import register_model
-from segkit.models.unet import ConvBNAct, check_input_size
+from segkit.models._base import SegmentationModel
+from segkit.models.unet import ConvBNAct
 
 __all__ = ["HRNet", "HRNetConfig", "BasicBlock", "Bottleneck"]
 
@@ -121,7 +122,7 @@ class HRModule(nn.Module):
         return outs
 
 
-class HRNet(nn.Module):
+class HRNet(SegmentationModel):
     """HRNetV2 segmentation model.
 
     Args:
@@ -129,7 +130,7 @@ class HRNet(nn.Module):
         config: an :class:`HRNetConfig` (default W18-Small-v1).
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 32.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 32.
 
     Parameters: 1.54M for W18-Small-v1 at 19 classes (the official config's exact layout);
     HRNet-Semantic-Segmentation's README reports "1.5M" (HRNetV2-W18-Small-v1, Cityscapes
@@ -138,11 +139,7 @@ class HRNet(nn.Module):
     """
 
     def __init__(self, num_classes: int = 19, config: HRNetConfig = W18_SMALL_V1) -> None:
-        super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1; got {num_classes}.")
-        self.num_classes = num_classes
-        self.input_multiple = 32
+        super().__init__(num_classes, 32)
         cfg = config
         w = list(cfg.widths)
         if len(w) != 4:
@@ -172,7 +169,7 @@ class HRNet(nn.Module):
         self.cam_layers = {"backbone": "concat", "decoder": "decoder"}
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The four branch outputs at strides 4, 8, 16, 32."""
+        """The four branch outputs at strides 4, 8, 16, 32 (input sides multiples of 32)."""
         xs = [self.stem(x)]
         for trans, stage in zip(self.transitions, self.stages):
             new = []
@@ -182,8 +179,7 @@ class HRNet(nn.Module):
             xs = stage(new)
         return xs
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(x, self.input_multiple, "HRNet")
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         xs = self.forward_features(x)
         size = xs[0].shape[-2:]
         feats = torch.cat([xs[0]] + [F.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in xs[1:]], 1)

@@ -21,7 +21,8 @@ import torch.nn as nn
 import torchvision
 
 from segkit.models._registry import register_model
-from segkit.models.unet import ConvBNAct, check_input_size
+from segkit.models._base import SegmentationModel
+from segkit.models.unet import ConvBNAct
 
 __all__ = ["LinkNet", "ResNetEncoder"]
 
@@ -76,7 +77,7 @@ class DecoderBlock(nn.Sequential):
         )
 
 
-class LinkNet(nn.Module):
+class LinkNet(SegmentationModel):
     """LinkNet with additive skips.
 
     Args:
@@ -86,7 +87,7 @@ class LinkNet(nn.Module):
         weights_path: local ResNet-18 weights for the default encoder.
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 32.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 32.
 
     Parameters: 11.53M at 2 classes; the paper reports 11.5M (Table 1, Chaurasia &
     Culurciello 2017).
@@ -99,11 +100,7 @@ class LinkNet(nn.Module):
         encoder_channels: Sequence[int] | None = None,
         weights_path: str | None = None,
     ) -> None:
-        super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1; got {num_classes}.")
-        self.num_classes = num_classes
-        self.input_multiple = 32
+        super().__init__(num_classes, 32)
         if encoder is None:
             encoder = ResNetEncoder(18, weights_path=weights_path)
             encoder_channels = encoder.channels
@@ -129,8 +126,7 @@ class LinkNet(nn.Module):
         self.cam_layers = {"backbone": "backbone.layer4" if isinstance(encoder, ResNetEncoder) else "backbone",
                            "decoder": "decoder.3"}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(x, self.input_multiple, "LinkNet")
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         c1, c2, c3, c4 = self.backbone(x)
         d = self.decoder[0](c4) + c3
         d = self.decoder[1](d) + c2

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from segkit.models._base import SegmentationModel
 from segkit.models._registry import build_model, register_model
 from segkit.models.unet import ConvBNAct
 
@@ -45,7 +46,7 @@ class AttentionHead(nn.Module):
         return torch.sigmoid(self.net(torch.cat([logits, image], 1)))
 
 
-class HierarchicalMultiScale(nn.Module):
+class HierarchicalMultiScale(SegmentationModel):
     """Wrap a segmentation model with hierarchical multi-scale attention.
 
     Args:
@@ -73,17 +74,16 @@ class HierarchicalMultiScale(nn.Module):
         input_multiple: int | None = None,
         attn_hidden: int = 32,
     ) -> None:
-        super().__init__()
+        if not hasattr(model, "num_classes"):
+            raise ValueError("model must have a `num_classes` attribute (every segkit model does).")
+        super().__init__(model.num_classes, int(input_multiple or getattr(model, "input_multiple", 32)),
+                         getattr(model, "in_channels", 3))
         for name, scales in (("train_scales", train_scales), ("infer_scales", infer_scales)):
             if len(scales) < 1 or any(s <= 0 for s in scales):
                 raise ValueError(f"{name} must be a non-empty sequence of positive scales; got {tuple(scales)}.")
-        if not hasattr(model, "num_classes"):
-            raise ValueError("model must have a `num_classes` attribute (every segkit model does).")
         self.model = model
-        self.num_classes = model.num_classes
         self.train_scales = tuple(sorted(float(s) for s in train_scales))
         self.infer_scales = tuple(sorted(float(s) for s in infer_scales))
-        self.input_multiple = int(input_multiple or getattr(model, "input_multiple", 32))
         self.attention = AttentionHead(self.num_classes, 3, attn_hidden)
         self.backbone = getattr(model, "backbone", None)
         self.cam_layers = {role: f"model.{path}" for role, path in getattr(model, "cam_layers", {}).items()}
@@ -101,7 +101,7 @@ class HierarchicalMultiScale(nn.Module):
             logits = logits[0]
         return logits, self.attention(logits, xs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         scales = self.train_scales if self.training else self.infer_scales
         pred, alpha = None, None
         self.last_attention = {}

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from segkit.models._registry import register_model
 from segkit.models.heads.aspp import batch_one_error, is_batch_one_error
 from segkit.models.linknet import ResNetEncoder
-from segkit.models.unet import ConvBNAct, check_input_size
+from segkit.models._base import SegmentationModel
+from segkit.models.unet import ConvBNAct
 
 __all__ = ["PyramidPooling", "PSPNet", "MultiGridResNet", "create_deeplabv3_resnet", "apply_multi_grid"]
 
@@ -85,7 +86,7 @@ class _FCNHead(nn.Sequential):
         super().__init__(ConvBNAct(in_channels, channels, 3), nn.Dropout2d(dropout), nn.Conv2d(channels, num_classes, 1))
 
 
-class PSPNet(nn.Module):
+class PSPNet(SegmentationModel):
     """PSPNet on a dilated ResNet.
 
     Args:
@@ -103,7 +104,7 @@ class PSPNet(nn.Module):
         encoder_channels: channels of those 4 maps (``encoder.feature_info.channels()``).
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 8.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of the output stride.
 
     Parameters: 48.96M at 19 classes with the auxiliary head; the MMSeg
     ``pspnet_r50-d8`` architecture (ResNetV1c-50 + PSPHead(512) + FCNHead(256)) counts
@@ -122,18 +123,15 @@ class PSPNet(nn.Module):
         encoder: nn.Module | None = None,
         encoder_channels: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
         if depth not in (50, 101):
             raise ValueError(f"depth must be 50 or 101; got {depth!r}.")
-        self.num_classes = num_classes
+        # a custom encoder's stride is unknown: assume the deepest map is at 1/32
+        super().__init__(num_classes, output_stride if encoder is None else 32)
         if encoder is None:
-            self.input_multiple = output_stride
             encoder = ResNetEncoder(depth, _dilation_flags(output_stride), weights_path)
             encoder_channels = encoder.channels
         elif encoder_channels is None or len(encoder_channels) != 4:
             raise ValueError(f"a custom encoder needs encoder_channels with 4 entries; got {encoder_channels!r}.")
-        else:
-            self.input_multiple = 32  # unknown stride: assume the deepest map is at 1/32
         self.backbone = encoder
         c3, c4 = encoder_channels[2], encoder_channels[3]
         self.ppm = PyramidPooling(c4, channels, pool_scales)
@@ -143,8 +141,7 @@ class PSPNet(nn.Module):
         self.cam_layers = {"backbone": "backbone.layer4" if isinstance(encoder, ResNetEncoder) else "backbone",
                            "neck": "ppm", "decoder": "decoder.0"}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        check_input_size(x, self.input_multiple, "PSPNet")
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         size = x.shape[-2:]
         _, _, c3, c4 = self.backbone(x)[-4:]
         out = self.classifier(self.decoder(self.ppm(c4)))
@@ -177,6 +174,7 @@ class MultiGridResNet(nn.Module):
         apply_multi_grid(self.encoder.layer4, 2 if output_stride == 16 else 4, multi_grid)
         self.low_channels, self.out_channels = self.encoder.channels[0], self.encoder.channels[3]
         self.output_stride = output_stride
+        self.input_multiple = output_stride
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c1, _, _, c4 = self.encoder(x)
@@ -193,16 +191,14 @@ def create_deeplabv3_resnet(num_classes: int = 21, depth: Literal[50, 101] = 101
     ``segkit.models.deeplab.DeepLabV3`` head (3x3 conv + BN + ReLU, dropout, classifier).
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of `output_stride`.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of `output_stride`.
     """
     from segkit.models.deeplab import DeepLabV3
     from segkit.models.heads.aspp import ASPP
 
     backbone = MultiGridResNet(depth, output_stride, multi_grid, weights_path)
     aspp = ASPP(backbone.out_channels, aspp_channels, rate=16 // output_stride)
-    model = DeepLabV3(backbone, aspp, num_classes, aspp_channels, align_corners=False)
-    model.input_multiple = output_stride
-    return model
+    return DeepLabV3(backbone, aspp, num_classes, aspp_channels, align_corners=False)
 
 
 @register_model("pspnet-r50", family="pspnet", paper="PSPNet (Zhao et al., CVPR 2017)", year=2017, input_multiple=8,

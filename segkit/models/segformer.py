@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit.models._registry import register_model
-from segkit.models.unet import check_input_size
+from segkit.models._base import SegmentationModel
 
 __all__ = ["MixTransformer", "SegFormer", "SegFormerHead", "OverlapPatchEmbed", "MIT_CONFIGS"]
 
@@ -236,7 +236,7 @@ class SegFormerHead(nn.Module):
         return self.classifier(self.dropout(self.fuse(torch.cat(outs[::-1], 1))))
 
 
-class SegFormer(nn.Module):
+class SegFormer(SegmentationModel):
     """SegFormer = MiT encoder + all-MLP decoder.
 
     Args:
@@ -248,7 +248,7 @@ class SegFormer(nn.Module):
             ``encoder_channels`` (e.g. a timm ``features_only`` model).
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 32.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 32.
 
     Parameters: SegFormer-B0 at 150 classes has 3.75M; the paper reports 3.8M (Table 1,
     ADE20K, MiT-B0: 3.4M encoder + 0.4M decoder).
@@ -263,11 +263,9 @@ class SegFormer(nn.Module):
         encoder: nn.Module | None = None,
         encoder_channels: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, 32)
         if variant not in MIT_CONFIGS:
             raise ValueError(f"variant must be one of {sorted(MIT_CONFIGS)}; got {variant!r}.")
-        self.num_classes = num_classes
-        self.input_multiple = 32
         if encoder is None:
             cfg = MIT_CONFIGS[variant]
             encoder = MixTransformer(cfg["dims"], cfg["heads"], cfg["depths"], drop_path_rate=drop_path_rate)
@@ -281,8 +279,7 @@ class SegFormer(nn.Module):
         self.cam_layers = {"backbone": "backbone.outputs.3" if isinstance(encoder, MixTransformer) else "backbone",
                            "decoder": "decode_head.fuse"}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(x, self.input_multiple, "SegFormer")
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         out = self.decode_head(self.backbone(x))
         return F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from segkit.models._registry import register_model
 from segkit.models.segformer import DropPath, _init_weights
-from segkit.models.unet import check_input_size
+from segkit.models._base import SegmentationModel
 
 __all__ = ["MSCAN", "SegNeXt", "LightHamHead", "MSCA", "NMF2D", "MSCAN_CONFIGS"]
 
@@ -212,7 +212,7 @@ class LightHamHead(nn.Module):
         return self.classifier(self.dropout(self.align(self.hamburger(self.squeeze(x)))))
 
 
-class SegNeXt(nn.Module):
+class SegNeXt(SegmentationModel):
     """SegNeXt = MSCAN encoder + LightHamHead on stages 2-4.
 
     Args:
@@ -222,7 +222,7 @@ class SegNeXt(nn.Module):
         drop_path_rate: encoder stochastic depth.
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 32.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 32.
 
     Parameters at 150 classes: T 4.26M, S 13.93M, B 27.64M; the paper reports 4.3M, 13.9M
     and 27.6M (Table 4, ADE20K).
@@ -230,11 +230,9 @@ class SegNeXt(nn.Module):
 
     def __init__(self, num_classes: int = 150, variant: str = "t", ham_channels: int | None = None,
                  drop_path_rate: float = 0.1) -> None:
-        super().__init__()
+        super().__init__(num_classes, 32)
         if variant not in MSCAN_CONFIGS:
             raise ValueError(f"variant must be one of {sorted(MSCAN_CONFIGS)}; got {variant!r}.")
-        self.num_classes = num_classes
-        self.input_multiple = 32
         cfg = MSCAN_CONFIGS[variant]
         self.backbone = MSCAN(cfg["dims"], cfg["depths"], cfg["mlp_ratios"], drop_path_rate)
         if ham_channels is None:
@@ -243,8 +241,7 @@ class SegNeXt(nn.Module):
         self.cam_layers = {"backbone": "backbone.stages.3", "neck": "decode_head.hamburger",
                            "decoder": "decode_head.align"}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(x, self.input_multiple, "SegNeXt")
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.backbone(x)
         out = self.decode_head(feats[1:])
         return F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)

@@ -32,7 +32,7 @@ from torchvision.ops import deform_conv2d
 
 from segkit.models._registry import register_model
 from segkit.models.segformer import MixTransformer
-from segkit.models.unet import check_input_size
+from segkit.models._base import SegmentationModel
 
 __all__ = ["DeformablePatchEmbed", "DeformableMLP", "DeformableMLPBlock", "DMLPDecoder", "Trans4PASS"]
 
@@ -170,7 +170,7 @@ class DMLPDecoder(nn.Module):
         return self.pred(sum(outs)), outs
 
 
-class Trans4PASS(nn.Module):
+class Trans4PASS(SegmentationModel):
     """Trans4PASS: MiT encoder with a deformable patch embedding and the DMLP decoder.
 
     Args:
@@ -183,7 +183,7 @@ class Trans4PASS(nn.Module):
             smaller values give quick test models).
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 32.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 32.
 
     Parameters (19 classes): Tiny 15.27M, Small 26.32M. Reference: the layout of the
     official code (jamycheung/Trans4PASS ``segmentron/models/backbones/trans4pass.py`` with
@@ -203,10 +203,8 @@ class Trans4PASS(nn.Module):
         embed_dims: Sequence[int] = (64, 128, 320, 512),
         num_heads: Sequence[int] = (1, 2, 5, 8),
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, 32)
         dims = tuple(embed_dims)
-        self.num_classes = num_classes
-        self.input_multiple = 32
         embed1 = DeformablePatchEmbed(3, dims[0], 7, 4) if deformable_embed else None
         self.backbone = MixTransformer(dims, tuple(num_heads), tuple(depths), (8, 4, 2, 1), 4.0, drop_path_rate,
                                        patch_embed1=embed1)
@@ -215,12 +213,14 @@ class Trans4PASS(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(logits at the input size, per-stage decoder features at 1/4) for MPA training."""
-        check_input_size(x, self.input_multiple, "Trans4PASS")
+        return self.run_padded(self._forward_features, x)
+
+    def _forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         logits, feats = self.decoder(self.backbone(x))
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=True), feats
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x)[0]
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward_features(x)[0]
 
 
 _PAPER = "Trans4PASS (Zhang et al., CVPR 2022)"

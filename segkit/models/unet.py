@@ -13,8 +13,7 @@ upsamples with parameter-free bilinear interpolation. UNet 3+ side outputs retur
 logits (no sigmoid) so they train with any segkit loss (the paper's hybrid focal +
 MS-SSIM + IoU loss is not included).
 
-This file also holds the two small helpers the other survey files share:
-`ConvBNAct` and `check_input_size`.
+This file also holds `ConvBNAct`, the conv block the other survey files share.
 """
 from __future__ import annotations
 
@@ -24,32 +23,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from segkit.models._base import SegmentationModel
 from segkit.models._registry import register_model
 
-__all__ = ["ConvBNAct", "check_input_size", "UNet", "UNetPlusPlus", "UNet3Plus"]
+__all__ = ["ConvBNAct", "UNet", "UNetPlusPlus", "UNet3Plus"]
 
 
 # helpers
-
-def check_input_size(x: torch.Tensor, multiple: int, model_name: str) -> None:
-    """Raise RuntimeError when H or W of `x` is not a multiple of `multiple`.
-
-    The message gives the padded size to use. Skipped while tracing/compiling so that
-    export paths see no data-dependent Python branching.
-    """
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
-        return
-    if hasattr(torch, "compiler") and torch.compiler.is_compiling():
-        return
-    h, w = int(x.shape[-2]), int(x.shape[-1])
-    if h % multiple or w % multiple:
-        ph = (h + multiple - 1) // multiple * multiple
-        pw = (w + multiple - 1) // multiple * multiple
-        raise RuntimeError(
-            f"{model_name} needs input height and width divisible by {multiple}; got {h}x{w}. "
-            f"Pad the input to {ph}x{pw} (e.g. segkit.data.letterbox) or resize it."
-        )
-
 
 def _check_positive(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1:
@@ -94,7 +74,7 @@ def _widths(base_channels: int, depth: int) -> list[int]:
 
 # UNet
 
-class UNet(nn.Module):
+class UNet(SegmentationModel):
     """UNet: a symmetric encoder-decoder with concatenated skips.
 
     Args:
@@ -105,7 +85,7 @@ class UNet(nn.Module):
         upsample: "transpose" (2x2 transposed conv, the paper) or "bilinear".
 
     Shape:
-        (B, in_channels, H, W) -> (B, num_classes, H, W), H and W multiples of 2**depth.
+        (B, in_channels, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 2**depth.
 
     The default (64, depth 4, transposed convs) has 31.04M parameters at 2 classes.
     """
@@ -118,13 +98,11 @@ class UNet(nn.Module):
         depth: int = 4,
         upsample: Literal["transpose", "bilinear"] = "transpose",
     ) -> None:
-        super().__init__()
         for n, v in (("num_classes", num_classes), ("base_channels", base_channels), ("depth", depth)):
             _check_positive(n, v)
         if upsample not in ("transpose", "bilinear"):
             raise ValueError(f"upsample must be 'transpose' or 'bilinear'; got {upsample!r}.")
-        self.num_classes = num_classes
-        self.input_multiple = 2**depth
+        super().__init__(num_classes, 2**depth, in_channels)
         ch = _widths(base_channels, depth)
         self.encoder = nn.ModuleList([DoubleConv(in_channels, ch[0])] + [DoubleConv(ch[i - 1], ch[i]) for i in range(1, depth + 1)])
         self.pool = nn.MaxPool2d(2)
@@ -141,8 +119,7 @@ class UNet(nn.Module):
         self.backbone = self.encoder
         self.cam_layers = {"backbone": f"encoder.{depth}", "decoder": f"decoder.{depth - 1}"}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(x, self.input_multiple, "UNet")
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         for i, enc in enumerate(self.encoder):
             x = enc(x if i == 0 else self.pool(x))
@@ -155,7 +132,7 @@ class UNet(nn.Module):
 
 # UNet++
 
-class UNetPlusPlus(nn.Module):
+class UNetPlusPlus(SegmentationModel):
     """UNet++: nested dense skip paths X^{i,j} = H([X^{i,0..j-1}, Up(X^{i+1,j-1})]).
 
     Args:
@@ -169,7 +146,7 @@ class UNetPlusPlus(nn.Module):
             the pruning the paper proposes.
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 16.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 16.
 
     Parameters: 9.16M at 2 classes; the paper's Table 3 (Zhou et al. 2018) lists 9.04M for
     UNet++ (its convs differ in bias/BN bookkeeping); checked within 2% in tests.
@@ -183,18 +160,15 @@ class UNetPlusPlus(nn.Module):
         deep_supervision: bool = False,
         prune_level: int = 4,
     ) -> None:
-        super().__init__()
-        _check_positive("num_classes", num_classes)
+        super().__init__(num_classes, 16, in_channels)
         if len(widths) != 5:
             raise ValueError(f"widths must list 5 level widths; got {tuple(widths)}.")
         if prune_level not in (1, 2, 3, 4):
             raise ValueError(f"prune_level must be 1, 2, 3 or 4; got {prune_level!r}.")
         if prune_level < 4 and not deep_supervision:
             raise ValueError("prune_level < 4 needs deep_supervision=True (only then do the X^{0,j} heads exist).")
-        self.num_classes = num_classes
         self.deep_supervision = deep_supervision
         self.prune_level = prune_level
-        self.input_multiple = 16
         w = list(widths)
         self.pool = nn.MaxPool2d(2)
         # nodes[f"{i}_{j}"] is H for X^{i,j}
@@ -213,8 +187,7 @@ class UNetPlusPlus(nn.Module):
     def _up(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        check_input_size(x, self.input_multiple, "UNet++")
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         levels = 5 if self.training else self.prune_level + 1  # backbone depth needed
         X: dict[tuple[int, int], torch.Tensor] = {}
         for i in range(levels):
@@ -233,7 +206,7 @@ class UNetPlusPlus(nn.Module):
 
 # UNet 3+
 
-class UNet3Plus(nn.Module):
+class UNet3Plus(SegmentationModel):
     """UNet 3+: full-scale skips, full-scale deep supervision and a classification-guided module.
 
     Each decoder node X_De^i gets five inputs, each through a 3x3 conv to `cat_channels`
@@ -254,7 +227,7 @@ class UNet3Plus(nn.Module):
             :meth:`forward_with_cls` to get the 2-vector for its BCE loss.
 
     Shape:
-        (B, 3, H, W) -> (B, num_classes, H, W), H and W multiples of 16.
+        (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 16.
 
     Parameters: 26.97M at 1 class, the figure in the paper's Table 1 (Huang et al. 2020,
     UNet 3+ with the 64-1024 encoder); checked in tests/test_zoo_models.py.
@@ -269,15 +242,12 @@ class UNet3Plus(nn.Module):
         deep_supervision: bool = False,
         classification_guided: bool = False,
     ) -> None:
-        super().__init__()
-        _check_positive("num_classes", num_classes)
+        super().__init__(num_classes, 16, in_channels)
         _check_positive("cat_channels", cat_channels)
         if len(widths) != 5:
             raise ValueError(f"widths must list 5 level widths; got {tuple(widths)}.")
-        self.num_classes = num_classes
         self.deep_supervision = deep_supervision
         self.classification_guided = classification_guided
-        self.input_multiple = 16
         w = list(widths)
         self.pool = nn.MaxPool2d(2)
         self.encoder = nn.ModuleList([DoubleConv(in_channels, w[0])] + [DoubleConv(w[i - 1], w[i]) for i in range(1, 5)])
@@ -313,7 +283,9 @@ class UNet3Plus(nn.Module):
 
     def forward_with_cls(self, x: torch.Tensor) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor | None]:
         """Like :meth:`forward`, also returning the CGM probabilities (B, 2) or None."""
-        check_input_size(x, self.input_multiple, "UNet 3+")
+        return self.run_padded(self._forward_with_cls, x)
+
+    def _forward_with_cls(self, x: torch.Tensor) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor | None]:
         size = x.shape[-2:]
         enc = []
         for i, block in enumerate(self.encoder):
@@ -340,8 +312,8 @@ class UNet3Plus(nn.Module):
             outs.append(o * gate if gate is not None else o)
         return (outs if n > 1 else outs[0]), cls_prob
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        return self.forward_with_cls(x)[0]
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        return self._forward_with_cls(x)[0]
 
 
 # registered factories

@@ -5,18 +5,22 @@ Every registered module follows one contract: ``Module(channels, **kw)`` maps
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch.nn as nn
 
-from segkit._utils import count_params, did_you_mean
+from segkit._registry import Registry
+from segkit._utils import count_params
 
-__all__ = ["register_module", "create_attn", "list_modules", "module_info", "ModuleEntry"]
+__all__ = ["register_module", "create_attn", "list_modules", "module_info", "ModuleInfo", "MODULES"]
 
 
 @dataclass(frozen=True)
-class ModuleEntry:
+class ModuleInfo:
+    """A registered module: its class and the metadata of the module-zoo table."""
+
     name: str
     cls: Callable[..., nn.Module]
     paper: str
@@ -28,7 +32,8 @@ class ModuleEntry:
     needs_size: bool = False  # needs a fixed spatial size (h, w) at construction
 
 
-_MODULES: dict[str, ModuleEntry] = {}
+# Importing segkit.modules registers every module.
+MODULES: Registry[ModuleInfo] = Registry("module", loader=lambda: importlib.import_module("segkit.modules"))
 
 
 def register_module(
@@ -41,27 +46,24 @@ def register_module(
     contract: str = "(B,C,H,W) -> (B,C,H,W)",
     keeps_shape: bool = True,
     needs_size: bool = False,
-):
-    """Class decorator registering an attention/fusion module with its metadata."""
+    aliases: tuple[str, ...] = (),
+) -> Callable[[type], type]:
+    """Class decorator registering an attention/fusion module with its metadata.
 
-    def deco(cls):
-        if name in _MODULES:
-            raise ValueError(f"module {name!r} is already registered")
-        _MODULES[name] = ModuleEntry(name, cls, paper, year, addresses, where, contract, keeps_shape, needs_size)
+    `aliases` are former names that still build the module (configs written before a rename).
+    """
+
+    def deco(cls: type) -> type:
+        MODULES.register(name, ModuleInfo(name, cls, paper, year, addresses, where, contract, keeps_shape,
+                                          needs_size), aliases)
         return cls
 
     return deco
 
 
-def _ensure_loaded() -> None:
-    import segkit.modules  # noqa: F401
-
-
-def module_info(name: str) -> ModuleEntry:
-    _ensure_loaded()
-    if name not in _MODULES:
-        raise KeyError(f"unknown module {name!r}.{did_you_mean(name, _MODULES)} Registered: {', '.join(sorted(_MODULES))}")
-    return _MODULES[name]
+def module_info(name: str) -> ModuleInfo:
+    """The registry entry (class and metadata) of a module; unknown names raise with close matches."""
+    return MODULES.get(name)
 
 
 def create_attn(name: str | None, channels: int, **kwargs: Any) -> nn.Module:
@@ -75,10 +77,9 @@ def list_modules(channels: int = 64):
     """A pandas DataFrame: name, year, paper, params at C=`channels`, contract, where, addresses."""
     import pandas as pd
 
-    _ensure_loaded()
     rows = []
-    for name in sorted(_MODULES):
-        e = _MODULES[name]
+    for name in MODULES.names():
+        e = MODULES.get(name)
         kw = {"h": 16, "w": 16} if e.needs_size else {}
         params = count_params(e.cls(channels, **kw), trainable_only=False)
         rows.append(

@@ -7,7 +7,7 @@ A = 1x1 (C -> c_m); B, V = 1x1 (C -> c_n).
 Gather: G = A · softmax_HW(B)^T, shape (c_m, c_n). Distribute: Z = G · softmax_cn(V),
 shape (c_m, HW). Optional 1x1 reconstruction back to C.
 
-The softmax dims are explicit (zoo.md note): B is normalised over the HW positions, V over
+The softmax dims are explicit (the survey code leaves them implicit): B is normalised over the HW positions, V over
 the c_n descriptors. A softmax without a dim on the 3-D tensor would normalise over the
 batch. Widths default to ``c_m = c_n = C``; an explicit 0 raises. With
 ``reconstruct=False`` the output has c_m channels, so the shape changes unless c_m == C
@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from segkit.modules._registry import register_module
-from segkit.modules.se import check_channels
+from segkit.modules._width import check_channels
 
 __all__ = ["DoubleAttention"]
 

@@ -2,8 +2,9 @@
 
 Channel attention sigma(MLP(GAP x) + MLP(GMP x)) with a shared bias-free 1x1 MLP
 C -> C//r -> C, then spatial attention sigma(conv_kxk([mean_c; max_c])) (2 -> 1, no bias).
-This standard body reproduces the SFF parameter totals of paper_model.md §7.
-Deviation: the hidden width is max(1, C // r) (zoo.md §2 zero-width rule).
+This standard body reproduces the shallow-feature-fusion parameter totals of the paper's
+model (see ``docs/models.md``). Deviation: the hidden width is max(1, C // r), the shared
+zero-width rule of :func:`segkit.modules._width.hidden_width`.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from segkit.modules._registry import register_module
+from segkit.modules._width import hidden_width
 
 __all__ = ["ChannelAttention", "SpatialAttention", "CBAM"]
 
@@ -20,9 +22,7 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        if channels < 1 or reduction < 1:
-            raise ValueError(f"ChannelAttention needs channels >= 1 and reduction >= 1, got {channels}, {reduction}")
-        hidden = max(1, channels // reduction)
+        hidden = hidden_width("CBAM", channels, reduction)
         self.fc = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False), nn.ReLU(inplace=False),
                                 nn.Conv2d(hidden, channels, 1, bias=False))
 

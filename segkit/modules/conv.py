@@ -1,7 +1,7 @@
 """Small convolution blocks shared by the paper's modules.
 
-`DepthwiseSeparableConv` follows paper_model.md §7 exactly: depthwise kxk conv, pointwise
-1x1 conv, then BN and a non-inplace ReLU (no norm between the two convs).
+`DepthwiseSeparableConv` follows the paper's reference code exactly (see ``docs/models.md``):
+depthwise kxk conv, pointwise 1x1 conv, then BN and a non-inplace ReLU (no norm between the two convs).
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from segkit.modules._registry import register_module
-from segkit.modules.se import hidden_width
+from segkit.modules._width import hidden_width
 
 __all__ = ["CoordAttention"]
 

@@ -1,4 +1,5 @@
-"""GGCA: Global Grouped Coordinate Attention (paper_model.md §6; no source paper named).
+"""GGCA: Global Grouped Coordinate Attention (the paper's own module, no earlier
+source paper; see ``docs/models.md``).
 
 Coordinate attention with channel groups and max-pooled cues. The input (B,C,H,W) is
 regrouped to (B*G, C/G, H, W); four directional descriptors (mean/max over W, mean/max
@@ -17,7 +18,7 @@ GGCAFusedPooling    tensor mean/amax over W and H     max(1, Cg // r)
 GGCAFused (final)   as GGCAFusedPooling               max(1, Cg // r)
 ==================  ================================  ===========================
 
-Deviation from the notes: every variant validates (channels, num_groups, reduction) in
+Deviation from the reference code: every variant validates (channels, num_groups, reduction) in
 ``__init__`` (ValueError with the fix) instead of asserting in forward, so no combination
 fails late and graph tracing stays free of assert warnings.
 """
@@ -28,14 +29,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit.modules._registry import register_module
+from segkit.modules._width import hidden_width
 
 __all__ = ["GGCA", "GGCADynamic", "GGCASafe", "GGCAFusedPooling", "GGCAFused", "ggca_hidden"]
 
 
-def ggca_hidden(channels: int, num_groups: int, reduction: int, clamp: bool = True) -> int:
-    """Hidden width m of the shared transform: (channels // num_groups) // reduction, clamped to >= 1."""
-    m = (channels // num_groups) // reduction
-    return max(1, m) if clamp else m
+def ggca_hidden(channels: int, num_groups: int, reduction: int, clamp: bool = True, module: str = "GGCA") -> int:
+    """Hidden width m of the shared transform: (channels // num_groups) // reduction, clamped to
+    >= 1 (`clamp`) or rejected at 0 with a ValueError naming the fix (the shared zero-width rule)."""
+    cg = channels // num_groups
+    return hidden_width(module, cg, reduction, min_hidden=1 if clamp else 0,
+                        fix=f"a reduction <= {cg} (the channels per group), fewer groups, or the clamped "
+                            f"GGCASafe / GGCAFused")
 
 
 class _GGCABase(nn.Module):
@@ -53,13 +58,7 @@ class _GGCABase(nn.Module):
                 f"use a num_groups that divides {channels} (e.g. 1)"
             )
         cg = channels // num_groups
-        m = ggca_hidden(channels, num_groups, reduction, clamp=self.clamp)
-        if m < 1:
-            raise ValueError(
-                f"{name}: channels per group {cg} // reduction {reduction} = 0 gives a zero-width "
-                f"transform (Conv2d({cg}, 0)); use a reduction <= {cg}, fewer groups, or the clamped "
-                f"GGCASafe / GGCAFused"
-            )
+        m = ggca_hidden(channels, num_groups, reduction, clamp=self.clamp, module=name)
         self.channels, self.num_groups, self.reduction = channels, num_groups, reduction
         self.group_channels, self.hidden = cg, m
         # One transform shared by all groups and all four descriptors.
@@ -167,7 +166,7 @@ class GGCAFusedPooling(_GGCABase):
 
 @register_module(
     "ggca",
-    paper="GGCA, Global Grouped Coordinate Attention (the reference notes)",
+    paper="GGCA, Global Grouped Coordinate Attention (the paper's reference code)",
     year=None,
     addresses="Coordinate attention without groups or max cues",
     where="After the depthwise conv of deep MobileNetV2 blocks (stage idx >= 4)",

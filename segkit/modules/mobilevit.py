@@ -1,6 +1,7 @@
-"""MobileViT-style attention block of the MSA_ASPP family (paper_model.md §9).
+"""MobileViT-style attention block of the MSA_ASPP family (see ``docs/models.md``).
 
-MobileViT (Mehta & Rastegari, ICLR 2022, https://arxiv.org/abs/2110.02178): local 3x3 conv,
+MobileViT ("MobileViT: Light-weight, General-purpose, and Mobile-friendly Vision
+Transformer", Mehta & Rastegari, ICLR 2022, https://arxiv.org/abs/2110.02178): local 3x3 conv,
 1x1 projection to width d, unfold into 2x2 patches, transformer, fold, 1x1 back to C,
 concatenation with the input and a 3x3 fusion conv.
 
@@ -8,10 +9,12 @@ The reference (and the paper's "window attention / W-MSA") attends *within* each
 tokens are grouped as (B, (H/ph)(W/pw), ph*pw, d) and attention runs over the ph*pw axis.
 The original MobileViT attends *across* patches, (B, ph*pw, (H/ph)(W/pw), d).
 ``attn_axis="intra_patch"`` (default) / ``"inter_patch"`` chooses; parameters are identical.
-Deviation: the even-size check is a RuntimeError naming the size to use, not an assert.
+Deviation: the even-size check is a RuntimeError naming the size to use, not an assert
+(a segkit model pads its input to ``input_multiple``, which covers the patch size).
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -82,7 +85,7 @@ class TransformerBlockGroup(nn.Sequential):
 
 @register_module(
     "mobilevit_attn",
-    paper="MobileViT (ICLR 2022), as the within-patch attention block of MSA_ASPP (the reference notes)",
+    paper="MobileViT (ICLR 2022), as the within-patch attention block of MSA_ASPP (the paper's reference code)",
     year=2022,
     addresses="Add global/windowed context to a conv feature map",
     where="MSA_ASPP / WA_ASPP_MViT branches 2-4",
@@ -116,6 +119,7 @@ class MobileViTAttentionBlock(nn.Module):
         if ph < 1 or pw < 1:
             raise ValueError(f"patch_size must be positive, got {patch_size!r}")
         self.ph, self.pw, self.attn_axis = ph, pw, attn_axis
+        self.patch_multiple = math.lcm(ph, pw)  # the side multiple the map needs
         self.local_rep = nn.Sequential(_conv_bn_silu(channels, channels, 3), _conv_bn_silu(channels, dim, 1))
         self.transformer = TransformerBlockGroup(dim, depth, heads, mlp_dim, dropout)
         self.conv_proj = _conv_bn_silu(dim, channels, 1)

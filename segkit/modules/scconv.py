@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit.modules._registry import register_module
-from segkit.modules.se import check_channels
+from segkit.modules._width import check_channels
 
 __all__ = ["SCConv"]
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from segkit.modules._registry import register_module
-from segkit.modules.se import hidden_width
+from segkit.modules._width import hidden_width
 
 __all__ = ["SCSE"]
 
@@ -32,7 +32,7 @@ class SCSE(nn.Module):
 
     Args:
         channels: input channels C.
-        reduction: cSE reduction r (the spec's C/2 means r=2).
+        reduction: cSE reduction r (the paper's C/2 means r=2).
         min_hidden: hidden width is ``max(min_hidden, C // r)``; 0 = exact (raises at 0).
 
     Shape:

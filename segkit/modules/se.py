@@ -4,14 +4,9 @@ Hu, Shen, Sun, "Squeeze-and-Excitation Networks", CVPR 2018, https://arxiv.org/a
 
 s = GAP(x); w = sigmoid(W2 · ReLU(W1 · s)) with bias-free FCs C -> C/r -> C; y = x · w.
 
-Zero-width policy (zoo.md §2 rule 4): the hidden width is ``max(min_hidden, C // r)`` and
-``min_hidden`` defaults to 1, so the default never builds the silent ``Linear(3, 0)``.
-Passing ``min_hidden=0`` asks for the paper's exact ``C // r``; when that is 0 the
-constructor raises ``ValueError`` with the fix instead of building a module that only
-halves its input.
-
-This file also holds :func:`hidden_width`, the one place every reduction-based module in
-the zoo computes (and validates) its hidden width.
+The hidden width follows the shared zero-width rule of :func:`segkit.modules._width.hidden_width`:
+``max(min_hidden, C // r)`` with ``min_hidden=1``; ``min_hidden=0`` is the paper's exact
+``C // r`` and raises at 0 instead of building a module that only halves its input.
 """
 from __future__ import annotations
 
@@ -19,52 +14,9 @@ import torch
 import torch.nn as nn
 
 from segkit.modules._registry import register_module
+from segkit.modules._width import hidden_width
 
-__all__ = ["SE", "hidden_width", "check_channels"]
-
-
-def check_channels(module: str, channels: int) -> None:
-    """Raise ``ValueError`` unless `channels` is a positive int."""
-    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
-        raise ValueError(f"{module}(channels={channels!r}): channels must be a positive int (the C of (B,C,H,W))")
-
-
-def hidden_width(
-    module: str,
-    channels: int,
-    reduction: float,
-    min_hidden: int = 1,
-    knob: str = "reduction",
-    min_knob: str = "min_hidden",
-) -> int:
-    """Hidden width ``max(min_hidden, int(channels // reduction))``, never zero.
-
-    Args:
-        module: module name used in the error message.
-        channels: input channels C.
-        reduction: reduction ratio r (> 0).
-        min_hidden: lower clamp; 0 means no clamp (paper-exact ``C // r``).
-        knob: the argument name reported for `reduction` in error messages.
-        min_knob: the argument name reported for `min_hidden` in error messages.
-
-    Returns:
-        The hidden width (>= 1).
-
-    Raises:
-        ValueError: on a non-positive `reduction`, a negative `min_hidden`, or a zero width.
-    """
-    check_channels(module, channels)
-    if reduction <= 0:
-        raise ValueError(f"{module}(channels={channels}, {knob}={reduction}): {knob} must be > 0")
-    if min_hidden < 0:
-        raise ValueError(f"{module}({min_knob}={min_hidden}): {min_knob} must be >= 0")
-    width = max(int(min_hidden), int(channels // reduction))
-    if width < 1:
-        raise ValueError(
-            f"{module}(channels={channels}, {knob}={reduction}) gives a 0-wide hidden layer "
-            f"({channels} // {reduction} = 0); use {knob}<={channels} or {min_knob}>=1"
-        )
-    return width
+__all__ = ["SE"]
 
 
 @register_module(

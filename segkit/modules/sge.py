@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from segkit.modules._registry import register_module
-from segkit.modules.se import check_channels
+from segkit.modules._width import check_channels
 
 __all__ = ["SGE"]
 

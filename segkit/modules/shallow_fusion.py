@@ -1,4 +1,4 @@
-"""SFF: shallow feature fusion, ``ShallowFusionLite`` (paper_model.md §7; the reference notes).
+"""SFF: shallow feature fusion, ``ShallowFusionLite`` (the paper's reference code; see ``docs/models.md``).
 
 Two shallow backbone features F1 (stride s) and F2 (stride 2s) are each reduced by a bias-free
 1x1 conv, refined by a depthwise-separable conv, F2 is upsampled to F1's size (bilinear,

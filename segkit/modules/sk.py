@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from segkit.modules._registry import register_module
-from segkit.modules.se import check_channels
+from segkit.modules._width import check_channels, hidden_width
 
 __all__ = ["SK"]
 
@@ -36,7 +36,7 @@ class SK(nn.Module):
         branches: number of branches M (kernels 3, 5, 7, ...).
         groups: conv groups G; must divide C.
         reduction: r in ``d = max(C // r, min_dim)``.
-        min_dim: L, the lower bound of d (>= 1).
+        min_dim: L, the lower bound of d (0 = the exact C // r, which raises when 0).
 
     Shape:
         (B, C, H, W) -> (B, C, H, W)
@@ -49,14 +49,9 @@ class SK(nn.Module):
             raise ValueError(f"SK(branches={branches}): need at least 1 branch (the paper uses 2)")
         if groups < 1 or channels % groups:
             raise ValueError(f"SK(channels={channels}, groups={groups}): groups must divide channels; use groups=1")
-        if reduction <= 0 or min_dim < 1:
-            raise ValueError(
-                f"SK(channels={channels}, reduction={reduction}, min_dim={min_dim}): need reduction > 0 and "
-                f"min_dim >= 1 (d = max(C // r, min_dim) would be {max(int(channels // max(reduction, 1)), min_dim)})"
-            )
         self.channels = channels
         self.branches = branches
-        self.dim = max(int(channels // reduction), min_dim)
+        self.dim = hidden_width("SK", channels, reduction, min_dim, min_knob="min_dim")
         self.convs = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(channels, channels, 3 + 2 * i, padding=1 + i, groups=groups, bias=False),

@@ -17,18 +17,9 @@ import torch
 import torch.nn as nn
 
 from segkit.modules._registry import register_module
-from segkit.modules.se import check_channels
+from segkit.modules._width import check_channels, make_divisible
 
-__all__ = ["SplitAttention", "make_divisible"]
-
-
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
-    """Round `v` to a multiple of `divisor` (at least `min_value`), never below `round_limit * v`."""
-    min_value = min_value or divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < round_limit * v:
-        new_v += divisor
-    return new_v
+__all__ = ["SplitAttention"]
 
 
 @register_module(

@@ -23,11 +23,11 @@ DISPLAY_NAMES: dict[str, str] = {
     "window_attn": "Window attention",
     "mobilevit_attn": "MobileViT attention",
     "attn_gate": "AttnGate",
-    "hebing": "Hebing gate",
+    "merge_gate": "Max-merge gate",
     # ASPP heads (segkit.models.heads)
     "aspp": "ASPP",
     "wa_aspp": "WA-ASPP",
-    "wa_aspp_hebing": "WA-ASPP + gate",
+    "wa_aspp_gate": "WA-ASPP + gate",
     "wa_aspp_mvit": "WA-ASPP (MobileViT)",
     "wa_aspp_v2": "WA-ASPP v2",
     "lite_mvit_aspp": "Lite MViT-ASPP",

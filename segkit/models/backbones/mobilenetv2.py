@@ -1,11 +1,11 @@
 """MobileNetV2 backbone of the DeepLabV3+ reference, with an attention hook.
 
-MobileNetV2: Inverted Residuals and Linear Bottlenecks (Sandler et al., CVPR 2018,
-https://arxiv.org/abs/1801.04381), as used by the bubbliiiing DeepLabV3+ code
-(paper_model.md §1-2): ``features[:-1]`` (18 modules, the 1280 conv dropped), output stride
+"MobileNetV2: Inverted Residuals and Linear Bottlenecks" (Sandler et al., CVPR 2018,
+https://arxiv.org/abs/1801.04381), as used by the bubbliiiing DeepLabV3+ code (see
+``docs/models.md``): ``features[:-1]`` (18 modules, the 1280 conv dropped), output stride
 8/16 by removing strides and dilating, low-level tap after ``features[:4]``.
 
-Attention hook (paper_model.md §6): an :class:`AttnPolicy` decides which inverted-residual
+Attention hook: an :class:`AttnPolicy` decides which inverted-residual
 blocks get an attention module after the depthwise conv + BN + ReLU6 and before the
 projection. The paper's "Improved MobileNetV2" is ``AttnPolicy.paper()`` (GGCA_Fused on
 stage idx >= 4, stride-2 blocks skipped, (groups, reduction) = (4, 16) for widths >= 64).
@@ -192,6 +192,7 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*feats)
         self.channels = channels  # output channels of features[i]
         self.downsample_factor = downsample_factor
+        self.input_multiple = downsample_factor  # input sides the stride-2 convs halve evenly
         self.attn_policy = attn_policy
         self.low_tap = low_tap
         self.down_idx = [2, 4, 7, 14]

@@ -42,7 +42,8 @@ class TimmBackbone(nn.Module):
         **timm_kwargs: passed to ``timm.create_model`` (e.g. ``img_size=512`` for Swin).
 
     Attributes:
-        low_channels, out_channels, low_stride, deep_stride, cam_layer.
+        low_channels, out_channels, low_stride, deep_stride, cam_layer, input_multiple (32: the
+            common stride of timm's deepest features, which also covers most models' windows).
     """
 
     def __init__(self, name: str, downsample_factor: int = 16, low_stride: int = 4,
@@ -76,6 +77,7 @@ class TimmBackbone(nn.Module):
         self.low_stride = red[self.low_index]
         deep = red[self.deep_index]
         self.deep_stride = min(deep, downsample_factor) if self.output_stride_applied else deep
+        self.input_multiple = max(32, deep)
         self.name = name
         # An identity hook point on the (NCHW) deep feature: a Grad-CAM layer that works for
         # every timm model, whatever its internal naming or layout.

@@ -1,4 +1,4 @@
-"""Aligned Xception backbone of DeepLabV3+ (paper_model.md §3).
+"""Aligned Xception backbone of DeepLabV3+ (see ``docs/models.md``).
 
 Xception: Deep Learning with Depthwise Separable Convolutions (Chollet, CVPR 2017,
 https://arxiv.org/abs/1610.02357), modified as in DeepLabV3+ (https://arxiv.org/abs/1802.02611)
@@ -123,6 +123,7 @@ class Xception(nn.Module):
         self.low_channels, self.out_channels = 256, 2048
         self.cam_layer = "conv5"
         self.downsample_factor = downsample_factor
+        self.input_multiple = downsample_factor  # input sides the strided convs halve evenly
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eps = bn_eps

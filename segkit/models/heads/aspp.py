@@ -1,8 +1,9 @@
 """Classic ASPP of DeepLabV3/V3+ (Chen et al., https://arxiv.org/abs/1706.05587, 1802.02611).
 
-Reference layout (paper_model.md §4): a 1x1 branch, three 3x3 atrous branches at 6r/12r/18r
-(r = 16/OS), an image-pooling branch (mean over H then W, 1x1 conv, BN, ReLU, bilinear
-upsampling with align_corners=True), concatenation and a 1x1 fuse conv. All convs have a
+Reference layout (the bubbliiiing DeepLabV3+ code; see ``docs/models.md``): a 1x1 branch,
+three 3x3 atrous branches at 6r/12r/18r (r = 16/OS), an image-pooling branch (mean over H
+then W, 1x1 conv, BN, ReLU, bilinear upsampling with align_corners=True), concatenation and
+a 1x1 fuse conv. All convs have a
 bias; ReLUs are non-inplace. Attribute names match the reference so checkpoints load.
 """
 from __future__ import annotations

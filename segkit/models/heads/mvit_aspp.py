@@ -1,4 +1,4 @@
-"""MobileViT-attention ASPP family (paper_model.md §9): WA_ASPP_MViT, LiteMobileViTASPP,
+"""MobileViT-attention ASPP family (see ``docs/models.md``): WA_ASPP_MViT, LiteMobileViTASPP,
 WA_ASPPv2 and AG_ASPP_MViT (= MSA_ASPP, the paper's Multi-Scale-Attention ASPP).
 
 All share: b1 = 1x1 conv (bias) + BN + ReLU; branches 2-4 = ``Conv1x1(no bias)(MViT_k(x))``
@@ -9,7 +9,7 @@ with the same patch size; b5 = GAP -> 1x1 conv (bias) -> norm -> ReLU -> bilinea
 * ``LiteMobileViTASPP``: the raw five outputs concatenated and fused (same params).
 * ``WA_ASPPv2``: sum of the five outputs weighted by softmax(alpha) (alpha: 5 ones), then a
   1x1 conv + BN + ReLU. Deviation: the demo left branches 3-4 as copies of b1; here all three
-  MViT branches are real, as the spec asks.
+  MViT branches are real, as the paper describes.
 * ``AG_ASPP_MViT`` / ``MSA_ASPP``: AttnGate after branches 2-4 (``gate_mode="middle"``, final)
   or after all five (``"all"``, first attempt), concat, 1x1 fuse.
 """
@@ -55,6 +55,7 @@ class _MViTASPPBase(nn.Module):
         self.b5_relu = nn.ReLU(inplace=False)
         self.use_groupnorm = use_groupnorm
         self.out_channels = dim_out
+        self.feature_multiple = self.mvit[0].patch_multiple  # the map must tile into patches
 
     def branches(self, x: torch.Tensor) -> list[torch.Tensor]:
         h, w = x.shape[-2:]
