@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from segkit.data.voc import VOCSegmentation
 
-__all__ = ["voc_palette", "png_palette", "mask_palette", "as_palette", "colorize_mask", "class_colors"]
+__all__ = ["voc_palette", "png_palette", "mask_palette", "as_palette", "colorize_mask", "class_colors", "save_mask"]
 
 IGNORE_COLOR = (255, 255, 255)
 
@@ -118,3 +118,16 @@ def class_colors(num_classes: int, palette: np.ndarray | Sequence[Sequence[int]]
     if num_classes > len(pal):
         raise ValueError(f"num_classes={num_classes} but the palette has {len(pal)} colours")
     return [tuple(int(v) for v in c) for c in pal[:num_classes]]
+
+
+def save_mask(mask: np.ndarray, path: str | Path, palette: Sequence[Sequence[int]] | None = None) -> None:
+    """Save a uint8 class-index mask as a palette PNG (VOC colours by default, the ignore value white)."""
+    from PIL import Image
+
+    flat = [0] * 768
+    for i, c in enumerate(voc_palette() if palette is None else palette):
+        flat[3 * i:3 * i + 3] = [int(v) for v in c]
+    flat[3 * 255:3 * 256] = list(IGNORE_COLOR)
+    im = Image.fromarray(np.asarray(mask, np.uint8), mode="P")
+    im.putpalette(flat)
+    im.save(path)

@@ -7,15 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..palette import save_mask
 from .render import WIREROPE_CLASSES, WIREROPE_PALETTE, render_wirerope
-
-
-def _palette_bytes(colors=WIREROPE_PALETTE) -> list[int]:
-    pal = [0] * 768
-    for i, c in enumerate(colors):
-        pal[3 * i:3 * i + 3] = list(c)
-    pal[3 * 255:3 * 256] = [255, 255, 255]
-    return pal
 
 
 def _stratified_order(kinds: np.ndarray, n_val: int, n_test: int, rng: np.random.Generator) -> np.ndarray:
@@ -133,7 +126,6 @@ def _write_images(root: Path, n_images: int, hw: tuple[int, int], seed: int, pro
     img_dir, mask_dir = root / "JPEGImages", root / "SegmentationClass"
     for d in (img_dir, mask_dir):
         d.mkdir(parents=True, exist_ok=True)
-    palette = _palette_bytes()
     names, kinds = [], []
     for i in range(n_images):
         rng = np.random.default_rng([seed, i])
@@ -144,9 +136,7 @@ def _write_images(root: Path, n_images: int, hw: tuple[int, int], seed: int, pro
         q = jpeg_quality if isinstance(jpeg_quality, int) else int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1))
         name = f"rope_{i:05d}"
         Image.fromarray(rgb).save(img_dir / f"{name}.jpg", quality=q)
-        m = Image.fromarray(mask, mode="P")
-        m.putpalette(palette)
-        m.save(mask_dir / f"{name}.png", optimize=False)
+        save_mask(mask, mask_dir / f"{name}.png", WIREROPE_PALETTE)
         names.append(name)
         kinds.append(int(corrosion) + 2 * int(broken))
     return names, kinds

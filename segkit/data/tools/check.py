@@ -1,0 +1,181 @@
+"""`check_dataset`: every check on every file of a VOC-layout dataset, all problems in one list."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..voc import (IMAGE_EXTS, VOID, DatasetError, _clash_message, _scan_folder, looks_binary, read_class_names,
+                   read_image, read_mask, read_text, resolve_voc_root)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of `check_dataset`."""
+
+    severity: str  # "error" or "warning"
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity.upper():7s} {self.path}: {self.message}"
+
+
+MIN_EVAL_IMAGES = 10  # below this, one image moves a split's mIoU by whole points
+
+
+def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequence[str] | None = None) -> list[Problem]:
+    """Validate a VOC-layout dataset completely and return every problem found.
+
+    Checks: layout; classes.txt vs `num_classes`; each split file exists and is
+    non-empty; every listed name has an image and a mask; no two files share a name
+    (``a.jpg`` and ``a.png``); every image decodes (grayscale/RGBA/16-bit images are
+    reported as warnings: they are converted to RGB); every mask decodes, is
+    single-channel, matches its image's size and holds only ``0..num_classes-1`` and 255;
+    binary 0/255 masks (over every mask). Warnings: images without masks and masks without
+    images, a class with no pixel in a split (its IoU there is undefined), and an
+    evaluation split of fewer than `MIN_EVAL_IMAGES` images.
+
+    Args:
+        root: dataset root.
+        num_classes: expected classes (default: classes.txt; without it, value checks
+            only flag > 255 and the binary pattern).
+        splits: split names to check (default: every ``*.txt`` in ImageSets/Segmentation).
+
+    Returns:
+        A list of `Problem` (empty = clean).
+    """
+    probs: list[Problem] = []
+    try:
+        voc = resolve_voc_root(root)
+    except FileNotFoundError as exc:
+        return [Problem("error", str(root), str(exc))]
+    try:
+        names = read_class_names(voc)
+    except DatasetError as exc:
+        probs.append(Problem("error", str(voc / "classes.txt"), str(exc)))
+        names = None
+    if num_classes is None and names is not None:
+        num_classes = len(names)
+    elif names is not None and num_classes != len(names):
+        probs.append(Problem("error", str(voc / "classes.txt"),
+                             f"lists {len(names)} classes but num_classes={num_classes}; make them agree"))
+    if not (voc / "SegmentationClass").is_dir():
+        probs.append(Problem("error", str(voc / "SegmentationClass"), "folder missing; masks go in SegmentationClass/<name>.png"))
+    images, clashes = _scan_folder(voc / "JPEGImages", IMAGE_EXTS)
+    masks, mask_clashes = _scan_folder(voc / "SegmentationClass", (".png",))
+    for a, b in clashes + mask_clashes:
+        probs.append(Problem("error", str(b), _clash_message(a, b)))
+    split_ids = _check_split_files(voc, root, splits, images, masks, probs)
+    listed = set().union(*split_ids.values()) if split_ids else set()
+    for n in sorted(set(images) - set(masks)):
+        if n not in listed:
+            probs.append(Problem("warning", str(images[n]), "image has no mask (not listed in any split)"))
+    for n in sorted(set(masks) - set(images)):
+        if n not in listed:
+            probs.append(Problem("warning", str(masks[n]), "mask has no image (not listed in any split)"))
+    values = _check_files(images, masks, num_classes, probs)
+    _check_binary_masks(voc, root, values, num_classes, probs)
+    _check_split_contents(voc, split_ids, values, num_classes, names, probs)
+    return probs
+
+
+def _check_split_files(voc: Path, root, splits, images: dict, masks: dict, probs: list[Problem]) -> dict[str, list[str]]:
+    """Read each split file, report missing/empty files and unknown names; return split -> names."""
+    split_dir = voc / "ImageSets" / "Segmentation"
+    if splits is None:
+        splits = sorted(p.stem for p in split_dir.glob("*.txt")) if split_dir.is_dir() else []
+        if not splits:
+            probs.append(Problem("error", str(split_dir), f"no split files; write them with `segkit data split {root}`"))
+    out: dict[str, list[str]] = {}
+    for sp in splits:
+        path = split_dir / f"{sp}.txt"
+        if not path.is_file():
+            probs.append(Problem("error", str(path), f"split file missing; write it with `segkit data split {root}`"))
+            continue
+        try:
+            ids = [ln.strip().split()[0] for ln in read_text(path).splitlines() if ln.strip()]
+        except DatasetError as exc:
+            probs.append(Problem("error", str(path), str(exc)))
+            continue
+        if not ids and sp != "test":  # an empty test split is normal (the reference's 9:1)
+            probs.append(Problem("error", str(path), f"split file is empty; regenerate it with `segkit data split {root}`"))
+        for n in ids:
+            if n not in images:
+                probs.append(Problem("error", str(voc / "JPEGImages" / f"{n}.jpg"),
+                                     f"listed in {path.name} but the image does not exist; add it or remove the name"))
+            if n not in masks:
+                probs.append(Problem("error", str(voc / "SegmentationClass" / f"{n}.png"),
+                                     f"listed in {path.name} but the mask does not exist; add it or remove the name"))
+        out[sp] = ids
+    return out
+
+
+def _check_files(images: dict, masks: dict, num_classes: int | None, probs: list[Problem]) -> dict[str, set[int]]:
+    """Decode every image and mask; return name -> the values of its mask (readable masks only)."""
+    values: dict[str, set[int]] = {}
+    for n in sorted(set(images) | set(masks)):
+        size = None
+        if n in images:
+            try:
+                img, mode = read_image(images[n], return_mode=True)
+                size = img.size
+                if mode not in ("RGB",):
+                    probs.append(Problem("warning", str(images[n]),
+                                         f"image mode {mode} is converted to 8-bit RGB at load; convert the file "
+                                         "to RGB JPEG to silence this"))
+            except (DatasetError, OSError) as exc:
+                probs.append(Problem("error", str(images[n]), str(exc)))
+        if n in masks:
+            try:
+                m = read_mask(masks[n], num_classes)
+                values[n] = set(np.flatnonzero(np.bincount(m.ravel(), minlength=256)).tolist())
+                if size is not None and (m.shape[1], m.shape[0]) != size:
+                    probs.append(Problem("error", str(masks[n]),
+                                         f"mask is {m.shape[1]}x{m.shape[0]} but image {images[n].name} is "
+                                         f"{size[0]}x{size[1]} (WxH); re-export the mask at the image size"))
+            except DatasetError as exc:
+                probs.append(Problem("error", str(masks[n]), str(exc)))
+    return values
+
+
+def _check_binary_masks(voc: Path, root, values: dict[str, set[int]], num_classes: int | None,
+                        probs: list[Problem]) -> None:
+    n_binary = sum(VOID in v and v <= {0, VOID} for v in values.values())
+    if looks_binary(list(values.values())) or (n_binary and num_classes == 2):
+        probs.append(Problem("error", str(voc / "SegmentationClass"),
+                             f"{n_binary} of {len(values)} mask(s) are binary 0/255 and no mask holds another class: "
+                             f"255 is read as void, so the foreground is ignored. Fix: `segkit data fix-binary {root}` "
+                             "(rewrites 255 -> 1)"))
+    elif n_binary:
+        probs.append(Problem("warning", str(voc / "SegmentationClass"),
+                             f"{n_binary} mask(s) contain only 0 and 255 (background + void); if 255 is meant as "
+                             f"a class, run `segkit data fix-binary {root} --force`"))
+
+
+def _check_split_contents(voc: Path, split_ids: dict[str, list[str]], values: dict[str, set[int]],
+                          num_classes: int | None, names: list[str] | None, probs: list[Problem]) -> None:
+    """Warn about classes absent from a split and evaluation splits too small to measure with."""
+    split_dir = voc / "ImageSets" / "Segmentation"
+    for sp, ids in split_ids.items():
+        if not ids:
+            continue
+        path = str(split_dir / f"{sp}.txt")
+        evaluated = sp not in ("train", "trainval")
+        if evaluated and len(ids) < MIN_EVAL_IMAGES:
+            probs.append(Problem("warning", path,
+                                 f"the {sp} split has only {len(ids)} image(s): its metrics move by whole points with "
+                                 f"one image; use at least {MIN_EVAL_IMAGES} (e.g. `segkit data split --val 0.2`)"))
+        if num_classes is None:
+            continue
+        present = set().union(*(values.get(n, set()) for n in ids))
+        for c in range(num_classes):
+            if c in present:
+                continue
+            label = f"class {c}" + (f" ({names[c]})" if names and c < len(names) else "")
+            why = ("the model cannot learn it" if not evaluated else
+                   "its IoU there is undefined (NaN; 0 with absent='zero') and mIoU averages fewer classes")
+            probs.append(Problem("warning", path, f"{label} has no pixel in the {len(ids)} image(s) of the {sp} "
+                                                  f"split: {why}; re-split or add images that contain it"))

@@ -1,0 +1,137 @@
+"""Train/val(/test) split lists: grouped by source image, or the reference's random draw."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..voc import IMAGE_EXTS, DatasetError, _index_folder, resolve_voc_root
+
+SOURCES_FILE = "sources.csv"  # written by augment_dataset: the source image of every copy
+
+
+def _read_sources(voc: Path) -> dict[str, str]:
+    path = voc / SOURCES_FILE
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return {row["name"]: row["source"] for row in csv.DictReader(f)}
+
+
+def _read_dropped(voc: Path) -> set[str]:
+    path = voc / SOURCES_FILE
+    if not path.is_file():
+        return set()
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return {row["name"] for row in csv.DictReader(f) if row["op"] == "dropped_blurry"}
+
+
+def make_splits(
+    names: Sequence[str],
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    groups: dict[str, str] | Callable[[str], str] | None = None,
+    method: str = "grouped",
+) -> dict[str, list[str]]:
+    """Split `names` into train/val/test lists.
+
+    Args:
+        names: image names (stems).
+        val_fraction: share of the validation split (0.1 for 9:1 and 8:1:1).
+        test_fraction: share of the test split (0 for 9:1, 0.1 for 8:1:1).
+        seed: shuffle seed.
+        groups: name -> source id (dict or function). Names of one group always land in
+            the same split. None = every name is its own group.
+        method: ``"grouped"`` (numpy shuffle of groups) or ``"reference"`` (the
+            reference's ``random.seed(seed); random.sample`` over sorted names; ignores groups).
+
+    Returns:
+        ``{"train", "val", "test", "trainval"}`` -> sorted name lists.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(f"val_fraction + test_fraction must be in [0, 1), got {val_fraction} + {test_fraction}")
+    if method not in ("grouped", "reference"):
+        raise ValueError(f"method must be 'grouped' or 'reference', got {method!r}")
+    names = sorted(names)
+    n = len(names)
+    if method == "reference":
+        trainval_percent = 1.0 - test_fraction
+        train_percent = (1.0 - val_fraction - test_fraction) / trainval_percent
+        random.seed(seed)
+        tv = int(n * trainval_percent)
+        tr = int(tv * train_percent)
+        trainval = set(random.sample(range(n), tv))
+        train = set(random.sample(sorted(trainval), tr))
+        out = {"train": [names[i] for i in range(n) if i in train],
+               "val": [names[i] for i in range(n) if i in trainval and i not in train],
+               "test": [names[i] for i in range(n) if i not in trainval]}
+    else:
+        key = (groups.get if isinstance(groups, dict) else groups) if groups is not None else None
+        by_group: dict[str, list[str]] = {}
+        for nm in names:
+            g = (key(nm) if key else None) or nm
+            by_group.setdefault(g, []).append(nm)
+        order = sorted(by_group)
+        perm = np.random.default_rng(seed).permutation(len(order))
+        want_val, want_test = round(n * val_fraction), round(n * test_fraction)
+        if val_fraction > 0 and want_val == 0 and n > 1:
+            want_val = 1
+        out = {"train": [], "val": [], "test": []}
+        for k in perm:  # fill val, then test, then train, group by group
+            members = by_group[order[k]]
+            if len(out["val"]) < want_val:
+                out["val"] += members
+            elif len(out["test"]) < want_test:
+                out["test"] += members
+            else:
+                out["train"] += members
+    out = {k: sorted(v) for k, v in out.items()}
+    out["trainval"] = sorted(out["train"] + out["val"])
+    return out
+
+
+def write_splits(
+    root: str | Path,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    method: str = "grouped",
+    group_by: str | Callable[[str], str] | None = "auto",
+) -> dict[str, list[str]]:
+    """Write ``ImageSets/Segmentation/{train,val,test,trainval}.txt`` and ``split.json``.
+
+    Lists every image that has a mask. ``val_fraction=0.1, test_fraction=0`` is the
+    reference's 9:1; ``0.1, 0.1`` is the paper text's 8:1:1.
+
+    Args:
+        root: dataset root (VOC layout).
+        val_fraction, test_fraction, seed, method: see `make_splits`.
+        group_by: ``"auto"`` = group by ``sources.csv`` when present, ``None`` = no
+            grouping, or a function name -> group id.
+
+    Returns:
+        The split lists.
+    """
+    voc = resolve_voc_root(root)
+    images = _index_folder(voc / "JPEGImages", IMAGE_EXTS)
+    masks = _index_folder(voc / "SegmentationClass", (".png",))
+    names = sorted(set(images) & set(masks))
+    if not names:
+        raise DatasetError(f"no image with a mask under {voc} (JPEGImages/<name>.jpg + SegmentationClass/<name>.png)")
+    dropped = _read_dropped(voc)
+    names = [n for n in names if n not in dropped]
+    groups = _read_sources(voc) if group_by == "auto" else group_by
+    splits = make_splits(names, val_fraction, test_fraction, seed, groups or None, method)
+    out_dir = voc / "ImageSets" / "Segmentation"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for k, v in splits.items():
+        (out_dir / f"{k}.txt").write_text("".join(f"{x}\n" for x in v), encoding="utf-8")
+    meta = dict(method=method, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                grouped=bool(groups) and method == "grouped", counts={k: len(v) for k, v in splits.items()})
+    (out_dir / "split.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return splits
