@@ -225,14 +225,8 @@ def test_gradcam_runs_on_every_paper_preset(name):
     from segkit.models import build_model
 
     model = build_model(name, num_classes=3)
-    for size in (64, 256):  # window attention needs sides that are multiples of 256 at OS16
-        try:
-            r = cam.gradcam(model, torch.rand(3, size, size), 1, mask=np.ones((size, size), bool))
-            break
-        except RuntimeError as exc:
-            if size == 256 or "divisible" not in str(exc):
-                raise
-    assert r.heatmaps.shape == (1, size, size)
+    r = cam.gradcam(model, torch.rand(3, 64, 48), 1, mask=np.ones((64, 48), bool))  # any size: models pad
+    assert r.heatmaps.shape == (1, 64, 48)
     assert 0 <= r.heatmaps.min() and r.heatmaps.max() <= 1 and np.isfinite(r.heatmaps).all()
 
 
@@ -530,3 +524,19 @@ def test_plot_attention_crops_the_letterbox_and_has_a_colour_bar():
     np.testing.assert_allclose(shown[0], wide / 255, atol=1e-6)  # exactly the image, bars cut away
     assert sum("attention, scaled per map" in a.get_ylabel() for a in fig.axes) == 1
     plt.close("all")
+
+
+def test_odd_sized_image_is_explained_on_the_models_grid_and_cropped_back():
+    """A model pads an odd-sized input to its input_multiple; the CAM must be the padded map cropped, not
+    the padded map squeezed onto the image (which shifts it by up to the padding)."""
+    from segkit.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("deeplabv3plus-mobilenetv2", num_classes=3).eval()
+    img = torch.rand(3, 40, 56)
+    region = np.ones((40, 56), bool)
+    odd = cam.gradcam(model, img, classes=[1], mask=region, layer="backbone")
+    padded = torch.nn.functional.pad(img, (0, 8, 0, 8))  # 48 x 64, multiples of 16
+    ref = cam.gradcam(model, padded, classes=[1], mask=np.pad(region, ((0, 8), (0, 8))), layer="backbone")
+    assert odd.heatmaps.shape == (1, 40, 56) and odd.prediction.shape == (40, 56) and odd.image.shape == (40, 56, 3)
+    np.testing.assert_allclose(odd.heatmaps[0], ref.heatmaps[0][:40, :56], atol=1e-5)

@@ -12,6 +12,7 @@ import torch.nn as nn
 from segkit._utils import did_you_mean, eval_mode, model_device
 from segkit.cam.images import _to_input, overlay
 from segkit.cam.layers import resolve_layer
+from segkit.modules._padding import pad_to_multiple
 from segkit.cam.targets import CAM_METHODS, SegmentationOutput, SegmentationTarget, _fp32_output, _methods, _no_inplace
 
 __all__ = ["CamResult", "gradcam"]
@@ -134,15 +135,20 @@ def gradcam(
     prec = resolve_precision(precision, channels_last, dev, model)
     with eval_mode(model, no_grad=False), prec.model_format(model):
         x, rgb = _to_input(image)
+        h, w = x.shape[-2:]
+        # pad as the model would, so the CAM is made on the model's own grid and cropped back, not
+        # squeezed from the padded grid onto the image
+        x, pad_h, pad_w = pad_to_multiple(x, getattr(model, "input_multiple", 1))
         x = prec.input(x.to(dev))
         path, target_layer, notes = resolve_layer(model, layer)
         wrapped = SegmentationOutput(model, prec).to(dev)
         logits, tap = _probe(model, wrapped, x, path, target_layer, notes)
-        pred = logits.argmax(1)[0].cpu().numpy()
+        pred = logits.argmax(1)[0].cpu().numpy()[:h, :w]
         cls_list = _class_list(classes, pred, logits.shape[1])
-        regions = _regions(cls_list, pred, mask, label_map, tuple(x.shape[-2:]))
+        regions = [np.pad(r, ((0, pad_h), (0, pad_w))) for r in _regions(cls_list, pred, mask, label_map, (h, w))]
         heat, counts = _run_cam(methods[method], wrapped, model, x, tap, cls_list, regions, notes,
                                 eigen_smooth=eigen_smooth, aug_smooth=aug_smooth)
+        heat = heat[:, :h, :w]
     if method == "eigencam":
         notes.append("EigenCAM is gradient-free: its map is the same for every class")
     return CamResult(rgb, pred.astype(np.int64), cls_list, heat, counts, path, method,
