@@ -250,7 +250,7 @@ def test_profile_many_dataframe():
     ("deeplabv3plus-mobilenetv2-msa-aspp", 12_579_075, 66.27),
 ])
 def test_paper_table_params_and_gflops_at_512(name, params, gflops):
-    """paper_model.md §11: counts at 1x3x512x512, num_classes=3 (FLOPs on meta tensors, no compute)."""
+    """The paper's counts (docs/models.md) at 1x3x512x512, num_classes=3 (FLOPs on meta tensors, no compute)."""
     from segkit.models import build_model
 
     r = bench.profile(build_model(name, num_classes=3), (1, 3, 512, 512), timing=False)

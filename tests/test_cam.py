@@ -359,7 +359,7 @@ def test_attention_on_paper_presets_and_after_stitching(tmp_path):
     torch.manual_seed(0)
     x = torch.rand(1, 3, 64, 64)
     maps = cam.capture_attention(build_model("improved-mobilenetv2", num_classes=3), x)
-    # paper_model.md §6: GGCA on feature idx 11, 12, 13, 15, 16, 17
+    # the paper's placement (docs/models.md): GGCA on feature idx 11, 12, 13, 15, 16, 17
     assert [m.path.split(".")[2] for m in maps] == ["11", "12", "13", "15", "16", "17"]
     assert all(m.kind == "ggca" and m.map.shape == (4, 4) for m in maps)
     sff = cam.capture_attention(build_model("sff-wadeeplab", num_classes=3), x)

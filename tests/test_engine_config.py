@@ -1,4 +1,4 @@
-"""TrainConfig (YAML, profiles, did-you-mean, printed table) and the LR formulas (training.md §5, §6, §9)."""
+"""TrainConfig (YAML, profiles, did-you-mean, printed table) and the LR formulas (docs/training.md)."""
 from __future__ import annotations
 
 import math

@@ -167,7 +167,7 @@ def test_empty_matrix():
 
 # the paper's numbers --------------------------------------------------------------------
 
-SFF_GROUPS = [  # spec/metrics.md §4: per-class P and R (bg, corrosion, broken), F1 of means, mean of F1
+SFF_GROUPS = [  # the paper's SFF table (docs/metrics.md): per-class P and R (bg, corrosion, broken), F1 of means, mean of F1
     ([99.81, 64.43, 56.58], [99.62, 82.52, 67.73], 78.15, 77.91),
     ([99.81, 68.75, 56.52], [99.65, 82.69, 67.75], 78.98, 78.81),
     ([99.83, 64.67, 46.41], [99.51, 82.36, 72.60], 76.88, 76.25),

@@ -136,7 +136,7 @@ def test_eca_params_formula(c, k):
 @pytest.mark.parametrize("c,r,k", [(64, 16, 7), (24, 16, 7), (3, 16, 3), (256, 8, 7)])
 def test_cbam_params_formula(c, r, k):
     if "cbam" not in NAMES:
-        pytest.skip("CBAM (H3) not registered yet")
+        pytest.skip("CBAM not registered")
     m = create_attn("cbam", c, reduction=r, kernel_size=k)
     # shared bias-free MLP C -> max(1, C//r) -> C, plus the 2->1 kxk spatial conv without bias
     assert sum(p.numel() for p in m.parameters()) == 2 * c * max(1, c // r) + 2 * k * k

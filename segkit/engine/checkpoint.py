@@ -108,7 +108,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def load_matching_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], verbose: bool = True) -> tuple[list[str], list[str]]:
-    """Load only keys whose names and shapes match (training.md §3); return (loaded, skipped)."""
+    """Load only keys whose names and shapes match; return (loaded, skipped)."""
     own = model.state_dict()
     loaded, skipped = [], []
     for key, value in state_dict.items():

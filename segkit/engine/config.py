@@ -1,4 +1,4 @@
-"""`TrainConfig`: the reference training recipe as one dataclass (training.md §3-§9).
+"""`TrainConfig`: the reference training recipe as one dataclass (docs/training.md).
 
 Field names follow the reference framework (``Init_Epoch``, ``Freeze_batch_size``,
 ``Init_lr`` ...) so a user of it recognises them; segkit adds the model, data, device and
@@ -270,7 +270,7 @@ class TrainConfig:
     # ------------------------------------------------------------------ printing
     def table(self, num_train: int | None = None, num_val: int | None = None, save_dir: str = "",
               num_classes: int | None = None) -> str:
-        """The reference's ``Configurations:`` table (training.md §9)."""
+        """The reference's ``Configurations:`` table."""
         return config_table(self, num_train=num_train, num_val=num_val, save_dir=save_dir, num_classes=num_classes)
 
     def summary(self) -> str:
@@ -389,7 +389,7 @@ def config_table(
     cfg: TrainConfig, num_train: int | None = None, num_val: int | None = None, save_dir: str = "",
     num_classes: int | None = None,
 ) -> str:
-    """Render training.md §9: ``Configurations:``, 70-dash rules, ``'|%25s | %40s|'`` rows.
+    """Render the reference framework's table: ``Configurations:``, 70-dash rules, ``'|%25s | %40s|'`` rows.
 
     `num_classes` overrides ``cfg.num_classes`` (e.g. when it was taken from the dataset).
     """

@@ -1,4 +1,4 @@
-"""Evaluation at the original resolution (training.md §8, metrics.md §1).
+"""Evaluation at the original resolution (docs/training.md, docs/metrics.md).
 
 Each image is letterboxed to the network input, run through the model, and the softmax
 map is cropped to the unpadded region, resized bilinearly to the original size and

@@ -1,4 +1,4 @@
-"""Learning-rate scaling and the reference's per-epoch schedules (training.md §5-§6).
+"""Learning-rate scaling and the reference's per-epoch schedules (docs/training.md).
 
 ``fit_lr`` scales ``Init_lr``/``Min_lr`` by ``bs / nbs`` inside the reference limits;
 ``EpochLR`` is the warm-up cosine (``"cos"``) or step (``"step"``) schedule, evaluated once
