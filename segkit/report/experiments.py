@@ -13,8 +13,6 @@ directories alone (``collect_runs``), which is what notebook 06 does.
 """
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -22,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from segkit.rundir import RunDir
-from segkit.report.runs import collect_runs, ensure_run, results_table
+from segkit.report.runs import collect_runs, results_table
 
 __all__ = ["ModelEntry", "parse_entries", "ensure_bench", "run_experiment", "ExperimentResults",
            "experiment_results", "experiment_table", "train_config", "sff_group_table"]
@@ -102,6 +100,8 @@ def run_experiment(
     workers: int = 1,
     seeds: Sequence[int] | None = None,
     baseline: str | None = None,
+    executor: Any = "local",
+    executor_options: Mapping[str, Any] | None = None,
 ) -> "ExperimentResults":
     """Train (or reuse) every entry once per seed and return the experiment's results.
 
@@ -116,13 +116,19 @@ def run_experiment(
         bench_runs: timed passes per model for FPS.
         log: one line per run (trained, reused and why, retrained and why); None is silent.
         verbose: also print the trainer's config table, per-epoch lines and progress bars.
-        workers: train up to this many runs at once, each in its own process with
-            ``torch.get_num_threads() // workers`` threads (at least 1). Results equal a
-            sequential run up to float rounding. The processes are spawned, so a plain script
-            must call this under ``if __name__ == "__main__":`` (notebooks need nothing).
+        workers: local executor: train up to this many runs at once, each in its own process
+            with ``torch.get_num_threads() // workers`` threads (at least 1), pinned to one
+            GPU each on a multi-GPU machine. Results equal a sequential run up to float
+            rounding. The processes are spawned, so a plain script must call this under
+            ``if __name__ == "__main__":`` (notebooks need nothing).
         seeds: train every entry with each of these seeds into ``<name>/seed<k>/``
             (default: ``[cfg.seed]``).
         baseline: the entry name (or label) that differences are taken against.
+        executor: where the runs train: "local" (this machine), "slurm" (one Slurm job per
+            run, requeued and resumed after preemption), or a ``segkit.executors.Executor``.
+        executor_options: the executor's settings, e.g. for "slurm" ``{"partition": "gpu",
+            "gpus": 1, "time": "12:00:00", "mem": "32G", "cpus": 8}``
+            (``segkit.executors.SlurmExecutor``).
 
     Runs are reused only when identical (``segkit.engine.fingerprint``); an identical run of
     another experiment under `runs_dir` is linked instead of trained, so a baseline shared
@@ -132,6 +138,8 @@ def run_experiment(
     Returns:
         :class:`ExperimentResults` for the entries, in entry order.
     """
+    from segkit.executors import RunJob, make_executor
+
     if int(workers) < 1:
         raise ValueError(f"workers={workers!r} must be >= 1 (1: train the entries one after another)")
     parsed = parse_entries(entries)
@@ -140,14 +148,11 @@ def run_experiment(
         raise ValueError("seeds is empty; give at least one seed, e.g. seeds=[0, 1, 2]")
     size = int(bench_size or cfg.input_shape[0])
     bench_device = "cpu" if device == "auto" else device
-    jobs = [(e, Path(runs_dir) / experiment / e.name / f"seed{s}",
-             cfg.replace(model=e.model, model_kwargs=dict(e.model_kwargs), seed=s)) for e in parsed for s in seeds]
     common = dict(force=force, device=device, share_root=runs_dir)
-    if int(workers) > 1 and len(jobs) > 1:
-        _train_in_processes(jobs, data_root, common, min(int(workers), len(jobs)), log)
-    else:
-        for e, run_dir, run_cfg in jobs:
-            ensure_run(e.model, run_cfg, data_root, run_dir, log=log, progress=verbose, verbose=verbose, **common)
+    jobs = [RunJob(e.model, cfg.replace(model=e.model, model_kwargs=dict(e.model_kwargs), seed=s), Path(data_root),
+                   Path(runs_dir) / experiment / e.name / f"seed{s}", dict(common)) for e in parsed for s in seeds]
+    make_executor(executor, executor_options, workers=int(workers), device=device, runs_dir=runs_dir,
+                  verbose=verbose).run(jobs, log)
     first = [Path(runs_dir) / experiment / e.name / f"seed{seeds[0]}" for e in parsed]
     unbenched = [d for d in first if force or not RunDir(d).bench_path.is_file()]
     if len(unbenched) > 1:  # time them taking turns, so the FPS column compares like with like
@@ -230,58 +235,6 @@ def experiment_results(runs_dir: str | Path, experiment: str,
 def _as_entries(entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]] | None) -> list[ModelEntry]:
     items = list(entries or [])
     return items if items and isinstance(items[0], ModelEntry) else parse_entries(items)
-
-
-def _init_pool_process(threads: int) -> None:
-    """ProcessPoolExecutor initializer: import the engine once and set this process's torch threads."""
-    import torch
-
-    import segkit.engine  # noqa: F401  (imported once per process, so each run's logged time is its own)
-
-    torch.set_num_threads(threads)
-
-
-def _train_in_processes(jobs: Sequence[tuple[ModelEntry, Path, Any]], data_root: str | Path,
-                        common: Mapping[str, Any], workers: int, log: Callable[[str], Any] | None) -> None:
-    """Train `jobs` in a pool of `workers` spawned processes; the first failure cancels the rest.
-
-    Each run's log lines are printed when it ends, with that run's own duration.
-    """
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    import torch
-
-    threads = max(1, torch.get_num_threads() // workers)
-    if log:
-        log(f"{len(jobs)} runs, up to {workers} at once in processes ({threads} torch thread(s) each; cpu count "
-            f"{os.cpu_count()})")
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_pool_process,
-                             initargs=(threads,)) as pool:
-        futures = {pool.submit(_ensure_run_logged, e.model, run_cfg, data_root, run_dir, progress=False,
-                               verbose=False, **common): (e, run_dir)
-                   for e, run_dir, run_cfg in jobs}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)  # report each run as it ends
-            for f in done:
-                e, run_dir = futures[f]
-                if f.exception() is not None:
-                    for p in pending:
-                        p.cancel()
-                    raise RuntimeError(f"training {e.model!r} into {run_dir} failed in a worker process: "
-                                       f"{type(f.exception()).__name__}: {f.exception()}") from f.exception()
-                lines, seconds = f.result()
-                for msg in lines if log else ():
-                    log(f"{msg}: done in {seconds:.1f} s")
-
-
-def _ensure_run_logged(*args: Any, **kwargs: Any) -> tuple[list[str], float]:
-    """``ensure_run`` in a worker process: its log lines for the parent to print, and how long it took."""
-    lines: list[str] = []
-    t0 = time.perf_counter()
-    ensure_run(*args, log=lines.append, **kwargs)
-    return lines, time.perf_counter() - t0
 
 
 def experiment_table(runs_dir: str | Path, experiment: str,

@@ -24,6 +24,7 @@ __all__ = [
     "ensure_dataset",
     "is_complete",
     "ensure_run",
+    "needs_training",
     "read_run",
     "collect_runs",
     "run_dirs",
@@ -105,39 +106,81 @@ def ensure_run(
         The run directory.
     """
     from segkit.engine import train
-    from segkit.engine.fingerprint import fingerprint_changes
-    from segkit.engine.trainer import plan_run
 
     rd = RunDir(run_dir)
     say = log or (lambda _msg: None)
     if rd.lock_path.is_file():
         with rd.lock():  # raises at once, naming the holder, while another process trains here
             pass
-    if model is None:
-        cfg = cfg.replace(model=model_name, model_kwargs={**dict(cfg.model_kwargs), **dict(model_kwargs or {})})
-    target = model if model is not None else model_name
-    want = json.loads(json.dumps(plan_run(target, cfg, data_root)))
-    resume = False
+    cfg, target = _target(model_name, cfg, model, model_kwargs)
+    action, detail = _decide(rd, _planned(target, cfg, data_root), force, share_root)
+    if action == "reuse":
+        say(f"reusing {rd.path} (same config, model, data and code)")
+        return rd.path
+    if action == "link":
+        _link_run(detail, rd.path)
+        say(f"reusing {detail} for {rd.path} (identical setup)")
+        return rd.path
+    if action == "retrain":
+        dest = rd.supersede()
+        say(f"retraining {rd.path}: {'; '.join(detail)} (the previous run is kept in {dest})")
+    if action == "resume":
+        say(f"resuming {model_name} -> {rd.path} from its last.pt ({_epochs_done(rd)} of {cfg.UnFreeze_Epoch} "
+            "epochs done)")
+    else:
+        say(f"training {model_name} -> {rd.path}")
+    return Path(train(target, cfg, data_root=data_root, run_dir=rd.path, device=device, resume=action == "resume",
+                      **train_kwargs))
+
+
+def needs_training(model_name: str, cfg: Any, data_root: str | Path, run_dir: str | Path, force: bool = False,
+                   share_root: str | Path | None = None, model_kwargs: Mapping[str, Any] | None = None,
+                   **_: Any) -> bool:
+    """Whether :func:`ensure_run` with these arguments would train (or resume) rather than reuse a run.
+
+    Builds the model and reads the data files (for the fingerprint), trains nothing; extra
+    ``ensure_run`` arguments (``device`` ...) are accepted and ignored.
+    """
+    cfg, target = _target(model_name, cfg, None, model_kwargs)
+    return _decide(RunDir(run_dir), _planned(target, cfg, data_root), force, share_root)[0] not in ("reuse", "link")
+
+
+def _target(model_name: str, cfg: Any, model: Any, model_kwargs: Mapping[str, Any] | None) -> tuple[Any, Any]:
+    """(the run's config, what to train: the given module or the registry name)."""
+    if model is not None:
+        return cfg, model
+    kwargs = {**dict(cfg.model_kwargs), **dict(model_kwargs or {})}
+    return cfg.replace(model=model_name, model_kwargs=kwargs), model_name
+
+
+def _planned(target: Any, cfg: Any, data_root: str | Path) -> dict[str, Any]:
+    """The fingerprint a training would record, as it reads back from ``fingerprint.json``."""
+    from segkit.engine.trainer import plan_run
+
+    return json.loads(json.dumps(plan_run(target, cfg, data_root)))
+
+
+def _decide(rd: RunDir, want: dict[str, Any], force: bool, share_root: str | Path | None) -> tuple[str, Any]:
+    """What ``ensure_run`` does with `rd`: ("reuse" | "link" (twin dir) | "retrain" (why) | "resume" | "train", detail)."""
+    from segkit.engine.fingerprint import fingerprint_changes
+
     if rd.path.exists() and (rd.is_run() or rd.has_last()):
         have = rd.read_fingerprint()
         if have == want and not force:
             if rd.is_complete():
-                say(f"reusing {rd.path} (same config, model, data and code)")
-                return rd.path
-            resume = rd.has_last()
-        else:
-            why = ["force=True"] if have == want else fingerprint_changes(have, want)
-            dest = rd.supersede()
-            say(f"retraining {rd.path}: {'; '.join(why)} (the previous run is kept in {dest})")
-    elif not force and share_root is not None:
+                return "reuse", None
+            return ("resume" if rd.has_last() else "train"), None
+        return "retrain", ["force=True"] if have == want else fingerprint_changes(have, want)
+    if not force and share_root is not None:
         twin = _find_twin(Path(share_root), want, rd.path)
         if twin is not None:
-            _link_run(twin, rd.path)
-            say(f"reusing {twin} for {rd.path} (identical setup)")
-            return rd.path
-    say(f"{'resuming' if resume else 'training'} {model_name} -> {rd.path}")
-    return Path(train(target, cfg, data_root=data_root, run_dir=rd.path, device=device, resume=resume,
-                      **train_kwargs))
+            return "link", twin
+    return "train", None
+
+
+def _epochs_done(rd: RunDir) -> int:
+    """The epochs an interrupted run's ``last.pt`` holds."""
+    return int(rd.load_checkpoint("last").get("epoch", 0))
 
 
 def _find_twin(root: Path, fingerprint: dict[str, Any], exclude: Path) -> Path | None:
