@@ -157,14 +157,12 @@ class SlurmExecutor(Executor):
 
     # ------------------------------------------------------------------ running
     def run(self, jobs: Sequence[RunJob], log: Log = print) -> None:
-        from segkit.report.runs import ensure_run, needs_training
+        from segkit.report.runs import ensure_run
 
         jobs = [_absolute(j) for j in jobs]
-        todo = [j for j in jobs if needs_training(j.model, j.cfg, j.data_root, j.run_dir, **j.options)]
-        for j in jobs:  # reused here: nothing to submit
-            if j not in todo:
-                ensure_run(j.model, j.cfg, j.data_root, j.run_dir, log=log, progress=False, verbose=False,
-                           **j.options)
+        # complete (or twin) runs are reused here, without a job; the others are submitted
+        todo = [j for j in jobs if ensure_run(j.model, j.cfg, j.data_root, j.run_dir, log=log, only_reuse=True,
+                                              **j.options) is None]
         if not todo:
             return
         submitted = self._submit(todo)

@@ -24,7 +24,6 @@ __all__ = [
     "ensure_dataset",
     "is_complete",
     "ensure_run",
-    "needs_training",
     "read_run",
     "collect_runs",
     "run_dirs",
@@ -79,8 +78,9 @@ def ensure_run(
     model: Any = None,
     log: Callable[[str], Any] | None = print,
     share_root: str | Path | None = None,
+    only_reuse: bool = False,
     **train_kwargs: Any,
-) -> Path:
+) -> Path | None:
     """Train ``model_name`` into ``run_dir`` unless an identical complete run is already there.
 
     Identical means the stored ``fingerprint.json`` equals the new one. A different run
@@ -100,10 +100,13 @@ def ensure_run(
         share_root: also reuse an identical complete run found anywhere under this folder
             (its files are hard-linked or copied here; ``bench.json`` is not, FPS is measured
             with the experiment it belongs to).
+        only_reuse: reuse or link an identical run (moving a different one aside), but
+            return None instead of training, so that the caller trains it elsewhere (a
+            Slurm job, ``segkit.executors``).
         **train_kwargs: passed on to ``segkit.engine.train``.
 
     Returns:
-        The run directory.
+        The run directory (None: `only_reuse` and the run needs training).
     """
     from segkit.engine import train
 
@@ -124,6 +127,8 @@ def ensure_run(
     if action == "retrain":
         dest = rd.supersede()
         say(f"retraining {rd.path}: {'; '.join(detail)} (the previous run is kept in {dest})")
+    if only_reuse:
+        return None
     if action == "resume":
         say(f"resuming {model_name} -> {rd.path} from its last.pt ({_epochs_done(rd)} of {cfg.UnFreeze_Epoch} "
             "epochs done)")
@@ -131,18 +136,6 @@ def ensure_run(
         say(f"training {model_name} -> {rd.path}")
     return Path(train(target, cfg, data_root=data_root, run_dir=rd.path, device=device, resume=action == "resume",
                       **train_kwargs))
-
-
-def needs_training(model_name: str, cfg: Any, data_root: str | Path, run_dir: str | Path, force: bool = False,
-                   share_root: str | Path | None = None, model_kwargs: Mapping[str, Any] | None = None,
-                   **_: Any) -> bool:
-    """Whether :func:`ensure_run` with these arguments would train (or resume) rather than reuse a run.
-
-    Builds the model and reads the data files (for the fingerprint), trains nothing; extra
-    ``ensure_run`` arguments (``device`` ...) are accepted and ignored.
-    """
-    cfg, target = _target(model_name, cfg, None, model_kwargs)
-    return _decide(RunDir(run_dir), _planned(target, cfg, data_root), force, share_root)[0] not in ("reuse", "link")
 
 
 def _target(model_name: str, cfg: Any, model: Any, model_kwargs: Mapping[str, Any] | None) -> tuple[Any, Any]:
