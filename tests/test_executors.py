@@ -5,6 +5,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from segkit.executors import SlurmExecutor, gpu_slots, make_executor, parse_mem,
 from segkit.report.experiments import run_experiment, train_config
 from segkit.rundir import RunDir
 
+REPO = Path(__file__).resolve().parents[1]
 ENTRIES = ["deeplabv3plus-mobilenetv2",
            {"name": "se", "model": "deeplabv3plus-mobilenetv2", "model_kwargs": {"attn": "se", "attn_policy": "paper"}}]
 # submitit's local cluster: the same submission code, one process per job on this machine
@@ -117,3 +120,26 @@ def test_local_workers_take_turns_on_the_gpus():
     assert gpu_slots(4, ["0", "1"]) == ["0", "1", "0", "1"]
     assert gpu_slots(3, ["2", "5", "7"]) == ["2", "5", "7"]
     assert gpu_slots(2, ["0"]) == [] and gpu_slots(2, []) == []  # one GPU or none: nothing to pin
+
+
+def _segkit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": os.path.dirname(sys.executable)}  # no sbatch on PATH
+    return subprocess.run([sys.executable, "-m", "segkit", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_report_command_checks_the_slurm_settings_before_running_anything(tmp_path, capsys, monkeypatch):
+    res = _segkit("report", "--executor", "slurm", "--time", "2:00:00", cwd=tmp_path)
+    assert res.returncode == 1 and res.stderr.strip() == (
+        "segkit report: error: the slurm executor found no Slurm here (sbatch is not on PATH); run this on the "
+        "cluster's login node, or set cluster: local to run the jobs on this machine")
+    from segkit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--partition", "gpu"]) == 1
+    assert "--partition apply to Slurm jobs; add --executor slurm" in capsys.readouterr().err
+    profile = tmp_path / "mine.yaml"  # the profile's report: slurm: section is read and checked too
+    profile.write_text("train: {}\nreport:\n  slurm: {partition: gpu, gpu: 1}\nnotebooks: {all: {}}\n")
+    assert main(["report", "--profile", str(profile), "--executor", "slurm"]) == 1
+    assert "slurm options ['gpu'] are unknown" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "reports").exists()  # it stopped before any work

@@ -29,7 +29,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                "  segkit report                                   # quick profile, synthetic data, minutes on a CPU\n"
                "  segkit report --data data/mine --only 01,02      # your dataset, some notebooks\n"
                "  segkit report --profile paper -p device cuda      # the reference recipe on a GPU\n"
-               "  segkit report -p epochs 10 -p lang zh --page-size letter",
+               "  segkit report -p epochs 10 -p lang zh --page-size letter\n"
+               "  segkit report --profile paper -p device cuda -p workers 8   # 8 GPUs: one run per GPU\n"
+               "  segkit report --profile paper --executor slurm --partition gpu --time 12:00:00   # one Slurm job per run",
     )
     p.add_argument("--profile", default="quick", help="profile name (quick, paper) or a YAML path (default: quick)")
     p.add_argument("--data", metavar="ROOT", default=None,
@@ -49,7 +51,43 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cell-timeout", type=int, default=None, metavar="S",
                    help="fail a cell that runs longer than S seconds (default: the profile's report.cell_timeout; "
                         "none when unset)")
+    _add_executor_args(p)
     p.set_defaults(func=cmd_report)
+
+
+def _add_executor_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where the runs train (notebooks 02-04)",
+                             "local: this machine (-p workers N trains N runs at once, one per GPU on a multi-GPU "
+                             "machine). slurm: one Slurm job per run (pip install 'segkit[slurm]'); a preempted or "
+                             "timed-out job is requeued and resumes from its last.pt. The job settings come from the "
+                             "profile's report: slurm: section; these flags override it.")
+    g.add_argument("--executor", choices=("local", "slurm"), default="local", help="default: local")
+    g.add_argument("--partition", help="Slurm partition (default: the cluster's)")
+    g.add_argument("--gpus", type=int, choices=(0, 1), help="GPUs per job (default 1; 0: CPU jobs)")
+    g.add_argument("--time", help="time limit per job: minutes or HH:MM:SS (default 12:00:00)")
+    g.add_argument("--mem", help="memory per job, e.g. 32G (default 32G)")
+    g.add_argument("--cpus", type=int, help="CPU cores per job (default 8)")
+    g.add_argument("--account", help="Slurm account to charge")
+    g.add_argument("--qos", help="Slurm quality of service")
+
+
+def executor_settings(args: argparse.Namespace, settings: dict) -> tuple[str, dict]:
+    """(executor name, its options): the profile's ``report: slurm:`` section, then the CLI flags."""
+    flags = ("partition", "gpus", "time", "mem", "cpus", "account", "qos")
+    given = [f"--{k}" for k in flags if getattr(args, k, None) is not None]
+    if args.executor != "slurm":
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to Slurm jobs; add --executor slurm")
+        return args.executor, {}
+    options = dict(settings.get("slurm") or {})
+    options.update({k: getattr(args, k) for k in flags if getattr(args, k, None) is not None})
+    from segkit.executors import SlurmExecutor
+
+    try:  # a wrong option, no submitit or no Slurm fails here, not in a notebook
+        SlurmExecutor.from_options(options, folder=".").check()
+    except ImportError as exc:
+        raise RuntimeError(str(exc)) from None
+    return "slurm", options
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -65,6 +103,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     profile_name = Path(args.profile).stem
     settings = profile.get("report", {}) or {}
     overrides = dict(parse_override(k, v) for k, v in args.parameter)
+    executor = executor_settings(args, settings)
 
     syn = settings.get("synthetic", {}) or {}
     if args.data:
@@ -93,6 +132,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         "out_dir": str(out_dir),
         "force": bool(args.force),
     }
+    base["executor"], base["executor_options"] = executor
     # the notebooks regenerate synthetic data made with other arguments than they ask for: ask for what is there
     made = data_root / "synthetic.json"
     made = json.loads(made.read_text(encoding="utf-8")) if made.is_file() else (None if args.data else syn)

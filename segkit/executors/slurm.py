@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -114,7 +115,7 @@ class SlurmExecutor(Executor):
         account, qos, constraint: passed to Slurm when set.
         max_requeues: how often one run may be requeued after running out of time.
         poll_s: seconds between two looks at the job states.
-        cluster: None: Slurm (submitit's detection); "local": submitit's local executor
+        cluster: None: Slurm (``sbatch`` must be on PATH); "local": submitit's local executor
             (one process per job on this machine, for tests and trying it out).
         job_name: the jobs' name in ``squeue``.
     """
@@ -174,9 +175,17 @@ class SlurmExecutor(Executor):
             raise RuntimeError(f"{len(failures)} of {len(todo)} job(s) failed:\n  " + "\n  ".join(failures)
                                + "\nfix the cause and run again: complete runs are reused, the others resume")
 
+    def check(self) -> None:
+        """Fail now, in one line, when jobs cannot be submitted: no submitit, or no Slurm on this machine."""
+        import_submitit()
+        if self._cluster_name() == "slurm" and shutil.which("sbatch") is None:
+            raise RuntimeError("the slurm executor found no Slurm here (sbatch is not on PATH); run this on the "
+                               "cluster's login node, or set cluster: local to run the jobs on this machine")
+
     def _executor(self) -> Any:
+        self.check()
         submitit = import_submitit()
-        ex = submitit.AutoExecutor(folder=Path(self.folder) / "%j", cluster=self.cluster,
+        ex = submitit.AutoExecutor(folder=Path(self.folder) / "%j", cluster=self._cluster_name(),
                                    slurm_max_num_timeout=int(self.max_requeues),
                                    local_max_num_timeout=int(self.max_requeues))
         params: dict[str, Any] = dict(name=self.job_name, timeout_min=self.timeout_min, cpus_per_task=int(self.cpus),
