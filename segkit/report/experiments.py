@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from segkit.rundir import RunDir
 from segkit.report.runs import collect_runs, results_table
+
+if TYPE_CHECKING:
+    from segkit.executors import Executor
 
 __all__ = ["ModelEntry", "parse_entries", "ensure_bench", "run_experiment", "ExperimentResults",
            "experiment_results", "experiment_table", "train_config", "sff_group_table"]
@@ -100,7 +103,7 @@ def run_experiment(
     workers: int = 1,
     seeds: Sequence[int] | None = None,
     baseline: str | None = None,
-    executor: Any = "local",
+    executor: "str | Executor" = "local",
     executor_options: Mapping[str, Any] | None = None,
 ) -> "ExperimentResults":
     """Train (or reuse) every entry once per seed and return the experiment's results.
