@@ -44,6 +44,7 @@ def _preempt_after_first_epoch(run_dir: Path, sent: list[int], timeout: float = 
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_slurm_jobs_resume_after_preemption_and_give_the_local_tables(synthetic_root, tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # two local workers with one thread each, as every Slurm job here (cpus=1)
@@ -89,6 +90,7 @@ def test_slurm_jobs_resume_after_preemption_and_give_the_local_tables(synthetic_
     assert [ln.split()[0] for ln in lines] == ["reusing", "reusing"], lines
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_failed_slurm_job_names_its_run_the_error_and_its_log(synthetic_root, tmp_path):
     ex = make_executor("slurm", LOCAL_CLUSTER, runs_dir=tmp_path)
