@@ -237,7 +237,7 @@ def test_profile_many_dataframe():
     assert (df["FPS"] > 0).all() and len(df.attrs["results"]) == 2
     bad = bench.profile_many({"ok": TinySeg(), "no-such-model": "no-such-model"}, (1, 3, 16, 16), runs=1,
                              warmup=0, errors="record")
-    assert "KeyError" in bad.loc[1, "error"]
+    assert "unknown model 'no-such-model'" in bad.loc[1, "error"]
 
 
 # ----------------------------------------------------------------------------- every registered model
