@@ -338,12 +338,17 @@ class DiceLoss(_SegLossBase):
 class SegLoss(_SegLossBase):
     """The reference's loss combination: (Focal if ``focal_loss`` else CE) + Dice if ``dice_loss``.
 
+    For rare classes (:mod:`segkit.losses_rare`): ``ohem`` replaces CE by OHEM CE and
+    ``lovasz_loss`` adds Lovász-softmax.
+
     The reference run used ``focal_loss=True, dice_loss=True, cls_weights=[1, 2, 3]``.
 
     Args:
         num_classes: Number of classes K.
         focal_loss: Replace CE by :class:`FocalLoss`.
         dice_loss: Add :class:`DiceLoss`.
+        ohem: OHEM CE threshold (None: plain CE); not with `focal_loss`.
+        lovasz_loss: Add Lovász-softmax.
         cls_weights: Per-class weights for CE/Focal, length K (None = unit weights).
         ignore_index: Target value to skip.
         alpha: Focal alpha.
@@ -374,27 +379,40 @@ class SegLoss(_SegLossBase):
         smooth: float = 1e-5,
         reference: bool | None = None,
         validate: bool = True,
+        ohem: float | None = None,
+        lovasz_loss: bool = False,
     ) -> None:
+        from segkit.losses_rare import LovaszSoftmaxLoss, OhemCrossEntropyLoss
+
         super().__init__(num_classes, ignore_index, validate)
-        self.focal_loss, self.dice_loss = bool(focal_loss), bool(dice_loss)
+        if focal_loss and ohem is not None:
+            raise ValueError(f"focal_loss=True and ohem={ohem}: both pick the hard pixels; choose one "
+                             "(TrainConfig: focal_loss=false or ohem_thresh=null)")
+        self.focal_loss, self.dice_loss, self.ohem = bool(focal_loss), bool(dice_loss), ohem
         focal_ref = True if reference is None else bool(reference)
         dice_ref = False if reference is None else bool(reference)
         self.dice_reference = dice_ref
         self.beta = _check_nonneg("beta", beta, positive=True)
         self.smooth = _check_nonneg("smooth", smooth)
         common = dict(num_classes=num_classes, ignore_index=ignore_index, validate=False)
-        if self.focal_loss:
+        if ohem is not None:
+            self.base = OhemCrossEntropyLoss(thresh=ohem, weight=cls_weights, **common)
+        elif self.focal_loss:
             self.base = FocalLoss(alpha=alpha, gamma=gamma, weight=cls_weights, reference=focal_ref, **common)
         else:
             self.base = CrossEntropyLoss(weight=cls_weights, **common)
         self.dice = DiceLoss(beta=beta, smooth=smooth, reference=dice_ref, **common) if self.dice_loss else None
+        self.lovasz = LovaszSoftmaxLoss(**common) if lovasz_loss else None
 
     def components(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each part of the loss: ``{"ce" or "focal": ..., "dice": ...}`` (with gradients)."""
         logits, target = self._prepare(logits, target)  # checked once here; parts skip it
-        parts = {"focal" if self.focal_loss else "ce": self.base(logits, target)}
+        name = "ohem" if self.ohem is not None else "focal" if self.focal_loss else "ce"
+        parts = {name: self.base(logits, target)}
         if self.dice is not None:
             parts["dice"] = self.dice(logits, target)
+        if self.lovasz is not None:
+            parts["lovasz"] = self.lovasz(logits, target)
         return parts
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -413,4 +431,5 @@ class SegLoss(_SegLossBase):
         )
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, focal_loss={self.focal_loss}, dice_loss={self.dice_loss}"
+        return (f"num_classes={self.num_classes}, focal_loss={self.focal_loss}, dice_loss={self.dice_loss}, "
+                f"ohem={self.ohem}, lovasz={self.lovasz is not None}")

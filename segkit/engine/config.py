@@ -73,6 +73,13 @@ class TrainConfig:
     0.999; the averaged weights are what is validated, evaluated and saved as best.pt; None:
     off), ``early_stop_patience`` (stop after this many evaluations without a val mIoU
     better than the best by more than ``early_stop_min_delta``; None: off).
+
+    Rare classes (docs/rare_classes.md): ``ohem_thresh`` (OHEM cross-entropy on the pixels whose
+    true-class probability is below it; None: plain CE; not with ``focal_loss``), ``lovasz_loss``
+    (adds Lovász-softmax), ``rare_sampling`` (DAFormer's rare-class sampling of training images at
+    ``rare_temperature``), ``train_crop`` (train on ``input_shape`` crops of the image at its own
+    resolution, a crop holding a rare class with probability ``crop_rare_prob``; evaluation then
+    runs on whole images at their own resolution instead of the letterbox).
     """
 
     # model
@@ -117,6 +124,13 @@ class TrainConfig:
     focal_loss: bool = False
     cls_weights: list[float] | Literal["auto"] | None = None
     aux_weight: float = 0.4
+    ohem_thresh: float | None = None
+    lovasz_loss: bool = False
+    # rare classes
+    rare_sampling: bool = False
+    rare_temperature: float = 0.01
+    train_crop: bool = False
+    crop_rare_prob: float = 0.5
     # checkpoints and evaluation
     save_period: int = 5
     eval_flag: bool = True
@@ -173,6 +187,7 @@ class TrainConfig:
         if self.pad_label is not None and not 0 <= self.pad_label < min(self.num_classes or 255, 255):
             raise ValueError(f"TrainConfig.pad_label={self.pad_label} must be a class index (0 is the reference's "
                              f"background) or None (padding = ignore_index, not learnt)")
+        self._validate_rare()
         if self.time_limit is not None and not self.time_limit > 0:
             raise ValueError(f"TrainConfig.time_limit={self.time_limit} must be a positive number of seconds "
                              "or None (train for UnFreeze_Epoch epochs)")
@@ -214,6 +229,18 @@ class TrainConfig:
         if self.early_stop_min_delta < 0:
             raise ValueError(f"TrainConfig.early_stop_min_delta={self.early_stop_min_delta} must be >= 0 "
                              "(the mIoU gain that counts as an improvement)")
+
+    def _validate_rare(self) -> None:
+        if self.ohem_thresh is not None and not 0 < self.ohem_thresh <= 1:
+            raise ValueError(f"TrainConfig.ohem_thresh={self.ohem_thresh} must be in (0, 1] (e.g. 0.7) or None (plain CE)")
+        if self.ohem_thresh is not None and self.focal_loss:
+            raise ValueError(f"TrainConfig.ohem_thresh={self.ohem_thresh} with focal_loss=True: both pick the hard "
+                             "pixels; set focal_loss=false or ohem_thresh=null")
+        if not self.rare_temperature > 0:
+            raise ValueError(f"TrainConfig.rare_temperature={self.rare_temperature} must be > 0 (DAFormer: 0.01; "
+                             "larger is closer to uniform)")
+        if not 0 <= self.crop_rare_prob <= 1:
+            raise ValueError(f"TrainConfig.crop_rare_prob={self.crop_rare_prob} must be a probability in [0, 1]")
 
     # ------------------------------------------------------------------ dict / yaml
     def to_dict(self) -> dict[str, Any]:
@@ -283,8 +310,11 @@ class TrainConfig:
         optimizer = {"sgd": f"SGD (Nesterov, momentum {self.momentum:g})", "adam": "Adam",
                      "adamw": "AdamW"}[self.optimizer_type]
         schedule = {"cos": "cosine", "step": "step"}[self.lr_decay_type]
-        loss = "focal" if self.focal_loss else "CE"
+        loss = "focal" if self.focal_loss else f"OHEM CE ({self.ohem_thresh:g})" if self.ohem_thresh else "CE"
         loss += " + Dice" if self.dice_loss else ""
+        loss += " + Lovász" if self.lovasz_loss else ""
+        loss += f", rare-class sampling (T={self.rare_temperature:g})" if self.rare_sampling else ""
+        loss += f", crops ({self.crop_rare_prob:g} on a rare class)" if self.train_crop else ""
         weights = self.cls_weights if self.cls_weights is not None else "none"
         budget = f" or {self.time_limit:g} s (warm-up + cosine over the steps that fit)" if self.time_limit else ""
         freeze = f", backbone frozen for {self.Freeze_Epoch}" if self.Freeze_Train else ""

@@ -90,12 +90,15 @@ def evaluate_confusion(
     per_image: list[np.ndarray] | None = None,
     precision: str | Precision = "auto",
     channels_last: str | bool = "auto",
+    native: bool = False,
 ) -> "ConfusionMatrix":  # noqa: F821
     """Accumulate the original-resolution confusion matrix of `model` on `dataset`.
 
     Same arguments as :func:`evaluate`; returns the (all-reduced) ``ConfusionMatrix``.
     When `per_image` is a list, each scored image's own ``(K, K)`` matrix is appended to it
     in dataset order (this rank's shard under DDP); they sum to the returned matrix.
+    With `native`, each image runs whole at its own resolution (padded to a multiple of 32),
+    as models trained on crops of full-resolution images (``TrainConfig.train_crop``) need.
     """
     import torch.distributed as dist
 
@@ -130,7 +133,10 @@ def evaluate_confusion(
     with prec.model_format(net):
         for start in range(0, len(indices), batch_size):
             batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
-            preds = letterbox_predict(net, [rgb for rgb, _ in batch], shape, dev, precision=prec)
+            if native:  # one image at a time: the sizes may differ
+                preds = [letterbox_predict(net, [rgb], _native_shape(rgb), dev, precision=prec)[0] for rgb, _ in batch]
+            else:
+                preds = letterbox_predict(net, [rgb for rgb, _ in batch], shape, dev, precision=prec)
             for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
                 if pred.shape != mask.shape:
                     tqdm.write(f"skip image {i}: prediction {pred.shape} and mask {mask.shape} differ")
@@ -149,6 +155,12 @@ def evaluate_confusion(
     if was_training:
         net.train()
     return cm
+
+
+def _native_shape(rgb: np.ndarray, multiple: int = 32) -> tuple[int, int]:
+    """The image's own size rounded up to a multiple of the network stride (the letterbox then only pads)."""
+    h, w = rgb.shape[:2]
+    return -(-h // multiple) * multiple, -(-w // multiple) * multiple
 
 
 def evaluate(

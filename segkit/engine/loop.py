@@ -60,6 +60,7 @@ class TrainParts:
     train_ds: Any
     val_ds: Any
     eval_kw: dict[str, Any]  # keyword arguments of evaluate_confusion
+    rare: Any = None  # a segkit.engine.rare_setup.RareSetup: rare-class sampling draws the image order
 
 
 def _new_best() -> dict[str, Any]:
@@ -295,7 +296,8 @@ class Trainer:
         sampler = DistributedSampler(p.train_ds, num_replicas=p.info.world_size, rank=p.info.rank, shuffle=True,
                                      seed=cfg.seed, drop_last=True)
         sampler.set_epoch(epoch)
-        order = list(sampler)
+        order = (p.rare.order(len(p.train_ds), epoch, p.info.rank, p.info.world_size, cfg.seed)
+                 if p.rare is not None and p.rare.image_probs is not None else list(sampler))
         steps = len(order) // local  # drop_last=True, as the reference
         if cfg.max_train_batches is not None:
             steps = min(steps, cfg.max_train_batches)

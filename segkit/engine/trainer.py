@@ -34,6 +34,7 @@ from segkit.engine.evaluate import evaluate_confusion
 from segkit.engine.hooks import Callback, TrainState, call_hooks
 from segkit.engine.loop import Trainer, TrainParts
 from segkit.engine.optim import NonFiniteLossError, seed_all
+from segkit.engine.rare_setup import setup_rare
 from segkit.engine.schedule import step_sanity_check
 from segkit.rundir import HISTORY_COLUMNS, RunDir
 
@@ -167,6 +168,8 @@ def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistI
     if info.is_main:
         rd.write_config(resolved)
         rd.write_fingerprint(fingerprint)
+        if parts.rare:
+            parts.rare.write(rd.path / "rare_sampling.json")
         if loud:
             _print_plan(trainer, len(given_sets[0]), len(given_sets[1]))
     trainer.run()
@@ -200,6 +203,7 @@ def _prepare(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: Dis
     class_names = list(getattr(train_ds, "class_names", [f"class_{i}" for i in range(num_classes)]))
     given = cfg.to_dict()  # the fingerprint records what was asked for ("auto" weights, not their values)
     cfg = resolve_class_weights(cfg, train_ds, class_names, say)
+    rare = setup_rare(cfg, train_ds, num_classes, class_names)  # sampling probabilities; crops on train_ds
     # the model is built under cfg.seed: the same weights whichever process or notebook trains it
     seed_all(cfg.seed)
     net, spec = build_run_model(model, cfg, num_classes)
@@ -211,11 +215,14 @@ def _prepare(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: Dis
         init_weights(net, cfg, spec, verbose=loud)
     net, model_train, prec = place_model(net, cfg, info, say)
     loss_fn = SegLoss(num_classes, focal_loss=cfg.focal_loss, dice_loss=cfg.dice_loss,
-                      cls_weights=cfg.cls_weights, ignore_index=cfg.ignore_index).to(info.device)
+                      cls_weights=cfg.cls_weights, ignore_index=cfg.ignore_index, ohem=cfg.ohem_thresh,
+                      lovasz_loss=cfg.lovasz_loss).to(info.device)
     eval_kw = dict(device=info.device, input_shape=cfg.input_shape, batch_size=cfg.eval_batch_size,
                    max_images=cfg.max_val_images, num_classes=num_classes, ignore_index=cfg.ignore_index,
-                   absent=cfg.absent, progress=progress, precision=prec)
-    parts = TrainParts(cfg, rd, info, net, model_train, prec, loss_fn, spec, class_names, train_ds, val_ds, eval_kw)
+                   absent=cfg.absent, progress=progress, precision=prec,
+                   native=cfg.crop_scale if cfg.train_crop else None)  # crop-trained: whole images at crop_scale
+    parts = TrainParts(cfg, rd, info, net, model_train, prec, loss_fn, spec, class_names, train_ds, val_ds, eval_kw,
+                       rare)
     return parts, fingerprint, (train_ds, val_ds, test_ds)
 
 
@@ -252,6 +259,7 @@ def _resolved_config(trainer: Trainer, data_root: Any, datasets: tuple[Any, Any,
         "train": {**cfg.to_dict(), "model": p.spec.get("name") or p.spec.get("class")},
         "changes": earlier + ([{"resumed_at_epoch": trainer.start_epoch, "changed": changes}] if changes else []),
         "precision": p.prec.to_dict(),  # what precision/channels_last "auto" resolved to on this device
+        "rare_classes": p.rare.record() if p.rare else None,
     }
 
 

@@ -1,0 +1,153 @@
+"""Rare classes in the training data: class-balanced image sampling and defect-aware crops.
+
+- **Rare-class sampling** (DAFormer's RCS: Hoyer et al., "DAFormer: Improving Network
+  Architectures and Training Strategies for Domain-Adaptive Semantic Segmentation", CVPR 2022):
+  with ``f_c`` the share of labelled pixels of class ``c`` over the training masks, a class is
+  drawn with ``P(c) = softmax((1 - f_c) / T)`` and then an image holding ``c`` uniformly, so an
+  image's probability is ``sum_c P(c) [c in image] / n_c`` (``n_c``: images holding ``c``).
+  A small temperature ``T`` favours the rare classes; a large one tends to uniform classes.
+- **Defect-aware crops** (the peer is mmseg's ``RandomCrop(cat_max_ratio=...)``): training
+  takes crops of the model's input size from the image at its own resolution (a mild random
+  scale and a flip), and with probability ``rare_prob`` the crop holds a pixel of a class the
+  image contains, drawn with ``P(c)``, instead of shrinking the whole image until a defect is
+  a few pixels. Models trained so are evaluated on whole images at their own resolution.
+
+`image_class_counts` reads every mask once; the trainer records the probabilities in the run
+directory (``rare_sampling.json``).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["image_class_counts", "class_probabilities", "image_probabilities", "sample_indices", "RareCrop"]
+
+GREY = (128, 128, 128)
+
+
+def image_class_counts(dataset: Any, num_classes: int, ignore_index: int = 255) -> np.ndarray:
+    """Pixels of each class in each training mask, ``(N, K)`` int64, at the original resolution.
+
+    Reads ``mask_paths`` of a ``VOCSegmentation`` (fast: no image decoding), else ``dataset[i][1]``.
+    """
+    paths = getattr(dataset, "mask_paths", None)
+    if paths is not None:
+        from segkit.data.voc import read_mask
+
+        masks = (read_mask(p) for p in paths)
+    else:
+        masks = (np.asarray(dataset[i][1]) for i in range(len(dataset)))
+    rows = []
+    for m in masks:
+        m = np.asarray(m)
+        m = m[(m != ignore_index) & (m >= 0) & (m < num_classes)]
+        rows.append(np.bincount(m.ravel().astype(np.int64), minlength=num_classes)[:num_classes])
+    return np.stack(rows) if rows else np.zeros((0, num_classes), np.int64)
+
+
+def class_probabilities(counts: np.ndarray, temperature: float) -> np.ndarray:
+    """DAFormer's class probabilities ``softmax((1 - f_c) / T)`` over the classes present (0 for absent ones).
+
+    Args:
+        counts: ``(N, K)`` pixel counts (`image_class_counts`) or ``(K,)`` totals.
+        temperature: ``T > 0``; DAFormer uses 0.01.
+    """
+    if not temperature > 0:
+        raise ValueError(f"rare-class sampling temperature={temperature} must be > 0 (DAFormer uses 0.01)")
+    totals = np.asarray(counts, np.float64)
+    totals = totals.sum(0) if totals.ndim == 2 else totals
+    if totals.sum() <= 0:
+        raise ValueError("rare-class sampling: the training masks hold no labelled pixel; check the dataset")
+    freq = totals / totals.sum()
+    present = totals > 0
+    logits = np.where(present, (1.0 - freq) / temperature, -np.inf)
+    p = np.exp(logits - logits[present].max())
+    return p / p.sum()
+
+
+def image_probabilities(counts: np.ndarray, class_probs: np.ndarray) -> np.ndarray:
+    """Each image's probability ``sum_c P(c) [c in image] / n_c`` (sums to 1)."""
+    holds = np.asarray(counts) > 0  # (N, K)
+    n_c = holds.sum(0)
+    per_class = np.divide(class_probs, n_c, out=np.zeros_like(class_probs, dtype=np.float64), where=n_c > 0)
+    p = holds @ per_class
+    return p / p.sum()
+
+
+def sample_indices(image_probs: np.ndarray, n: int, seed: int) -> list[int]:
+    """`n` image indices drawn with replacement from `image_probs` (same seed, same draw)."""
+    rng = np.random.default_rng(seed)
+    return rng.choice(len(image_probs), size=n, replace=True, p=image_probs).tolist()
+
+
+class RareCrop:
+    """A crop of `input_shape` from the image at its own resolution that holds a rare class with a set probability.
+
+    Steps: a random scale in `scale`, a horizontal flip (p = 0.5), then with probability
+    `rare_prob` a crop placed uniformly among those holding a random pixel of a class drawn
+    from `class_probs` among the classes the image holds, otherwise a uniform crop. An image
+    smaller than the crop is padded (grey, `mask_fill`).
+
+    Args:
+        input_shape: ``(H, W)`` of the crop.
+        class_probs: ``(K,)`` class probabilities (`class_probabilities`).
+        rare_prob: probability that the crop is placed on a drawn class (0..1).
+        scale: range of the random scale of the full-resolution image.
+        mask_fill: mask value of padding (255 = void).
+    """
+
+    def __init__(self, input_shape: Sequence[int], class_probs: Sequence[float], rare_prob: float = 0.5,
+                 scale: tuple[float, float] = (0.75, 1.25), mask_fill: int = 255) -> None:
+        if not 0 <= rare_prob <= 1:
+            raise ValueError(f"crop_rare_prob={rare_prob} must be a probability in [0, 1]")
+        self.input_shape = (int(input_shape[0]), int(input_shape[1]))
+        self.class_probs = np.asarray(class_probs, np.float64)
+        self.rare_prob, self.scale, self.mask_fill = float(rare_prob), tuple(scale), int(mask_fill)
+
+    def __call__(self, image: Image.Image | np.ndarray, mask: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(rgb uint8 (H, W, 3), mask uint8 (H, W))`` drawn with `rng`."""
+        img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
+        s = rng.uniform(*self.scale)
+        if s != 1.0:
+            size = (max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s)))
+            img = img.resize(size, Image.BILINEAR)
+            mask = np.asarray(Image.fromarray(np.asarray(mask, np.uint8)).resize(size, Image.NEAREST))
+        rgb, mask = np.asarray(img, np.uint8), np.asarray(mask, np.uint8)
+        if rng.random() < 0.5:
+            rgb, mask = rgb[:, ::-1], mask[:, ::-1]
+        rgb, mask = self._pad(rgb, mask)
+        top, left = self._corner(mask, rng)
+        h, w = self.input_shape
+        return np.ascontiguousarray(rgb[top:top + h, left:left + w]), np.ascontiguousarray(mask[top:top + h, left:left + w])
+
+    def _corner(self, mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
+        """Top-left corner: on a drawn class's pixel with probability `rare_prob`, else uniform."""
+        h, w = self.input_shape
+        big_h, big_w = mask.shape
+        if rng.random() < self.rare_prob:
+            k = len(self.class_probs)
+            held = np.bincount(mask[mask < k].ravel(), minlength=k)[:k] > 0
+            p = np.where(held, self.class_probs, 0.0)
+            if p.sum() > 0:
+                c = rng.choice(k, p=p / p.sum())
+                ys, xs = np.nonzero(mask == c)
+                j = rng.integers(len(ys))
+                # a uniform window over the pixel, clamped to the image (it still holds the pixel)
+                top = int(np.clip(ys[j] - rng.integers(h), 0, big_h - h))
+                left = int(np.clip(xs[j] - rng.integers(w), 0, big_w - w))
+                return top, left
+        return int(rng.integers(big_h - h + 1)), int(rng.integers(big_w - w + 1))
+
+    def _pad(self, rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = self.input_shape
+        ph, pw = max(0, h - rgb.shape[0]), max(0, w - rgb.shape[1])
+        if ph == 0 and pw == 0:
+            return rgb, mask
+        rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), constant_values=GREY[0])
+        return rgb, np.pad(mask, ((0, ph), (0, pw)), constant_values=self.mask_fill)
+
+    def __repr__(self) -> str:
+        return f"RareCrop(input_shape={self.input_shape}, rare_prob={self.rare_prob}, scale={self.scale})"
