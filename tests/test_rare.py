@@ -101,3 +101,143 @@ def test_budget_lr_warms_up_then_decays_to_the_floor():
     assert budget_lr(1.0, 1.0, 0.01) == pytest.approx(0.01)
     assert budget_lr(0.525, 1.0, 0.01) == pytest.approx(0.505)
     assert not math.isnan(budget_lr(2.0, 1.0, 0.0))
+
+
+# ----------------------------------------------------------------------------- rare-class sampling
+def _voc(root, masks: list, size: int = 10):
+    """A VOC folder with one grey image per mask, all in `train` (and the first in `val`)."""
+    import numpy as np
+    from PIL import Image
+
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    names = [f"im{i}" for i in range(len(masks))]
+    for name, m in zip(names, masks):
+        rng = np.random.default_rng(len(name))
+        Image.fromarray(rng.integers(0, 255, (*m.shape, 3), dtype=np.uint8)).save(root / "JPEGImages" / f"{name}.png")
+        Image.fromarray(m.astype(np.uint8)).save(root / "SegmentationClass" / f"{name}.png")
+    (root / "ImageSets/Segmentation/train.txt").write_text("\n".join(names) + "\n")
+    (root / "ImageSets/Segmentation/val.txt").write_text(names[0] + "\n")
+    (root / "classes.txt").write_text("background\ncommon\nrare\n")
+    return root
+
+
+def _known_masks():
+    """Four 10x10 masks: 375 background, 20 'common' (two images), 5 'rare' (one image) pixels."""
+    import numpy as np
+
+    a = np.zeros((10, 10), np.uint8)
+    b = a.copy()
+    b[0, :] = 1
+    c = b.copy()
+    d = a.copy()
+    d[5, :5] = 2
+    return [a, b, c, d]
+
+
+def test_rare_sampling_probabilities_on_known_counts(tmp_path):
+    from segkit.data import VOCSegmentation
+    from segkit.data.rare import class_probabilities, image_class_counts, image_probabilities, sample_indices
+
+    ds = VOCSegmentation(_voc(tmp_path / "voc", _known_masks()), "train", input_shape=(8, 8))
+    counts = image_class_counts(ds, 3)
+    assert counts.sum(0).tolist() == [375, 20, 5]
+    T = 0.1
+    e = [math.exp((1 - f) / T) for f in (375 / 400, 20 / 400, 5 / 400)]
+    P = [v / sum(e) for v in e]
+    assert class_probabilities(counts, T) == pytest.approx(P)
+    want = [P[0] / 4, P[0] / 4 + P[1] / 2, P[0] / 4 + P[1] / 2, P[0] / 4 + P[2]]  # P(c) / images holding c
+    got = image_probabilities(counts, class_probabilities(counts, T))
+    assert got == pytest.approx(want)
+    drawn = sample_indices(got, 20000, seed=0)
+    assert [drawn.count(i) / 20000 for i in range(4)] == pytest.approx(want, abs=0.015)
+    with pytest.raises(ValueError, match="temperature"):
+        class_probabilities(counts, 0)
+
+
+def test_rare_sampling_is_recorded_and_drives_training(tmp_path):
+    ds_root = _voc(tmp_path / "voc", _known_masks())
+    cfg = TrainConfig(input_shape=[8, 8], UnFreeze_Epoch=1, Unfreeze_batch_size=2, num_workers=0, eval_period=1,
+                      rare_sampling=True, rare_temperature=0.1, init_type="none")
+    seen = []
+
+    class Grab:
+        def on_step_end(self, state):
+            seen.append(state.step)
+
+    run = train(tiny_model(), cfg, ds_root, tmp_path / "run", progress=False, verbose=False, callbacks=[Grab()])
+    record = json.loads((run / "rare_sampling.json").read_text())
+    assert record["temperature"] == 0.1 and record["sampling"] is True
+    assert record["image_probability"]["im3"] > record["image_probability"]["im1"] > record["image_probability"]["im0"]
+    config = (run / "config.yaml").read_text()
+    assert "rare_classes:" in config and "class_probability:" in config
+    assert seen == [1, 2]  # 4 images, batch 2
+
+
+# ----------------------------------------------------------------------------- defect-aware crops
+def test_crops_hold_the_rare_class_at_the_set_rate():
+    import numpy as np
+
+    from segkit.data.rare import RareCrop
+
+    mask = np.zeros((100, 100), np.uint8)
+    mask[90:94, 90:94] = 1  # a 4x4 defect near a corner
+    image = np.zeros((100, 100, 3), np.uint8)
+    n, hit_q = 1500, (10 / 69) ** 2  # a uniform 32x32 crop holds the defect at 10 of 69 offsets per axis
+    for p in (0.0, 0.3, 0.8):
+        crop = RareCrop((32, 32), class_probs=[0.0, 1.0], rare_prob=p, scale=(1.0, 1.0))
+        rng = np.random.default_rng(0)
+        outs = [crop(image, mask, rng) for _ in range(n)]
+        assert all(rgb.shape == (32, 32, 3) and m.shape == (32, 32) for rgb, m in outs[:5])
+        rate = sum(bool((m == 1).any()) for _, m in outs) / n
+        want = p + (1 - p) * hit_q
+        assert abs(rate - want) < 4 * math.sqrt(want * (1 - want) / n) + 1e-9, (p, rate, want)
+
+
+def test_crop_training_evaluates_whole_images_at_their_resolution(tmp_path):
+    import numpy as np
+
+    masks = [np.zeros((40, 48), np.uint8) for _ in range(4)]
+    masks[1][30:34, 40:44] = 2
+    masks[2][:, :10] = 1
+    cfg = TrainConfig(input_shape=[16, 16], UnFreeze_Epoch=1, Unfreeze_batch_size=2, num_workers=0,
+                      train_crop=True, crop_rare_prob=1.0, init_type="none")
+    run = train(tiny_model(), cfg, _voc(tmp_path / "voc", masks), tmp_path / "run", progress=False, verbose=False)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["per_class"]["background"]["support"] == 40 * 48  # the whole 48x40 val image was scored
+    with pytest.raises(ValueError, match="crop_rare_prob"):
+        TrainConfig(crop_rare_prob=1.5)
+
+
+# ----------------------------------------------------------------------------- losses
+def test_lovasz_of_a_hard_prediction_is_one_minus_iou():
+    from segkit.losses_rare import lovasz_softmax
+
+    target = torch.tensor([[[0, 0, 1, 1, 2, 2, 0, 255]]])
+    pred = torch.tensor([[[0, 1, 1, 1, 2, 0, 0, 0]]])
+    probs = torch.nn.functional.one_hot(pred, 3).permute(0, 3, 1, 2).float()
+    valid = target != 255
+    ious = []
+    for c in (0, 1, 2):
+        t, p = (target == c) & valid, (pred == c) & valid
+        ious.append(float((t & p).sum() / (t | p).sum()))
+    assert float(lovasz_softmax(probs, target)) == pytest.approx(sum(1 - v for v in ious) / 3)
+    assert float(lovasz_softmax(torch.nn.functional.one_hot(target.clamp(max=2), 3).permute(0, 3, 1, 2).float(),
+                                target)) == pytest.approx(0.0)
+
+
+def test_ohem_averages_the_hard_pixels_only():
+    from segkit.losses import SegLoss
+
+    target = torch.tensor([[[0, 0, 1, 1]]])
+    logits = torch.tensor([[[[5.0, 0.0, 0.0, 5.0]], [[0.0, 0.0, 5.0, 0.0]]]])  # pixels 1 and 3 are hard
+    ce = torch.nn.functional.cross_entropy(logits, target, reduction="none")[0, 0]
+    crit = SegLoss(2, ohem=0.7)
+    assert float(crit(logits, target)) == pytest.approx(float(ce[[1, 3]].mean()))
+    assert set(SegLoss(2, ohem=0.7, lovasz_loss=True, dice_loss=True).components(logits, target)) == {
+        "ohem", "lovasz", "dice"}
+    easy = torch.tensor([[[[5.0, 5.0, 0.0, 0.0]], [[0.0, 0.0, 5.0, 5.0]]]])  # none hard: the hardest 1/16 (one pixel)
+    ce_easy = torch.nn.functional.cross_entropy(easy, target, reduction="none")
+    assert float(crit(easy, target)) == pytest.approx(float(ce_easy.max()))
+    with pytest.raises(ValueError, match="ohem_thresh"):
+        TrainConfig(ohem_thresh=0.7, focal_loss=True)

@@ -78,8 +78,8 @@ class TrainConfig:
     true-class probability is below it; None: plain CE; not with ``focal_loss``), ``lovasz_loss``
     (adds Lovász-softmax), ``rare_sampling`` (DAFormer's rare-class sampling of training images at
     ``rare_temperature``), ``train_crop`` (train on ``input_shape`` crops of the image at its own
-    resolution, a crop holding a rare class with probability ``crop_rare_prob``; evaluation then
-    runs on whole images at their own resolution instead of the letterbox).
+    resolution times ``crop_scale``, a crop holding a rare class with probability
+    ``crop_rare_prob``; evaluation then runs on whole images at that scale instead of the letterbox).
     """
 
     # model
@@ -131,6 +131,7 @@ class TrainConfig:
     rare_temperature: float = 0.01
     train_crop: bool = False
     crop_rare_prob: float = 0.5
+    crop_scale: float = 1.0
     # checkpoints and evaluation
     save_period: int = 5
     eval_flag: bool = True
@@ -239,6 +240,9 @@ class TrainConfig:
         if not self.rare_temperature > 0:
             raise ValueError(f"TrainConfig.rare_temperature={self.rare_temperature} must be > 0 (DAFormer: 0.01; "
                              "larger is closer to uniform)")
+        if not 0 < self.crop_scale <= 4:
+            raise ValueError(f"TrainConfig.crop_scale={self.crop_scale} must be in (0, 4]: the factor applied to "
+                             "the full-resolution image before cropping and evaluation (1 = as it is)")
         if not 0 <= self.crop_rare_prob <= 1:
             raise ValueError(f"TrainConfig.crop_rare_prob={self.crop_rare_prob} must be a probability in [0, 1]")
 
@@ -314,7 +318,8 @@ class TrainConfig:
         loss += " + Dice" if self.dice_loss else ""
         loss += " + Lovász" if self.lovasz_loss else ""
         loss += f", rare-class sampling (T={self.rare_temperature:g})" if self.rare_sampling else ""
-        loss += f", crops ({self.crop_rare_prob:g} on a rare class)" if self.train_crop else ""
+        loss += (f", crops at {self.crop_scale:g}x resolution ({self.crop_rare_prob:g} on a rare class)"
+                 if self.train_crop else "")
         weights = self.cls_weights if self.cls_weights is not None else "none"
         budget = f" or {self.time_limit:g} s (warm-up + cosine over the steps that fit)" if self.time_limit else ""
         freeze = f", backbone frozen for {self.Freeze_Epoch}" if self.Freeze_Train else ""

@@ -90,15 +90,16 @@ def evaluate_confusion(
     per_image: list[np.ndarray] | None = None,
     precision: str | Precision = "auto",
     channels_last: str | bool = "auto",
-    native: bool = False,
+    native: float | None = None,
 ) -> "ConfusionMatrix":  # noqa: F821
     """Accumulate the original-resolution confusion matrix of `model` on `dataset`.
 
     Same arguments as :func:`evaluate`; returns the (all-reduced) ``ConfusionMatrix``.
     When `per_image` is a list, each scored image's own ``(K, K)`` matrix is appended to it
     in dataset order (this rank's shard under DDP); they sum to the returned matrix.
-    With `native`, each image runs whole at its own resolution (padded to a multiple of 32),
-    as models trained on crops of full-resolution images (``TrainConfig.train_crop``) need.
+    With `native` (a scale, e.g. 1.0), each image runs whole at its own resolution times that
+    scale (padded to a multiple of 32) instead of the letterbox to `input_shape`, as models
+    trained on crops of full-resolution images (``TrainConfig.train_crop``) need.
     """
     import torch.distributed as dist
 
@@ -134,7 +135,8 @@ def evaluate_confusion(
         for start in range(0, len(indices), batch_size):
             batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
             if native:  # one image at a time: the sizes may differ
-                preds = [letterbox_predict(net, [rgb], _native_shape(rgb), dev, precision=prec)[0] for rgb, _ in batch]
+                preds = [letterbox_predict(net, [rgb], _native_shape(rgb, native), dev, precision=prec)[0]
+                         for rgb, _ in batch]
             else:
                 preds = letterbox_predict(net, [rgb for rgb, _ in batch], shape, dev, precision=prec)
             for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
@@ -157,9 +159,10 @@ def evaluate_confusion(
     return cm
 
 
-def _native_shape(rgb: np.ndarray, multiple: int = 32) -> tuple[int, int]:
-    """The image's own size rounded up to a multiple of the network stride (the letterbox then only pads)."""
-    h, w = rgb.shape[:2]
+def _native_shape(rgb: np.ndarray, scale: float = 1.0, multiple: int = 32) -> tuple[int, int]:
+    """The image's size times `scale`, rounded up to a multiple of the network stride (the letterbox then
+    resizes by about `scale` and pads)."""
+    h, w = (max(1, round(v * scale)) for v in rgb.shape[:2])
     return -(-h // multiple) * multiple, -(-w // multiple) * multiple
 
 
