@@ -93,7 +93,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                          num_classes=run.config["model"]["num_classes"], ignore_index=tc["ignore_index"])
     m = evaluate(run.model, ds, device=args.device, max_images=args.max_images, ignore_index=tc["ignore_index"],
                  absent=tc.get("absent", "nan"), progress=not args.no_progress, log_every=10,
-                 precision=_precision(args, run.model))
+                 precision=_precision(args, run.model),
+                 native=tc.get("crop_scale", 1.0) if tc.get("train_crop") else None)  # as the run evaluated
     m.report()
     if args.json:
         _write_text(args.json, json.dumps(m.as_dict(), indent=2))

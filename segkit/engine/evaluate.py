@@ -181,6 +181,7 @@ def evaluate(
     log_every: int = 0,
     precision: str | Precision = "auto",
     channels_last: str | bool = "auto",
+    native: float | None = None,
 ) -> "SegMetrics":  # noqa: F821
     """Evaluate `model` on `dataset` at the original resolution (the reference's get_miou).
 
@@ -204,11 +205,13 @@ def evaluate(
             softmax and the confusion matrix are always computed in fp32.
         channels_last: ``"auto"``, True or False (the model is converted for the call and
             restored after it).
+        native: Run each whole image at its own resolution times this scale instead of the
+            letterbox (models trained with ``TrainConfig.train_crop``: pass its ``crop_scale``).
 
     Returns:
         ``SegMetrics`` (``miou``, ``mpa``, ``accuracy``, ``f1``, per-class arrays, ``report()``).
     """
     cm = evaluate_confusion(model, dataset, device, input_shape, batch_size, max_images, num_classes,
                             ignore_index, absent, distributed, progress, log_every, precision=precision,
-                            channels_last=channels_last)
+                            channels_last=channels_last, native=native)
     return cm.compute()
