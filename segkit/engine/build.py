@@ -50,17 +50,9 @@ def auto_class_weights(dataset: Any, num_classes: int, ignore_index: int = 255, 
     at ``max_weight``; classes with no pixels get 1. Reads every mask once (``mask_paths``
     of a ``VOCSegmentation``, else ``dataset[i][1]``).
     """
-    counts = np.zeros(num_classes, dtype=np.int64)
-    paths = getattr(dataset, "mask_paths", None)
-    if paths is not None:
-        from segkit.data import read_mask
+    from segkit.data.rare import image_class_counts
 
-        masks = (read_mask(p) for p in paths)
-    else:
-        masks = (np.asarray(dataset[i][1]) for i in range(len(dataset)))
-    for m in masks:
-        m = m[(m != ignore_index) & (m < num_classes)]
-        counts += np.bincount(m.ravel().astype(np.int64), minlength=num_classes)[:num_classes]
+    counts = image_class_counts(dataset, num_classes, ignore_index).sum(0)
     if counts.sum() == 0:
         raise ValueError("cls_weights='auto': the training masks hold no labelled pixel; check the dataset")
     present = counts > 0

@@ -4,6 +4,7 @@ the papermill notebook runner and HTML/PDF export.
 Import what you need from the submodules; this package imports no torch at import time.
 """
 from segkit.report import text
+from segkit.report.class_curves import plot_class_iou_curves
 from segkit.report.figures import (colorize_mask, overlay_mask, plot_confusion_matrix, plot_image_grid,
                                    plot_miou_vs_fps, plot_ours_vs_paper, plot_overlays, plot_per_class_bars,
                                    plot_scatter, plot_tp_fp_fn, plot_training_curves)
@@ -24,7 +25,7 @@ __all__ = [
     "collect_runs", "read_run", "results_table", "per_class_frame", "ensure_run", "ensure_dataset", "is_complete",
     "run_dirs",
     "paper_backbone_table", "paper_sff_table", "paper_sff_raw",
-    "plot_training_curves", "plot_miou_vs_fps", "plot_per_class_bars", "plot_confusion_matrix",
+    "plot_training_curves", "plot_class_iou_curves", "plot_miou_vs_fps", "plot_per_class_bars", "plot_confusion_matrix",
     "plot_overlays", "plot_ours_vs_paper", "plot_image_grid", "plot_tp_fp_fn", "plot_scatter", "colorize_mask",
     "overlay_mask",
 ]
