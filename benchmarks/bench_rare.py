@@ -124,10 +124,10 @@ def launch(args) -> None:
             for p in procs:
                 if p.wait() != 0:
                     raise SystemExit(f"a contender failed (exit {p.returncode}); see its output above")
-    table(out, [name for name, _, _ in contenders], args.seeds)
+    table(out, [name for name, _, _ in contenders], args.seeds, tuple(args.rare))
 
 
-def table(out: Path, names: list[str], seeds: list[int]) -> None:
+def table(out: Path, names: list[str], seeds: list[int], rare_classes: tuple[str, ...] = RARE) -> None:
     """Per-class IoU of every contender and seed, then mIoU and the rare-class mean with their means over seeds."""
     results = {(n, s): json.loads((out / f"{n}-seed{s}.json").read_text()) for n in names for s in seeds}
     first = next(iter(results.values()))
@@ -141,12 +141,12 @@ def table(out: Path, names: list[str], seeds: list[int]) -> None:
     summary = {}
     for n in names:
         mi = [results[(n, s)]["metrics"]["miou"] * 100 for s in seeds]
-        rare = [sum(results[(n, s)]["metrics"]["per_class"][c]["iou"] or 0 for c in RARE) / len(RARE) * 100
+        rare = [sum(results[(n, s)]["metrics"]["per_class"][c]["iou"] or 0 for c in rare_classes) / len(rare_classes) * 100
                 for s in seeds]
         steps = [results[(n, s)]["steps"] for s in seeds]
         train_s = [results[(n, s)]["train_s"] for s in seeds]
         summary[n] = (sum(mi) / len(mi), sum(rare) / len(rare))
-        print(f"{n}: mIoU {' '.join(f'{v:.2f}' for v in mi)} (mean {summary[n][0]:.2f}); rare-4 IoU "
+        print(f"{n}: mIoU {' '.join(f'{v:.2f}' for v in mi)} (mean {summary[n][0]:.2f}); rare IoU "
               f"{' '.join(f'{v:.2f}' for v in rare)} (mean {summary[n][1]:.2f}); steps {steps}; train s "
               f"{[round(t) for t in train_s]}; {results[(n, seeds[0])]['recipe']}")
     if "segkit" in summary and "plain" in summary:
@@ -164,6 +164,7 @@ def main() -> None:
     p.add_argument("--split", default="test", help="the split scored (choose defaults on val, never on test)")
     p.add_argument("--contender", action="append", default=None,
                    help="NAME=overrides: 'plain', or a segkit variant 'name=key=v,key=v' (default: segkit and plain)")
+    p.add_argument("--rare", nargs="+", default=list(RARE), help="the classes averaged as 'rare' (default: CamVid's)")
     p.add_argument("--jobs", type=int, default=2, help="contenders run at once")
     p.add_argument("--out", default="runs/bench_rare")
     p.add_argument("--one", help=argparse.SUPPRESS)

@@ -134,9 +134,12 @@ def evaluate_confusion(
     with prec.model_format(net):
         for start in range(0, len(indices), batch_size):
             batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
-            if native:  # one image at a time: the sizes may differ
+            shapes = {_native_shape(rgb, native) for rgb, _ in batch} if native else set()
+            if len(shapes) > 1:  # whole images of different sizes: one at a time
                 preds = [letterbox_predict(net, [rgb], _native_shape(rgb, native), dev, precision=prec)[0]
                          for rgb, _ in batch]
+            elif shapes:
+                preds = letterbox_predict(net, [rgb for rgb, _ in batch], shapes.pop(), dev, precision=prec)
             else:
                 preds = letterbox_predict(net, [rgb for rgb, _ in batch], shape, dev, precision=prec)
             for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
