@@ -112,6 +112,8 @@ def adapt(
     cfg = cfg if cfg is not None else TrainConfig()
     if isinstance(model, str):
         cfg = cfg.replace(model=model)  # the config names the model it trains (as segkit.report.ensure_run does)
+    if cfg.train_crop:  # both stages train and score on letterboxed images, so the source stage does too
+        cfg = cfg.replace(train_crop=False)
     acfg = acfg if acfg is not None else AdaptConfig()
     if source_root is None or target_root is None:
         raise ValueError("adapt needs source_root (labelled) and target_root (its test split labelled); got "
