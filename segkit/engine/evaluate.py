@@ -134,14 +134,7 @@ def evaluate_confusion(
     with prec.model_format(net):
         for start in range(0, len(indices), batch_size):
             batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
-            shapes = {_native_shape(rgb, native) for rgb, _ in batch} if native else set()
-            if len(shapes) > 1:  # whole images of different sizes: one at a time
-                preds = [letterbox_predict(net, [rgb], _native_shape(rgb, native), dev, precision=prec)[0]
-                         for rgb, _ in batch]
-            elif shapes:
-                preds = letterbox_predict(net, [rgb for rgb, _ in batch], shapes.pop(), dev, precision=prec)
-            else:
-                preds = letterbox_predict(net, [rgb for rgb, _ in batch], shape, dev, precision=prec)
+            preds = _predict_batch(net, [rgb for rgb, _ in batch], shape, native, dev, prec)
             for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
                 if pred.shape != mask.shape:
                     tqdm.write(f"skip image {i}: prediction {pred.shape} and mask {mask.shape} differ")
@@ -160,6 +153,18 @@ def evaluate_confusion(
     if was_training:
         net.train()
     return cm
+
+
+def _predict_batch(net: nn.Module, images: list[np.ndarray], shape: tuple[int, ...], native: float | None,
+                   dev: torch.device, prec: Precision) -> list[np.ndarray]:
+    """Label maps of `images`: letterboxed to `shape`, or with `native` whole at that scale of their size."""
+    if not native:
+        return letterbox_predict(net, images, shape, dev, precision=prec)
+    shapes = {_native_shape(rgb, native) for rgb in images}
+    if len(shapes) == 1:
+        return letterbox_predict(net, images, shapes.pop(), dev, precision=prec)
+    # whole images of different sizes: one at a time
+    return [letterbox_predict(net, [rgb], _native_shape(rgb, native), dev, precision=prec)[0] for rgb in images]
 
 
 def _native_shape(rgb: np.ndarray, scale: float = 1.0, multiple: int = 32) -> tuple[int, int]:
