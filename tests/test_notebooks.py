@@ -39,7 +39,7 @@ TINY: dict[str, dict] = {
                                               "label": "GGCA idx≥4 (paper's placement)"}]},
     "05_gradcam": {"epochs": 2, "n_show": 1, "seeds": [0, 1]},
     "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1]},
-    "07_module_stitching": {},
+    "07_module_stitching": {"epochs": 2, "seeds": [0, 1]},
     "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
     "09_domain_adaptation": {"epochs": 2, "seeds": [0, 1], "adapt_epochs": 1},
 }
@@ -207,6 +207,18 @@ def _check_07_module_stitching(workdir):
     assert "stages: freeze -> unfreeze" in outs and "EMA 0.9" in outs and "early_stop_wait" in outs
     hist = pd.read_csv(workdir["runs_dir"] / "stitching" / "deeplabv3plus-mobilenetv2-staged" / "history.csv")
     assert list(hist["stage"][:2]) == ["freeze", "freeze"] and set(hist["weights"]) == {"ema"}
+    # seeded comparison: scratch (notebook 03's MobileNetV2 runs, linked), a pretrained backbone, an EMA
+    t = _tables(workdir, "training_options")["training_options"]
+    assert t["Model"].tolist() == ["From scratch", "Pretrained backbone", "From scratch + EMA 0.9"]
+    assert t["n"].tolist() == [2, 2, 2] and "95% CI (seeds)" in t.columns
+    opts = workdir["runs_dir"] / "training-options"
+    for seed in (0, 1):
+        scratch, base = (json.loads((d / f"seed{seed}" / "metrics.json").read_text()) for d in
+                         (opts / "baseline", workdir["runs_dir"] / "backbones" / "deeplabv3plus-mobilenetv2"))
+        assert scratch["miou"] == base["miou"]
+        cfg = (opts / "pretrained" / f"seed{seed}" / "config.yaml").read_text()
+        assert "pretrained-backbone.pt" in cfg
+        assert set(pd.read_csv(opts / "ema" / f"seed{seed}" / "history.csv")["weights"]) == {"ema"}
 
 
 def _check_08_model_zoo(workdir):

@@ -598,6 +598,18 @@ def test_parse_entries_normalises_and_rejects_mistakes():
         parse_entries(["a", {"name": "a", "model": "b"}])
     with pytest.raises(ValueError, match="unknown keys"):
         parse_entries([{"model": "a", "backbone": "x"}])
+    ema = parse_entries([{"name": "ema", "model": "deeplabv3plus", "train": {"ema_decay": 0.9}}])[0]
+    assert ema.train == {"ema_decay": 0.9} and got[0].train == {}
+
+
+def test_an_entrys_train_keys_change_only_its_runs(tmp_path):
+    from segkit.engine import TrainConfig
+    from segkit.report.experiments import run_experiment
+
+    cfg = TrainConfig.profile("quick", UnFreeze_Epoch=1, input_shape=[32, 32], max_train_batches=1, max_val_images=1)
+    with pytest.raises(ValueError, match="ema_decy"):  # a misspelt key is named before anything trains
+        run_experiment([{"name": "x", "model": "deeplabv3plus-mobilenetv2", "train": {"ema_decy": 0.9}}], "e", cfg,
+                       tmp_path / "no-data", tmp_path / "runs", log=None)
 
 
 def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root, tmp_path):

@@ -6,6 +6,9 @@ A notebook describes an experiment as a list of entries, each either a registry 
     {"name": "resnet18", "label": "ResNet18", "model": "deeplabv3plus",
      "model_kwargs": {"backbone": "timm:resnet18"}}
 
+An entry may also change the recipe for its own runs, e.g. ``"train": {"ema_decay": 0.9}``
+(``TrainConfig`` keys; the experiment's config is the base).
+
 ``run_experiment`` trains every entry into ``<runs_dir>/<experiment>/<name>/`` (reusing
 complete runs unless ``force``), writes ``bench.json`` where it is missing, and returns the
 runs as a paper-style table. Everything it returns can be rebuilt from the run
@@ -31,12 +34,14 @@ __all__ = ["ModelEntry", "parse_entries", "ensure_bench", "run_experiment", "Exp
 
 @dataclass
 class ModelEntry:
-    """One variant of an experiment: run name, display label, registry model and its arguments."""
+    """One variant of an experiment: run name, display label, registry model and its arguments, and
+    the ``TrainConfig`` keys it changes (``train``)."""
 
     name: str
     model: str
     label: str
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_entries(entries: Iterable[str | Mapping[str, Any]]) -> list[ModelEntry]:
@@ -46,7 +51,7 @@ def parse_entries(entries: Iterable[str | Mapping[str, Any]]) -> list[ModelEntry
         ValueError: an entry without a model, an unknown key, or a duplicate run name.
     """
     out: list[ModelEntry] = []
-    allowed = {"name", "model", "label", "model_kwargs"}
+    allowed = {"name", "model", "label", "model_kwargs", "train"}
     for e in entries:
         if isinstance(e, str):
             out.append(ModelEntry(name=e, model=e, label=e))
@@ -61,7 +66,7 @@ def parse_entries(entries: Iterable[str | Mapping[str, Any]]) -> list[ModelEntry
         model = str(e.get("model", e.get("name")))
         name = str(e.get("name", model))
         out.append(ModelEntry(name=name, model=model, label=str(e.get("label", name)),
-                              model_kwargs=dict(e.get("model_kwargs") or {})))
+                              model_kwargs=dict(e.get("model_kwargs") or {}), train=dict(e.get("train") or {})))
     names = [x.name for x in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -111,7 +116,8 @@ def run_experiment(
     Args:
         entries: model names or mappings (see module docstring).
         experiment: the experiment folder name, e.g. "backbones".
-        cfg: a ``TrainConfig``; each run sets ``model``/``model_kwargs``/``seed`` on a copy.
+        cfg: a ``TrainConfig``; each run sets ``model``/``model_kwargs``/``seed`` and the entry's
+            ``train`` keys on a copy.
         data_root, runs_dir: dataset root and the report's runs folder.
         force: retrain identical runs too.
         device: training and benchmark device ("cpu", "cuda", "auto").
@@ -152,7 +158,8 @@ def run_experiment(
     size = int(bench_size or cfg.input_shape[0])
     bench_device = "cpu" if device == "auto" else device
     common = dict(force=force, device=device, share_root=runs_dir)
-    jobs = [RunJob(e.model, cfg.replace(model=e.model, model_kwargs=dict(e.model_kwargs), seed=s), Path(data_root),
+    jobs = [RunJob(e.model, cfg.replace(**{**e.train, "model": e.model, "model_kwargs": dict(e.model_kwargs), "seed": s}),
+                   Path(data_root),
                    Path(runs_dir) / experiment / e.name / f"seed{s}", dict(common)) for e in parsed for s in seeds]
     make_executor(executor, executor_options, workers=int(workers), device=device, runs_dir=runs_dir,
                   verbose=verbose).run(jobs, log)

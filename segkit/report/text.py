@@ -140,7 +140,7 @@ def ablation_paragraph(
 
 
 _ZH_WHAT = {"backbone": "主干网络", "attention variant": "注意力变体", "ASPP variant": "ASPP 变体", "group": "分组",
-            "model": "模型", "variant": "变体"}
+            "model": "模型", "variant": "变体", "training option": "训练选项"}
 
 
 def _value(row: Any, col: str, df: pd.DataFrame, lang: Lang = "en") -> str:
