@@ -1,4 +1,4 @@
-"""Segmentation losses of the reference recipe (spec: ``spec/training.md`` §4).
+"""Segmentation losses of the reference recipe (docs/training.md, losses).
 
 - :class:`CrossEntropyLoss`: class-weighted cross-entropy, ``ignore_index`` skipped,
   weighted mean (``sum w_y * nll / sum w_y`` over valid pixels).

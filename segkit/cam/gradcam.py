@@ -102,15 +102,11 @@ def gradcam(
             A layer returning a list/tuple (e.g. HRNet stages) is explained through its
             first (B, C, h, w) element.
         method: one of ``CAM_METHODS`` ("gradcam", "gradcam++", "hirescam", "eigencam", ...).
-        device: where to run; default the model's device.
-        class_names: names used in figures.
+        device, class_names: where to run (default: the model's device); names used in figures.
         eigen_smooth, aug_smooth: grad-cam's smoothing options.
-        precision: ``"fp32"`` (default), ``"auto"``, ``"bf16"`` or ``"fp16"`` (see
-            ``segkit.engine.precision``). fp32 by default because a CAM is one image's
-            explanation, where exact gradients matter more than speed. Under autocast the
-            model's forward and backward run in reduced precision, the target layer's
-            activations and gradients (what the CAM is made of) are cast to fp32, and so are
-            the logits the targets score.
+        precision: ``"fp32"`` (default: exact gradients matter more than speed for one image),
+            ``"auto"``, ``"bf16"`` or ``"fp16"``; under autocast the target layer's activations,
+            gradients and the scored logits are still cast to fp32.
         channels_last: ``"auto"``, True or False (restored after the call).
 
     Returns:
@@ -136,8 +132,7 @@ def gradcam(
     with eval_mode(model, no_grad=False), prec.model_format(model):
         x, rgb = _to_input(image)
         h, w = x.shape[-2:]
-        # pad as the model would, so the CAM is made on the model's own grid and cropped back, not
-        # squeezed from the padded grid onto the image
+        # pad as the model would: the CAM is made on the model's grid and cropped, not squeezed onto the image
         x, pad_h, pad_w = pad_to_multiple(x, getattr(model, "input_multiple", 1))
         x = prec.input(x.to(dev))
         path, target_layer, notes = resolve_layer(model, layer)

@@ -35,7 +35,7 @@ def recipe_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from segkit.engine import TrainConfig, train
+    from segkit.engine import train
 
     cfg, overrides = recipe_from_args(args)
     if args.pretrained is not None:

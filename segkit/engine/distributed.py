@@ -41,7 +41,6 @@ class DistInfo:
 def setup_distributed(device: str | torch.device = "auto") -> DistInfo:
     """Initialise the process group when launched by torchrun (WORLD_SIZE > 1)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
     if world <= 1:

@@ -9,7 +9,7 @@ single-process evaluation.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from tqdm.auto import tqdm
 from segkit._utils import main_logits
 from segkit.engine.distributed import resolve_device
 from segkit.engine.precision import Precision, resolve_precision
+
+if TYPE_CHECKING:
+    from segkit.metrics import ConfusionMatrix, SegMetrics
 
 __all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "unwrap_model"]
 

@@ -1,7 +1,7 @@
 """``ConfusionMatrix``: the (K, K) accumulator every metric is derived from."""
 from __future__ import annotations
 
-from typing import Any, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 import numpy as np
 import torch
@@ -10,7 +10,11 @@ from segkit._utils import check_ignore_index, check_num_classes
 from segkit.metrics._functional import Absent, _check_absent, _class_names
 from segkit.metrics.results import SegMetrics, metrics_from_hist
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 _FIX_BINARY_HINT = "a 0/255 binary mask? run `segkit data fix-binary` (or map 255 -> 1)"
+
 
 def _index_dtype(n_bins: int) -> torch.dtype:
     """Smallest integer dtype that holds bin indices < n_bins (fewer bytes to write and count)."""

@@ -5,13 +5,17 @@ import math
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 import numpy as np
 import torch
 
 from segkit.metrics._functional import (Absent, _check_absent, _class_names, _nanmean, _pct, _per_class_f1, _ratio,
                                         f1_of_means)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 @dataclass(frozen=True)
 class SegMetrics:

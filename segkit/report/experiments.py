@@ -118,26 +118,21 @@ def run_experiment(
         experiment: the experiment folder name, e.g. "backbones".
         cfg: a ``TrainConfig``; each run sets ``model``/``model_kwargs``/``seed`` and the entry's
             ``train`` keys on a copy.
-        data_root, runs_dir: dataset root and the report's runs folder.
-        force: retrain identical runs too.
+        data_root, runs_dir, force: dataset root, the report's runs folder; retrain identical runs too.
         device: training and benchmark device ("cpu", "cuda", "auto").
         bench_size: square input size for ``bench.json`` (default: ``cfg.input_shape[0]``).
         bench_runs: timed passes per model for FPS.
         log: one line per run (trained, reused and why, retrained and why); None is silent.
         verbose: also print the trainer's config table, per-epoch lines and progress bars.
-        workers: local executor: train up to this many runs at once, each in its own process
-            with ``torch.get_num_threads() // workers`` threads (at least 1), pinned to one
-            GPU each on a multi-GPU machine. Results equal a sequential run up to float
-            rounding. The processes are spawned, so a plain script must call this under
-            ``if __name__ == "__main__":`` (notebooks need nothing).
-        seeds: train every entry with each of these seeds into ``<name>/seed<k>/``
-            (default: ``[cfg.seed]``).
+        workers: local executor: up to this many runs at once, one spawned process each (with
+            ``torch.get_num_threads() // workers`` threads, one GPU each on a multi-GPU machine;
+            a plain script calls this under ``if __name__ == "__main__":``).
+        seeds: train every entry with each seed into ``<name>/seed<k>/`` (default ``[cfg.seed]``).
         baseline: the entry name (or label) that differences are taken against.
         executor: where the runs train: "local" (this machine), "slurm" (one Slurm job per
             run, requeued and resumed after preemption), or a ``segkit.executors.Executor``.
         executor_options: the executor's settings, e.g. for "slurm" ``{"partition": "gpu",
-            "gpus": 1, "time": "12:00:00", "mem": "32G", "cpus": 8}``
-            (``segkit.executors.SlurmExecutor``).
+            "gpus": 1, "time": "12:00:00", "mem": "32G", "cpus": 8}``.
 
     Runs are reused only when identical (``segkit.engine.fingerprint``); an identical run of
     another experiment under `runs_dir` is linked instead of trained, so a baseline shared

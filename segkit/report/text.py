@@ -70,7 +70,7 @@ def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: 
                    "Lower than the baseline beyond noise: " + ", ".join(map(item, losses)) + ".")
     if noise:
         out.append("与基线的差异在噪声范围内（区间包含零或种子不足）：" + "，".join(map(item, noise)) + "。" if zh else
-                   f"Within noise (an interval includes zero, or too few seeds): " + ", ".join(map(item, noise)) + ".")
+                   "Within noise (an interval includes zero, or too few seeds): " + ", ".join(map(item, noise)) + ".")
     if not gains:
         out.append(f"没有{what}显著优于基线。" if zh else f"No {what} is shown to improve on the baseline.")
     return out
