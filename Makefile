@@ -33,7 +33,7 @@ report: setup browser
 	$(VENV)/bin/segkit report --profile $(PROFILE)
 
 test: setup browser
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf reports runs data

@@ -21,7 +21,7 @@ from segkit.report.runner import declared_parameters, run_notebook
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]
+pytestmark = pytest.mark.slow  # `make test` runs each file on one worker (--dist loadfile)
 
 TWO_BACKBONES = [{"name": "deeplabv3plus-mobilenetv2", "label": "MobileNetV2"},
                  {"name": "improved-mobilenetv2", "label": "Improved MobileNetV2"}]
@@ -232,16 +232,13 @@ def _check_08_model_zoo(workdir):
 
 def _check_09_domain_adaptation(workdir):
     nb = _run("09_domain_adaptation", workdir)
-    outs = json.dumps([c.get("outputs", []) for c in nb.cells])
-    # the source-only runs are notebook 03's MobileNetV2 baseline (same recipe, seeds and data): linked, not retrained
-    assert "reusing" in outs and "using the identical complete run" in outs
+    # both stages train on letterboxed images, so the source-only model is trained without the quick
+    # profile's crops (it is not notebook 03's baseline, which trains on crops)
     for seed in (0, 1):
         run = workdir["runs_dir"] / "adaptation" / "deeplabv3plus-mobilenetv2" / f"seed{seed}"
         stages = json.loads((run / "stages.json").read_text())["stages"]
         assert list(stages) == ["source", "pseudo_labels", "adaptation", "evaluation"]
-        base = json.loads((workdir["runs_dir"] / "backbones" / "deeplabv3plus-mobilenetv2" / f"seed{seed}"
-                           / "metrics.json").read_text())
-        assert stages["source"]["source_miou"] == base["miou"]
+        assert 0 <= stages["source"]["source_miou"] <= 1
     t = _tables(workdir, "adaptation_target_miou")["adaptation_target_miou"]
     assert t["Model"].tolist() == ["Source-only", "Adapted (MPA)"] and t["n"].tolist() == [2, 2]
     assert t.loc[1, "95% CI (seeds)"].startswith("[") and t.loc[1, "95% CI (images)"].startswith("[")

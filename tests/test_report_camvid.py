@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytestmark = [pytest.mark.camvid, pytest.mark.slow, pytest.mark.xdist_group("camvid-report")]
+pytestmark = [pytest.mark.camvid, pytest.mark.slow]
 
 
 def _subset(src: Path, dst: Path, n_train: int = 12, n_val: int = 4, n_test: int = 4) -> Path:
