@@ -753,3 +753,21 @@ def test_every_module_and_aspp_head_has_a_display_name():
         assert display_name(key) != key or key.isupper(), f"{key!r} needs a human name in segkit/report/names.py"
     assert display_name("msa_aspp") == "MSA-ASPP" and display_name("coord") == "CA"
     assert display_name("not-registered") == "not-registered"
+
+
+def test_class_iou_curves_one_line_per_class_in_the_dataset_colours():
+    import matplotlib.colors as mcolors
+
+    from segkit.report import plot_class_iou_curves
+
+    hist = pd.DataFrame({"epoch": [1, 2, 3, 4], "iou_background": [0.5, None, 0.8, 0.9],
+                         "iou_defect": [0.0, None, 0.1, 0.3]})  # epoch 2 was not evaluated
+    palette = [(0, 0, 0), (220, 90, 20)]
+    fig = plot_class_iou_curves(hist, palette=palette)
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["background", "defect"]
+    assert list(lines[1].get_xdata()) == [1, 3, 4] and list(lines[1].get_ydata()) == pytest.approx([0, 10, 30])
+    assert mcolors.to_rgb(lines[1].get_color()) == pytest.approx((220 / 255, 90 / 255, 20 / 255))
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+    with pytest.raises(ValueError, match="iou_<class>"):
+        plot_class_iou_curves(pd.DataFrame({"epoch": [1]}))
