@@ -72,6 +72,18 @@ def test_batch_size_scaling_and_limits(opt, bs, init, backbone, want):
     assert got == pytest.approx(want, rel=1e-12)
 
 
+def test_lr_scaling_off_uses_the_rates_as_given(recwarn):
+    from segkit.engine.schedule import config_lr
+
+    scaled = TrainConfig(optimizer_type="adam", Init_lr=1e-3, Min_lr=1e-5, Unfreeze_batch_size=8)
+    assert config_lr(scaled, 8) == pytest.approx((5e-4, 5e-6))  # 8/16 * 1e-3, inside adam's [3e-4, 5e-4]
+    given = TrainConfig(optimizer_type="adam", Init_lr=1e-3, Min_lr=1e-5, Unfreeze_batch_size=8, lr_scaling=False)
+    assert config_lr(given, 8) == (1e-3, 1e-5)
+    assert not recwarn.list  # no "above the adam limit" warning: the limits are not applied
+    assert "lr as given (lr_scaling: false): Init_lr 0.001" in given.summary()
+    assert TrainConfig.profile("paper").lr_scaling  # the reference recipe keeps its scaling
+
+
 def test_step_sanity_check_warns_when_it_helps_and_once():
     assert step_sanity_check(4324, 2, 100, "sgd", once=False) is None  # 216,200 steps: no warning
     msg = step_sanity_check(100, 2, 200, "sgd", once=False)  # 10,000 of 15,000 steps: train a bit longer

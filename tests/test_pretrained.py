@@ -73,6 +73,19 @@ def test_torchvision_mobilenet_v2_maps_exactly(tv_mobilenet, capsys):
     assert m.segkit_spec["pretrained"] == str(path)
 
 
+def test_the_load_report_is_printed_once_per_file_and_process(tv_mobilenet, tmp_path, capsys):
+    _, path = tv_mobilenet
+    copies = [tmp_path / f"{i}" / path.name for i in range(2)]  # files this process has not loaded yet
+    for c in copies:
+        c.parent.mkdir()
+        c.write_bytes(path.read_bytes())
+    for _ in range(3):  # a notebook builds the same model for a plan, each run and a benchmark
+        for c in copies:
+            build_model("deeplabv3plus-mobilenetv2", num_classes=3, pretrained=str(c))
+    out = capsys.readouterr().out
+    assert [out.count(f"from {c} (backbone: 255/255") for c in copies] == [1, 1], out
+
+
 def test_timm_xception65_maps_exactly(tmp_path, capsys):
     timm = pytest.importorskip("timm")
     from safetensors.torch import save_file

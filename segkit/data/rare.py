@@ -10,7 +10,10 @@
   takes crops of the model's input size from the image at its own resolution (a mild random
   scale and a flip), and with probability ``rare_prob`` the crop holds a pixel of a class the
   image contains, drawn with ``P(c)``, instead of shrinking the whole image until a defect is
-  a few pixels. Models trained so are evaluated on whole images at their own resolution.
+  a few pixels. Models trained so are evaluated on whole images at the same scale.
+  ``crop_scale="auto"`` picks each image's scale so that a crop covers half of it
+  (`image_scale`), which keeps the context of a crop and the cost of evaluation the same for
+  a 64x64 defect tile and a 4000x3000 photo.
 
 `image_class_counts` reads every mask once; the trainer records the probabilities in the run
 directory (``rare_sampling.json``).
@@ -22,9 +25,22 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-__all__ = ["image_class_counts", "class_probabilities", "image_probabilities", "sample_indices", "RareCrop"]
+__all__ = ["image_class_counts", "class_probabilities", "image_probabilities", "sample_indices", "image_scale", "RareCrop"]
 
 GREY = (128, 128, 128)
+
+
+def image_scale(crop_scale: float | str, image_hw: Sequence[int], input_shape: Sequence[int]) -> float:
+    """The factor an image of `image_hw` is resized by before cropping (and evaluation).
+
+    A number is used as it is; ``"auto"`` is the scale at which an `input_shape` crop covers half
+    of the image's area, ``sqrt(2 * H * W / (h * w))``, at most 1 (never upsampled): a 360x480
+    CamVid image at a 128x160 input is scaled by 0.49, a 64x64 image at 64x64 by 1.
+    """
+    if crop_scale != "auto":
+        return float(crop_scale)
+    (h, w), (ch, cw) = image_hw[:2], input_shape
+    return min(1.0, (2.0 * ch * cw / max(h * w, 1)) ** 0.5)
 
 
 def image_class_counts(dataset: Any, num_classes: int, ignore_index: int = 255) -> np.ndarray:
@@ -94,23 +110,26 @@ class RareCrop:
         input_shape: ``(H, W)`` of the crop.
         class_probs: ``(K,)`` class probabilities (`class_probabilities`).
         rare_prob: probability that the crop is placed on a drawn class (0..1).
-        scale: range of the random scale of the full-resolution image.
+        scale: range of the random factor applied on top of `crop_scale`.
         mask_fill: mask value of padding (255 = void).
+        crop_scale: the image's base scale (a number, or ``"auto"``: see `image_scale`).
     """
 
     def __init__(self, input_shape: Sequence[int], class_probs: Sequence[float], rare_prob: float = 0.5,
-                 scale: tuple[float, float] = (0.75, 1.25), mask_fill: int = 255) -> None:
+                 scale: tuple[float, float] = (0.75, 1.25), mask_fill: int = 255,
+                 crop_scale: float | str = 1.0) -> None:
         if not 0 <= rare_prob <= 1:
             raise ValueError(f"crop_rare_prob={rare_prob} must be a probability in [0, 1]")
         self.input_shape = (int(input_shape[0]), int(input_shape[1]))
         self.class_probs = np.asarray(class_probs, np.float64)
         self.rare_prob, self.scale, self.mask_fill = float(rare_prob), tuple(scale), int(mask_fill)
+        self.crop_scale = crop_scale
 
     def __call__(self, image: Image.Image | np.ndarray, mask: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(rgb uint8 (H, W, 3), mask uint8 (H, W))`` drawn with `rng`."""
         img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
-        s = rng.uniform(*self.scale)
+        s = rng.uniform(*self.scale) * image_scale(self.crop_scale, img.size[::-1], self.input_shape)
         if s != 1.0:
             size = (max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s)))
             img = img.resize(size, Image.BILINEAR)
@@ -150,4 +169,5 @@ class RareCrop:
         return rgb, np.pad(mask, ((0, ph), (0, pw)), constant_values=self.mask_fill)
 
     def __repr__(self) -> str:
-        return f"RareCrop(input_shape={self.input_shape}, rare_prob={self.rare_prob}, scale={self.scale})"
+        return (f"RareCrop(input_shape={self.input_shape}, rare_prob={self.rare_prob}, scale={self.scale}, "
+                f"crop_scale={self.crop_scale!r})")

@@ -41,7 +41,7 @@ from segkit.engine.checkpoint import checkpoint_payload, get_rng_state, load_che
 from segkit.engine.config import TrainConfig
 from segkit.engine.mpa_features import FeatureTap
 from segkit.engine.precision import resolve_precision
-from segkit.engine.schedule import fit_lr
+from segkit.engine.schedule import config_lr
 from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, optimizer_step, seed_all,
                                  seed_loader_worker)
 from segkit.losses_mpa import PrototypeMemory, mpa_feature_loss
@@ -57,7 +57,7 @@ def adaptation_lr(cfg: TrainConfig, acfg: AdaptConfig, spec_name: str = "") -> f
     bs = acfg.batch_size or cfg.Unfreeze_batch_size
     if acfg.lr is not None:
         return float(acfg.lr)
-    return fit_lr(cfg.Init_lr, cfg.Min_lr, bs, cfg.optimizer_type, cfg.nbs, cfg.backbone or spec_name)[0]
+    return config_lr(cfg, bs, cfg.backbone or spec_name)[0]
 
 
 def poly_lr(lr: float, step: int, total: int, power: float) -> float:

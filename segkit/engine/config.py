@@ -63,7 +63,9 @@ class TrainConfig:
     ``max_train_batches``/``max_val_images`` (smoke runs), ``cudnn_benchmark``, ``time_limit``
     (seconds of training; None: off. The run stops within one step of it, the learning rate
     follows a warm-up + cosine over the steps the budget allows, ending at ``Min_lr``; the
-    run also ends at ``UnFreeze_Epoch``: see :mod:`segkit.engine.budget`).
+    run also ends at ``UnFreeze_Epoch``: see :mod:`segkit.engine.budget`), ``lr_scaling``
+    (True: the reference's scaling of ``Init_lr``/``Min_lr`` by batch / ``nbs``, clamped to
+    its per-optimiser limits; False: the rates are used as given).
 
     Options for longer and staged training (all off by default, so the profiles keep the
     reference behaviour): ``warmup_epochs`` (length of the ``"cos"`` schedule's quadratic
@@ -78,8 +80,9 @@ class TrainConfig:
     true-class probability is below it; None: plain CE; not with ``focal_loss``), ``lovasz_loss``
     (adds Lovász-softmax), ``rare_sampling`` (DAFormer's rare-class sampling of training images at
     ``rare_temperature``), ``train_crop`` (train on ``input_shape`` crops of the image at its own
-    resolution times ``crop_scale``, a crop holding a rare class with probability
-    ``crop_rare_prob``; evaluation then runs on whole images at that scale instead of the letterbox).
+    resolution times ``crop_scale``, or ``"auto"``: the scale at which a crop covers half the image,
+    at most 1; a crop holds a rare class with probability ``crop_rare_prob``; evaluation then runs
+    on whole images at that scale instead of the letterbox).
     """
 
     # model
@@ -118,6 +121,7 @@ class TrainConfig:
     warmup_epochs: float | None = None
     warmup_lr_ratio: float = 0.1
     nbs: int = 16
+    lr_scaling: bool = True
     ema_decay: float | None = None
     # loss
     dice_loss: bool = False
@@ -131,7 +135,7 @@ class TrainConfig:
     rare_temperature: float = 0.01
     train_crop: bool = False
     crop_rare_prob: float = 0.5
-    crop_scale: float = 1.0
+    crop_scale: float | Literal["auto"] = 1.0
     # checkpoints and evaluation
     save_period: int = 5
     eval_flag: bool = True
@@ -240,9 +244,10 @@ class TrainConfig:
         if not self.rare_temperature > 0:
             raise ValueError(f"TrainConfig.rare_temperature={self.rare_temperature} must be > 0 (DAFormer: 0.01; "
                              "larger is closer to uniform)")
-        if not 0 < self.crop_scale <= 4:
-            raise ValueError(f"TrainConfig.crop_scale={self.crop_scale} must be in (0, 4]: the factor applied to "
-                             "the full-resolution image before cropping and evaluation (1 = as it is)")
+        if self.crop_scale != "auto" and not 0 < self.crop_scale <= 4:
+            raise ValueError(f"TrainConfig.crop_scale={self.crop_scale} must be in (0, 4] or 'auto': the factor applied "
+                             "to the full-resolution image before cropping and evaluation (1 = as it is; auto: a crop "
+                             "covers half the image)")
         if not 0 <= self.crop_rare_prob <= 1:
             raise ValueError(f"TrainConfig.crop_rare_prob={self.crop_rare_prob} must be a probability in [0, 1]")
 
@@ -307,10 +312,12 @@ class TrainConfig:
     def summary(self) -> str:
         """The recipe in one line, in words: optimiser, learning rates, schedule, epochs, batch, size, loss.
 
-        E.g. ``Adam, lr 0.0005 -> 5e-06 (cosine), weight decay 0, 4 epochs, batch 4, 64x64, CE + Dice,
-        class weights auto``. The learning rates are the stated ones; `table` also prints the
-        batch-scaled ones training uses.
+        E.g. ``Adam, lr 0.0003 -> 3e-06 (cosine; Init_lr 0.0005 x batch 4 / nbs 16, clamped to the adam
+        limits), weight decay 0, 4 epochs, batch 4, 64x64, CE + Dice, class weights auto``: the
+        learning rates are the ones training uses, so a methods section quotes what ran.
         """
+        from segkit.engine.schedule import config_lr
+
         optimizer = {"sgd": f"SGD (Nesterov, momentum {self.momentum:g})", "adam": "Adam",
                      "adamw": "AdamW"}[self.optimizer_type]
         schedule = {"cos": "cosine", "step": "step"}[self.lr_decay_type]
@@ -318,7 +325,8 @@ class TrainConfig:
         loss += " + Dice" if self.dice_loss else ""
         loss += " + Lovász" if self.lovasz_loss else ""
         loss += f", rare-class sampling (T={self.rare_temperature:g})" if self.rare_sampling else ""
-        loss += (f", crops at {self.crop_scale:g}x resolution ({self.crop_rare_prob:g} on a rare class)"
+        scale = "a scale where a crop covers half the image" if self.crop_scale == "auto" else f"{self.crop_scale:g}x resolution"
+        loss += (f", crops at {scale} ({self.crop_rare_prob:g} on a rare class)"
                  if self.train_crop else "")
         weights = self.cls_weights if self.cls_weights is not None else "none"
         budget = f" or {self.time_limit:g} s (warm-up + cosine over the steps that fit)" if self.time_limit else ""
@@ -327,7 +335,12 @@ class TrainConfig:
                           f", EMA {self.ema_decay:g}" if self.ema_decay is not None else "",
                           f", early stop after {self.early_stop_patience} evaluations without gain"
                           if self.early_stop_patience is not None else ""])
-        return (f"{optimizer}, lr {self.Init_lr:g} -> {self.Min_lr:g} ({schedule}), weight decay {self.weight_decay:g}, "
+        bs = self.Unfreeze_batch_size
+        lr, min_lr = config_lr(self, bs, self.backbone or self.model)
+        if (lr, min_lr) != (self.Init_lr, self.Min_lr):
+            schedule += (f"; Init_lr {self.Init_lr:g} x batch {bs} / nbs {self.nbs}, clamped to the "
+                         f"{self.optimizer_type} limits")
+        return (f"{optimizer}, lr {lr:g} -> {min_lr:g} ({schedule}), weight decay {self.weight_decay:g}, "
                 f"{self.UnFreeze_Epoch} epochs{budget}{freeze}, batch {self.Unfreeze_batch_size}, "
                 f"{self.input_shape[0]}x{self.input_shape[1]}, {loss}, class weights {weights}{extras}")
 
@@ -460,11 +473,13 @@ def config_table(
 
 def _effective_lr_line(cfg: TrainConfig) -> str:
     """The learning rates training really uses: scaled by batch/nbs, clamped to the optimiser's limits."""
-    from segkit.engine.schedule import fit_lr, lr_limits
+    from segkit.engine.schedule import config_lr, lr_limits
 
     bs = cfg.Unfreeze_batch_size
     backbone = cfg.backbone or cfg.model
     lo, hi = lr_limits(cfg.optimizer_type, backbone)
-    init_fit, min_fit = fit_lr(cfg.Init_lr, cfg.Min_lr, bs, cfg.optimizer_type, cfg.nbs, backbone)
+    init_fit, min_fit = config_lr(cfg, bs, backbone)
+    if not cfg.lr_scaling:
+        return f"lr as given (lr_scaling: false): Init_lr {init_fit:.6g}, Min_lr {min_fit:.6g}"
     return (f"effective lr at batch size {bs}: Init_lr {init_fit:.6g}, Min_lr {min_fit:.6g} "
             f"(x {bs}/nbs={cfg.nbs}, clamped to the {cfg.optimizer_type} limits [{lo:g}, {hi:g}])")

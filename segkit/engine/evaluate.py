@@ -24,7 +24,7 @@ from segkit.engine.precision import Precision, resolve_precision
 if TYPE_CHECKING:
     from segkit.metrics import ConfusionMatrix, SegMetrics
 
-__all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "unwrap_model"]
+__all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "predict_labels", "native_shape", "unwrap_model"]
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -93,14 +93,14 @@ def evaluate_confusion(
     per_image: list[np.ndarray] | None = None,
     precision: str | Precision = "auto",
     channels_last: str | bool = "auto",
-    native: float | None = None,
+    native: float | str | None = None,
 ) -> "ConfusionMatrix":  # noqa: F821
     """Accumulate the original-resolution confusion matrix of `model` on `dataset`.
 
     Same arguments as :func:`evaluate`; returns the (all-reduced) ``ConfusionMatrix``.
     When `per_image` is a list, each scored image's own ``(K, K)`` matrix is appended to it
     in dataset order (this rank's shard under DDP); they sum to the returned matrix.
-    With `native` (a scale, e.g. 1.0), each image runs whole at its own resolution times that
+    With `native` (a scale, e.g. 1.0, or ``"auto"``), each image runs whole at its own resolution times that
     scale (padded to a multiple of 32) instead of the letterbox to `input_shape`, as models
     trained on crops of full-resolution images (``TrainConfig.train_crop``) need.
     """
@@ -137,7 +137,7 @@ def evaluate_confusion(
     with prec.model_format(net):
         for start in range(0, len(indices), batch_size):
             batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
-            preds = _predict_batch(net, [rgb for rgb, _ in batch], shape, native, dev, prec)
+            preds = predict_labels(net, [rgb for rgb, _ in batch], shape, native, dev, prec)
             for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
                 if pred.shape != mask.shape:
                     tqdm.write(f"skip image {i}: prediction {pred.shape} and mask {mask.shape} differ")
@@ -158,22 +158,25 @@ def evaluate_confusion(
     return cm
 
 
-def _predict_batch(net: nn.Module, images: list[np.ndarray], shape: tuple[int, ...], native: float | None,
+def predict_labels(net: nn.Module, images: list[np.ndarray], shape: tuple[int, ...], native: float | str | None,
                    dev: torch.device, prec: Precision) -> list[np.ndarray]:
     """Label maps of `images`: letterboxed to `shape`, or with `native` whole at that scale of their size."""
     if not native:
         return letterbox_predict(net, images, shape, dev, precision=prec)
-    shapes = {_native_shape(rgb, native) for rgb in images}
+    shapes = {native_shape(rgb, native, shape) for rgb in images}
     if len(shapes) == 1:
         return letterbox_predict(net, images, shapes.pop(), dev, precision=prec)
     # whole images of different sizes: one at a time
-    return [letterbox_predict(net, [rgb], _native_shape(rgb, native), dev, precision=prec)[0] for rgb in images]
+    return [letterbox_predict(net, [rgb], native_shape(rgb, native, shape), dev, precision=prec)[0] for rgb in images]
 
 
-def _native_shape(rgb: np.ndarray, scale: float = 1.0, multiple: int = 32) -> tuple[int, int]:
-    """The image's size times `scale`, rounded up to a multiple of the network stride (the letterbox then
-    resizes by about `scale` and pads)."""
-    h, w = (max(1, round(v * scale)) for v in rgb.shape[:2])
+def native_shape(rgb: np.ndarray, scale: float | str, input_shape: Sequence[int], multiple: int = 32) -> tuple[int, int]:
+    """The whole-image input of a crop-trained model: the image's size times its `image_scale`, rounded up
+    to a multiple of the network stride (the letterbox then resizes by about that scale and pads)."""
+    from segkit.data.rare import image_scale
+
+    s = image_scale(scale, rgb.shape[:2], input_shape)
+    h, w = (max(1, round(v * s)) for v in rgb.shape[:2])
     return -(-h // multiple) * multiple, -(-w // multiple) * multiple
 
 
@@ -192,7 +195,7 @@ def evaluate(
     log_every: int = 0,
     precision: str | Precision = "auto",
     channels_last: str | bool = "auto",
-    native: float | None = None,
+    native: float | str | None = None,
 ) -> "SegMetrics":  # noqa: F821
     """Evaluate `model` on `dataset` at the original resolution (the reference's get_miou).
 
@@ -216,8 +219,9 @@ def evaluate(
             softmax and the confusion matrix are always computed in fp32.
         channels_last: ``"auto"``, True or False (the model is converted for the call and
             restored after it).
-        native: Run each whole image at its own resolution times this scale instead of the
-            letterbox (models trained with ``TrainConfig.train_crop``: pass its ``crop_scale``).
+        native: Run each whole image at its own resolution times this scale (or ``"auto"``, see
+            :func:`segkit.data.rare.image_scale`) instead of the letterbox (models trained with
+            ``TrainConfig.train_crop``: pass its ``crop_scale``).
 
     Returns:
         ``SegMetrics`` (``miou``, ``mpa``, ``accuracy``, ``f1``, per-class arrays, ``report()``).

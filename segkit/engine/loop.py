@@ -38,7 +38,7 @@ from segkit.engine.hooks import DeferredInterrupt, TrainState, call_hooks
 from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, nonfinite_message, optimizer_step,
                                  seed_all, seed_loader_worker)
 from segkit.engine.precision import Precision
-from segkit.engine.schedule import EpochLR, fit_lr, set_optimizer_lr
+from segkit.engine.schedule import EpochLR, config_lr, set_optimizer_lr
 from segkit.rundir import RunDir
 
 __all__ = ["TrainParts", "LoopState", "EpochPlan", "Trainer"]
@@ -151,8 +151,7 @@ class Trainer:
     def schedule_for(self, bs: int) -> EpochLR:
         """The epoch schedule at batch size `bs` (learning rates scaled by bs/nbs)."""
         cfg = self.cfg
-        lr, min_lr = fit_lr(cfg.Init_lr, cfg.Min_lr, bs, cfg.optimizer_type, cfg.nbs,
-                            cfg.backbone or self.parts.spec.get("name") or "")
+        lr, min_lr = config_lr(cfg, bs, cfg.backbone or self.parts.spec.get("name") or "")
         return EpochLR(cfg.lr_decay_type, lr, min_lr, self.total, warmup_lr_ratio=cfg.warmup_lr_ratio,
                        warmup_epochs=cfg.warmup_epochs)
 

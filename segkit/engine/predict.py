@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from segkit.data.palette import as_palette
 from segkit.data.palette import colorize_mask as colorize
 from segkit.engine.distributed import resolve_device
-from segkit.engine.evaluate import letterbox_predict, unwrap_model
+from segkit.engine.evaluate import predict_labels, unwrap_model
 from segkit.engine.precision import Precision, resolve_precision
 
 __all__ = ["predict", "overlay", "colorize", "PredictResult", "MIX_TYPES"]
@@ -126,6 +126,7 @@ def predict(
     on_error: Callable[[str, Exception], None] | None = None,
     precision: str | Precision = "auto",
     channels_last: str | bool = "auto",
+    native: float | str | None = None,
 ) -> list[PredictResult]:
     """Letterbox inference on images, folders or frames; optional PNG overlays.
 
@@ -146,6 +147,9 @@ def predict(
         precision: ``"auto"`` (bf16 on CPUs with native bf16, AMP on CUDA, else fp32),
             ``"fp32"``, ``"bf16"`` or ``"fp16"``; see :mod:`segkit.engine.precision`.
         channels_last: ``"auto"``, True or False (restored after the call).
+        native: Run each whole image at this scale of its size (or ``"auto"``) instead of the
+            letterbox, as a model trained on crops (``TrainConfig.train_crop``) was evaluated;
+            ``segkit predict`` passes the run's ``crop_scale``.
 
     Returns:
         One :class:`PredictResult` per image that was read.
@@ -173,7 +177,7 @@ def predict(
                     on_error(str(obj) if isinstance(obj, Path) else name, exc)
                     continue
                 chunk.append(name)
-            labels = letterbox_predict(net, rgbs, input_shape, dev, precision=prec) if rgbs else []
+            labels = predict_labels(net, rgbs, tuple(input_shape), native, dev, prec) if rgbs else []
             for name, rgb, label in zip(chunk, rgbs, labels):
                 results.append(_result(name, rgb, label, code, out, palette, save_mask))
             bar.update(len(items[start:start + batch_size]))

@@ -69,9 +69,8 @@ def setup_rare(cfg: Any, train_ds: Any, num_classes: int, class_names: list[str]
         if not hasattr(train_ds, "augment"):
             raise ValueError(f"TrainConfig.train_crop=True needs a dataset with an `augment` transform (a "
                              f"segkit.data.VOCSegmentation), not {type(train_ds).__name__}; set train_crop=false")
-        scale = (0.75 * cfg.crop_scale, 1.25 * cfg.crop_scale)
-        train_ds.augment = RareCrop(cfg.input_shape, probs, cfg.crop_rare_prob, scale=scale,
-                                    mask_fill=getattr(train_ds, "mask_fill", 255))
+        train_ds.augment = RareCrop(cfg.input_shape, probs, cfg.crop_rare_prob, scale=(0.75, 1.25),
+                                    mask_fill=getattr(train_ds, "mask_fill", 255), crop_scale=cfg.crop_scale)
     totals = counts.sum(0).astype(np.float64)
     return RareSetup(class_names=list(class_names), frequency=totals / max(totals.sum(), 1), class_probs=probs,
                      image_probs=image_probabilities(counts, probs) if cfg.rare_sampling else None,

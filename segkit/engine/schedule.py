@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["fit_lr", "lr_limits", "EpochLR", "budget_lr", "set_optimizer_lr", "step_sanity_check"]
+__all__ = ["fit_lr", "config_lr", "lr_limits", "EpochLR", "budget_lr", "set_optimizer_lr", "step_sanity_check"]
 
 
 def lr_limits(optimizer_type: str, backbone: str = "") -> tuple[float, float]:
@@ -47,6 +47,13 @@ def fit_lr(
     init_fit = min(max(batch_size / nbs * init_lr, lo), hi)
     min_fit = min(max(batch_size / nbs * min_lr, lo * 1e-2), hi * 1e-2)
     return init_fit, min_fit
+
+
+def config_lr(cfg: Any, batch_size: int, backbone: str = "") -> tuple[float, float]:
+    """(Init_lr, Min_lr) a `TrainConfig` trains with at `batch_size`: `fit_lr`'s, or as given without ``lr_scaling``."""
+    if not cfg.lr_scaling:
+        return float(cfg.Init_lr), float(cfg.Min_lr)
+    return fit_lr(cfg.Init_lr, cfg.Min_lr, batch_size, cfg.optimizer_type, cfg.nbs, backbone)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Importing this package registers every model family.
 from segkit.models._base import InputShapeError, SegmentationModel
 from segkit.models._registry import build_model, list_models, model_info, register_model
 from segkit.models._spec import build_from_spec
-from segkit.models._weights import load_weights
+from segkit.models._weights import load_weights, read_state_dict
 
 # Families register themselves on import (one line per family file).
 from segkit.models import deeplab  # noqa: F401  (the paper's family)
@@ -13,4 +13,4 @@ from segkit.models import unet, linknet, pspnet, hrnet, hardnet  # noqa: F401,E4
 from segkit.models import segformer, segnext, trans4pass, multiscale  # noqa: F401,E401  (the survey zoo)
 
 __all__ = ["build_model", "build_from_spec", "list_models", "model_info", "register_model", "load_weights",
-           "SegmentationModel", "InputShapeError"]
+           "read_state_dict", "SegmentationModel", "InputShapeError"]

@@ -104,6 +104,9 @@ class LoadReport:
         return "\n".join(lines)
 
 
+_PRINTED: set[str] = set()  # load reports already printed by this process
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint file (``weights_only=True``, or a ``.safetensors`` file).
 
@@ -227,6 +230,7 @@ def load_weights(model: nn.Module, source: str | Path | Mapping[str, torch.Tenso
                       f"{len(to_load)} matching tensors because partial=True, the rest keep their initialisation",
                       stacklevel=2)
     model.load_state_dict(to_load, strict=False)
-    if verbose:
+    if verbose and str(report) not in _PRINTED:  # a notebook builds the same model many times: say it once
+        _PRINTED.add(str(report))
         print(report)
     return report
