@@ -72,15 +72,22 @@ def test_batch_size_scaling_and_limits(opt, bs, init, backbone, want):
     assert got == pytest.approx(want, rel=1e-12)
 
 
-def test_lr_scaling_off_uses_the_rates_as_given(recwarn):
+def test_lr_scaling_off_uses_the_rates_as_given():
+    import warnings
+
     from segkit.engine.schedule import config_lr
 
     scaled = TrainConfig(optimizer_type="adam", Init_lr=1e-3, Min_lr=1e-5, Unfreeze_batch_size=8)
-    assert config_lr(scaled, 8) == pytest.approx((5e-4, 5e-6))  # 8/16 * 1e-3, inside adam's [3e-4, 5e-4]
+    with pytest.warns(UserWarning, match="above the upper adam limit"):
+        assert config_lr(scaled, 8) == pytest.approx((5e-4, 5e-6))  # 8/16 * 1e-3, clamped to adam's [3e-4, 5e-4]
+        # the one-line recipe a methods section quotes states the rates that ran, and why
+        assert "lr 0.0005 -> 5e-06 (cosine; Init_lr 0.001 x batch 8 / nbs 16, clamped" in scaled.summary()
     given = TrainConfig(optimizer_type="adam", Init_lr=1e-3, Min_lr=1e-5, Unfreeze_batch_size=8, lr_scaling=False)
-    assert config_lr(given, 8) == (1e-3, 1e-5)
-    assert not recwarn.list  # no "above the adam limit" warning: the limits are not applied
-    assert "lr as given (lr_scaling: false): Init_lr 0.001" in given.summary()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no limit warning: the limits are not applied
+        assert config_lr(given, 8) == (1e-3, 1e-5)
+        assert "lr as given (lr_scaling: false): Init_lr 0.001" in given.table()
+        assert "Adam, lr 0.001 -> 1e-05 (cosine), weight decay" in given.summary()
     assert TrainConfig.profile("paper").lr_scaling  # the reference recipe keeps its scaling
 
 

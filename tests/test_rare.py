@@ -50,6 +50,33 @@ def test_time_limit_stops_within_one_step_and_reaches_the_final_lr(synthetic_roo
     assert metrics["epoch"] >= 1 and "miou" in metrics  # evaluated at the end
 
 
+
+def test_a_resumed_time_limited_run_goes_on_with_what_is_left(synthetic_root, tmp_path):
+    from segkit.engine import load_checkpoint
+
+    class CtrlC(_StepLog):  # Ctrl-C after about 1.2 s of training
+        def on_step_end(self, state) -> None:
+            super().on_step_end(state)
+            if self.ends[-1] > 1.2:
+                raise KeyboardInterrupt
+
+    budget, sleep = 3.0, 0.1
+    cfg = TrainConfig(input_shape=[64, 64], UnFreeze_Epoch=1000, Unfreeze_batch_size=4, Init_lr=0.1, Min_lr=1e-3,
+                      num_workers=0, eval_period=1000, save_period=1000, time_limit=budget)
+    run = tmp_path / "budget"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_model(), cfg, synthetic_root, run, progress=False, verbose=False,
+              callbacks=[CtrlC(sleep)])
+    used = load_checkpoint(run / "checkpoints" / "last.pt")["budget"]["elapsed"]
+    assert 0.9 < used < budget
+    time.sleep(1.0)  # time away from training does not count
+    log = _StepLog(sleep)
+    train(tiny_model(), cfg, synthetic_root, run, progress=False, verbose=False, callbacks=[log], resume=True)
+    step = max(b - a for a, b in zip(log.ends, log.ends[1:]))
+    assert log.ends[-1] <= budget - used + step, (log.ends[-1], used)  # not a new 3 s budget
+    record = json.loads((run / "budget.json").read_text())
+    assert record["stopped_by"] == "time" and budget - step <= record["train_seconds"] <= budget + step
+
 class _FakeState:
     def __init__(self, steps_per_epoch: int) -> None:
         self.optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
@@ -208,6 +235,52 @@ def test_crop_training_evaluates_whole_images_at_their_resolution(tmp_path):
     with pytest.raises(ValueError, match="crop_rare_prob"):
         TrainConfig(crop_rare_prob=1.5)
 
+
+
+def test_auto_crop_scale_makes_a_crop_cover_half_the_image():
+    import numpy as np
+
+    from segkit.data.rare import RareCrop, image_scale
+    from segkit.engine.evaluate import native_shape
+
+    assert image_scale("auto", (360, 480), (128, 160)) == pytest.approx(math.sqrt(2 * 128 * 160 / (360 * 480)))
+    assert image_scale("auto", (64, 64), (64, 64)) == 1.0  # never upsampled
+    assert image_scale(0.5, (4000, 3000), (64, 64)) == 0.5  # a number is used as it is
+    # whole-image evaluation at the same scale, padded to the stride: 360x480 * 0.487 = 175x234 -> 192x256
+    assert native_shape(np.zeros((360, 480, 3), np.uint8), "auto", (128, 160)) == (192, 256)
+    assert native_shape(np.zeros((360, 480, 3), np.uint8), 1.0, (128, 160)) == (384, 480)
+    # the crop is taken from the image at that scale: a 64-pixel stripe of a 256x256 image is 11.3 pixels wide
+    mask = np.zeros((256, 256), np.uint8)
+    mask[:, 96:160] = 1
+    crop = RareCrop((32, 32), class_probs=[0.0, 1.0], rare_prob=1.0, scale=(1.0, 1.0), crop_scale="auto")
+    widths = {int((m == 1).any(0).sum()) for _, m in (crop(np.zeros((256, 256, 3), np.uint8), mask,
+                                                            np.random.default_rng(i)) for i in range(20))}
+    assert widths == {11}, widths  # 64 * sqrt(2 * 32 * 32 / 256**2) = 11.3, always whole inside the crop
+    with pytest.raises(ValueError, match="crop_scale='big'.*auto"):
+        TrainConfig(crop_scale="big")
+
+
+def test_predict_runs_a_crop_trained_model_on_the_whole_image():
+    import numpy as np
+
+    from segkit.engine import predict
+
+    seen = []
+
+    class Shape(torch.nn.Module):  # records its input size, predicts class 1 everywhere
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return torch.stack([x[:, 0] * 0, x[:, 0] * 0 + 1], 1) + self.w
+
+    rgb = np.zeros((360, 480, 3), np.uint8)
+    res = predict(Shape(), rgb, input_shape=(128, 160), device="cpu", progress=False, native="auto")
+    assert seen == [(192, 256)] and res[0].label.shape == (360, 480) and (res[0].label == 1).all()
+    predict(Shape(), rgb, input_shape=(128, 160), device="cpu", progress=False)
+    assert seen[-1] == (128, 160)  # without `native`: the letterbox
 
 # ----------------------------------------------------------------------------- losses
 def test_lovasz_of_a_hard_prediction_is_one_minus_iou():

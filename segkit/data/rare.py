@@ -25,7 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-__all__ = ["image_class_counts", "class_probabilities", "image_probabilities", "sample_indices", "image_scale", "RareCrop"]
+__all__ = ["image_class_counts", "class_probabilities", "image_probabilities", "sample_indices", "image_scale",
+           "RareCrop"]
 
 GREY = (128, 128, 128)
 

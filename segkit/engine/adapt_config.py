@@ -16,8 +16,9 @@ Not reproduced: the official adaptation also trains an output-space discriminato
 (adversarial weight 0.001); segkit's adaptation has no adversarial term. The official
 optimiser (SGD, lr 2.5e-6, poly schedule over 100k iterations from pretrained weights) is
 tied to that scale, so adaptation here uses the source recipe's optimiser type with ``lr``
-(default: the recipe's batch-scaled ``Init_lr``) and the official schedule: polynomial decay
-``lr * (1 - step / steps) ** 0.9`` per step, no warm-up (the model starts trained).
+(default: the recipe's ``Init_lr``, batch-scaled unless ``lr_scaling`` is off) and the official
+schedule: polynomial decay ``lr * (1 - step / steps) ** 0.9`` per step, no warm-up (the model
+starts trained).
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class AdaptConfig:
     Attributes:
         epochs: adaptation epochs; one epoch is one pass over the target training images.
         batch_size: images per domain per step (None: the recipe's ``Unfreeze_batch_size``).
-        lr: initial learning rate of the adaptation (None: the recipe's batch-scaled ``Init_lr``).
+        lr: initial learning rate of the adaptation (None: the recipe's ``Init_lr``, batch-scaled
+            unless ``lr_scaling`` is off).
         lr_power: power of the per-step polynomial decay (official 0.9).
         lambda_ssl: weight of the pseudo-label cross-entropy on the target (official 1).
         lambda_kl_s, lambda_kl_t: weights of the MPA feature losses on source and target

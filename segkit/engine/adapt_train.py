@@ -53,7 +53,8 @@ LOSS_COLUMNS = ("loss_source", "loss_target", "loss_mpa_source", "loss_mpa_targe
 
 
 def adaptation_lr(cfg: TrainConfig, acfg: AdaptConfig, spec_name: str = "") -> float:
-    """The initial learning rate: ``acfg.lr`` as given, else the recipe's batch-scaled ``Init_lr``."""
+    """The initial learning rate: ``acfg.lr`` as given, else the recipe's ``Init_lr`` (batch-scaled unless
+    ``lr_scaling`` is off)."""
     bs = acfg.batch_size or cfg.Unfreeze_batch_size
     if acfg.lr is not None:
         return float(acfg.lr)

@@ -14,7 +14,9 @@ seconds per step and the cost of an epoch's end, estimates how many more steps f
 
 The run also ends at ``UnFreeze_Epoch`` when that comes first (the schedule counts it).
 ``budget.json`` in the run directory records the budget, the time used and the steps. A
-resumed run starts a new budget. Under DDP the ranks average their clocks, so all decide alike.
+resumed run goes on with what is left of the budget (``last.pt`` stores the seconds and steps
+used; the time between the interruption and the resume does not count). Under DDP the ranks
+average their clocks, so all decide alike.
 """
 from __future__ import annotations
 
@@ -60,10 +62,14 @@ class TimeBudget:
         self._timed = 0.0
         self._n_timed = 0
         self._after_epoch_end = False
+        self._resumed = False  # the first step after a resume pays for the start-up: not measured
+        self._started = False
 
     # ---------------------------------------------------------------- hooks
     def on_train_start(self, state: Any) -> None:
-        self._t0 = self._last = self.clock()
+        now = self.clock()
+        self._t0, self._last = now - self.elapsed, now  # a resumed run counts the seconds already used
+        self._started = True
         self._apply(state)
 
     def on_epoch_start(self, state: Any) -> None:
@@ -94,6 +100,20 @@ class TimeBudget:
         if state.rank == 0:
             (state.run_dir / "budget.json").write_text(json.dumps(self.record(), indent=2) + "\n", encoding="utf-8")
 
+    def state_dict(self) -> dict[str, Any]:
+        """What ``last.pt`` keeps, so a resumed run continues this budget (the seconds used until now,
+        an epoch's end included)."""
+        used = self.clock() - self._t0 if self._started else self.elapsed
+        return {"elapsed": used, "done": self.done, "step_time": self.step_time, "epoch_end": self.epoch_end,
+                "timed": self._timed, "n_timed": self._n_timed, "next_lr": self.next_lr}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the budget of `state` (from `state_dict`)."""
+        self.elapsed, self.done = float(state["elapsed"]), int(state["done"])
+        self.step_time, self.epoch_end = float(state["step_time"]), float(state["epoch_end"])
+        self._timed, self._n_timed, self.next_lr = float(state["timed"]), int(state["n_timed"]), float(state["next_lr"])
+        self._resumed = True
+
     # ---------------------------------------------------------------- helpers
     def record(self) -> dict[str, Any]:
         """What ``budget.json`` holds: the budget, the seconds used by the steps, the steps and why it ended."""
@@ -113,6 +133,9 @@ class TimeBudget:
 
     def _measure(self, took: float) -> None:
         """Step time from steps inside an epoch; a step after an epoch's end also measures that end."""
+        if self._resumed:
+            self._resumed = False
+            return
         if self.done == 1 or self._after_epoch_end:
             if math.isnan(self.step_time):
                 self.step_time = took  # the first step (loader start-up included) until a plain one is timed

@@ -325,7 +325,8 @@ class TrainConfig:
         loss += " + Dice" if self.dice_loss else ""
         loss += " + Lovász" if self.lovasz_loss else ""
         loss += f", rare-class sampling (T={self.rare_temperature:g})" if self.rare_sampling else ""
-        scale = "a scale where a crop covers half the image" if self.crop_scale == "auto" else f"{self.crop_scale:g}x resolution"
+        scale = ("a scale where a crop covers half the image" if self.crop_scale == "auto"
+                 else f"{self.crop_scale:g}x resolution")
         loss += (f", crops at {scale} ({self.crop_rare_prob:g} on a rare class)"
                  if self.train_crop else "")
         weights = self.cls_weights if self.cls_weights is not None else "none"

@@ -170,7 +170,8 @@ def predict_labels(net: nn.Module, images: list[np.ndarray], shape: tuple[int, .
     return [letterbox_predict(net, [rgb], native_shape(rgb, native, shape), dev, precision=prec)[0] for rgb in images]
 
 
-def native_shape(rgb: np.ndarray, scale: float | str, input_shape: Sequence[int], multiple: int = 32) -> tuple[int, int]:
+def native_shape(rgb: np.ndarray, scale: float | str, input_shape: Sequence[int],
+                 multiple: int = 32) -> tuple[int, int]:
     """The whole-image input of a crop-trained model: the image's size times its `image_scale`, rounded up
     to a multiple of the network stride (the letterbox then resizes by about that scale and pads)."""
     from segkit.data.rare import image_scale

@@ -124,10 +124,11 @@ class Trainer:
         self.parts, self.cfg = parts, parts.cfg
         self.callbacks, self.progress, self.say = list(callbacks), progress, say
         self.total = self.cfg.UnFreeze_Epoch
+        self.budget: TimeBudget | None = None
         if self.cfg.time_limit is not None:  # a wall-time budget steers the rate and ends the run
             fitted = self.schedule_for(self.cfg.Unfreeze_batch_size)
-            self.callbacks.append(TimeBudget(self.cfg.time_limit, fitted.lr, fitted.min_lr, self.total,
-                                             parts.info.device))
+            self.budget = TimeBudget(self.cfg.time_limit, fitted.lr, fitted.min_lr, self.total, parts.info.device)
+            self.callbacks.append(self.budget)
         first_lr = self.schedule_for(self.stage_of(self.cfg.Init_Epoch)[1]).lr
         self.optimizer = build_optimizer(parts.net, self.cfg, first_lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=parts.prec.scaler)
@@ -184,6 +185,8 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self._resume_ema(state.get("ema"))
+        if self.budget is not None and state.get("budget"):
+            self.budget.load_state_dict(state["budget"])
         loop.history[:] = list(state.get("history", []))
         loop.best.update(state.get("best", {}))
         self.start_epoch = loop.epoch = loop.epochs_done = int(state["epoch"])
@@ -423,7 +426,8 @@ class Trainer:
             scaler=self.scaler.state_dict() if self.parts.prec.scaler else None,
             schedule=self.schedule_for(self.stage_of(min(epoch_done, self.total - 1))[1]).state_dict(),
             rng=rng, rng_per_rank=gather_by_rank(rng, info) if gather else {str(info.rank): rng},
-            history=loop.history, best=loop.best, interrupted=interrupted)
+            history=loop.history, best=loop.best, interrupted=interrupted,
+            budget=self.budget.state_dict() if self.budget is not None else None)
 
     def save(self, row: dict[str, Any], cm: Any) -> None:
         """After an epoch: best.pt (val mIoU), best_loss.pt, the periodic epNNN.pt, history.csv and last.pt."""
