@@ -231,7 +231,7 @@ def _check_08_model_zoo(workdir):
 
 
 def _check_09_domain_adaptation(workdir):
-    nb = _run("09_domain_adaptation", workdir)
+    _run("09_domain_adaptation", workdir)
     # both stages train on letterboxed images, so the source-only model is trained without the quick
     # profile's crops (it is not notebook 03's baseline, which trains on crops)
     for seed in (0, 1):
