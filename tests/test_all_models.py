@@ -59,6 +59,17 @@ def test_forward_backward_at_64_and_the_input_check(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_forward_under_bf16_autocast(name):
+    """`precision: auto` trains in bf16 autocast on CPUs with native bf16: every op must accept it
+    (torchvision's deform_conv2d has no bf16 CPU kernel; Trans4PASS runs it in fp32)."""
+    model = _build(name)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(1, 3, 64, 64))
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    assert out.shape[-2:] == (64, 64) and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_forward_backward_at_an_odd_size(name):
     model = _build(name)
     size = SMALL_ODD if name in SLOW_AT_VOC else VOC

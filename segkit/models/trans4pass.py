@@ -23,7 +23,7 @@ Panoramic Semantic Segmentation", CVPR 2022, https://arxiv.org/abs/2203.01452
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -35,6 +35,15 @@ from segkit.models.segformer import MixTransformer
 from segkit.models._base import SegmentationModel
 
 __all__ = ["DeformablePatchEmbed", "DeformableMLP", "DeformableMLPBlock", "DMLPDecoder", "Trans4PASS"]
+
+
+def _deform_conv(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    """torchvision's modulated deform_conv2d in fp32: its CPU kernel has no bf16, which autocast on a
+    CPU with native bf16 (precision "auto") would hand it."""
+    with torch.autocast(x.device.type, enabled=False):
+        return deform_conv2d(x.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
+                             mask=mask.float(), **kwargs)
 
 
 class DeformablePatchEmbed(nn.Module):
@@ -66,7 +75,7 @@ class DeformablePatchEmbed(nn.Module):
         max_offset = min(x.shape[-2], x.shape[-1]) / 4
         offset = self.offset_conv(x).clamp(-max_offset, max_offset)
         mask = 2.0 * torch.sigmoid(self.modulator_conv(x))
-        x = deform_conv2d(x, offset, self.proj.weight, self.proj.bias, stride=self.stride, padding=self.padding, mask=mask)
+        x = _deform_conv(x, offset, self.proj.weight, self.proj.bias, mask, stride=self.stride, padding=self.padding)
         h, w = x.shape[-2:]
         return self.norm(x.flatten(2).transpose(1, 2)), h, w  # (B,C,H,W) -> (B,HW,C)
 
@@ -89,7 +98,7 @@ class _DeformableProj(nn.Module):
         max_offset = min(x.shape[-2], x.shape[-1]) / 4
         offset = self.offset_conv(x).clamp(-max_offset, max_offset)
         mask = 2.0 * torch.sigmoid(self.modulator_conv(x))
-        x = deform_conv2d(x, offset, self.proj.weight, self.proj.bias, padding=1, mask=mask)
+        x = _deform_conv(x, offset, self.proj.weight, self.proj.bias, mask, padding=1)
         return self.act(self.norm(x))
 
 
@@ -121,7 +130,7 @@ class DeformableMLP(nn.Module):
         b, c, h, w = x.shape
         offset = torch.stack([off_y, off_x], 2).reshape(b, 2 * c, h, w)  # (B,C,2,H,W) -> (B,2C,H,W)
         offset = offset.clamp(-max_offset, max_offset)
-        x = deform_conv2d(x, offset, self.weight, self.bias, mask=2.0 * torch.sigmoid(mod))
+        x = _deform_conv(x, offset, self.weight, self.bias, 2.0 * torch.sigmoid(mod))
         return self.act(self.norm(x))
 
 
