@@ -148,6 +148,12 @@ def test_training_paragraph_reports_peak_and_best_checkpoint():
     en = text.training_paragraph(h)
     assert "from 1.000 to 0.450 (a decrease)" in en
     assert "peaked at 55.00% at epoch 3" in en and "best checkpoint" in en
+    # an OHEM loss averages the pixels still wrong: a rise is no verdict on the run
+    rising = h.assign(train_loss=[1.6, 1.7, 1.8, 1.8])
+    assert "train longer" in text.training_paragraph(rising)
+    for lang in ("en", "zh"):
+        ohem = text.training_paragraph(rising, lang=lang, hard_pixels=True)
+        assert "OHEM" in ohem and "train longer" not in ohem and "需要更长的训练" not in ohem
 
 
 def test_save_paragraphs(tmp_path):

@@ -171,11 +171,13 @@ def _speed_size(d: pd.DataFrame, name_col: str, miou_col: str, fps_col: str | No
 
 
 def training_paragraph(history: pd.DataFrame, lang: Lang = "en", miou_col: str = "miou",
-                       loss_col: str = "train_loss") -> str:
+                       loss_col: str = "train_loss", hard_pixels: bool = False) -> str:
     """A paragraph on one training run: epochs, loss change, best mIoU and where it peaked.
 
     ``history`` is a run's ``history.csv`` (one row per epoch, 1-based ``epoch`` column or
     the row order). mIoU values are fractions or percent; both are shown in percent.
+    `hard_pixels` (a run with ``ohem_thresh``): the loss is a mean over the pixels still
+    wrong, which need not fall as the model improves, so no verdict is drawn from it.
 
     Raises:
         ValueError: an empty history, a missing loss column or an unknown language.
@@ -187,10 +189,15 @@ def training_paragraph(history: pd.DataFrame, lang: Lang = "en", miou_col: str =
     epochs = h["epoch"].tolist() if "epoch" in h.columns else list(range(1, len(h) + 1))
     l0, l1 = float(h[loss_col].iloc[0]), float(h[loss_col].iloc[-1])
     n = len(h)
-    en = [f"The model was trained for {n} epochs; the training loss went from {l0:.3f} to {l1:.3f}"
-          + (" (a decrease)." if l1 < l0 else " (no decrease: train longer or check the learning rate).")]
-    zh = [f"模型共训练 {n} 个轮次，训练损失由 {l0:.3f} 变为 {l1:.3f}"
-          + ("（下降）。" if l1 < l0 else "（未下降：需要更长的训练或检查学习率）。")]
+    en = [f"The model was trained for {n} epochs; the training loss went from {l0:.3f} to {l1:.3f}"]
+    zh = [f"模型共训练 {n} 个轮次，训练损失由 {l0:.3f} 变为 {l1:.3f}"]
+    if hard_pixels:  # OHEM: as the easy pixels drop out, the mean runs over ever harder ones
+        en[0] += (" (OHEM: the mean over the pixels the model still gets wrong, which need not fall as it "
+                  "improves; the validation mIoU below is the measure).")
+        zh[0] += "（OHEM：仅对模型仍判错的像素取平均，模型变好时不一定下降；以下面的验证集 mIoU 为准）。"
+    else:
+        en[0] += " (a decrease)." if l1 < l0 else " (no decrease: train longer or check the learning rate)."
+        zh[0] += "（下降）。" if l1 < l0 else "（未下降：需要更长的训练或检查学习率）。"
     if miou_col in h.columns and h[miou_col].notna().any():
         m = h[miou_col].astype(float)
         scale = 100.0 if m.max() <= 1.0 else 1.0
