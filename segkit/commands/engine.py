@@ -83,6 +83,7 @@ def _precision(args: argparse.Namespace, model):
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from segkit.data import VOCSegmentation
     from segkit.engine import evaluate
+    from segkit.engine.evaluate import crop_eval_scale
 
     run = _load(args)
     tc = run.config["train"]
@@ -94,20 +95,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     m = evaluate(run.model, ds, device=args.device, max_images=args.max_images, ignore_index=tc["ignore_index"],
                  absent=tc.get("absent", "nan"), progress=not args.no_progress, log_every=10,
                  precision=_precision(args, run.model),
-                 native=_native(tc))
+                 native=crop_eval_scale(tc))
     m.report()
     if args.json:
         _write_text(args.json, json.dumps(m.as_dict(), indent=2))
     return 0
 
 
-def _native(train_config: dict) -> float | str | None:
-    """How a run's model sees a whole image: at its ``crop_scale`` when trained on crops, else letterboxed."""
-    return train_config.get("crop_scale", 1.0) if train_config.get("train_crop") else None
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
     from segkit.engine import predict
+    from segkit.engine.evaluate import crop_eval_scale
 
     run = _load(args)
     inputs = [Path(p) for p in args.inputs]
@@ -121,7 +118,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                       input_shape=tuple(run.config["train"]["input_shape"]), device=args.device,
                       mix_type=args.mix_type if not args.mix_type.isdigit() else int(args.mix_type),
                       out_dir=args.out, save_mask=args.save_mask, progress=not args.no_progress, on_error=skip,
-                      precision=_precision(args, run.model), native=_native(run.config["train"]))
+                      precision=_precision(args, run.model), native=crop_eval_scale(run.config["train"]))
     print(f"wrote {len(results)} overlay(s) to {args.out}")
     if unreadable:
         print(f"segkit predict: error: {len(unreadable)} of {len(unreadable) + len(results)} image(s) could not be "

@@ -9,7 +9,7 @@ single-process evaluation.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,8 @@ from segkit.engine.precision import Precision, resolve_precision
 if TYPE_CHECKING:
     from segkit.metrics import ConfusionMatrix, SegMetrics
 
-__all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "predict_labels", "native_shape", "unwrap_model"]
+__all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "predict_labels", "native_shape", "crop_eval_scale",
+           "unwrap_model"]
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -163,11 +164,18 @@ def predict_labels(net: nn.Module, images: list[np.ndarray], shape: tuple[int, .
     """Label maps of `images`: letterboxed to `shape`, or with `native` whole at that scale of their size."""
     if not native:
         return letterbox_predict(net, images, shape, dev, precision=prec)
-    shapes = {native_shape(rgb, native, shape) for rgb in images}
-    if len(shapes) == 1:
-        return letterbox_predict(net, images, shapes.pop(), dev, precision=prec)
+    shapes = [native_shape(rgb, native, shape) for rgb in images]
+    if len(set(shapes)) == 1:
+        return letterbox_predict(net, images, shapes[0], dev, precision=prec)
     # whole images of different sizes: one at a time
-    return [letterbox_predict(net, [rgb], native_shape(rgb, native, shape), dev, precision=prec)[0] for rgb in images]
+    return [letterbox_predict(net, [rgb], s, dev, precision=prec)[0] for rgb, s in zip(images, shapes)]
+
+
+def crop_eval_scale(train: Mapping[str, Any]) -> float | str | None:
+    """The `native` scale a run's model is evaluated and used at, from its train config (a
+    ``TrainConfig.to_dict()`` or ``config.yaml``'s ``train:``): its ``crop_scale`` when it was
+    trained on crops (``train_crop``), else None (the letterbox)."""
+    return train.get("crop_scale", 1.0) if train.get("train_crop") else None
 
 
 def native_shape(rgb: np.ndarray, scale: float | str, input_shape: Sequence[int],

@@ -30,7 +30,7 @@ from segkit.engine.build import (auto_class_weights, build_run_model, fingerprin
 from segkit.engine.checkpoint import load_checkpoint
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo, barrier, setup_distributed
-from segkit.engine.evaluate import evaluate_confusion
+from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion
 from segkit.engine.hooks import Callback, TrainState, call_hooks
 from segkit.engine.loop import Trainer, TrainParts
 from segkit.engine.optim import NonFiniteLossError, seed_all
@@ -220,7 +220,7 @@ def _prepare(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: Dis
     eval_kw = dict(device=info.device, input_shape=cfg.input_shape, batch_size=cfg.eval_batch_size,
                    max_images=cfg.max_val_images, num_classes=num_classes, ignore_index=cfg.ignore_index,
                    absent=cfg.absent, progress=progress, precision=prec,
-                   native=cfg.crop_scale if cfg.train_crop else None)  # crop-trained: whole images at crop_scale
+                   native=crop_eval_scale(cfg.to_dict()))  # crop-trained: whole images at crop_scale
     parts = TrainParts(cfg, rd, info, net, model_train, prec, loss_fn, spec, class_names, train_ds, val_ds, eval_kw,
                        rare)
     return parts, fingerprint, (train_ds, val_ds, test_ds)
