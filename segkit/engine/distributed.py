@@ -1,8 +1,9 @@
 """DDP plumbing for ``torchrun``: process group, device choice, rank-0 helpers.
 
 ``torchrun --nproc_per_node=N script.py`` sets ``RANK``/``LOCAL_RANK``/``WORLD_SIZE``; segkit
-then uses NCCL on GPUs and gloo on CPU. Without those variables everything runs in one
-process and the helpers are no-ops.
+then uses NCCL on GPUs and gloo on CPU. A torchrun launch of one process takes the same path
+(process group, DDP wrapper, all-reduces), so ``--nproc-per-node 1`` on one GPU checks the
+whole multi-GPU code. Without torchrun everything runs in one process and the helpers are no-ops.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ class DistInfo:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """A process group is in use (every torchrun launch, one process included)."""
+        return self.backend is not None
 
     @property
     def is_main(self) -> bool:
@@ -39,11 +41,11 @@ class DistInfo:
 
 
 def setup_distributed(device: str | torch.device = "auto") -> DistInfo:
-    """Initialise the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    """Initialise the process group when launched by torchrun (or WORLD_SIZE > 1)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
-    if world <= 1:
+    if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return DistInfo(0, 0, 1, dev, None)
     backend = "nccl" if dev.type == "cuda" else "gloo"
     if dev.type == "cuda":

@@ -29,6 +29,7 @@ class TrainState:
     step: int = 0
     steps_per_epoch: int = 0
     loss: float = float("nan")
+    data_wait: float = 0.0  # seconds this epoch's steps waited for the data loader so far
     row: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     rank: int = 0

@@ -254,6 +254,7 @@ class Trainer:
             row["changes"] = "; ".join(loop.changes)
         if self.ema is not None:
             row["weights"] = "ema"  # the val and eval columns score the averaged weights
+        row["data_wait"] = self.state.data_wait  # seconds the training steps waited for the data loader
         cm = self.evaluate(row) if self._evaluation_due(epoch) else None
         row["time"] = time.perf_counter() - t0
         loop.history.append(row)
@@ -305,7 +306,7 @@ class Trainer:
             steps = min(steps, cfg.max_train_batches)
         if steps < 1:
             raise ValueError(f"{len(p.train_ds)} training images give no full batch of {bs}; lower the batch size")
-        self.state.epoch, self.state.steps_per_epoch = epoch, steps
+        self.state.epoch, self.state.steps_per_epoch, self.state.data_wait = epoch, steps, 0.0
         call_hooks(self.callbacks, "on_epoch_start", self.state)
         return EpochPlan(stage, bs, local, lr, order, steps)
 
@@ -317,7 +318,9 @@ class Trainer:
         bar = tqdm(self.loader(p.train_ds, indices, plan.local_batch, loop.epoch), total=plan.steps,
                    initial=loop.step, desc=f"Epoch {loop.epoch + 1}/{self.total}", unit="it", leave=False,
                    dynamic_ncols=True, disable=not (self.progress and p.info.is_main))
+        ready = time.perf_counter()
         for x, y in bar:
+            self.state.data_wait += time.perf_counter() - ready  # the step waited this long for its batch
             x, y = p.prec.input(x.to(dev, non_blocking=True)), y.to(dev, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             loss, logits = self._loss(x, y)
@@ -338,6 +341,7 @@ class Trainer:
             if loop.step >= plan.steps or self.state.stop_training:
                 break
             ctrl_c.check()
+            ready = time.perf_counter()  # the step's loss.item() waited for the device: it is done
         bar.close()
         tr_loss, tr_f, tr_n = all_reduce_sum([loop.loss_sum, loop.f_sum, float(loop.n_seen)], dev)
         return tr_loss, tr_f, tr_n

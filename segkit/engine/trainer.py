@@ -248,6 +248,7 @@ def _resolved_config(trainer: Trainer, data_root: Any, datasets: tuple[Any, Any,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device": str(p.info.device),
         "world_size": p.info.world_size,
+        "backend": p.info.backend,  # nccl / gloo under torchrun, None in one plain process
         "model": {**p.spec, "num_classes": num_classes, "num_params": count_params(p.net, trainable_only=False)},
         "data": {"root": str(Path(data_root).resolve()) if data_root is not None else None, "num_classes": num_classes,
                  "class_names": p.class_names, "ignore_index": cfg.ignore_index,
