@@ -22,7 +22,8 @@ MODEL = "deeplabv3plus-mobilenetv2"
 def tiny_cfg(**kw) -> TrainConfig:
     return TrainConfig.profile("quick").replace(
         model=MODEL, UnFreeze_Epoch=2, input_shape=[64, 64], Unfreeze_batch_size=4, num_workers=2,
-        max_train_batches=3, max_val_images=4, eval_period=1, device="cuda", **kw)
+        max_train_batches=3, max_val_images=4, eval_period=1, device="cuda",
+        cudnn_benchmark=False, **kw)  # no autotuning: seconds per new shape, nothing to gain in 3 steps
 
 
 def run(root, run_dir, cfg, **kw):
@@ -63,7 +64,7 @@ def test_gpu_evaluation_matches_the_cpu(synthetic_root):
 
 
 def test_resume_on_the_gpu_continues_the_run(synthetic_root, tmp_path):
-    cfg = tiny_cfg(precision="fp16", cudnn_benchmark=False)
+    cfg = tiny_cfg(precision="fp16")
     whole = run(synthetic_root, tmp_path / "whole", cfg)
 
     class Crash:

@@ -101,6 +101,8 @@ def test_run_directory_is_complete_and_consistent(reference_run, synthetic_root)
     assert list(hist["epoch"]) == [1, 2]
     for col in ("lr", "train_loss", "val_loss", "f_score", "miou", "mpa", "accuracy", "f1", "time"):
         assert hist[col].notna().all(), col
+    assert ((0 <= hist["data_wait"]) & (hist["data_wait"] < hist["time"])).all()  # the loader's share of the epoch
+    assert config["backend"] is None  # one plain process: no process group
     # lr column = the reference schedule at the batch-size-scaled rates
     lr, min_lr = fit_lr(0.1, 0.1 * 0.01, 4, "sgd")
     assert list(hist["lr"]) == [EpochLR("cos", lr, min_lr, 2)(e) for e in (0, 1)]

@@ -65,3 +65,16 @@ def test_torchrun_two_processes_gloo(synthetic_root, tmp_path):
     m = evaluate(model, val, device="cpu", progress=False)
     assert m.hist.tolist() == metrics["confusion_matrix"]
     assert m.miou == metrics["miou"] == hist["miou"][0]
+
+
+@pytest.mark.slow
+def test_torchrun_one_process_uses_the_process_group(synthetic_root, tmp_path):
+    """`torchrun --nproc-per-node 1` takes the multi-process path (how one GPU checks NCCL)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    run = tmp_path / "one"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "-m", "segkit",
+           "train", "--data-root", str(synthetic_root), "--run-dir", str(run), "--no-progress", *CLI_RECIPE]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    config = load_run(run).config
+    assert config["backend"] == "gloo" and config["world_size"] == 1

@@ -99,7 +99,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     version, py_state, gauss = state["python"]
     random.setstate((version, tuple(int(v) for v in py_state), gauss))
     name, keys, pos, has_gauss, np_gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, np_gauss))
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, np_gauss))
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         cuda_states = [s.cpu() for s in state["cuda"]]

@@ -30,6 +30,7 @@ class TrainState:
     steps_per_epoch: int = 0
     loss: float = float("nan")
     data_wait: float = 0.0  # seconds this epoch's steps waited for the data loader so far
+    first_batch_wait: float | None = None  # of which the first batch (the loader's workers starting)
     row: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     rank: int = 0

@@ -178,7 +178,9 @@ class Trainer:
         """
         p, loop = self.parts, self.loop
         last = p.rd.checkpoint("last")
-        state = load_checkpoint(last, map_location=p.info.device)
+        # on the CPU: the RNG states must stay CPU tensors; load_state_dict moves weights and
+        # optimiser state to the model's device
+        state = load_checkpoint(last, map_location="cpu")
         loop.changes = resume_changes(p.rd, state, p.spec, p.class_names, fingerprint)
         p.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -306,7 +308,8 @@ class Trainer:
             steps = min(steps, cfg.max_train_batches)
         if steps < 1:
             raise ValueError(f"{len(p.train_ds)} training images give no full batch of {bs}; lower the batch size")
-        self.state.epoch, self.state.steps_per_epoch, self.state.data_wait = epoch, steps, 0.0
+        self.state.epoch, self.state.steps_per_epoch = epoch, steps
+        self.state.data_wait, self.state.first_batch_wait = 0.0, None
         call_hooks(self.callbacks, "on_epoch_start", self.state)
         return EpochPlan(stage, bs, local, lr, order, steps)
 
@@ -320,7 +323,10 @@ class Trainer:
                    dynamic_ncols=True, disable=not (self.progress and p.info.is_main))
         ready = time.perf_counter()
         for x, y in bar:
-            self.state.data_wait += time.perf_counter() - ready  # the step waited this long for its batch
+            waited = time.perf_counter() - ready  # the step waited this long for its batch
+            self.state.data_wait += waited
+            if self.state.first_batch_wait is None:  # includes starting the loader's workers
+                self.state.first_batch_wait = waited
             x, y = p.prec.input(x.to(dev, non_blocking=True)), y.to(dev, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             loss, logits = self._loss(x, y)
