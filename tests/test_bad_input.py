@@ -14,6 +14,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 import segkit
@@ -360,3 +362,23 @@ def test_data_check_warns_about_absent_classes_and_tiny_val_split(tmp_path):
     root = write_voc(tmp_path / "clean", clean, {"train": sorted(clean)[:10], "val": sorted(clean)[10:]})
     res = cli("data", "check", root)
     assert res.returncode == 0 and "no problems found" in res.stdout, res.stdout
+
+
+# ----------------------------------------------------------------------------- 25.1 code from config.yaml
+def test_config_yaml_cannot_name_a_function_to_import(trained, tmp_path):
+    """A run directory is shared data: a stitch module "torch:save" in its config.yaml is refused
+    by name, never imported and called."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    planted = tmp_path / "planted.pt"
+    config["model"]["stitches"] = [{"at": "backbone.features.7", "where": "after", "module": "torch:save",
+                                    "kwargs": {"f": str(planted)}}]
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    res = cli("evaluate", run, "--max-images", 1, "--no-progress")
+    one_line_error(res, "config.yaml", "'torch:save' is not a registered module", "register_module")
+    assert not planted.exists()
