@@ -88,6 +88,20 @@ def write_voc(root: Path, masks: dict[str, np.ndarray], splits: dict[str, list[s
     return root
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (relative path -> bytes): equal snapshots mean nothing was touched."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def users_files(folder: Path, names=("config.yaml", "history.csv", "metrics.json", "checkpoints/best.pt",
+                                     "index.html", "report.pdf")) -> Path:
+    """A folder of a user's own files that happen to carry segkit's file names."""
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(f"the user's own {name}\n".encode())
+    return folder
+
+
 def blocks(h: int, w: int, seed: int, classes=(0, 1, 2)) -> np.ndarray:
     rng = np.random.default_rng(seed)
     small = rng.choice(np.asarray(classes, np.uint8), (h // 8 + 1, w // 8 + 1))
@@ -382,3 +396,12 @@ def test_config_yaml_cannot_name_a_function_to_import(trained, tmp_path):
     res = cli("evaluate", run, "--max-images", 1, "--no-progress")
     one_line_error(res, "config.yaml", "'torch:save' is not a registered module", "register_module")
     assert not planted.exists()
+
+
+# ----------------------------------------------------------------------------- 25.3 train into a user's folder
+def test_train_refuses_a_folder_of_the_users_files(trained, tmp_path):
+    mine = users_files(tmp_path / "mine")
+    before = snapshot(mine)
+    res = cli("train", "--data-root", trained / "data", "--run-dir", mine, *TINY)
+    one_line_error(res, str(mine), "is not a segkit run directory", "choose a new or empty folder")
+    assert snapshot(mine) == before
