@@ -31,6 +31,7 @@ from segkit.data.voc import read_class_names
 from segkit.engine import TrainConfig
 
 SRC = str(Path(segkit.__file__).resolve().parents[1])
+REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TINY = ["--set", "input_shape=[64,64]", "--epochs", "1", "--set", "Unfreeze_batch_size=4", "--set", "num_workers=0",
         "--set", "max_train_batches=1", "--set", "max_val_images=1", "--no-progress"]
 
@@ -350,6 +351,7 @@ def test_failed_report_leaves_no_stale_pages(trained, tmp_path):
     nbformat.write(nb, nbs / "01_fails.ipynb")
     out = tmp_path / "report"
     (out / "html").mkdir(parents=True)
+    (out / ".segkit-report").touch()  # last week's report, made by segkit
     (out / "index.html").write_text("<h1>last week's report</h1>")
     (out / "html" / "01_fails.html").write_text("old page")
     (out / "report.pdf").write_bytes(b"%PDF old")
@@ -404,4 +406,15 @@ def test_train_refuses_a_folder_of_the_users_files(trained, tmp_path):
     before = snapshot(mine)
     res = cli("train", "--data-root", trained / "data", "--run-dir", mine, *TINY)
     one_line_error(res, str(mine), "is not a segkit run directory", "choose a new or empty folder")
+    assert snapshot(mine) == before
+
+
+# ----------------------------------------------------------------------------- 25.4 report into a user's folder
+def test_report_refuses_an_out_folder_of_the_users_files(trained, tmp_path):
+    mine = users_files(tmp_path / "mine", names=("index.html", "report.pdf", "report_full.html", "html/page.html",
+                                                   "tables/results.csv"))
+    before = snapshot(mine)
+    res = cli("report", "--notebooks", REPO_NOTEBOOKS, "--only", "00", "--out", mine, "--data", trained / "data",
+              "--runs", tmp_path / "runs", "--no-pdf")
+    one_line_error(res, str(mine), "is not a segkit report folder", "choose a new or empty folder")
     assert snapshot(mine) == before
