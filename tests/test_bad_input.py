@@ -418,3 +418,23 @@ def test_report_refuses_an_out_folder_of_the_users_files(trained, tmp_path):
               "--runs", tmp_path / "runs", "--no-pdf")
     one_line_error(res, str(mine), "is not a segkit report folder", "choose a new or empty folder")
     assert snapshot(mine) == before
+
+
+# ----------------------------------------------------------------------------- 25.5 regenerating edited data
+def test_report_never_regenerates_a_synthetic_dataset_the_user_edited(tmp_path):
+    from segkit.data import make_synthetic_wirerope
+    from segkit.report.runs import ensure_dataset
+
+    data = make_synthetic_wirerope(tmp_path / "data", n_images=8, size=64, seed=1)  # the notebooks ask for seed 0
+    (data / "classes.txt").write_text("background\nrust\nbroken_wire\n", encoding="utf-8")  # the user's edit
+    before = snapshot(data)
+    res = cli("report", "--notebooks", REPO_NOTEBOOKS, "--only", "00", "--data", data, "--out", tmp_path / "out",
+              "--runs", tmp_path / "runs", "--no-pdf")
+    one_line_error(res, "seed 1 -> 0", "were changed since (changed classes.txt)", "delete synthetic.json")
+    assert snapshot(data) == before
+
+    fresh = make_synthetic_wirerope(tmp_path / "fresh", n_images=8, size=64, seed=1)  # nobody touched it
+    logged: list[str] = []
+    ensure_dataset(fresh, n_images=8, size=64, seed=0, log=logged.append)
+    assert logged == [f"regenerating synthetic data in {fresh} (seed 1 -> 0)"]
+    assert json.loads((fresh / "synthetic.json").read_text())["seed"] == 0
