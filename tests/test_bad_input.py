@@ -438,3 +438,19 @@ def test_report_never_regenerates_a_synthetic_dataset_the_user_edited(tmp_path):
     ensure_dataset(fresh, n_images=8, size=64, seed=0, log=logged.append)
     assert logged == [f"regenerating synthetic data in {fresh} (seed 1 -> 0)"]
     assert json.loads((fresh / "synthetic.json").read_text())["seed"] == 0
+
+
+# ----------------------------------------------------------------------------- 25.6 predict over its inputs
+def test_predict_never_writes_over_an_input_and_keeps_same_names_apart(trained, tmp_path):
+    rng = np.random.default_rng(0)
+    for path in (tmp_path / "imgs" / "a.png", tmp_path / "imgs" / "b.jpg", tmp_path / "other" / "a.png"):
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(path)
+    inputs = snapshot(tmp_path)
+    res = cli("predict", trained / "run", tmp_path / "imgs", tmp_path / "other", "--out", tmp_path / "imgs",
+              "--no-progress")
+    assert res.returncode == 0, res.stderr
+    after = snapshot(tmp_path)
+    assert {name: after[name] for name in inputs} == inputs  # every input as it was
+    assert sorted(set(after) - set(inputs)) == ["imgs/a_2.png", "imgs/a_3.png", "imgs/b.png"]
+    assert "wrote 3 overlay(s)" in res.stdout
