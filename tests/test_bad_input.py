@@ -454,3 +454,21 @@ def test_predict_never_writes_over_an_input_and_keeps_same_names_apart(trained, 
     assert {name: after[name] for name in inputs} == inputs  # every input as it was
     assert sorted(set(after) - set(inputs)) == ["imgs/a_2.png", "imgs/a_3.png", "imgs/b.png"]
     assert "wrote 3 overlay(s)" in res.stdout
+
+
+# ----------------------------------------------------------------------------- 25.7 hand-made split files
+def test_data_split_keeps_hand_made_split_files(tmp_path):
+    masks = {f"m{i}": blocks(32, 32, i) for i in range(6)}
+    root = write_voc(tmp_path / "d", masks, {"train": ["m0", "m1", "m2"], "val": ["m3"]})  # made by hand
+    splits = root / "ImageSets" / "Segmentation"
+    before = snapshot(splits)
+    one_line_error(cli("data", "split", root), str(splits), "already holds split files (train.txt, val.txt)",
+                   "--force")
+    assert snapshot(splits) == before
+
+    assert cli("data", "split", root, "--force").returncode == 0
+    after = snapshot(splits)
+    for name, data in before.items():  # each old file is kept, byte for byte, as <name>.<time>.bak
+        kept = [k for k in after if k.startswith(f"{name}.") and k.endswith(".bak")]
+        assert len(kept) == 1 and after[kept[0]] == data
+    assert len(after["train.txt"].splitlines()) == 5  # the new 9:1 split of 6 images
