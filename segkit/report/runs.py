@@ -62,7 +62,8 @@ def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: i
         if edits:
             raise ValueError(f"{root} holds synthetic data made with other arguments ({', '.join(diff)}) but its files "
                              f"were changed since ({'; '.join(edits)}), so it is not regenerated over them; delete "
-                             f"{meta.name} to use the folder as your own dataset, or give another folder")
+                             f"{meta.name} to use the folder as your own dataset, or delete the folder (or give "
+                             "another one) to have the synthetic data generated")
         if log:
             log(f"regenerating synthetic data in {root} ({', '.join(diff)})")
     if log and not meta.is_file():
