@@ -16,6 +16,8 @@ from PIL import Image
 from ..palette import save_mask
 from .render import WIREROPE_CLASSES, WIREROPE_PALETTE, render_wirerope
 
+META = "synthetic.json"
+
 
 def _stratified_order(kinds: np.ndarray, n_val: int, n_test: int, rng: np.random.Generator) -> np.ndarray:
     """Image indexes ordered val first, then test, then train, each split drawn evenly across `kinds`.
@@ -106,9 +108,6 @@ def make_synthetic_wirerope(
     )
     (root / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return root
-
-
-META = "synthetic.json"
 
 
 def _file_list(root: Path) -> dict[str, list]:
