@@ -13,6 +13,11 @@ report notebooks) reads only these files::
       confusion_matrix.csv rows = ground truth, columns = prediction
       bench.json           params, FLOPs, latency/FPS with device, precision and input size
       .lock                held (an OS file lock) while a process trains here
+      .segkit-run          written when a training starts: the folder and its files are segkit's
+
+A training writes only into a new or empty folder, or one that holds ``.segkit-run`` (or, for
+runs older than the marker, a ``.lock`` and a ``fingerprint.json``): a folder of the user's own
+files is refused, never overwritten (:meth:`RunDir.prepare`).
 
 A domain-adaptation run (``segkit.engine.adapt_stages``) is a folder of stages around two such run
 directories::
@@ -69,6 +74,7 @@ class RunDir:
     CONFUSION = "confusion_matrix.csv"
     BENCH = "bench.json"
     LOCK = ".lock"
+    MARKER = ".segkit-run"
     CHECKPOINTS = "checkpoints"
     SUPERSEDED = ".superseded"
     # domain adaptation (segkit.engine.adapt_stages)
@@ -161,6 +167,24 @@ class RunDir:
     # ------------------------------------------------------------------ state
     def is_run(self) -> bool:
         return self.config_path.is_file() or self.metrics_path.is_file()
+
+    def made_by_segkit(self) -> bool:
+        """Whether segkit made this folder: its marker, or a lock and a fingerprint (runs older than the marker)."""
+        return (self.path / self.MARKER).is_file() or (self.lock_path.is_file() and self.fingerprint_path.is_file())
+
+    def check_made_by_segkit(self) -> None:
+        """Refuse a folder of someone else's files: segkit would overwrite them.
+
+        Raises:
+            ValueError: the folder holds files (other than a lock) and is not segkit's.
+        """
+        if not self.path.is_dir() or self.made_by_segkit():
+            return
+        theirs = sorted(p.name for p in self.path.iterdir() if p.name != self.LOCK)
+        if theirs:
+            shown = ", ".join(theirs[:4]) + (", ..." if len(theirs) > 4 else "")
+            raise ValueError(f"{self.path} is not a segkit run directory and holds files ({shown}) that training "
+                             "would overwrite; choose a new or empty folder for the run")
 
     def is_complete(self) -> bool:
         """Every file of ``COMPLETE`` is there and non-empty (a finished training run)."""
@@ -282,16 +306,20 @@ class RunDir:
         return RunLock(self.lock_path)
 
     def prepare(self) -> list[Path]:
-        """Create the folders, check they are writable, remove temp files of dead writers.
+        """Check the folder is segkit's (`check_made_by_segkit`), create it, check it is writable, mark it
+        as a run and remove temp files of dead writers.
 
         Raises:
+            ValueError: the folder holds someone else's files.
             OSError: the folder cannot be written (read-only, disk full), naming it.
         """
+        self.check_made_by_segkit()
         try:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             probe = self.path / f".write-probe-{os.getpid()}"
             probe.write_bytes(b"segkit")
             probe.unlink()
+            (self.path / self.MARKER).write_bytes(b"a segkit run directory: segkit writes and replaces its files\n")
         except OSError as exc:
             raise OSError(f"run directory {self.path} is not writable ({exc.strerror or exc}); "
                           "free disk space or choose another run_dir") from None

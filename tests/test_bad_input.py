@@ -14,6 +14,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 import segkit
@@ -29,6 +31,7 @@ from segkit.data.voc import read_class_names
 from segkit.engine import TrainConfig
 
 SRC = str(Path(segkit.__file__).resolve().parents[1])
+REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TINY = ["--set", "input_shape=[64,64]", "--epochs", "1", "--set", "Unfreeze_batch_size=4", "--set", "num_workers=0",
         "--set", "max_train_batches=1", "--set", "max_val_images=1", "--no-progress"]
 
@@ -84,6 +87,20 @@ def write_voc(root: Path, masks: dict[str, np.ndarray], splits: dict[str, list[s
     if classes:
         (root / "classes.txt").write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
     return root
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (relative path -> bytes): equal snapshots mean nothing was touched."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def users_files(folder: Path, names=("config.yaml", "history.csv", "metrics.json", "checkpoints/best.pt",
+                                     "index.html", "report.pdf")) -> Path:
+    """A folder of a user's own files that happen to carry segkit's file names."""
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(f"the user's own {name}\n".encode())
+    return folder
 
 
 def blocks(h: int, w: int, seed: int, classes=(0, 1, 2)) -> np.ndarray:
@@ -334,6 +351,7 @@ def test_failed_report_leaves_no_stale_pages(trained, tmp_path):
     nbformat.write(nb, nbs / "01_fails.ipynb")
     out = tmp_path / "report"
     (out / "html").mkdir(parents=True)
+    (out / ".segkit-report").touch()  # last week's report, made by segkit
     (out / "index.html").write_text("<h1>last week's report</h1>")
     (out / "html" / "01_fails.html").write_text("old page")
     (out / "report.pdf").write_bytes(b"%PDF old")
@@ -360,3 +378,97 @@ def test_data_check_warns_about_absent_classes_and_tiny_val_split(tmp_path):
     root = write_voc(tmp_path / "clean", clean, {"train": sorted(clean)[:10], "val": sorted(clean)[10:]})
     res = cli("data", "check", root)
     assert res.returncode == 0 and "no problems found" in res.stdout, res.stdout
+
+
+# ----------------------------------------------------------------------------- 25.1 code from config.yaml
+def test_config_yaml_cannot_name_a_function_to_import(trained, tmp_path):
+    """A run directory is shared data: a stitch module "torch:save" in its config.yaml is refused
+    by name, never imported and called."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    planted = tmp_path / "planted.pt"
+    config["model"]["stitches"] = [{"at": "backbone.features.7", "where": "after", "module": "torch:save",
+                                    "kwargs": {"f": str(planted)}}]
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    res = cli("evaluate", run, "--max-images", 1, "--no-progress")
+    one_line_error(res, "config.yaml", "'torch:save' is not a registered module", "register_module")
+    assert not planted.exists()
+
+
+# ----------------------------------------------------------------------------- 25.3 train into a user's folder
+def test_train_refuses_a_folder_of_the_users_files(trained, tmp_path):
+    mine = users_files(tmp_path / "mine")
+    before = snapshot(mine)
+    res = cli("train", "--data-root", trained / "data", "--run-dir", mine, *TINY)
+    one_line_error(res, str(mine), "is not a segkit run directory", "choose a new or empty folder")
+    assert snapshot(mine) == before
+
+
+# ----------------------------------------------------------------------------- 25.4 report into a user's folder
+def test_report_refuses_an_out_folder_of_the_users_files(trained, tmp_path):
+    mine = users_files(tmp_path / "mine", names=("index.html", "report.pdf", "report_full.html", "html/page.html",
+                                                   "tables/results.csv"))
+    before = snapshot(mine)
+    res = cli("report", "--notebooks", REPO_NOTEBOOKS, "--only", "00", "--out", mine, "--data", trained / "data",
+              "--runs", tmp_path / "runs", "--no-pdf")
+    one_line_error(res, str(mine), "is not a segkit report folder", "choose a new or empty folder")
+    assert snapshot(mine) == before
+
+
+# ----------------------------------------------------------------------------- 25.5 regenerating edited data
+def test_report_never_regenerates_a_synthetic_dataset_the_user_edited(tmp_path):
+    from segkit.data import make_synthetic_wirerope
+    from segkit.report.runs import ensure_dataset
+
+    data = make_synthetic_wirerope(tmp_path / "data", n_images=8, size=64, seed=1)  # the notebooks ask for seed 0
+    (data / "classes.txt").write_text("background\nrust\nbroken_wire\n", encoding="utf-8")  # the user's edit
+    before = snapshot(data)
+    res = cli("report", "--notebooks", REPO_NOTEBOOKS, "--only", "00", "--data", data, "--out", tmp_path / "out",
+              "--runs", tmp_path / "runs", "--no-pdf")
+    one_line_error(res, "seed 1 -> 0", "were changed since (changed classes.txt)", "delete synthetic.json")
+    assert snapshot(data) == before
+
+    fresh = make_synthetic_wirerope(tmp_path / "fresh", n_images=8, size=64, seed=1)  # nobody touched it
+    logged: list[str] = []
+    ensure_dataset(fresh, n_images=8, size=64, seed=0, log=logged.append)
+    assert logged == [f"regenerating synthetic data in {fresh} (seed 1 -> 0)"]
+    assert json.loads((fresh / "synthetic.json").read_text())["seed"] == 0
+
+
+# ----------------------------------------------------------------------------- 25.6 predict over its inputs
+def test_predict_never_writes_over_an_input_and_keeps_same_names_apart(trained, tmp_path):
+    rng = np.random.default_rng(0)
+    for path in (tmp_path / "imgs" / "a.png", tmp_path / "imgs" / "b.jpg", tmp_path / "other" / "a.png"):
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(path)
+    inputs = snapshot(tmp_path)
+    res = cli("predict", trained / "run", tmp_path / "imgs", tmp_path / "other", "--out", tmp_path / "imgs",
+              "--no-progress")
+    assert res.returncode == 0, res.stderr
+    after = snapshot(tmp_path)
+    assert {name: after[name] for name in inputs} == inputs  # every input as it was
+    assert sorted(set(after) - set(inputs)) == ["imgs/a_2.png", "imgs/a_3.png", "imgs/b.png"]
+    assert "wrote 3 overlay(s)" in res.stdout
+
+
+# ----------------------------------------------------------------------------- 25.7 hand-made split files
+def test_data_split_keeps_hand_made_split_files(tmp_path):
+    masks = {f"m{i}": blocks(32, 32, i) for i in range(6)}
+    root = write_voc(tmp_path / "d", masks, {"train": ["m0", "m1", "m2"], "val": ["m3"]})  # made by hand
+    splits = root / "ImageSets" / "Segmentation"
+    before = snapshot(splits)
+    one_line_error(cli("data", "split", root), str(splits), "already holds split files (train.txt, val.txt)",
+                   "--force")
+    assert snapshot(splits) == before
+
+    assert cli("data", "split", root, "--force").returncode == 0
+    after = snapshot(splits)
+    for name, data in before.items():  # each old file is kept, byte for byte, as <name>.<time>.bak
+        kept = [k for k in after if k.startswith(f"{name}.") and k.endswith(".bak")]
+        assert len(kept) == 1 and after[kept[0]] == data
+    assert len(after["train.txt"].splitlines()) == 5  # the new 9:1 split of 6 images

@@ -118,6 +118,47 @@ def test_report_html_and_pdf(built_report, tmp_path):
     _pdf_pages_render(built_report, tmp_path)
 
 
+# class names a dataset may hold: each runs script if a page carries it as markup
+_HOSTILE_CLASSES = ["background", '<img src=x onerror="window.xssRan=1">', "<script>window.xssRan=2</script>"]
+
+
+def test_hostile_class_names_show_as_text_and_run_nothing(tmp_path):
+    """A dataset's classes.txt is user data: the quickstart and dataset-analysis pages and the
+    index show its names as text (tables, paragraphs, Markdown) and no script of theirs runs."""
+    from segkit.cli import main
+    from segkit.data import make_synthetic_wirerope
+
+    data = make_synthetic_wirerope(tmp_path / "data", n_images=24, size=64, seed=0)
+    (data / "synthetic.json").unlink()  # the user's own dataset now
+    (data / "classes.txt").write_text("".join(f"{c}\n" for c in _HOSTILE_CLASSES), encoding="utf-8")
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    for name in ("00_quickstart", "01_dataset_analysis"):
+        shutil.copy(REPO / "notebooks" / f"{name}.ipynb", nbs)
+    out = tmp_path / "out"
+    assert main(["report", "--notebooks", str(nbs), "--data", str(data), "--out", str(out), "--no-pdf",
+                 "--figures", str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"),
+                 "-p", "smoke", "true", "-p", "epochs", "1"]) == 0
+    pages = [out / "index.html", *sorted((out / "html").glob("*.html"))]
+    assert len(pages) == 3
+    pw, ctx = _browser(tmp_path)
+    try:
+        for path in pages:
+            page = ctx.new_page()
+            errors = _watch(page)
+            page.goto(path.as_uri())
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(300)  # a failed image load fires its onerror after load
+            assert page.evaluate("() => window.xssRan") is None, path.name
+            text = page.inner_text("body")
+            assert all(name in text for name in _HOSTILE_CLASSES[1:]), path.name  # shown as written
+            assert not errors, (path.name, errors)
+            page.close()
+    finally:
+        ctx.close()
+        pw.stop()
+
+
 def _pdf_pages_render(built_report, tmp_path):
     pdf = built_report / "report.pdf"
     assert pdf.read_bytes()[:5] == b"%PDF-"

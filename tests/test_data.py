@@ -450,7 +450,8 @@ def test_cli_synth_split_stats_fix_binary(tmp_path, capsys):
 
     root = tmp_path / "w"
     assert main(["data", "synth", str(root), "--n-images", "6", "--size", "48"]) == 0
-    assert main(["data", "split", str(root), "--ratio", "8:1:1", "--seed", "1"]) == 0
+    # synth wrote 9:1 lists: replacing them takes --force (they are kept as .bak)
+    assert main(["data", "split", str(root), "--ratio", "8:1:1", "--seed", "1", "--force"]) == 0
     assert "train 4, val 1, test 1" in capsys.readouterr().out
     assert main(["data", "stats", str(root)]) == 0
     assert "broken_wire" in capsys.readouterr().out

@@ -50,6 +50,13 @@ def test_stitches_argument_and_unrecordable_modules():
     stitch.insert(m, "backbone.features.9", CBAM(64))  # a ready instance cannot be rebuilt from data
     assert "stitch a registered name" in spec_problem(m.segkit_spec)
 
+    class Mine(CBAM):  # nor an unregistered class: a spec never imports a path
+        pass
+
+    m = build_model("deeplabv3plus-mobilenetv2")
+    stitch.insert(m, "backbone.features.9", Mine)
+    assert "Mine, which is not registered" in spec_problem(m.segkit_spec)
+
 
 def test_parse_insert():
     assert parse_insert("backbone.features.7=cbam") == {"at": "backbone.features.7", "where": "after",

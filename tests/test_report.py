@@ -114,6 +114,23 @@ def test_paragraph_claims_only_supported_gains_and_losses():
     assert "低于基线且区间不含零" in zh and "变体" in zh
 
 
+def test_user_names_are_text_in_markdown_tables_and_paragraphs(tmp_path):
+    """Class and run names are shown as written, never as HTML or Markdown (the LaTeX tables
+    escape them the same way)."""
+    import mistune
+
+    hostile = '<img src=x onerror="alert(1)">'
+    df = pd.DataFrame({"Model": [hostile, "a_b *c* [l](u)"], "mIoU(%)": [50.0, 60.0]})
+    md = tables.save_table(df, "t", tmp_path, caption=f"runs of {hostile}", formats=("md",))["md"].read_text()
+    para = text.comparison_paragraph(df, fps_col=None, params_col=None)
+    classes = pd.DataFrame({"name": ["background", hostile], "pixel_share": [0.9, 0.1], "images": [4, 2]})
+    for source in (md, para, text.dataset_paragraph(classes, 4)):
+        html = mistune.create_markdown(escape=False, plugins=["table"])(source)  # raw HTML kept, as nbconvert does
+        assert "<img" not in html and "&lt;img src=x onerror=" in html, html
+    html = mistune.create_markdown(escape=False, plugins=["table"])(md)
+    assert "a_b *c* [l](u)" in html and "<em>" not in html and "<a " not in html
+
+
 def test_paragraph_with_one_seed_or_no_intervals_claims_nothing():
     df = _ablation_table(["base", "x"], [60.0, 65.0])
     one = text.ablation_paragraph(df, [_diff("x", 5.0, None, (1.0, 9.0), n_seeds=1)], "base")

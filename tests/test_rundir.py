@@ -160,6 +160,7 @@ def test_leftover_temp_files_of_a_killed_save_are_removed_and_a_full_disk_is_one
                                                                                       monkeypatch):
     run = tmp_path / "tmpfiles"
     (run / "checkpoints").mkdir(parents=True)
+    (run / RunDir.MARKER).touch()  # a run segkit started
     dead = run / "checkpoints" / ".last.pt.tmp-999999999"
     dead.write_bytes(b"x" * 1000)
     run_tiny(synthetic_root, run, cfg=tiny_cfg(UnFreeze_Epoch=1))

@@ -25,7 +25,7 @@ def _split(a: argparse.Namespace) -> int:
     val = a.val if a.val is not None else val
     test = a.test if a.test is not None else test
     splits = write_splits(a.root, val_fraction=val, test_fraction=test, seed=a.seed, method=a.method,
-                          group_by=None if a.no_group else "auto")
+                          group_by=None if a.no_group else "auto", force=a.force)
     print(", ".join(f"{k} {len(v)}" for k, v in splits.items()) + f"  (method={a.method}, seed={a.seed})")
     return 0
 
@@ -139,6 +139,8 @@ def _add_split(ds: argparse._SubParsersAction) -> None:
     q.add_argument("--method", choices=["grouped", "reference"], default="grouped",
                    help="grouped: copies of one source stay together; reference: voc_annotation.py")
     q.add_argument("--no-group", action="store_true", help="ignore sources.csv")
+    q.add_argument("--force", action="store_true",
+                   help="replace existing split files (each is kept as <name>.<time>.bak)")
     q.set_defaults(func=_split)
 
 

@@ -220,7 +220,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                "  segkit predict runs/mine/mbv2 data/mine/JPEGImages --out predictions --save-mask")
     _add_run_args(p)
     p.add_argument("inputs", nargs="+", help="image files or folders")
-    p.add_argument("--out", required=True, help="output folder for the PNG overlays")
+    p.add_argument("--out", required=True, help="output folder for the PNG overlays (<image name>.png; a name taken "
+                   "by another image or by an input file gets _2, _3 ...: inputs are never replaced)")
     p.add_argument("--mix-type", default="blend", help="blend (0), mask (1) or cutout (2)")
     p.add_argument("--save-mask", action="store_true", help="also save the label maps as palette PNGs")
     add_precision_args(p)

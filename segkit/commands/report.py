@@ -94,7 +94,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Run the report; return 0 on success, 1 when a notebook fails (message names it and the cell)."""
     import sys
 
-    from segkit.report.export import clear_report, export_report, write_failed_index
+    from segkit.report.export import claim_report_dir, clear_report, export_report, write_failed_index
     from segkit.report.runner import (NotebookFailedError, list_notebooks, load_profile, parse_override,
                                       run_notebooks, select_notebooks)
     from segkit.report.runs import ensure_dataset
@@ -138,6 +138,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     made = json.loads(made.read_text(encoding="utf-8")) if made.is_file() else (None if args.data else syn)
     if made:
         base.update(n_images=int(made.get("n_images", 60)), test_fraction=float(made.get("test_fraction", 0.0)))
+    claim_report_dir(out_dir)  # before anything is written or removed there
     print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}",
           flush=True)
     title = f"segkit report ({profile_name})"

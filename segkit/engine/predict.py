@@ -98,6 +98,27 @@ def _collect(inputs: Any) -> list[tuple[str, Any]]:
     raise ValueError(f"cannot predict on a {type(inputs).__name__}; pass a path, folder, PIL image or RGB array")
 
 
+def _unique_names(items: list[tuple[str, Any]], out: Path | None) -> list[tuple[str, Any]]:
+    """`items` with one distinct output name each: a name an earlier image took (``a/x.jpg`` and
+    ``b/x.jpg``), or whose overlay or mask file would be an input (``--out`` the input folder),
+    gets ``_2``, ``_3`` ... so no output replaces another or an input."""
+    inputs = {obj.resolve() for _, obj in items if isinstance(obj, Path)}
+
+    def free(name: str) -> bool:
+        return out is None or not any((out / f"{name}{end}").resolve() in inputs for end in (".png", "_mask.png"))
+
+    taken: set[str] = set()
+    named = []
+    for name, obj in items:
+        unique, k = name, 1
+        while unique in taken or not free(unique):
+            k += 1
+            unique = f"{name}_{k}"
+        taken.add(unique)
+        named.append((unique, obj))
+    return named
+
+
 def _as_rgb(obj: Any) -> np.ndarray:
     if isinstance(obj, Path):
         from segkit.data import read_image
@@ -136,7 +157,8 @@ def predict(
         input_shape: Letterbox size ``(H, W)``.
         device: ``"auto"``, a device, or None (keep the model where it is).
         mix_type: 0/"blend", 1/"mask", 2/"cutout".
-        out_dir: Save ``<name>.png`` overlays here (and ``<name>_mask.png`` label maps with `save_mask`).
+        out_dir: Save ``<name>.png`` overlays here (and ``<name>_mask.png`` label maps with `save_mask`);
+            a name taken by another image or by an input file gets ``_2``, ``_3`` ... (inputs are never replaced).
         palette: ``(K, 3)`` colours (default VOC colours).
         save_mask: Also save the label map as a palette PNG.
         batch_size: Images per forward pass.
@@ -155,12 +177,12 @@ def predict(
         One :class:`PredictResult` per image that was read.
     """
     code = _mix_code(mix_type)
-    items = _collect(inputs)
+    out = Path(out_dir) if out_dir is not None else None
+    items = _unique_names(_collect(inputs), out)
     net = unwrap_model(model)
     dev = resolve_device(device) if device is not None else next(net.parameters()).device
     net.to(dev).eval()
     prec = resolve_precision(precision, channels_last, dev, net)
-    out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     results: list[PredictResult] = []

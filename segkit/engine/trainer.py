@@ -335,7 +335,7 @@ def load_run(
         spec = config.get("model", {})
         problem = spec.get("not_rebuildable") or spec_problem(spec)
         if problem:
-            raise ValueError(f"run {str(run_dir)!r} cannot rebuild its model ({spec.get('class')}): {problem}; "
+            raise ValueError(f"{rd.config_path}: cannot rebuild the run's model ({spec.get('class')}): {problem}; "
                              "or pass model=<an instance of it> to load_run")
         model = build_from_spec(spec, load_pretrained=False)  # the checkpoint replaces every weight
     model.load_state_dict(state["model"])

@@ -7,13 +7,15 @@
     {"name": "deeplabv3plus-mobilenetv2", "kwargs": {"num_classes": 3}, "pretrained": "imagenet",
      "stitches": [{"at": "backbone.features.7", "where": "after", "module": "cbam", "kwargs": {}}]}
 
-A stitch's ``module`` is a registered module name (``segkit.list_modules()``) or an
-importable ``"package.module:Class"``; a ready module instance cannot be recorded.
+A stitch's ``module`` is a registered module name (``segkit.list_modules()``) or the
+``"package.module:Class"`` path of a registered class (a user's own, registered with
+``segkit.modules.register_module``); a ready instance or an unregistered class cannot be
+recorded. Nothing is ever imported from a spec: a run directory is data people share, and an
+import path in its ``config.yaml`` could name any function.
 """
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 from typing import Any, Mapping, Sequence
 
@@ -35,15 +37,22 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
+def _class_path(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+
+
+def _is_registered(module: Any) -> bool:
+    """Whether a class (or factory) is in the module registry."""
+    from segkit.modules._registry import MODULES
+
+    return any(MODULES.get(n).cls is module for n in MODULES.names())
+
+
 def _module_ref(module: Any) -> str | None:
-    """A registered name as is; an importable class/function as "pkg.mod:Qual"; else None."""
+    """A registered name as is; a registered class as "pkg.mod:Qual"; else None (not rebuildable)."""
     if isinstance(module, str):
         return module
-    qual, mod = getattr(module, "__qualname__", None), getattr(module, "__module__", None)
-    if isinstance(module, type) or (callable(module) and not isinstance(module, nn.Module)):
-        if qual and mod and "<locals>" not in qual and mod != "__main__":
-            return f"{mod}:{qual}"
-    return None
+    return _class_path(module) if _is_registered(module) else None
 
 
 def stitch_entry(at: str, where: str, module: Any, kwargs: Mapping[str, Any], name: str | None = None,
@@ -51,7 +60,8 @@ def stitch_entry(at: str, where: str, module: Any, kwargs: Mapping[str, Any], na
     """The spec record of one ``stitch.insert`` call (``module: None`` when it cannot be recorded)."""
     entry: dict[str, Any] = {"at": at, "where": where, "module": _module_ref(module), "kwargs": dict(kwargs)}
     if entry["module"] is None:
-        entry["unrecordable"] = f"{type(module).__name__} instance" if isinstance(module, nn.Module) else repr(module)
+        entry["unrecordable"] = (f"{type(module).__name__} instance" if isinstance(module, nn.Module)
+                                 else f"{getattr(module, '__name__', repr(module))}, which is not registered")
     if name is not None:
         entry["name"] = name
     if input is not None:
@@ -72,7 +82,12 @@ def spec_problem(spec: Mapping[str, Any] | None) -> str | None:
     for st in spec.get("stitches") or []:
         if st.get("module") is None:
             return (f"the module stitched at {st.get('at')!r} was passed as {st.get('unrecordable', 'an object')}; "
-                    "stitch a registered name (e.g. 'cbam') or an importable class instead")
+                    "stitch a registered name (e.g. 'cbam') or a class registered with "
+                    "segkit.modules.register_module instead")
+        try:
+            _resolve_module(st["module"])
+        except ValueError as exc:
+            return str(exc)
         if not _is_plain(st.get("kwargs", {})):
             return f"the module stitched at {st.get('at')!r} got non-data arguments {st.get('kwargs')}"
     return None
@@ -83,14 +98,27 @@ def spec_as_data(spec: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(spec))
 
 
-def _resolve(ref: str) -> Any:
+def _resolve_module(ref: Any) -> Any:
+    """The module a stitch entry names, through the module registry only.
+
+    A plain name is returned for ``stitch.insert`` to look up (unknown names get close
+    matches there); a ``"pkg.mod:Qual"`` path must be the path of a registered class.
+
+    Raises:
+        ValueError: not a string, or a path no registered class has (it is never imported).
+    """
+    if not isinstance(ref, str):
+        raise ValueError(f"stitch module {ref!r} is not a module name; use a registered name (segkit.list_modules())")
     if ":" not in ref:
-        return ref  # a registered module name; stitch.insert resolves it
-    mod, _, qual = ref.partition(":")
-    obj: Any = importlib.import_module(mod)
-    for part in qual.split("."):
-        obj = getattr(obj, part)
-    return obj
+        return ref
+    from segkit.modules._registry import MODULES
+
+    for name in MODULES.names():
+        if _class_path(MODULES.get(name).cls) == ref:
+            return MODULES.get(name).cls
+    raise ValueError(f"stitch module {ref!r} is not a registered module, and segkit never imports a path named in "
+                     "a file; register the class in your code (segkit.modules.register_module) and import that "
+                     "code first, or stitch a registered name (segkit.list_modules())")
 
 
 def apply_stitches(model: nn.Module, stitches: Sequence[Mapping[str, Any]]) -> nn.Module:
@@ -105,8 +133,9 @@ def apply_stitches(model: nn.Module, stitches: Sequence[Mapping[str, Any]]) -> n
         if unknown:
             raise ValueError(f"stitches[{i}] has unknown key(s) {sorted(unknown)}; use at, where, module, kwargs, "
                              "name, input, keep_shape")
-        stitch.insert(model, st["at"], _resolve(st["module"]), st.get("where", "after"), input=st.get("input"),
-                      name=st.get("name"), keep_shape=st.get("keep_shape", True), **dict(st.get("kwargs") or {}))
+        stitch.insert(model, st["at"], _resolve_module(st["module"]), st.get("where", "after"),
+                      input=st.get("input"), name=st.get("name"), keep_shape=st.get("keep_shape", True),
+                      **dict(st.get("kwargs") or {}))
     return model
 
 

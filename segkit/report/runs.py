@@ -39,8 +39,14 @@ def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: i
 
     A folder with split lists and no ``synthetic.json`` (a user's own data) is used as it
     is. A synthetic folder generated with other arguments (``size 64 -> 96``) is generated
-    again, so a notebook never trains on data of another size than it asked for.
+    again, so a notebook never trains on data of another size than it asked for, but only
+    when its files are exactly those the generator wrote (``synthetic_changes``).
+
+    Raises:
+        ValueError: the dataset would be regenerated but someone changed its files.
     """
+    from segkit.data.synthetic import make_synthetic_wirerope, synthetic_changes
+
     root = Path(root)
     want = {"n_images": int(n_images), "size": [int(size), int(size)], "seed": int(seed),
             "val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
@@ -52,10 +58,14 @@ def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: i
         diff = [f"{k} {have.get(k)} -> {want[k]}" for k in _SYNTHETIC_KEYS if have.get(k) != want[k]]
         if not diff:
             return root
+        edits = synthetic_changes(root)
+        if edits:
+            raise ValueError(f"{root} holds synthetic data made with other arguments ({', '.join(diff)}) but its files "
+                             f"were changed since ({'; '.join(edits)}), so it is not regenerated over them; delete "
+                             f"{meta.name} to use the folder as your own dataset, or delete the folder (or give "
+                             "another one) to have the synthetic data generated")
         if log:
             log(f"regenerating synthetic data in {root} ({', '.join(diff)})")
-    from segkit.data import make_synthetic_wirerope
-
     if log and not meta.is_file():
         log(f"generating synthetic wire-rope data: {n_images} images at {size}x{size} -> {root}")
     return Path(make_synthetic_wirerope(root, n_images=n_images, size=size, seed=seed, val_fraction=val_fraction,

@@ -19,6 +19,7 @@ __all__ = [
     "BEST_RULES",
     "best_mask",
     "format_cell",
+    "md_escape",
     "to_markdown",
     "to_latex",
     "to_csv",
@@ -156,6 +157,22 @@ def _cells(df: pd.DataFrame, digits: int | Mapping[str, int], spread: Mapping[st
     return [list(r) for r in zip(*cols)] if cols else []
 
 
+# Text from users (class, dataset and run names, captions) shown as itself in Markdown: HTML
+# characters (a class named "<img onerror=...>" must not run in the report page) and the inline
+# syntax (emphasis, code, links, table cells) backslash-escaped, which every CommonMark reader
+# (JupyterLab, nbconvert, mistune, GitHub) shows as the character itself.
+_MD_ESCAPES = {ch: "\\" + ch for ch in "\\`*_[]|<>&"}
+
+
+def md_escape(text: str) -> str:
+    """`text` as literal Markdown text (the Markdown counterpart of the LaTeX escaping)."""
+    return "".join(_MD_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def _md_caption(caption: str | None) -> str:
+    return f"**{md_escape(caption)}**\n\n" if caption else ""
+
+
 def to_markdown(
     df: pd.DataFrame,
     best: Mapping[str, Direction] | None = None,
@@ -165,18 +182,19 @@ def to_markdown(
     """GitHub-flavoured Markdown table, best value per column in ``**bold**``.
 
     Numeric columns are right-aligned; the index is not written (put names in a column). A
-    ``"<col> std"`` column is printed inside ``<col>`` as ``mean ± std``.
+    ``"<col> std"`` column is printed inside ``<col>`` as ``mean ± std``. Headers and cells are
+    text (`md_escape`), never Markdown or HTML.
     """
     df, spread = _split_spread(df)
     mask = best_mask(df, best, digits) if bold else pd.DataFrame(False, index=df.index, columns=df.columns)
     cells = _cells(df, digits, spread)
     numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    header = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    header = "| " + " | ".join(md_escape(c) for c in df.columns) + " |"
     rule = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
     lines = [header, rule]
     for i, row in enumerate(cells):
-        marked = [f"**{v}**" if mask.iloc[i, j] else v for j, v in enumerate(row)]
-        lines.append("| " + " | ".join(v.replace("|", "\\|") for v in marked) + " |")
+        marked = [f"**{md_escape(v)}**" if mask.iloc[i, j] else md_escape(v) for j, v in enumerate(row)]
+        lines.append("| " + " | ".join(marked) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -275,9 +293,7 @@ def save_table(
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     if "md" in formats:
-        text = to_markdown(df, best, digits)
-        if caption:
-            text = f"**{caption}**\n\n" + text
+        text = _md_caption(caption) + to_markdown(df, best, digits)
         paths["md"] = out / f"{name}.md"
         paths["md"].write_text(text, encoding="utf-8")
     if "tex" in formats:
@@ -298,5 +314,4 @@ def display_table(
     """An ``IPython.display.Markdown`` object of the table (bold best), for notebook output."""
     from IPython.display import Markdown
 
-    text = to_markdown(df, best, digits)
-    return Markdown((f"**{caption}**\n\n" if caption else "") + text)
+    return Markdown(_md_caption(caption) + to_markdown(df, best, digits))

@@ -4,6 +4,9 @@ Every sentence is derived from the numbers passed in. A gain or a loss against t
 is stated only when both of its 95 % intervals (over seeds and over test images, see
 ``segkit.report.stats``) exclude zero; every other difference is reported as within noise,
 with its intervals. Speed and size sentences state measured FPS and parameter counts.
+
+The paragraphs are Markdown (notebooks show them with ``Markdown``): every name in them (model,
+run, class) is escaped with ``md_escape``, so a name is shown as written and never runs as HTML.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any, Literal, Sequence
 import pandas as pd
 
 from segkit.report.stats import Difference
+from segkit.report.tables import md_escape
 
 __all__ = ["comparison_paragraph", "ablation_paragraph", "training_paragraph", "dataset_paragraph",
            "save_paragraphs", "signed"]
@@ -40,6 +44,7 @@ def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: 
     """Sentences on the differences from the baseline: gains and losses only where supported."""
     zh = lang == "zh"
     what = _ZH_WHAT.get(what, what) if zh else what
+    baseline = md_escape(baseline)
     out = [f"基线 {baseline} 的 mIoU 为 {base_text}。" if zh else f"The baseline, {baseline}, reaches {base_text}."]
     if not differences:
         out.append("未对差异进行统计检验，因此不声称任何提升。" if zh else
@@ -54,17 +59,18 @@ def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: 
     noise = [d for d in differences if not d.supported]
 
     def item(d: Difference) -> str:
+        name = md_escape(d.name)
         ci = "; ".join(x for x in (f"{'种子' if zh else 'seeds'} {d.seeds.format()}" if d.seeds else "",
                                    f"{'测试图像' if zh else 'test images'} {d.images.format()}" if d.images else "") if x)
-        return f"{d.name}（{signed(d.delta)}，95% CI {ci}）" if zh else f"{d.name} ({signed(d.delta)}, 95% CI {ci})"
+        return f"{name}（{signed(d.delta)}，95% CI {ci}）" if zh else f"{name} ({signed(d.delta)}, 95% CI {ci})"
 
     n = len(differences)
     if gains:
         out.append(f"{n} 个{what}中有 {len(gains)} 个优于基线，且 95% 置信区间不含零：" + "，".join(map(item, gains))
-                   + f"（单位：百分点）；提升最大的是 {gains[0].name}。" if zh else
+                   + f"（单位：百分点）；提升最大的是 {md_escape(gains[0].name)}。" if zh else
                    f"{len(gains)} of {n} {what}s {'improves' if len(gains) == 1 else 'improve'} on it, with 95 % "
                    "intervals that exclude zero: " + ", ".join(map(item, gains))
-                   + f" mIoU points; the largest such gain is that of {gains[0].name}.")
+                   + f" mIoU points; the largest such gain is that of {md_escape(gains[0].name)}.")
     if losses:
         out.append("低于基线且区间不含零的有：" + "，".join(map(item, losses)) + "。" if zh else
                    "Lower than the baseline beyond noise: " + ", ".join(map(item, losses)) + ".")
@@ -111,11 +117,12 @@ def comparison_paragraph(
     names = d[name_col].astype(str).tolist()
     if baseline is not None and baseline not in names:
         raise ValueError(f"baseline={baseline!r} is not a row of the table; rows are {names}.")
+    d[name_col] = [md_escape(n) for n in names]
     out: list[str] = []
     if baseline is not None:
         out += _claims(differences, baseline, _value(d.loc[names.index(baseline)], miou_col, d, lang), what, lang)
     else:
-        values = ", ".join(f"{n} {_value(r, miou_col, d, lang)}" for n, r in zip(names, d.to_dict("records")))
+        values = ", ".join(f"{r[name_col]} {_value(r, miou_col, d, lang)}" for r in d.to_dict("records"))
         out.append(f"各{what}的 mIoU：{values}（未指定基线，不声称差异）。" if lang == "zh" else
                    f"mIoU of each {what}: {values} (no baseline given, so no difference is claimed).")
     out += _speed_size(d, name_col, miou_col, fps_col, params_col, lang)
@@ -224,6 +231,7 @@ def dataset_paragraph(classes: pd.DataFrame, n_images: int, lang: Lang = "en") -
         raise ValueError(f"lang={lang!r}; use 'en' or 'zh'.")
     _check(classes, ["name", "pixel_share", "images"], arg="classes")
     c = classes.reset_index(drop=True)
+    c["name"] = [md_escape(n) for n in c["name"]]
     share = c["pixel_share"].astype(float) * 100
     hi, lo = int(share.idxmax()), int(share.idxmin())
     en = [f"The split has {n_images} images. {c.loc[hi, 'name']} covers {share[hi]:.2f}% of the labelled pixels "

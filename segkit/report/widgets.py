@@ -8,6 +8,7 @@ it; the static output is what a batch report contains.
 """
 from __future__ import annotations
 
+import html
 from typing import Any, Callable, Mapping, Sequence
 
 __all__ = ["dataset_browser", "option_picker"]
@@ -71,5 +72,5 @@ def option_picker(render: Callable[..., Any], options: Mapping[str, Sequence[Any
     for d in drops.values():
         d.observe(show, names="value")
     show()
-    head = [widgets.HTML(f"<b>{description}</b>")] if description else []
+    head = [widgets.HTML(f"<b>{html.escape(description)}</b>")] if description else []  # text, never markup
     return widgets.VBox(head + [widgets.HBox(list(drops.values())), image])

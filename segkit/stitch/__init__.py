@@ -27,7 +27,8 @@ parameters move from ``PATH.*`` to ``PATH.host.*`` (load pretrained weights befo
 
 A model built by ``segkit.build_model`` records each insertion in ``model.segkit_spec``
 (path, where, module name, arguments), so a trained stitched model can be rebuilt from
-its run's ``config.yaml``; stitch by registered name (or an importable class) for that.
+its run's ``config.yaml``; stitch by registered name (or a class registered with
+``segkit.modules.register_module``) for that.
 """
 from __future__ import annotations
 

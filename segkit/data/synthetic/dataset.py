@@ -1,6 +1,12 @@
-"""`make_synthetic_wirerope`: render images and write them as a VOC-layout dataset with seeded splits."""
+"""`make_synthetic_wirerope`: render images and write them as a VOC-layout dataset with seeded splits.
+
+``synthetic.json`` records the generator's arguments and every file it wrote (size and SHA-256),
+so `synthetic_changes` can tell a generated dataset nobody touched (safe to generate again)
+from one a user edited (never regenerated over).
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,6 +15,8 @@ from PIL import Image
 
 from ..palette import save_mask
 from .render import WIREROPE_CLASSES, WIREROPE_PALETTE, render_wirerope
+
+META = "synthetic.json"
 
 
 def _stratified_order(kinds: np.ndarray, n_val: int, n_test: int, rng: np.random.Generator) -> np.ndarray:
@@ -55,7 +63,7 @@ def make_synthetic_wirerope(
         SegmentationClass/rope_00000.png   palette PNGs, values 0/1/2
         ImageSets/Segmentation/{train,val,trainval}.txt (and test.txt if test_fraction > 0)
         classes.txt                        background, corrosion, broken_wire
-        synthetic.json                     the generator's arguments
+        synthetic.json                     the generator's arguments and the files it wrote
 
     Each image gets exactly one damage configuration: corrosion only (`p_corrosion`),
     broken wire only (`p_broken_wire`), both (`p_both`) or none (the rest). The defaults
@@ -96,10 +104,38 @@ def make_synthetic_wirerope(
     meta = dict(
         generator="segkit.data.make_synthetic_wirerope", n_images=n_images, size=list(hw), seed=seed,
         p_corrosion=p_corrosion, p_broken_wire=p_broken_wire, p_both=p_both, **render,
-        val_fraction=val_fraction, test_fraction=test_fraction, jpeg_quality=jpeg_quality,
+        val_fraction=val_fraction, test_fraction=test_fraction, jpeg_quality=jpeg_quality, files=_file_list(root),
     )
-    (root / "synthetic.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (root / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return root
+
+
+def _file_list(root: Path) -> dict[str, list]:
+    """Every file under `root` but ``synthetic.json``: relative path -> [size, SHA-256]."""
+    files = (p for p in sorted(root.rglob("*")) if p.is_file() and p != root / META)
+    return {p.relative_to(root).as_posix(): [p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest()]
+            for p in files}
+
+
+def synthetic_changes(root: str | Path) -> list[str]:
+    """How the files under `root` differ from those `make_synthetic_wirerope` wrote there
+    (``["changed classes.txt", "added x.jpg"]``); empty when nobody changed them.
+
+    A ``synthetic.json`` without the file list (an older segkit) counts as changed: edits
+    cannot be ruled out.
+    """
+    root = Path(root)
+    recorded = json.loads((root / META).read_text(encoding="utf-8")).get("files")
+    if not isinstance(recorded, dict):
+        return [f"{META} lists no files (an older segkit made it), so edits cannot be ruled out"]
+    now = _file_list(root)
+    out = []
+    for what, names in (("changed", [n for n in recorded if n in now and now[n] != recorded[n]]),
+                        ("added", [n for n in now if n not in recorded]),
+                        ("removed", [n for n in recorded if n not in now])):
+        if names:
+            out.append(f"{what} {', '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else ""))
+    return out
 
 
 def _check_args(root: Path, n_images: int, size, probs: tuple[float, float, float], val_fraction: float,

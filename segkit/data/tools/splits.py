@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -102,6 +103,7 @@ def write_splits(
     seed: int = 0,
     method: str = "grouped",
     group_by: str | Callable[[str], str] | None = "auto",
+    force: bool = False,
 ) -> dict[str, list[str]]:
     """Write ``ImageSets/Segmentation/{train,val,test,trainval}.txt`` and ``split.json``.
 
@@ -113,9 +115,14 @@ def write_splits(
         val_fraction, test_fraction, seed, method: see `make_splits`.
         group_by: ``"auto"`` = group by ``sources.csv`` when present, ``None`` = no
             grouping, or a function name -> group id.
+        force: replace split files that are already there; each is kept as
+            ``<name>.<time>.bak`` next to the new one.
 
     Returns:
         The split lists.
+
+    Raises:
+        ValueError: split files are there and `force` is False (nothing is written).
     """
     voc = resolve_voc_root(root)
     images = _index_folder(voc / "JPEGImages", IMAGE_EXTS)
@@ -128,6 +135,7 @@ def write_splits(
     groups = _read_sources(voc) if group_by == "auto" else group_by
     splits = make_splits(names, val_fraction, test_fraction, seed, groups or None, method)
     out_dir = voc / "ImageSets" / "Segmentation"
+    _keep_old(out_dir, [f"{k}.txt" for k in splits] + ["split.json"], force)
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, v in splits.items():
         (out_dir / f"{k}.txt").write_text("".join(f"{x}\n" for x in v), encoding="utf-8")
@@ -135,3 +143,21 @@ def write_splits(
                 grouped=bool(groups) and method == "grouped", counts={k: len(v) for k, v in splits.items()})
     (out_dir / "split.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return splits
+
+
+def _keep_old(folder: Path, names: Sequence[str], force: bool) -> None:
+    """Refuse to replace split files a user may have made by hand; with `force`, rename each
+    to ``<name>.<time>.bak`` first so none is lost."""
+    old = [folder / n for n in names if (folder / n).is_file()]
+    if not old:
+        return
+    if not force:
+        raise ValueError(f"{folder} already holds split files ({', '.join(p.name for p in old)}); segkit data split "
+                         "would replace them: pass --force to replace them (the old ones are kept as *.bak)")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for p in old:
+        backup, k = p.with_name(f"{p.name}.{stamp}.bak"), 1
+        while backup.exists():
+            k += 1
+            backup = p.with_name(f"{p.name}.{stamp}-{k}.bak")
+        p.rename(backup)
