@@ -103,3 +103,13 @@ def test_split_is_stratified_so_val_holds_every_class(tmp_path):
         for name in splits[split]:
             present |= set(np.unique(np.array(Image.open(root / "SegmentationClass" / f"{name}.png"))).tolist())
         assert present == {0, 1, 2}, (split, present)
+
+
+def test_wire_width_widens_the_broken_wires_only():
+    import numpy as np
+
+    from segkit.data.synthetic.render import render_wirerope
+
+    thin = render_wirerope(np.random.default_rng([0, 1]), 64, broken_wire=True)[1]
+    wide = render_wirerope(np.random.default_rng([0, 1]), 64, broken_wire=True, wire_width=2.5)[1]
+    assert (wide == 2).sum() > 1.8 * (thin == 2).sum() > 0 and not (wide == 1).any()

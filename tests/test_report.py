@@ -1,6 +1,8 @@
 """segkit.report: tables, text paragraphs, figure style, run collection, runner and export."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import re
 import time
@@ -256,11 +258,12 @@ def test_collect_runs_and_results_table(tmp_path):
     assert runs["params_m"].tolist() == pytest.approx([5.813523, 5.813523, 5.84277])
     t = results_table(runs, labels={"m1": "MobileNetV2"}, order=["m2", "m1"])
     assert list(t.columns) == ["Model", "mIoU(%)", "mIoU(%) std", "F1 Score(%)", "F1 Score(%) std", "FPS(f/s)",
-                               "Parameter(M)", "n"]
+                               "Parameter(M)", "IoU corrosion(%)", "IoU corrosion(%) std", "Not learned", "n"]
     assert t["Model"].tolist() == ["m2", "MobileNetV2"] and t["n"].tolist() == [1, 2]
     assert t["F1 Score(%)"].tolist() == pytest.approx([75.0, 71.0])
     assert t["mIoU(%) std"].iloc[1] == pytest.approx(np.std([60.0, 62.0], ddof=1)) and np.isnan(t["mIoU(%) std"].iloc[0])
-    assert "| MobileNetV2 | 61.00 ± 1.41 | 71.00 ± 1.41 | **90.00** | **5.81** | 2 |" in tables.to_markdown(t)
+    assert "| MobileNetV2 | 61.00 ± 1.41 | 71.00 ± 1.41 | **90.00** | **5.81** | 25.00 ± 0.00 | – | 2 |" \
+        in tables.to_markdown(t)
     assert is_complete(tmp_path / "bb" / "m1" / "seed0") and not is_complete(tmp_path / "bb" / "incomplete")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         collect_runs(tmp_path / "nope")
@@ -797,3 +800,67 @@ def test_class_iou_curves_one_line_per_class_in_the_dataset_colours():
     assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
     with pytest.raises(ValueError, match="iou_<class>"):
         plot_class_iou_curves(pd.DataFrame({"epoch": [1]}))
+
+
+# ----------------------------------------------------------------------------- models that did not learn
+
+
+def _seed_rows(name, miou, class_iou, seeds=(0, 1, 2)):
+    return [{"experiment": "e", "name": name, "seed": s, "miou": miou, "f1": miou, "fps": 10.0, "params_m": 5.0,
+             "class_iou": dict(class_iou), "run_dir": f"/r/{name}/seed{s}"} for s in seeds]
+
+
+def test_results_table_marks_models_that_did_not_learn_and_never_bolds_them():
+    from segkit.report.runs import results_table
+
+    runs = pd.DataFrame(_seed_rows("learned", 55.0, {"background": 96.0, "corrosion": 40.0, "broken_wire": 30.0})
+                        + _seed_rows("all-background", 33.0, {"background": 98.0, "corrosion": 0.0, "broken_wire": 1.0})
+                        + _seed_rows("weaker", 50.0, {"background": 95.0, "corrosion": 30.0, "broken_wire": 20.0}))
+    table = results_table(runs, columns=("miou", "fps"), order=["learned", "all-background", "weaker"])
+    assert list(table["Not learned"]) == ["–", "corrosion, broken_wire", "–"]
+    # the defect classes get their own columns (mean ± std over seeds); background does not
+    assert {"IoU corrosion(%)", "IoU broken_wire(%)", "IoU corrosion(%) std"} <= set(table.columns)
+    assert "IoU background(%)" not in table.columns
+    assert table["IoU broken_wire(%)"].tolist() == [30.0, 1.0, 20.0]
+    # the all-background model has the higher background IoU, yet is never bold for accuracy
+    table["IoU background(%)"] = [96.0, 98.0, 95.0]
+    mask = tables.best_mask(table)
+    assert not mask.loc[1, "IoU background(%)"] and not mask.loc[1, "mIoU(%)"]
+    assert mask.loc[0, "mIoU(%)"]
+    md = tables.to_markdown(table)
+    assert "corrosion, broken\\_wire" in md and "40.00 ± 0.00" in md
+
+
+def test_paragraph_names_models_that_did_not_learn_and_claims_nothing_of_them():
+    df = _ablation_table(["base", "x", "y"], [55.0, 57.0, 33.0])
+    good = _diff("x", 2.0, (1.0, 3.0), (1.5, 2.5))
+    empty = replace(_diff("y", -22.0, (-23.0, -21.0), (-22.5, -21.5)), variant_not_learned=("corrosion", "broken_wire"))
+    assert good.supported and not empty.supported and not empty.comparable
+    en = text.ablation_paragraph(df, [good, empty], "base")
+    assert "Not learned (IoU under 5 % on the scored images), so these are not compared: y (corrosion, broken\\_wire)." in en
+    assert "1 of 1 variants improves on it" in en and "Lower than the baseline" not in en  # y is never called worse
+    zh = text.ablation_paragraph(df, [good, empty], "base", lang="zh")
+    assert "未学会的类别" in zh and "y（corrosion, broken\\_wire）" in zh
+    # a baseline that did not learn: nothing is compared with it
+    both = [replace(d, baseline_not_learned=("broken_wire",)) for d in (good, empty)]
+    en = text.ablation_paragraph(df, both, "base")
+    assert "The baseline has not learned broken\\_wire" in en and "improves" not in en and "Within noise" not in en
+
+
+def test_intervals_of_a_model_that_did_not_learn_are_not_shown_as_evidence():
+    from segkit.report.compare import with_differences
+
+    table = _ablation_table(["base", "x", "y"], [55.0, 57.0, 33.0])
+    diffs = [_diff("x", 2.0, (1.0, 3.0), (1.5, 2.5)),
+             replace(_diff("y", -22.0, (-23.0, -21.0), (-22.5, -21.5)), variant_not_learned=("corrosion",))]
+    out = with_differences(table, diffs)
+    assert list(out["95% CI (seeds)"]) == ["–", "[+1.00, +3.00]", "n/a (not learned)"]
+    assert list(out["95% CI (images)"])[2] == "n/a (not learned)"
+
+
+def test_not_learned_rule():
+    from segkit.metrics import NOT_LEARNED_IOU, is_background, not_learned
+
+    assert NOT_LEARNED_IOU == 0.05
+    assert not_learned({"background": 0.97, "corrosion": 0.049, "wire": 0.05, "absent": float("nan")}) == ["corrosion"]
+    assert is_background("Background") and not is_background("Sky")

@@ -7,6 +7,7 @@ each run's ``per_image_cm.npz``. See :mod:`segkit.report.stats` for the interval
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -41,10 +42,21 @@ def baseline_differences(runs: pd.DataFrame, baseline: str, labels: Mapping[str,
         seeds = [s for s in var.index if s in base.index]
         cms = _paired_matrices(var.loc[seeds, "run_dir"], base.loc[seeds, "run_dir"]) if seeds else None
         absent = _absent_policy(var["run_dir"].iloc[0])
-        out.append(compare(labels.get(name, name), labels.get(baseline, baseline),
-                           var.loc[seeds, metric].astype(float).tolist(), base.loc[seeds, metric].astype(float).tolist(),
-                           *(cms or (None, None)), metric=metric, absent=absent))
+        d = compare(labels.get(name, name), labels.get(baseline, baseline),
+                    var.loc[seeds, metric].astype(float).tolist(), base.loc[seeds, metric].astype(float).tolist(),
+                    *(cms or (None, None)), metric=metric, absent=absent)
+        out.append(replace(d, variant_not_learned=_not_learned(var), baseline_not_learned=_not_learned(base)))
     return out
+
+
+def _not_learned(runs: pd.DataFrame) -> tuple[str, ...]:
+    """The classes whose IoU, averaged over the model's seeds, is under the not-learned threshold."""
+    from segkit.metrics import not_learned
+
+    per_seed = [d for d in runs.get("class_iou", pd.Series(dtype=object)) if isinstance(d, dict) and d]
+    classes = list(dict.fromkeys(c for d in per_seed for c in d))
+    means = {c: np.nanmean([d.get(c, np.nan) for d in per_seed]) / 100 for c in classes}
+    return tuple(not_learned(means))
 
 
 def with_differences(table: pd.DataFrame, differences: list[Difference], name_header: str = "Model") -> pd.DataFrame:
@@ -55,9 +67,18 @@ def with_differences(table: pd.DataFrame, differences: list[Difference], name_he
     by_name = {d.name: d for d in differences}
     out = table.copy()
     out[f"Δ{head}"] = [by_name[n].delta if n in by_name else math.nan for n in out[name_header]]
-    out["95% CI (seeds)"] = [_fmt(by_name[n].seeds) if n in by_name else "–" for n in out[name_header]]
-    out["95% CI (images)"] = [_fmt(by_name[n].images) if n in by_name else "–" for n in out[name_header]]
+    out["95% CI (seeds)"] = [_ci(by_name.get(n), "seeds") for n in out[name_header]]
+    out["95% CI (images)"] = [_ci(by_name.get(n), "images") for n in out[name_header]]
     return out
+
+
+def _ci(d: Difference | None, which: str) -> str:
+    """An interval cell: "–" for the baseline, "not learned" where a model has not learned a class."""
+    if d is None:
+        return "–"
+    if not d.comparable:
+        return "n/a (not learned)"
+    return _fmt(getattr(d, which))
 
 
 def run_setup(runs: pd.DataFrame) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from segkit.report.tables import NOT_LEARNED_HEADER
 from segkit.rundir import RunDir
 
 __all__ = [
@@ -291,20 +292,22 @@ def _summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "gflops": float(gflops) if gflops is not None else nan,
         "epochs": len(run["history"]) if run["history"] is not None else 0,
         "split": _get(m, "split", default=""),
+        "class_iou": {c: _pct(v.get("iou")) for c, v in (_get(m, "per_class", default={}) or {}).items()},
         "run_dir": str(run["run_dir"]),
     }
 
 
 _SUMMARY_COLUMNS = ["experiment", "name", "seed", "miou", "f1", "mean_f1", "mpa", "accuracy", "fps", "latency_ms",
-                    "params_m", "gflops", "epochs", "split", "run_dir"]
+                    "params_m", "gflops", "epochs", "split", "class_iou", "run_dir"]
+
 
 
 def collect_runs(runs_dir: str | Path, experiments: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per complete run under ``runs_dir/<experiment>/<name>/[seed<k>/]``.
 
     Columns: experiment, name, seed, miou, f1, mean_f1, mpa, accuracy (percent), fps,
-    latency_ms, params_m, gflops, epochs, split, run_dir. Incomplete and superseded runs are
-    skipped.
+    latency_ms, params_m, gflops, epochs, split, class_iou (class -> IoU in percent), run_dir.
+    Incomplete and superseded runs are skipped.
 
     Raises:
         FileNotFoundError: ``runs_dir`` does not exist.
@@ -329,6 +332,7 @@ def results_table(
     name_header: str = "Model",
     order: Sequence[str] | None = None,
     spread: Sequence[str] = ("miou", "f1"),
+    per_class: bool = True,
 ) -> pd.DataFrame:
     """Aggregate ``collect_runs`` rows (one per seed) into a paper-style table, one row per name.
 
@@ -343,6 +347,9 @@ def results_table(
         name_header: header of the name column.
         order: run names in the wanted row order (others follow alphabetically).
         spread: columns that also get their std over seeds.
+        per_class: add ``"IoU <class>(%)"`` (mean ± std over seeds) for every class but the
+            background, and ``"Not learned"``: the classes whose mean IoU is under 5 %
+            (:func:`segkit.metrics.not_learned`), "–" when the model learned every class.
     """
     from segkit.report.stats import mean_std
     from segkit.report.tables import PAPER_HEADERS
@@ -362,9 +369,28 @@ def results_table(
             row[PAPER_HEADERS[c]] = mean
             if c in spread:
                 row[f"{PAPER_HEADERS[c]} std"] = std
+        if per_class and "class_iou" in g:
+            row.update(_class_columns(g["class_iou"].tolist()))
         row["n"] = int(len(g))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _class_columns(per_seed: Sequence[Mapping[str, float]]) -> dict[str, Any]:
+    """Per-class IoU columns (mean, std over seeds) and the "Not learned" cell of one model."""
+    from segkit.metrics import is_background, not_learned
+    from segkit.report.stats import mean_std
+
+    classes = list(dict.fromkeys(c for d in per_seed if isinstance(d, Mapping) for c in d))
+    out: dict[str, Any] = {}
+    means = {}
+    for c in classes:
+        means[c], std, _ = mean_std([d.get(c, float("nan")) for d in per_seed if isinstance(d, Mapping)])
+        if not is_background(c):
+            out[f"IoU {c}(%)"], out[f"IoU {c}(%) std"] = means[c], std
+    if classes:
+        out[NOT_LEARNED_HEADER] = ", ".join(not_learned({c: v / 100 for c, v in means.items()})) or "–"
+    return out
 
 
 def per_class_frame(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> pd.DataFrame:

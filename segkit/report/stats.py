@@ -55,6 +55,8 @@ class Difference:
         seeds: t interval over the paired seeds (None with fewer than two seeds).
         images: paired-bootstrap interval over test images (None without per-image matrices).
         n_seeds, n_images: the sample sizes behind the intervals.
+        variant_not_learned, baseline_not_learned: classes each model has not learned
+            (:func:`segkit.metrics.not_learned`); a difference involving such a model is no evidence.
     """
 
     name: str
@@ -65,11 +67,19 @@ class Difference:
     images: Interval | None
     n_seeds: int
     n_images: int
+    variant_not_learned: tuple[str, ...] = ()
+    baseline_not_learned: tuple[str, ...] = ()
+
+    @property
+    def comparable(self) -> bool:
+        """Both models learned every class: only then is their difference about the models."""
+        return not (self.variant_not_learned or self.baseline_not_learned)
 
     @property
     def supported(self) -> bool:
-        """Two or more seeds, and both intervals exist and exclude zero on the side of ``delta``."""
-        if self.n_seeds < 2 or self.seeds is None or self.images is None or not math.isfinite(self.delta) or self.delta == 0:
+        """Comparable models, two or more seeds, and both intervals exist and exclude zero on the
+        side of ``delta``."""
+        if not self.comparable or self.n_seeds < 2 or self.seeds is None or self.images is None or not math.isfinite(self.delta) or self.delta == 0:
             return False
         same_side = all((iv.lo > 0) if self.delta > 0 else (iv.hi < 0) for iv in (self.seeds, self.images))
         return bool(same_side)

@@ -16,6 +16,7 @@ import pandas as pd
 
 __all__ = [
     "PAPER_HEADERS",
+    "NOT_LEARNED_HEADER",
     "BEST_RULES",
     "best_mask",
     "format_cell",
@@ -85,12 +86,27 @@ def _direction(column: str, best: Mapping[str, Direction] | None) -> Direction |
     return None
 
 
+NOT_LEARNED_HEADER = "Not learned"  # results_table: the classes a row's model has not learned, or "–"
+
+# Columns a model's speed and size decide, whether or not it learned its classes.
+_MEASURED_ANYWAY = ("fps", "parameter", "params", "gflops", "flops", "latency", "memory")
+
+
+def _not_learned_rows(df: pd.DataFrame) -> pd.Series:
+    """True for rows whose "Not learned" cell names a class (``results_table``'s column)."""
+    if NOT_LEARNED_HEADER not in df.columns:
+        return pd.Series(False, index=df.index)
+    cells = df[NOT_LEARNED_HEADER].fillna("").astype(str).str.strip()
+    return ~cells.isin(["", "–", "-"])
+
+
 def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None = None,
               digits: int | Mapping[str, int] | None = None) -> pd.DataFrame:
     """Boolean frame, True where a cell holds its column's unique best value.
 
     A tie marks nothing: when two rows share the best value (as printed), bold would claim
-    a winner the numbers do not show (e.g. the same GFLOPs in every row).
+    a winner the numbers do not show (e.g. the same GFLOPs in every row). A row whose "Not
+    learned" cell names a class is never best of an accuracy column.
 
     Args:
         df: the table; only numeric columns can be marked.
@@ -107,11 +123,14 @@ def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None = None,
         if bad:
             raise ValueError(f"best={bad} must map columns to 'max' or 'min'.")
     mask = pd.DataFrame(False, index=df.index, columns=df.columns)
+    unlearned = _not_learned_rows(df)
     for col in df.columns:
         d = _direction(str(col), best)
         if d is None:
             continue
         values = pd.to_numeric(df[col], errors="coerce")
+        if not str(col).lower().startswith(_MEASURED_ANYWAY):  # accuracy is no merit of a model that did not learn
+            values = values.mask(unlearned)
         d_col = digits.get(col, 2) if isinstance(digits, Mapping) else digits
         if d_col is not None:
             values = values.round(d_col)

@@ -54,6 +54,10 @@ def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: 
         out.append("仅有一个随机种子，无法估计训练噪声，因此以下差异均不作为提升或下降。" if zh else
                    "With a single seed, training noise cannot be estimated, so no difference is claimed as a "
                    "gain or a loss.")
+    out += _not_learned_claims(differences, what, lang)
+    differences = [d for d in differences if d.comparable]
+    if not differences:
+        return out
     gains = sorted((d for d in differences if d.supported and d.delta > 0), key=lambda d: -d.delta)
     losses = sorted((d for d in differences if d.supported and d.delta < 0), key=lambda d: d.delta)
     noise = [d for d in differences if not d.supported]
@@ -79,6 +83,25 @@ def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: 
                    "Within noise (an interval includes zero, or too few seeds): " + ", ".join(map(item, noise)) + ".")
     if not gains:
         out.append(f"没有{what}显著优于基线。" if zh else f"No {what} is shown to improve on the baseline.")
+    return out
+
+
+def _not_learned_claims(differences: Sequence[Difference], what: str, lang: Lang) -> list[str]:
+    """Which models have not learned which classes: they are named, never compared or ranked."""
+    zh = lang == "zh"
+    rule = "IoU 低于 5%" if zh else "IoU under 5 % on the scored images"
+    out = []
+    base = differences[0].baseline_not_learned
+    if base:
+        classes = md_escape(", ".join(base))
+        out.append(f"基线未学会 {classes}（{rule}），因此不与其比较任何{what}。" if zh else
+                   f"The baseline has not learned {classes} ({rule}), so no {what} is compared with it.")
+    missed = [d for d in differences if d.variant_not_learned]
+    if missed:
+        items = [f"{md_escape(d.name)}（{md_escape(', '.join(d.variant_not_learned))}）" if zh else
+                 f"{md_escape(d.name)} ({md_escape(', '.join(d.variant_not_learned))})" for d in missed]
+        out.append(f"未学会的类别（{rule}），这些模型不参与比较：" + "，".join(items) + "。" if zh else
+                   f"Not learned ({rule}), so these are not compared: " + ", ".join(items) + ".")
     return out
 
 

@@ -61,13 +61,14 @@ def add_cables(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndarray, d
     return img
 
 
-def _wire_end(rng, g: Grid, img, mask, start, direction, bright: bool, damage_scale: float) -> None:
+def _wire_end(rng, g: Grid, img, mask, start, direction, bright: bool, damage_scale: float,
+              wire_width: float) -> None:
     """Draw one wire end (a thin Bezier with an unlabelled shadow) in place; label it 2."""
     length = rng.uniform(8, 34) * g.s * damage_scale
     mid = start + direction * length * 0.5 + rng.normal(0, 2.5 * g.s, 2)
     end = start + direction * length + rng.normal(0, 3 * g.s, 2)
     pts = _bezier(start, mid, end, 8)
-    width = max(1.6, rng.uniform(1.4, 3.0) * g.s)
+    width = max(1.6, rng.uniform(1.4, 3.0) * g.s) * wire_width
     x0, x1 = int(max(0, pts[:, 0].min() - 6)), int(min(g.w, pts[:, 0].max() + 7))
     y0, y1 = int(max(0, pts[:, 1].min() - 6)), int(min(g.h, pts[:, 1].max() + 7))
     if x1 <= x0 or y1 <= y0:
@@ -88,7 +89,7 @@ def _wire_end(rng, g: Grid, img, mask, start, direction, bright: bool, damage_sc
 
 
 def add_broken_wires(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndarray, mask: np.ndarray,
-                     damage_scale: float) -> None:
+                     damage_scale: float, wire_width: float = 1.0) -> None:
     """1-3 brooms of 1-5 thin wire ends leaving the strand pattern (in place), labelled 2."""
     cu, su = np.cos(rope.theta), np.sin(rope.theta)
     strand_dir = np.array([cu, su])
@@ -108,7 +109,7 @@ def add_broken_wires(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndar
             mix = rng.uniform(0.25, 0.9) if near_edge else rng.uniform(0.05, 0.6)
             direction = (1 - mix) * along_w + mix * outward
             direction /= np.linalg.norm(direction) + 1e-9
-            _wire_end(rng, g, img, mask, start, direction, bright, damage_scale)
+            _wire_end(rng, g, img, mask, start, direction, bright, damage_scale, wire_width)
 
 
 def add_glints(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndarray, distractors: float) -> np.ndarray:

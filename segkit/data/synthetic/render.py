@@ -24,6 +24,7 @@ def render_wirerope(
     blur: float = 0.8,
     distractors: float = 1.0,
     damage_scale: float = 1.0,
+    wire_width: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one wire-rope photograph and its label map.
 
@@ -39,6 +40,8 @@ def render_wirerope(
         distractors: expected number of each kind of hard negative (grease/dirt patches,
             background cables); 0 turns them off.
         damage_scale: multiplies the size of corrosion patches and the length of wire ends.
+        wire_width: multiplies the width of wire ends (at least 1.6 px before it): wider
+            ends for small images, where a 1.6-px wire is under a pixel of a stride-4 decoder.
 
     Returns:
         ``(rgb, mask)``: uint8 ``(H, W, 3)`` image and uint8 ``(H, W)`` class indices.
@@ -56,7 +59,7 @@ def render_wirerope(
     img *= 1 - 0.35 * shadow[..., None]
     img = add_cables(rng, g, rope, img, distractors)
     if broken_wire:
-        add_broken_wires(rng, g, rope, img, mask, damage_scale)
+        add_broken_wires(rng, g, rope, img, mask, damage_scale, wire_width)
     img = add_glints(rng, g, rope, img, distractors)
     return _camera(rng, g, img, noise, blur), mask
 
