@@ -138,3 +138,23 @@ def test_cam_takes_class_names(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'road' is not a class of this model" in err and "0=background, 1=corrosion, 2=broken_wire" in err
     assert "e.g. --classes corrosion,broken_wire" in err and "512" not in err
+
+
+def test_train_time_limit_bounds_the_whole_command(synthetic_root, tmp_path):
+    """`--set time_limit=S`: the command returns within S seconds and about one step, importing
+    torch, setting up, validation and the final evaluation included."""
+    import json
+    import time
+
+    limit, run = 20.0, tmp_path / "run"
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "segkit", "train", "--profile", "quick", "--data-root",
+                          str(synthetic_root), "--run-dir", str(run), "--no-progress", "--set", f"time_limit={limit}",
+                          "--set", "num_workers=0", "--set", "precision=fp32", "--epochs", "1000"],
+                         capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    assert res.returncode == 0, res.stderr[-2000:]
+    record = json.loads((run / "budget.json").read_text())
+    assert record["stopped_by"] == "time" and record["steps"] > 1
+    assert wall <= limit + 2 * record["seconds_per_step"] + 1.0, (wall, record)
+    assert "Time budget" not in res.stdout and "scoring best.pt on the val split" in res.stdout

@@ -35,6 +35,7 @@ from segkit.engine import (
 )
 from segkit.engine.checkpoint import atomic_save, load_checkpoint
 from segkit.data import voc_palette
+from segkit.metrics import not_learned
 
 
 class TinyNet(nn.Module):
@@ -463,6 +464,10 @@ def test_cli_train_evaluate_predict_export_baseline(synthetic_root, tmp_path, ca
     assert main(["evaluate", str(run), "--device", "cpu", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"===> mIoU: {round(metrics['miou'] * 100, 2)}" in out
+    assert "mean IoU of the 2 non-background classes" in out and "scored images holding each class" in out
+    assert ("warning: not learned" in out) == bool(not_learned(dict(zip(metrics["class_names"][1:],
+                                                                            [metrics["per_class"][c]["iou"]
+                                                                             for c in metrics["class_names"][1:]]))))
     img = next((Path(synthetic_root) / "JPEGImages").iterdir())
     assert main(["predict", str(run), str(img), "--out", str(tmp_path / "pred"), "--device", "cpu",
                  "--mix-type", "cutout", "--no-progress"]) == 0

@@ -370,3 +370,17 @@ def test_prop_accumulating_batches_equals_one_batch(data, n_chunks):
             parts.update(torch.from_numpy(p), torch.from_numpy(t))
     torch.testing.assert_close(parts.hist, whole.hist, rtol=0, atol=0)
     assert whole.compute().as_dict() == parts.compute().as_dict()
+
+
+def test_learning_lines_warn_about_classes_never_predicted():
+    """An all-background model: the lines give the defect-class mean and name what was not learned."""
+    from segkit.metrics import learning_lines, metrics_from_hist
+
+    hist = np.array([[900, 0, 0], [40, 0, 0], [50, 10, 0]])  # nothing predicted as broken_wire
+    m = metrics_from_hist(hist, ["background", "corrosion", "broken_wire"])
+    lines = learning_lines(m, [3, 1, 2])
+    assert lines[0].startswith("mean IoU of the 2 non-background classes: 0.00 %")
+    assert lines[1] == "scored images holding each class: background 3, corrosion 1, broken_wire 2"
+    assert "warning: not learned (IoU under 5 %): corrosion (IoU 0.0 %), broken_wire (no pixel predicted)" in lines[2]
+    learned = metrics_from_hist(np.array([[900, 5, 5], [5, 40, 0], [5, 0, 50]]), ["background", "corrosion", "wire"])
+    assert not any(line.startswith("warning") for line in learning_lines(learned))

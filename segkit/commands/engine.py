@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from segkit._utils import parse_key_values
 from segkit.commands import add_precision_args, channels_last_value
 
 __all__ = ["add_commands"]
+
+_STARTED = time.perf_counter()  # the command's start: a time_limit also counts importing torch and setting up
 
 
 def _write_text(path: str, text: str) -> None:
@@ -52,15 +55,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides["channels_last"] = channels_last_value(args.channels_last)
     if overrides:
         cfg = cfg.replace(**overrides)
+    _use_threads(args, args.device or cfg.device, cfg.num_workers)
     try:
         run = train(None, cfg, data_root=args.data_root, run_dir=args.run_dir, device=args.device,
-                    resume=args.resume, progress=not args.no_progress)
+                    resume=args.resume, progress=not args.no_progress, started=_STARTED)
     except KeyboardInterrupt:
         print(f"segkit train: interrupted; continue with: segkit train ... --run-dir {args.run_dir} --resume",
               file=sys.stderr)
         return 130
     print(f"run directory: {run}")
     return 0
+
+
+def _use_threads(args: argparse.Namespace, device: str, workers: int | str = 0) -> None:
+    """Set torch's and OpenCV's threads from the machine (or --threads) and print the choice."""
+    from segkit.engine import resolve_device
+    from segkit.engine.threads import apply_threads, plan_threads
+
+    plan = plan_threads(resolve_device(device).type, args.threads, workers)
+    apply_threads(plan)
+    print(f"[segkit] {plan.describe()}")
 
 
 def _load(args: argparse.Namespace):
@@ -81,10 +95,13 @@ def _precision(args: argparse.Namespace, model):
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from segkit.data import VOCSegmentation
-    from segkit.engine import evaluate
-    from segkit.engine.evaluate import crop_eval_scale
+    import numpy as np
 
+    from segkit.data import VOCSegmentation
+    from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion
+    from segkit.metrics import learning_lines
+
+    _use_threads(args, args.device)
     run = _load(args)
     tc = run.config["train"]
     root = args.data_root or run.config.get("data", {}).get("root")
@@ -92,11 +109,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("the run does not record its data root; pass --data-root")
     ds = VOCSegmentation(root, split=args.split or tc["val_split"], input_shape=tuple(tc["input_shape"]),
                          num_classes=run.config["model"]["num_classes"], ignore_index=tc["ignore_index"])
-    m = evaluate(run.model, ds, device=args.device, max_images=args.max_images, ignore_index=tc["ignore_index"],
-                 absent=tc.get("absent", "nan"), progress=not args.no_progress, log_every=10,
-                 precision=_precision(args, run.model),
-                 native=crop_eval_scale(tc))
+    per_image: list = []
+    cm = evaluate_confusion(run.model, ds, device=args.device, max_images=args.max_images,
+                            ignore_index=tc["ignore_index"], absent=tc.get("absent", "nan"),
+                            progress=not args.no_progress, log_every=10, precision=_precision(args, run.model),
+                            native=crop_eval_scale(tc), per_image=per_image)
+    m = cm.compute()
     m.report()
+    holding = (np.stack(per_image).sum(axis=2) > 0).sum(axis=0) if per_image else None  # GT rows per image
+    for line in learning_lines(m, holding):
+        print(line)
     if args.json:
         _write_text(args.json, json.dumps(m.as_dict(), indent=2))
     return 0
@@ -106,6 +128,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from segkit.engine import predict
     from segkit.engine.evaluate import crop_eval_scale
 
+    _use_threads(args, args.device)
     run = _load(args)
     inputs = [Path(p) for p in args.inputs]
     unreadable: list[str] = []
@@ -181,6 +204,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="auto (default: a GPU when there is one), cpu, cuda, cuda:1, mps")
     p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_threads_arg(p)
     add_precision_args(p, None, None, note=" (default: the profile's)")
     p.set_defaults(func=_cmd_train)
 
@@ -191,6 +215,11 @@ def _add_run_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--checkpoint", default="best", help="best, best_loss, last, epNNN or a .pt path")
     q.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:1, mps")
     q.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: the cores the data loader's workers leave; printed)")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -206,6 +235,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="split name, e.g. test (default: the run's val split)")
     p.add_argument("--max-images", type=int, help="score only the first N images (default: all)")
     p.add_argument("--json", help="also write the metrics as JSON here")
+    _add_threads_arg(p)
     add_precision_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -224,6 +254,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    "by another image or by an input file gets _2, _3 ...: inputs are never replaced)")
     p.add_argument("--mix-type", default="blend", help="blend (0), mask (1) or cutout (2)")
     p.add_argument("--save-mask", action="store_true", help="also save the label maps as palette PNGs")
+    _add_threads_arg(p)
     add_precision_args(p)
     p.set_defaults(func=_cmd_predict)
 

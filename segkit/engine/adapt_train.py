@@ -44,6 +44,7 @@ from segkit.engine.precision import resolve_precision
 from segkit.engine.schedule import config_lr
 from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, optimizer_step, seed_all,
                                  seed_loader_worker)
+from segkit.engine.threads import loader_workers
 from segkit.losses_mpa import PrototypeMemory, mpa_feature_loss
 from segkit.rundir import RunDir
 
@@ -243,7 +244,8 @@ def _epoch(net, tap, memory, seg_loss, optimizer, lr0, cfg, acfg, source_train, 
     first_lr = poly_lr(lr0, epoch * steps, acfg.epochs * steps, acfg.lr_power)
 
     def loader(ds, idx):
-        return DataLoader(ds, batch_size=bs, sampler=idx, num_workers=cfg.num_workers, worker_init_fn=seed_loader_worker,
+        return DataLoader(ds, batch_size=bs, sampler=idx, num_workers=loader_workers(cfg.num_workers),
+                          worker_init_fn=seed_loader_worker,
                           generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, 1)))
 
     net.train()

@@ -1,16 +1,17 @@
 """`TimeBudget`: train for a wall-clock budget (``TrainConfig.time_limit``) with a fitted schedule.
 
 A CPU user has minutes, not epochs, and a fair comparison of two recipes gives both the same
-time. The budget counts the training loop from its start: optimiser steps, the per-epoch
-validation loss and any periodic evaluation. After every step the callback measures the
-seconds per step and the cost of an epoch's end, estimates how many more steps fit and
+time. The budget is the whole :func:`segkit.engine.train` call: setting up (data, model),
+optimiser steps, the per-epoch validation loss, periodic evaluations and the final evaluation
+of best.pt, which it keeps in reserve (``reserve``: the trainer's estimate, from the time it
+takes to score an image). After every step the callback measures the seconds per step and
+the cost of an epoch's end, estimates how many more steps fit and
 
 - sets the next step's learning rate from :func:`segkit.engine.schedule.budget_lr` at
   ``i / (N - 1)`` for step ``i`` (0-based) of the ``N`` = steps done + steps that still fit:
   a warm-up + cosine over the steps the budget allows, whose last step runs at ``Min_lr``;
-- stops (``state.stop_training``) when the next step would end after the budget, so the run
-  ends within one step of it. The trainer then evaluates the last weights on the validation
-  split and scores the best checkpoint; that final evaluation comes after the budget.
+- stops (``state.stop_training``) when the next step, the epoch's end and the final
+  evaluation would end after the budget, so the call returns within about one step of it.
 
 The run also ends at ``UnFreeze_Epoch`` when that comes first (the schedule counts it).
 ``budget.json`` in the run directory records the budget, the time used and the steps. A
@@ -43,17 +44,22 @@ class TimeBudget:
         epochs: the epoch cap (``UnFreeze_Epoch``).
         device: where DDP reduces the clocks.
         clock: the time source (seconds); tests pass a fake one.
+        started: the clock's value when the command started (default: at ``on_train_start``),
+            so that setting up counts against the budget.
     """
 
     def __init__(self, seconds: float, lr: float, min_lr: float, epochs: int,
-                 device: torch.device | str = "cpu", clock: Any = time.perf_counter) -> None:
+                 device: torch.device | str = "cpu", clock: Any = time.perf_counter,
+                 started: float | None = None) -> None:
         if not seconds > 0:
             raise ValueError(f"TimeBudget: seconds={seconds} must be > 0 (TrainConfig.time_limit)")
         self.seconds, self.lr, self.min_lr, self.epochs = float(seconds), lr, min_lr, epochs
         self.device, self.clock = torch.device(device), clock
         self.done = 0              # steps finished in this run
         self.step_time = math.nan  # mean seconds of a step inside an epoch
-        self.epoch_end = 0.0       # the largest measured cost of an epoch's end (validation, evaluation)
+        self.epoch_end = 0.0       # the largest measured (or estimated) cost of an epoch's end
+        self.reserve = 0.0         # seconds kept for the final evaluation (set by the trainer)
+        self.started = started
         self.next_lr = budget_lr(0.0, lr, min_lr)
         self.expected = 0
         self.elapsed = 0.0         # seconds from the start to the end of the last step
@@ -63,12 +69,16 @@ class TimeBudget:
         self._n_timed = 0
         self._after_epoch_end = False
         self._resumed = False  # the first step after a resume pays for the start-up: not measured
+        self._end_measured = False  # epoch_end is an estimate until an epoch's end has been timed
         self._started = False
 
     # ---------------------------------------------------------------- hooks
     def on_train_start(self, state: Any) -> None:
         now = self.clock()
-        self._t0, self._last = now - self.elapsed, now  # a resumed run counts the seconds already used
+        if self.started is not None and not self._resumed:
+            self._t0, self._last = self.started, now  # setting up counted
+        else:
+            self._t0, self._last = now - self.elapsed, now  # a resumed run counts the seconds already used
         self._started = True
         self._apply(state)
 
@@ -80,9 +90,14 @@ class TimeBudget:
         self.done += 1
         self._measure(took)
         last_of_epoch = state.step >= state.steps_per_epoch
-        pending = self.epoch_end if last_of_epoch else 0.0
+        # the run ends with an epoch's end (validation) and the final evaluation; going on past an
+        # epoch's end pays for it too, and each later epoch's end is shared by its steps
+        pending = self.epoch_end * (2 if last_of_epoch else 1) + self.reserve
         recent = max(self.step_time, took) if not self._after_epoch_end else self.step_time
-        fit = math.floor((self.seconds - elapsed - pending) / recent)  # a slowing machine counts at once
+        per_step = recent + self.epoch_end / max(state.steps_per_epoch, 1)
+        fit = math.floor((self.seconds - elapsed - pending) / per_step)  # a slowing machine counts at once
+        if self.done == 1 and elapsed + pending < self.seconds:
+            fit = max(fit, 1)  # the first step also started the loader and the kernels: not yet a step's time
         left = (self.epochs - state.epoch - 1) * state.steps_per_epoch + (state.steps_per_epoch - state.step)
         remaining = min(fit, left)
         self.expected = self.done + max(remaining, 0)
@@ -99,6 +114,12 @@ class TimeBudget:
     def on_epoch_end(self, state: Any) -> None:
         if state.rank == 0:
             (state.run_dir / "budget.json").write_text(json.dumps(self.record(), indent=2) + "\n", encoding="utf-8")
+
+    def estimate_epoch_end(self, seconds: float) -> None:
+        """What an epoch's end should cost, until one has been timed (so a first epoch cut short
+        by the budget leaves time for its validation)."""
+        if not self._end_measured:
+            self.epoch_end = float(seconds)
 
     def state_dict(self) -> dict[str, Any]:
         """What ``last.pt`` keeps, so a resumed run continues this budget (the seconds used until now,
@@ -119,7 +140,8 @@ class TimeBudget:
         """What ``budget.json`` holds: the budget, the seconds used by the steps, the steps and why it ended."""
         return {"time_limit": self.seconds, "train_seconds": round(self.elapsed, 3),
                 "steps": self.done, "seconds_per_step": round(self.step_time, 4),
-                "epoch_end_seconds": round(self.epoch_end, 3), "stopped_by": self.stopped_by,
+                "epoch_end_seconds": round(self.epoch_end, 3), "final_evaluation_reserve": round(self.reserve, 3),
+                "stopped_by": self.stopped_by,
                 "last_lr": self.next_lr, "min_lr": self.min_lr, "peak_lr": self.lr}
 
     def _elapsed_and_took(self) -> tuple[float, float]:
@@ -139,8 +161,10 @@ class TimeBudget:
         if self.done == 1 or self._after_epoch_end:
             if math.isnan(self.step_time):
                 self.step_time = took  # the first step (loader start-up included) until a plain one is timed
-            else:
-                self.epoch_end = max(self.epoch_end, took - self.step_time)
+            else:  # the first measurement replaces the trainer's estimate
+                measured = took - self.step_time
+                self.epoch_end = max(self.epoch_end, measured) if self._end_measured else measured
+                self._end_measured = True
             return
         self._timed += took
         self._n_timed += 1

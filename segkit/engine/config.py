@@ -151,7 +151,7 @@ class TrainConfig:
     channels_last: Literal["auto"] | bool = "auto"
     sync_bn: bool = False
     cudnn_benchmark: bool = True
-    num_workers: int = 4
+    num_workers: int | Literal["auto"] = 4
     seed: int = 11
     max_train_batches: int | None = None
     max_val_images: int | None = None

@@ -39,6 +39,7 @@ from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed
                                  seed_all, seed_loader_worker)
 from segkit.engine.precision import Precision
 from segkit.engine.schedule import EpochLR, config_lr, set_optimizer_lr
+from segkit.engine.threads import loader_workers
 from segkit.rundir import RunDir
 
 __all__ = ["TrainParts", "LoopState", "EpochPlan", "Trainer"]
@@ -120,14 +121,17 @@ class Trainer:
     """
 
     def __init__(self, parts: TrainParts, callbacks: Sequence[Any], progress: bool,
-                 say: Callable[..., None]) -> None:
+                 say: Callable[..., None], started: float | None = None) -> None:
         self.parts, self.cfg = parts, parts.cfg
         self.callbacks, self.progress, self.say = list(callbacks), progress, say
         self.total = self.cfg.UnFreeze_Epoch
         self.budget: TimeBudget | None = None
+        self.report_images = 0  # images the final evaluation scores (the budget keeps time for them)
+        self._eval_seconds = 0.0  # how long the last evaluation took
         if self.cfg.time_limit is not None:  # a wall-time budget steers the rate and ends the run
             fitted = self.schedule_for(self.cfg.Unfreeze_batch_size)
-            self.budget = TimeBudget(self.cfg.time_limit, fitted.lr, fitted.min_lr, self.total, parts.info.device)
+            self.budget = TimeBudget(self.cfg.time_limit, fitted.lr, fitted.min_lr, self.total, parts.info.device,
+                                     started=started)
             self.callbacks.append(self.budget)
         first_lr = self.schedule_for(self.stage_of(self.cfg.Init_Epoch)[1]).lr
         self.optimizer = build_optimizer(parts.net, self.cfg, first_lr)
@@ -138,9 +142,9 @@ class Trainer:
         self.state = TrainState(self.cfg, parts.rd.path, parts.net, self.optimizer, history=self.loop.history,
                                 rank=parts.info.rank)
         self._frozen: bool | None = None
-        n_val = len(parts.val_ds) if self.cfg.max_val_images is None else min(len(parts.val_ds),
-                                                                              self.cfg.max_val_images)
-        self._val_idx = list(range(parts.info.rank, n_val, parts.info.world_size))
+        self._n_val = len(parts.val_ds) if self.cfg.max_val_images is None else min(len(parts.val_ds),
+                                                                                    self.cfg.max_val_images)
+        self._val_idx = list(range(parts.info.rank, self._n_val, parts.info.world_size))
 
     # ------------------------------------------------------------------ recipe
     def stage_of(self, epoch: int) -> tuple[str, int]:
@@ -165,7 +169,8 @@ class Trainer:
         """A loader over `indices` whose workers are seeded by (seed, epoch, rank)."""
         info = self.parts.info
         g = torch.Generator().manual_seed(epoch_seed(self.cfg.seed, epoch, info.rank))
-        return DataLoader(ds, batch_size=bs, sampler=indices, drop_last=False, num_workers=self.cfg.num_workers,
+        workers = loader_workers(self.cfg.num_workers, info.device.type)
+        return DataLoader(ds, batch_size=bs, sampler=indices, drop_last=False, num_workers=workers,
                           pin_memory=info.device.type == "cuda", worker_init_fn=seed_loader_worker, generator=g)
 
     # ------------------------------------------------------------------ resume
@@ -224,8 +229,7 @@ class Trainer:
                      "evaluations without a better val mIoU; nothing left to train")
             return
         main = self.parts.info.is_main
-        ep_bar = tqdm(total=self.total, initial=self.start_epoch, desc="Epochs", unit="ep",
-                      disable=not (self.progress and main), dynamic_ncols=True)
+        ep_bar = self._outer_bar(main)
         ctrl_c = DeferredInterrupt()
         try:
             with ctrl_c:
@@ -238,6 +242,22 @@ class Trainer:
             self._save_interrupted(exact=not ctrl_c.forced)
             raise
         ep_bar.close()
+
+    def _epoch_label(self, epoch: int) -> str:
+        """"3/100", or under a time budget "3" with the seconds used (the epoch cap is then no estimate)."""
+        if self.budget is None:
+            return f"{epoch + 1}/{self.total}"
+        return f"{epoch + 1} ({self.budget.elapsed:.0f}/{self.budget.seconds:.0f} s)"
+
+    def _outer_bar(self, main: bool) -> Any:
+        """The run's bar: epochs, or the seconds of the time budget when there is one."""
+        off = not (self.progress and main)
+        if self.budget is not None:
+            return tqdm(total=round(self.budget.seconds), initial=min(round(self.budget.elapsed),
+                        round(self.budget.seconds)), desc="Time budget", unit="s", disable=off, dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s{postfix}")
+        return tqdm(total=self.total, initial=self.start_epoch, desc="Epochs", unit="ep", disable=off,
+                    dynamic_ncols=True)
 
     def run_epoch(self, ctrl_c: DeferredInterrupt, ep_bar: Any) -> bool:
         """Train, validate, evaluate when due and checkpoint one epoch; True when a hook asked to stop."""
@@ -257,17 +277,23 @@ class Trainer:
         if self.ema is not None:
             row["weights"] = "ema"  # the val and eval columns score the averaged weights
         row["data_wait"] = self.state.data_wait  # seconds the training steps waited for the data loader
-        cm = self.evaluate(row) if self._evaluation_due(epoch) else None
+        cm = None
+        if self._evaluation_due(epoch):
+            self._checkpoint_before_evaluation(row)
+            cm = self.evaluate(row)
         row["time"] = time.perf_counter() - t0
         loop.history.append(row)
         stop_early = cm is not None and self._early_stop_reached(row)
         self.state.row = row
         self.save(row, cm)
         loop.end_epoch()
-        self.say(f"Epoch:{epoch + 1}/{self.total}")
+        self.say(f"Epoch:{self._epoch_label(epoch)}")
         self.say("Total Loss: %.3f || Val Loss: %.3f " % (row["train_loss"], val_loss)
                  + (f"|| mIoU: {row['miou'] * 100:.2f}" if "miou" in row else ""))
-        ep_bar.update(1)
+        if self.budget is not None:  # the bar counts the budget's seconds, not a nominal epoch cap
+            ep_bar.update(min(round(self.budget.elapsed), ep_bar.total) - ep_bar.n)
+        else:
+            ep_bar.update(1)
         ep_bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_loss=f"{val_loss:.3f}", lr=f"{plan.lr:.3g}")
         if stop_early:
             self.state.stop_training = True
@@ -319,7 +345,7 @@ class Trainer:
         p.model_train.train()
         indices = plan.order[loop.step * plan.local_batch: plan.steps * plan.local_batch]
         bar = tqdm(self.loader(p.train_ds, indices, plan.local_batch, loop.epoch), total=plan.steps,
-                   initial=loop.step, desc=f"Epoch {loop.epoch + 1}/{self.total}", unit="it", leave=False,
+                   initial=loop.step, desc=f"Epoch {self._epoch_label(loop.epoch)}", unit="it", leave=False,
                    dynamic_ncols=True, disable=not (self.progress and p.info.is_main))
         ready = time.perf_counter()
         for x, y in bar:
@@ -394,6 +420,21 @@ class Trainer:
         v_sum, vf_sum, v_n = all_reduce_sum([v_sum, vf_sum, v_n], dev)
         return v_sum / max(v_n, 1), vf_sum / max(v_n, 1)
 
+    def _checkpoint_before_evaluation(self, row: dict[str, Any]) -> None:
+        """Write last.pt before the run's last evaluation or a long one, so that Ctrl-C or a crash
+        while the user waits for it loses no training (a resume goes on after this epoch)."""
+        epoch = self.loop.epoch
+        final = self.state.stop_training or epoch + 1 == self.total
+        if not (final or self._eval_seconds > 30.0):
+            return
+        self.loop.history.append(row)
+        try:
+            snap = self.snapshot(epoch + 1)
+            if self.parts.info.is_main:
+                self.parts.rd.save_checkpoint("last", snap)
+        finally:
+            self.loop.history.pop()
+
     def _evaluation_due(self, epoch: int) -> bool:
         cfg = self.cfg
         return (cfg.eval_flag and (epoch + 1) % cfg.eval_period == 0) or epoch + 1 == self.total \
@@ -412,11 +453,19 @@ class Trainer:
     def evaluate(self, row: dict[str, Any]) -> Any:
         """Score the validation split at the original resolution; add the metrics to `row`."""
         p = self.parts
+        t0 = time.perf_counter()
         cm = evaluate_confusion(self.eval_net, p.val_ds, distributed=p.info.distributed, **p.eval_kw)
+        self._eval_seconds = time.perf_counter() - t0
+        self.keep_for_final_evaluation(self._eval_seconds / max(self._n_val, 1))
         m = cm.compute()
         row.update({k: float(v) for k, v in m.summary().items() if k != "mean_f1_fg"})
         row.update({f"iou_{n}": float(v) for n, v in zip(m.class_names, m.iou)})
         return cm
+
+    def keep_for_final_evaluation(self, seconds_per_image: float) -> None:
+        """Have the budget keep the time the final evaluation of ``report_images`` will take."""
+        if self.budget is not None:
+            self.budget.reserve = seconds_per_image * self.report_images
 
     # ------------------------------------------------------------------ checkpoints
     def payload(self, epoch: int, net: nn.Module | None = None, **extra: Any) -> dict[str, Any]:
@@ -466,6 +515,12 @@ class Trainer:
             if p.info.is_main:
                 p.rd.save_checkpoint("last", snap)
         if p.info.is_main:
-            where = f"epoch {loop.epoch + 1}, step {loop.step}" if exact else f"the end of epoch {loop.epochs_done}"
+            if not last.is_file():
+                tqdm.write(f"\n[segkit] interrupted before the first checkpoint: nothing to resume in {p.rd.path}; "
+                           "run the same command again to start over.")
+                return
+            saved = load_checkpoint(last, map_location="cpu")
+            at = saved.get("interrupted")
+            where = (f"epoch {at['epoch'] + 1}, step {at['step']}" if at else f"the end of epoch {saved['epoch']}")
             tqdm.write(f"\n[segkit] interrupted; {last} holds the state at {where}. "
                        "Continue with resume=True (CLI: --resume).")

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from segkit.engine.config import TrainConfig
+from segkit.engine.threads import set_opencv_threads
 
 __all__ = ["NonFiniteLossError", "nonfinite_message", "build_optimizer", "optimizer_step", "seed_all", "epoch_seed", "seed_loader_worker"]
 
@@ -78,3 +79,4 @@ def seed_loader_worker(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32
     random.seed(s)
     np.random.seed(s)
+    set_opencv_threads(1)  # a worker augments one image at a time; OpenCV's pool would compete with torch

@@ -14,6 +14,7 @@ The parts: :mod:`segkit.engine.build` (datasets, model, placement), :mod:`segkit
 from __future__ import annotations
 
 import platform
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
@@ -36,6 +37,8 @@ from segkit.engine.loop import Trainer, TrainParts
 from segkit.engine.optim import NonFiniteLossError, seed_all
 from segkit.engine.rare_setup import setup_rare
 from segkit.engine.schedule import step_sanity_check
+from segkit.engine.threads import loader_workers
+from segkit.metrics import learning_lines
 from segkit.rundir import HISTORY_COLUMNS, RunDir
 
 __all__ = ["train", "plan_run", "load_run", "Run", "Callback", "TrainState", "NonFiniteLossError", "HISTORY_COLUMNS",
@@ -69,6 +72,7 @@ def train(
     train_dataset: Any = None,
     val_dataset: Any = None,
     test_dataset: Any = None,
+    started: float | None = None,
 ) -> Path:
     """Train a segmentation model with the reference recipe and write a run directory.
 
@@ -100,6 +104,8 @@ def train(
         verbose: Print the config table and the per-epoch lines.
         train_dataset, val_dataset, test_dataset: Use these datasets instead of building
             ``VOCSegmentation`` from `data_root` (evaluation ones need ``load_original``).
+        started: ``time.perf_counter()`` when the command started (default: when this call
+            starts): ``cfg.time_limit`` counts from then, and covers the final evaluation.
 
     Returns:
         The run directory.
@@ -112,6 +118,7 @@ def train(
     """
     import torch.distributed as dist
 
+    started = time.perf_counter() if started is None else started  # a time_limit counts the whole call
     cfg = cfg if cfg is not None else TrainConfig()
     created_group = not (dist.is_available() and dist.is_initialized())
     info = setup_distributed(device or cfg.device)
@@ -122,7 +129,7 @@ def train(
         if info.is_main:
             lock = _claim(rd, verbose)
         _train(model, cfg, data_root, rd, info, resume, list(callbacks), progress, verbose,
-               (train_dataset, val_dataset, test_dataset))
+               (train_dataset, val_dataset, test_dataset), started)
         return rd.path
     finally:
         if lock is not None:
@@ -146,7 +153,8 @@ def plan_run(model: nn.Module | str | None, cfg: TrainConfig, data_root: str | P
 
 
 def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistInfo, resume: bool,
-           callbacks: list[Any], progress: bool, verbose: bool, datasets: tuple[Any, Any, Any]) -> None:
+           callbacks: list[Any], progress: bool, verbose: bool, datasets: tuple[Any, Any, Any],
+           started: float | None = None) -> None:
     """Prepare the run, train it with a :class:`Trainer`, then score best.pt on the report split."""
     loud = verbose and info.is_main
     say = (lambda *a: tqdm.write(" ".join(str(x) for x in a))) if loud else (lambda *a: None)
@@ -156,12 +164,14 @@ def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistI
                          "continue it or choose a new run_dir")
     resuming = resume and last_path.is_file()
     parts, fingerprint, given_sets = _prepare(model, cfg, data_root, rd, info, resuming, progress, loud, say, datasets)
-    trainer = Trainer(parts, callbacks, progress, say)
+    trainer = Trainer(parts, callbacks, progress, say, started=started)
     if resuming:
         trainer.resume(fingerprint)
     elif resume:
         say(f"[resume] no {last_path} yet; starting a new run")
     report_ds, report_split = _report_split(parts.cfg, *given_sets[1:])
+    if trainer.budget is not None:
+        _time_the_evaluation(trainer, report_ds)
     resolved = _resolved_config(trainer, data_root, given_sets, report_split, resume)
     if resolved["changes"]:  # never equal to a fresh run's: its first epochs trained under another config
         fingerprint["resumed_with_changes"] = resolved["changes"]
@@ -179,6 +189,9 @@ def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistI
         if not rd.checkpoint("best").is_file():  # stopped early before any evaluation: keep the last weights
             history = trainer.loop.history
             rd.save_checkpoint("best", trainer.payload(trainer.loop.epochs_done, metrics=history[-1] if history else {}))
+        if trainer.budget is not None:
+            say(f"scoring best.pt on the {report_split} split ({trainer.report_images} images, about "
+                f"{trainer.budget.reserve:.0f} s)")
         payload = _final_evaluation(rd, parts.net, report_ds, report_split, parts.cfg, parts.eval_kw, trainer.loop.best)
         say(f"best val mIoU at epoch {payload['epoch']}; scored on the {report_split} split "
             f"({payload['num_images']} images):")
@@ -226,6 +239,23 @@ def _prepare(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: Dis
     return parts, fingerprint, (train_ds, val_ds, test_ds)
 
 
+def _time_the_evaluation(trainer: Trainer, report_ds: Any) -> None:
+    """Time the scoring of one image, so the time budget keeps what the final evaluation and the
+    first epoch's end will take (each later evaluation measures it again)."""
+    p = trainer.parts
+    n = len(report_ds) if p.cfg.max_val_images is None else min(len(report_ds), p.cfg.max_val_images)
+    trainer.report_images = n
+    one = {**p.eval_kw, "max_images": 1, "progress": False}
+    evaluate_confusion(trainer.eval_net, report_ds, distributed=False, **one)  # the first call sets kernels up
+    t0 = time.perf_counter()
+    evaluate_confusion(trainer.eval_net, report_ds, distributed=False, **one)
+    per_image = time.perf_counter() - t0
+    trainer.keep_for_final_evaluation(per_image)
+    n_val = len(p.val_ds) if p.cfg.max_val_images is None else min(len(p.val_ds), p.cfg.max_val_images)
+    due = p.cfg.eval_flag and p.cfg.eval_period == 1
+    trainer.budget.estimate_epoch_end(per_image * n_val * (2 if due else 1))  # validation loss (+ evaluation)
+
+
 def _report_split(cfg: TrainConfig, val_ds: Any, test_ds: Any) -> tuple[Any, str]:
     """(dataset, split name) that metrics.json scores: the test split when there is one, else val."""
     report_ds = test_ds if test_ds is not None else val_ds
@@ -260,6 +290,8 @@ def _resolved_config(trainer: Trainer, data_root: Any, datasets: tuple[Any, Any,
         "train": {**cfg.to_dict(), "model": p.spec.get("name") or p.spec.get("class")},
         "changes": earlier + ([{"resumed_at_epoch": trainer.start_epoch, "changed": changes}] if changes else []),
         "precision": p.prec.to_dict(),  # what precision/channels_last "auto" resolved to on this device
+        "threads": {"torch": torch.get_num_threads(),
+                    "loader_workers": loader_workers(cfg.num_workers, p.info.device.type)},
         "rare_classes": p.rare.record() if p.rare else None,
     }
 
@@ -293,7 +325,8 @@ def _final_evaluation(rd: RunDir, net: nn.Module, report_ds: Any, report_split: 
                        [str(i) for i in ids], report_split)
     rd.write_confusion(m.hist, list(m.class_names))
     rd.write_metrics(payload)
-    return {**payload, "_lines": m.report_lines()}
+    holding = (np.stack(per_image).sum(axis=2) > 0).sum(axis=0) if per_image else None  # GT rows per image
+    return {**payload, "_lines": m.report_lines() + learning_lines(m, holding)}
 
 
 class Run(NamedTuple):

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from segkit.metrics._functional import f1_of_means, mean_of_f1
 from segkit.metrics.confusion import ConfusionMatrix
-from segkit.metrics.learned import NOT_LEARNED_IOU, is_background, not_learned
+from segkit.metrics.learned import NOT_LEARNED_IOU, is_background, learning_lines, not_learned
 from segkit.metrics.results import SegMetrics, metrics_from_hist
 
 __all__ = [
@@ -42,5 +42,6 @@ __all__ = [
     "mean_of_f1",
     "NOT_LEARNED_IOU",
     "not_learned",
+    "learning_lines",
     "is_background",
 ]

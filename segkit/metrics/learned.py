@@ -8,9 +8,9 @@ its tables and never ranks it in a paragraph, and ``segkit evaluate`` warns abou
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
-__all__ = ["NOT_LEARNED_IOU", "not_learned", "is_background"]
+__all__ = ["NOT_LEARNED_IOU", "not_learned", "is_background", "learning_lines"]
 
 NOT_LEARNED_IOU = 0.05  # IoU (a fraction) under which a class counts as not learned
 
@@ -29,3 +29,31 @@ def not_learned(iou: Mapping[str, float], threshold: float = NOT_LEARNED_IOU) ->
 def is_background(name: str) -> bool:
     """Whether a class name is the background class (its IoU is shown apart from the defects')."""
     return str(name).strip().lower() in _BACKGROUND_NAMES
+
+
+def learning_lines(metrics: Any, images_per_class: Sequence[int] | None = None) -> list[str]:
+    """What a reader of an mIoU needs beside it: the mean over the non-background classes, how
+    many scored images hold each class, and a warning naming the classes not learned.
+
+    Args:
+        metrics: a :class:`segkit.metrics.SegMetrics` (``class_names``, ``iou``, ``hist``).
+        images_per_class: scored images holding each class (None: not printed).
+    """
+    names = list(metrics.class_names)
+    fg = [i for i, n in enumerate(names) if not is_background(n)] or list(range(1, len(names)))
+    fg_iou = [float(metrics.iou[i]) for i in fg if math.isfinite(float(metrics.iou[i]))]
+    lines = []
+    if fg_iou:
+        lines.append(f"mean IoU of the {len(fg_iou)} non-background classes: {100 * sum(fg_iou) / len(fg_iou):.2f} % "
+                     f"(mIoU {100 * float(metrics.miou):.2f} % counts the background too)")
+    if images_per_class is not None:
+        lines.append("scored images holding each class: "
+                     + ", ".join(f"{n} {int(c)}" for n, c in zip(names, images_per_class)))
+    missed = not_learned({names[i]: float(metrics.iou[i]) for i in fg})
+    if missed:
+        predicted = metrics.hist.sum(axis=0)
+        why = [f"{n} (no pixel predicted)" if predicted[names.index(n)] == 0
+               else f"{n} (IoU {100 * float(metrics.iou[names.index(n)]):.1f} %)" for n in missed]
+        lines.append(f"warning: not learned (IoU under {100 * NOT_LEARNED_IOU:g} %): {', '.join(why)}; the mIoU says "
+                     "nothing about finding them")
+    return lines

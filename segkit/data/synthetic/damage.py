@@ -89,8 +89,9 @@ def _wire_end(rng, g: Grid, img, mask, start, direction, bright: bool, damage_sc
 
 
 def add_broken_wires(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndarray, mask: np.ndarray,
-                     damage_scale: float, wire_width: float = 1.0) -> None:
-    """1-3 brooms of 1-5 thin wire ends leaving the strand pattern (in place), labelled 2."""
+                     damage_scale: float, wire_width: float = 1.0, dark_wires: float = 0.3) -> None:
+    """1-3 brooms of 1-5 thin wire ends leaving the strand pattern (in place), labelled 2; a
+    broom is dark (a shadowed, low-contrast break) with probability `dark_wires`, else bright."""
     cu, su = np.cos(rope.theta), np.sin(rope.theta)
     strand_dir = np.array([cu, su])
     for _ in range(int(rng.integers(1, 4))):
@@ -102,7 +103,7 @@ def add_broken_wires(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndar
         by = g.h / 2 + u0 * su + v0 * cu
         outward = np.array([-su, cu]) * np.sign(vn0 if near_edge else rng.choice([-1, 1]))
         n_ends = int(rng.integers(1, 6))
-        bright = rng.random() < 0.7
+        bright = rng.random() >= dark_wires
         for _e in range(n_ends):
             start = np.array([bx, by]) + rng.normal(0, 3 * g.s, 2)
             along_w = strand_dir * rng.choice([-1, 1])
