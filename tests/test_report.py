@@ -864,3 +864,23 @@ def test_not_learned_rule():
     assert NOT_LEARNED_IOU == 0.05
     assert not_learned({"background": 0.97, "corrosion": 0.049, "wire": 0.05, "absent": float("nan")}) == ["corrosion"]
     assert is_background("Background") and not is_background("Sky")
+
+
+def test_ensure_dataset_compares_the_generator_arguments_it_is_given(tmp_path):
+    """The profile's embedded data (report: synthetic:) is regenerated when a generator argument
+    differs, and reused when a notebook asks for what is there."""
+    from segkit.commands.report import generator_settings
+    from segkit.report.runs import ensure_dataset
+
+    logged: list[str] = []
+    root = ensure_dataset(tmp_path / "d", n_images=6, size=64, log=logged.append, damage_scale=2.0, dark_wires=0.0)
+    made = json.loads((root / "synthetic.json").read_text())
+    assert (made["damage_scale"], made["dark_wires"]) == (2.0, 0.0)
+    asked = {"n_images": 6, "size": 64, "val_fraction": 0.1, "damage_scale": 2.0, "dark_wires": 0.0}
+    passed = generator_settings(made, asked)
+    assert passed == {"val_fraction": 0.1, "damage_scale": 2.0, "dark_wires": 0.0}  # what the notebooks get
+    logged.clear()
+    ensure_dataset(root, n_images=6, size=64, log=logged.append, **passed)
+    assert logged == []  # reused
+    ensure_dataset(root, n_images=6, size=64, log=logged.append, damage_scale=1.0)
+    assert logged == [f"regenerating synthetic data in {root} (damage_scale 2.0 -> 1.0)"]

@@ -90,6 +90,14 @@ def executor_settings(args: argparse.Namespace, settings: dict) -> tuple[str, di
     return "slurm", options
 
 
+def generator_settings(made: dict, asked: dict | None = None) -> dict:
+    """The synthetic data's arguments a notebook passes on (``setup_notebook(synthetic=...)``):
+    ``val_fraction`` and the generator's own, those the profile sets (`asked`), as `made` has them."""
+    keys = [k for k in (asked if asked is not None else made)
+            if k not in ("root", "n_images", "size", "seed", "test_fraction", "parameters")]
+    return {k: made[k] for k in keys if k in made}
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Run the report; return 0 on success, 1 when a notebook fails (message names it and the cell)."""
     import sys
@@ -114,7 +122,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         data_root = Path(syn.get("root", f"data/wirerope-{profile_name}")).resolve()
         ensure_dataset(data_root, n_images=int(syn.get("n_images", 60)), size=int(syn.get("size", 96)),
                        seed=int(syn.get("seed", 0)), test_fraction=float(syn.get("test_fraction", 0.0)),
-                       log=lambda m: print(m, flush=True))
+                       log=lambda m: print(m, flush=True), **generator_settings(syn))
     # one folder per profile and dataset: reports of different data never mix
     out_dir = Path(args.out or Path("reports") / profile_name / data_root.name).resolve()
     runs_dir = Path(args.runs or Path("runs") / profile_name / data_root.name).resolve()
@@ -137,7 +145,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     made = data_root / "synthetic.json"
     made = json.loads(made.read_text(encoding="utf-8")) if made.is_file() else (None if args.data else syn)
     if made:
-        base.update(n_images=int(made.get("n_images", 60)), test_fraction=float(made.get("test_fraction", 0.0)))
+        base.update(n_images=int(made.get("n_images", 60)), test_fraction=float(made.get("test_fraction", 0.0)),
+                    synthetic=generator_settings(made, syn))
+    if not args.data:  # notebook parameters that suit the embedded data only (e.g. its crop_scale)
+        base.update(syn.get("parameters", {}) or {})
     claim_report_dir(out_dir)  # before anything is written or removed there
     print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}",
           flush=True)

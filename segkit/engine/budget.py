@@ -58,7 +58,7 @@ class TimeBudget:
         self.done = 0              # steps finished in this run
         self.step_time = math.nan  # mean seconds of a step inside an epoch
         self.epoch_end = 0.0       # the largest measured (or estimated) cost of an epoch's end
-        self.reserve = 0.0         # seconds kept for the final evaluation (set by the trainer)
+        self.reserve = 0.0         # seconds kept for the final evaluation (`keep`)
         self.started = started
         self.next_lr = budget_lr(0.0, lr, min_lr)
         self.expected = 0
@@ -115,11 +115,22 @@ class TimeBudget:
         if state.rank == 0:
             (state.run_dir / "budget.json").write_text(json.dumps(self.record(), indent=2) + "\n", encoding="utf-8")
 
+    def keep(self, seconds: float) -> None:
+        """Keep `seconds` for the final evaluation (every DDP rank calls this: see `_mean_over_ranks`)."""
+        self.reserve = self._mean_over_ranks(seconds)
+
     def estimate_epoch_end(self, seconds: float) -> None:
         """What an epoch's end should cost, until one has been timed (so a first epoch cut short
-        by the budget leaves time for its validation)."""
+        by the budget leaves time for its validation); every DDP rank calls this."""
+        seconds = self._mean_over_ranks(seconds)
         if not self._end_measured:
-            self.epoch_end = float(seconds)
+            self.epoch_end = seconds
+
+    def _mean_over_ranks(self, seconds: float) -> float:
+        """The ranks' mean of a locally timed value, so that all ranks decide alike."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return all_reduce_sum([seconds], self.device)[0] / torch.distributed.get_world_size()
+        return float(seconds)
 
     def state_dict(self) -> dict[str, Any]:
         """What ``last.pt`` keeps, so a resumed run continues this budget (the seconds used until now,

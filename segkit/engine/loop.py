@@ -127,7 +127,6 @@ class Trainer:
         self.total = self.cfg.UnFreeze_Epoch
         self.budget: TimeBudget | None = None
         self.report_images = 0  # images the final evaluation scores (the budget keeps time for them)
-        self._eval_seconds = 0.0  # how long the last evaluation took
         if self.cfg.time_limit is not None:  # a wall-time budget steers the rate and ends the run
             fitted = self.schedule_for(self.cfg.Unfreeze_batch_size)
             self.budget = TimeBudget(self.cfg.time_limit, fitted.lr, fitted.min_lr, self.total, parts.info.device,
@@ -421,11 +420,11 @@ class Trainer:
         return v_sum / max(v_n, 1), vf_sum / max(v_n, 1)
 
     def _checkpoint_before_evaluation(self, row: dict[str, Any]) -> None:
-        """Write last.pt before the run's last evaluation or a long one, so that Ctrl-C or a crash
-        while the user waits for it loses no training (a resume goes on after this epoch)."""
+        """Write last.pt before the run's last evaluation (a full one, often minutes on a CPU), so
+        that Ctrl-C or a crash while the user waits for it loses no training (a resume goes on
+        after this epoch). Every rank takes the same decision: the snapshot is a collective."""
         epoch = self.loop.epoch
-        final = self.state.stop_training or epoch + 1 == self.total
-        if not (final or self._eval_seconds > 30.0):
+        if not (self.state.stop_training or epoch + 1 == self.total):
             return
         self.loop.history.append(row)
         try:
@@ -455,8 +454,7 @@ class Trainer:
         p = self.parts
         t0 = time.perf_counter()
         cm = evaluate_confusion(self.eval_net, p.val_ds, distributed=p.info.distributed, **p.eval_kw)
-        self._eval_seconds = time.perf_counter() - t0
-        self.keep_for_final_evaluation(self._eval_seconds / max(self._n_val, 1))
+        self.keep_for_final_evaluation((time.perf_counter() - t0) / max(self._n_val, 1))
         m = cm.compute()
         row.update({k: float(v) for k, v in m.summary().items() if k != "mean_f1_fg"})
         row.update({f"iou_{n}": float(v) for n, v in zip(m.class_names, m.iou)})
@@ -465,7 +463,7 @@ class Trainer:
     def keep_for_final_evaluation(self, seconds_per_image: float) -> None:
         """Have the budget keep the time the final evaluation of ``report_images`` will take."""
         if self.budget is not None:
-            self.budget.reserve = seconds_per_image * self.report_images
+            self.budget.keep(seconds_per_image * self.report_images)
 
     # ------------------------------------------------------------------ checkpoints
     def payload(self, epoch: int, net: nn.Module | None = None, **extra: Any) -> dict[str, Any]:

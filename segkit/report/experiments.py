@@ -262,7 +262,8 @@ def experiment_table(runs_dir: str | Path, experiment: str,
 
 
 def train_config(profile: str = "quick", epochs: int | None = None, batch_size: int | None = None,
-                 image_size: int | None = None, smoke: bool = False, **overrides: Any):
+                 image_size: int | None = None, smoke: bool = False, crop_scale: float | str | None = None,
+                 **overrides: Any):
     """``TrainConfig.profile(profile)`` with the notebook's common knobs applied.
 
     Args:
@@ -271,6 +272,7 @@ def train_config(profile: str = "quick", epochs: int | None = None, batch_size: 
         batch_size: ``Unfreeze_batch_size``.
         image_size: square ``input_shape``.
         smoke: cap every epoch at 2 batches and evaluate on 4 images (tests, CI).
+        crop_scale: the scale of the images the training crops are cut from (None: the profile's).
         **overrides: any other ``TrainConfig`` field.
     """
     from segkit.engine import TrainConfig
@@ -284,6 +286,8 @@ def train_config(profile: str = "quick", epochs: int | None = None, batch_size: 
         kw["input_shape"] = [int(image_size), int(image_size)]
     if smoke:
         kw.update(max_train_batches=2, max_val_images=4)
+    if crop_scale is not None:
+        kw["crop_scale"] = crop_scale
     kw["num_classes"] = None  # from the dataset's classes.txt, so --data with any dataset works
     kw.update(overrides)
     return TrainConfig.profile(profile, **kw)

@@ -20,7 +20,8 @@ class NotebookPaths(NamedTuple):
 def setup_notebook(*, seed: int = 0, threads: int = 0, lang: str = "en", data_root: str | Path | None = None,
                    runs_dir: str | Path | None = None, figures_dir: str | Path | None = None,
                    tables_dir: str | Path | None = None, n_images: int = 80, image_size: int = 64,
-                   test_fraction: float = 0.0, device: str = "cpu") -> NotebookPaths:
+                   test_fraction: float = 0.0, device: str = "cpu",
+                   synthetic: dict | None = None) -> NotebookPaths:
     """Seed torch, set threads and the figure style, and make sure the dataset exists.
 
     Args:
@@ -31,6 +32,8 @@ def setup_notebook(*, seed: int = 0, threads: int = 0, lang: str = "en", data_ro
             missing or was generated with other arguments (see ``ensure_dataset``).
         runs_dir, figures_dir, tables_dir: output folders, returned as paths.
         n_images, image_size, test_fraction: the synthetic data to generate.
+        synthetic: more arguments of ``make_synthetic_wirerope`` (``val_fraction``,
+            ``damage_scale`` ...): the profile's embedded data (``report: synthetic:``).
         device: only printed, so the reader sees where the notebook trains.
 
     Returns:
@@ -49,7 +52,7 @@ def setup_notebook(*, seed: int = 0, threads: int = 0, lang: str = "en", data_ro
     use_style(lang)
     if data_root is not None:
         data_root = ensure_dataset(data_root, n_images=n_images, size=image_size, seed=seed,
-                                   test_fraction=test_fraction, log=print)
+                                   test_fraction=test_fraction, log=print, **(synthetic or {}))
     paths = NotebookPaths(*(None if p is None else Path(p) for p in (data_root, runs_dir, figures_dir, tables_dir)))
     if data_root is not None:
         print("data:", paths.data_root, "| runs:", paths.runs_dir, "| device:", device)

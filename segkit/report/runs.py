@@ -35,13 +35,14 @@ _SYNTHETIC_KEYS = ("n_images", "size", "seed", "val_fraction", "test_fraction")
 
 
 def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: int = 0, val_fraction: float = 0.1,
-                   test_fraction: float = 0.0, log: Callable[[str], Any] | None = None) -> Path:
+                   test_fraction: float = 0.0, log: Callable[[str], Any] | None = None, **generator: Any) -> Path:
     """Return ``root``; generate the synthetic wire-rope dataset there first when needed.
 
     A folder with split lists and no ``synthetic.json`` (a user's own data) is used as it
-    is. A synthetic folder generated with other arguments (``size 64 -> 96``) is generated
-    again, so a notebook never trains on data of another size than it asked for, but only
-    when its files are exactly those the generator wrote (``synthetic_changes``).
+    is. A synthetic folder generated with other arguments (``size 64 -> 96``, or any of the
+    `generator` arguments of ``make_synthetic_wirerope`` given here, e.g. ``damage_scale``)
+    is generated again, so a notebook never trains on data of another kind than it asked for,
+    but only when its files are exactly those the generator wrote (``synthetic_changes``).
 
     Raises:
         ValueError: the dataset would be regenerated but someone changed its files.
@@ -50,13 +51,13 @@ def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: i
 
     root = Path(root)
     want = {"n_images": int(n_images), "size": [int(size), int(size)], "seed": int(seed),
-            "val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
+            "val_fraction": float(val_fraction), "test_fraction": float(test_fraction), **generator}
     meta = root / "synthetic.json"
     if (root / "ImageSets" / "Segmentation" / "train.txt").is_file():
         if not meta.is_file():
             return root
         have = json.loads(meta.read_text(encoding="utf-8"))
-        diff = [f"{k} {have.get(k)} -> {want[k]}" for k in _SYNTHETIC_KEYS if have.get(k) != want[k]]
+        diff = [f"{k} {have.get(k)} -> {want[k]}" for k in (*_SYNTHETIC_KEYS, *generator) if have.get(k) != want[k]]
         if not diff:
             return root
         edits = synthetic_changes(root)
@@ -70,7 +71,7 @@ def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: i
     if log and not meta.is_file():
         log(f"generating synthetic wire-rope data: {n_images} images at {size}x{size} -> {root}")
     return Path(make_synthetic_wirerope(root, n_images=n_images, size=size, seed=seed, val_fraction=val_fraction,
-                                        test_fraction=test_fraction, overwrite=True))
+                                        test_fraction=test_fraction, overwrite=True, **generator))
 
 
 def is_complete(run_dir: str | Path) -> bool:

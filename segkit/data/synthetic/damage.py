@@ -62,8 +62,9 @@ def add_cables(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndarray, d
 
 
 def _wire_end(rng, g: Grid, img, mask, start, direction, bright: bool, damage_scale: float,
-              wire_width: float) -> None:
-    """Draw one wire end (a thin Bezier with an unlabelled shadow) in place; label it 2."""
+              wire_width: float, label_margin: float = 0.0) -> None:
+    """Draw one wire end (a thin Bezier with an unlabelled shadow) in place; label it 2, and
+    `label_margin` px around it (as an annotator's polygon around a broom, not each wire)."""
     length = rng.uniform(8, 34) * g.s * damage_scale
     mid = start + direction * length * 0.5 + rng.normal(0, 2.5 * g.s, 2)
     end = start + direction * length + rng.normal(0, 3 * g.s, 2)
@@ -85,11 +86,12 @@ def _wire_end(rng, g: Grid, img, mask, start, direction, bright: bool, damage_sc
     else:
         col = rng.uniform(0.05, 0.2) * np.ones_like(along)[..., None]
     patch[:] = patch * (1 - body[..., None]) + col * body[..., None]
-    mask[y0:y1, x0:x1][body > 0.5] = 2
+    mask[y0:y1, x0:x1][(body > 0.5) | (d <= width / 2 + min(label_margin, 5.0))] = 2
 
 
 def add_broken_wires(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndarray, mask: np.ndarray,
-                     damage_scale: float, wire_width: float = 1.0, dark_wires: float = 0.3) -> None:
+                     damage_scale: float, wire_width: float = 1.0, dark_wires: float = 0.3,
+                     label_margin: float = 0.0) -> None:
     """1-3 brooms of 1-5 thin wire ends leaving the strand pattern (in place), labelled 2; a
     broom is dark (a shadowed, low-contrast break) with probability `dark_wires`, else bright."""
     cu, su = np.cos(rope.theta), np.sin(rope.theta)
@@ -110,7 +112,7 @@ def add_broken_wires(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndar
             mix = rng.uniform(0.25, 0.9) if near_edge else rng.uniform(0.05, 0.6)
             direction = (1 - mix) * along_w + mix * outward
             direction /= np.linalg.norm(direction) + 1e-9
-            _wire_end(rng, g, img, mask, start, direction, bright, damage_scale, wire_width)
+            _wire_end(rng, g, img, mask, start, direction, bright, damage_scale, wire_width, label_margin)
 
 
 def add_glints(rng: np.random.Generator, g: Grid, rope: Rope, img: np.ndarray, distractors: float) -> np.ndarray:

@@ -52,6 +52,7 @@ def make_synthetic_wirerope(
     damage_scale: float = 1.0,
     wire_width: float = 1.0,
     dark_wires: float = 0.3,
+    wire_label_margin: float = 0.0,
     val_fraction: float = 0.1,
     test_fraction: float = 0.0,
     jpeg_quality: int | tuple[int, int] = (80, 95),
@@ -86,6 +87,7 @@ def make_synthetic_wirerope(
         damage_scale: size multiplier of corrosion patches and wire ends.
         wire_width: width multiplier of the wire ends (see ``render_wirerope``).
         dark_wires: share of broken-wire events drawn dark and low-contrast.
+        wire_label_margin: pixels around each wire end also labelled (see ``render_wirerope``).
         val_fraction: share of images in ``val.txt`` (0.1 = the reference's 9:1).
         test_fraction: share of images in ``test.txt`` (0.1 with val 0.1 = the paper's 8:1:1).
         jpeg_quality: JPEG quality, fixed int or a ``(lo, hi)`` range drawn per image.
@@ -101,7 +103,7 @@ def make_synthetic_wirerope(
     hw = _check_args(root, n_images, size, (p_corrosion, p_broken_wire, p_both), val_fraction, test_fraction,
                      overwrite)
     render = dict(noise=noise, blur=blur, distractors=distractors, damage_scale=damage_scale, wire_width=wire_width,
-                  dark_wires=dark_wires)
+                  dark_wires=dark_wires, wire_label_margin=wire_label_margin)
     names, kinds = _write_images(root, n_images, hw, seed, (p_corrosion, p_broken_wire, p_both), render,
                                  jpeg_quality)
     _write_splits(root, names, kinds, seed, val_fraction, test_fraction)

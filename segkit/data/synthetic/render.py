@@ -26,6 +26,7 @@ def render_wirerope(
     damage_scale: float = 1.0,
     wire_width: float = 1.0,
     dark_wires: float = 0.3,
+    wire_label_margin: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one wire-rope photograph and its label map.
 
@@ -44,6 +45,8 @@ def render_wirerope(
         wire_width: multiplies the width of wire ends (at least 1.6 px before it): wider
             ends for small images, where a 1.6-px wire is under a pixel of a stride-4 decoder.
         dark_wires: share of broken-wire events drawn dark and low-contrast (the rest bright).
+        wire_label_margin: pixels around each wire end also labelled broken wire (at most 5),
+            as an annotator's polygon around a broom rather than a trace of each wire.
 
     Returns:
         ``(rgb, mask)``: uint8 ``(H, W, 3)`` image and uint8 ``(H, W)`` class indices.
@@ -61,7 +64,7 @@ def render_wirerope(
     img *= 1 - 0.35 * shadow[..., None]
     img = add_cables(rng, g, rope, img, distractors)
     if broken_wire:
-        add_broken_wires(rng, g, rope, img, mask, damage_scale, wire_width, dark_wires)
+        add_broken_wires(rng, g, rope, img, mask, damage_scale, wire_width, dark_wires, wire_label_margin)
     img = add_glints(rng, g, rope, img, distractors)
     return _camera(rng, g, img, noise, blur), mask
 
