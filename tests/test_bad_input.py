@@ -472,3 +472,14 @@ def test_data_split_keeps_hand_made_split_files(tmp_path):
         kept = [k for k in after if k.startswith(f"{name}.") and k.endswith(".bak")]
         assert len(kept) == 1 and after[kept[0]] == data
     assert len(after["train.txt"].splitlines()) == 5  # the new 9:1 split of 6 images
+
+
+# ----------------------------------------------------------------------------- 25.16 split-list names
+def test_split_lists_with_spaces_and_extensions(tmp_path):
+    masks = {"rope 01": blocks(32, 32, 0), "rope_00000": blocks(32, 32, 1), "c": blocks(32, 32, 2)}
+    root = write_voc(tmp_path / "d", masks, {"train": ["rope 01", "  rope_00000.JPG\t", "c.png", ""]})
+    ds = VOCSegmentation(root, "train")
+    assert ds.ids == ["rope 01", "rope_00000", "c"]
+    assert [p.name for p in ds.image_paths] == ["rope 01.png", "rope_00000.png", "c.png"]
+    res = cli("data", "check", root, "--splits", "train")
+    assert "ERROR" not in res.stdout, res.stdout

@@ -4,7 +4,7 @@ Layout (any of ``root``, ``root/VOC2007``, ``root/VOCdevkit/VOC2007``)::
 
     JPEGImages/<name>.jpg                   RGB images (.jpg/.jpeg/.png/.bmp accepted)
     SegmentationClass/<name>.png            single-channel masks, value = class index, 255 = void
-    ImageSets/Segmentation/<split>.txt      one name per line
+    ImageSets/Segmentation/<split>.txt      one name per line (spaces inside kept, an image extension dropped)
     classes.txt                             optional, one class name per line
 
 Cheap checks (layout, split file, every listed image and mask exists, one file per name,
@@ -29,7 +29,7 @@ from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, 
 
 __all__ = [
     "VOCSegmentation", "DatasetError", "resolve_voc_root", "read_class_names", "read_split",
-    "read_image", "read_mask", "read_text", "mask_values", "looks_binary", "IMAGE_EXTS",
+    "read_image", "read_mask", "read_text", "split_names", "mask_values", "looks_binary", "IMAGE_EXTS",
 ]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -77,6 +77,20 @@ def read_class_names(root: str | Path) -> list[str] | None:
     return None
 
 
+def split_names(text: str) -> list[str]:
+    """The image names of a split file's text: one name per line, surrounding whitespace
+    stripped (inner spaces kept: ``rope 01``), a trailing image extension dropped
+    (``rope_00000.jpg`` -> ``rope_00000``, any case), blank lines skipped."""
+    out = []
+    for line in text.splitlines():
+        name = line.strip()
+        if not name:
+            continue
+        stem, ext = os.path.splitext(name)
+        out.append(stem if stem and ext.lower() in IMAGE_EXTS else name)
+    return out
+
+
 def read_split(voc: Path, split: str) -> list[str]:
     """Names listed in ``ImageSets/Segmentation/<split>.txt`` (errors name the file and fix)."""
     split_dir = voc / "ImageSets" / "Segmentation"
@@ -86,7 +100,7 @@ def read_split(voc: Path, split: str) -> list[str]:
         raise DatasetError(
             f"split file {path} not found (available splits: {have or 'none'}); write it with "
             f"`segkit data split {voc}` or pass one of the available split names")
-    ids = [ln.strip().split()[0] for ln in read_text(path).splitlines() if ln.strip()]
+    ids = split_names(read_text(path))
     if not ids:
         raise DatasetError(f"split file {path} is empty; regenerate it with `segkit data split {voc}`")
     return ids

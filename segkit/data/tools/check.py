@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from ..voc import (IMAGE_EXTS, VOID, DatasetError, _clash_message, _scan_folder, looks_binary, read_class_names,
-                   read_image, read_mask, read_text, resolve_voc_root)
+                   read_image, read_mask, read_text, resolve_voc_root, split_names)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _check_split_files(voc: Path, root, splits, images: dict, masks: dict, probs
             probs.append(Problem("error", str(path), f"split file missing; write it with `segkit data split {root}`"))
             continue
         try:
-            ids = [ln.strip().split()[0] for ln in read_text(path).splitlines() if ln.strip()]
+            ids = split_names(read_text(path))
         except DatasetError as exc:
             probs.append(Problem("error", str(path), str(exc)))
             continue
