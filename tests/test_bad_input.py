@@ -483,3 +483,28 @@ def test_split_lists_with_spaces_and_extensions(tmp_path):
     assert [p.name for p in ds.image_paths] == ["rope 01.png", "rope_00000.png", "c.png"]
     res = cli("data", "check", root, "--splits", "train")
     assert "ERROR" not in res.stdout, res.stdout
+
+
+# ----------------------------------------------------------------------------- 25.17 inf/nan, --json folder
+@pytest.mark.parametrize("how", ["set", "yaml"])
+def test_non_finite_numbers_are_refused(tmp_path, how):
+    if how == "set":
+        res = cli("train", "--data-root", tmp_path / "nowhere", "--run-dir", tmp_path / "run", "--set", "Init_lr=.inf")
+        one_line_error(res, "TrainConfig.Init_lr=inf", "not a finite number")
+    else:
+        (tmp_path / "cfg.yaml").write_text("train:\n  time_limit: .inf\n")
+        res = cli("train", "--data-root", tmp_path / "nowhere", "--run-dir", tmp_path / "run",
+                  "--config", tmp_path / "cfg.yaml")
+        one_line_error(res, "TrainConfig.time_limit=inf", "not a finite number")
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_json_into_a_missing_folder_fails_before_evaluating(trained, tmp_path, monkeypatch):
+    import segkit.engine
+
+    def no_load(*a, **k):
+        raise AssertionError("loaded the run before checking --json")
+
+    monkeypatch.setattr(segkit.engine, "load_run", no_load)
+    res = cli("evaluate", trained / "run", "--no-progress", "--json", tmp_path / "missing_dir" / "m.json")
+    one_line_error(res, "--json", "missing_dir", "does not exist", "mkdir -p")

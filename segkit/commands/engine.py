@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -22,6 +23,25 @@ def _write_text(path: str, text: str) -> None:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _check_output_file(path: str | None, option: str) -> None:
+    """Refuse an output file that cannot be written before any work is done (a missing folder
+    found after an hour-long evaluation costs the hour)."""
+    if not path:
+        return
+    target = Path(path)
+    folder = target.parent
+    if target.exists():
+        if target.is_dir():
+            raise IsADirectoryError(f"{option} {target} is a folder; give a file name such as {target / 'metrics.json'}")
+        if not os.access(target, os.W_OK):
+            raise PermissionError(f"{option} {target} is not writable; choose another file")
+    elif not folder.is_dir():
+        raise FileNotFoundError(f"{option} {target}: the folder {folder} does not exist; create it "
+                                f"(mkdir -p {folder}) or choose another path")
+    elif not os.access(folder, os.W_OK):
+        raise PermissionError(f"{option} {target}: the folder {folder} is not writable; choose another path")
 
 
 def recipe_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -101,6 +121,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion
     from segkit.metrics import learning_lines
 
+    _check_output_file(args.json, "--json")
     _use_threads(args, args.device)
     run = _load(args)
     tc = run.config["train"]

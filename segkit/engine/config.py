@@ -11,6 +11,7 @@ files (the report runner uses it too).
 from __future__ import annotations
 
 import dataclasses
+import math
 import functools
 import typing
 from dataclasses import dataclass, field
@@ -173,6 +174,7 @@ class TrainConfig:
         """Check every field's type (coercing strings) and range; raise ``ValueError`` naming the
         field, the value and the fix."""
         self._coerce_types()
+        self._validate_finite()
         if len(self.input_shape) != 2 or min(self.input_shape) <= 0:
             raise ValueError(f"TrainConfig.input_shape={self.input_shape!r} must be [height, width], e.g. [512, 512]")
         if not 0 <= self.Init_Epoch < self.UnFreeze_Epoch:
@@ -208,6 +210,20 @@ class TrainConfig:
                 f"TrainConfig.cls_weights has {len(self.cls_weights)} entries but num_classes={self.num_classes}; "
                 "give one weight per class or None"
             )
+
+    def _validate_finite(self) -> None:
+        """No inf or NaN in any number (``--set Init_lr=.inf`` would train on NaN)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for v in items:
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"TrainConfig.{f.name}={value!r} is not a finite number; give a real value "
+                                     f"(e.g. --set {f.name}=<number>){' or null' if self._nullable(f.name) else ''}")
+
+    @staticmethod
+    def _nullable(name: str) -> bool:
+        return type(None) in getattr(_field_types()[name], "__args__", ())
 
     def _validate_training_options(self) -> None:
         """Warm-up, EMA and early-stopping values (each error names the field, the value and the fix)."""
