@@ -508,3 +508,22 @@ def test_evaluate_json_into_a_missing_folder_fails_before_evaluating(trained, tm
     monkeypatch.setattr(segkit.engine, "load_run", no_load)
     res = cli("evaluate", trained / "run", "--no-progress", "--json", tmp_path / "missing_dir" / "m.json")
     one_line_error(res, "--json", "missing_dir", "does not exist", "mkdir -p")
+
+
+# ----------------------------------------------------------------------------- 25.9 duplicate names
+def test_duplicate_class_and_split_names(tmp_path):
+    masks = {f"m{i}": blocks(32, 32, i) for i in range(4)}
+    root = write_voc(tmp_path / "d", masks, {"train": ["m0", "m1", "m0"], "val": ["m2", "m3"]},
+                     classes=("background", "rust", "rust"))
+    with pytest.raises(ValueError, match="names class 'rust' twice"):
+        read_class_names(root)
+    res = cli("data", "check", root)
+    assert res.returncode == 1
+    assert re.search(r"ERROR .*classes.txt: .*names class 'rust' twice", res.stdout), res.stdout
+    assert re.search(r"WARNING .*train.txt: lists 1 name\(s\) more than once \('m0'\)", res.stdout), res.stdout
+    res = cli("train", "--data-root", root, "--run-dir", tmp_path / "run", *TINY)
+    one_line_error(res, "classes.txt", "'rust' twice")
+
+    (root / "classes.txt").write_text("background\nrust\nwire\n")
+    res = cli("train", "--data-root", root, "--run-dir", tmp_path / "run2", *TINY)
+    one_line_error(res, "train.txt", "lists 'm0' more than once", "remove the repeated lines")

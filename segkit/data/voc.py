@@ -29,7 +29,7 @@ from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, 
 
 __all__ = [
     "VOCSegmentation", "DatasetError", "resolve_voc_root", "read_class_names", "read_split",
-    "read_image", "read_mask", "read_text", "split_names", "mask_values", "looks_binary", "IMAGE_EXTS",
+    "read_image", "read_mask", "read_text", "split_names", "duplicate_names", "mask_values", "looks_binary", "IMAGE_EXTS",
 ]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -73,6 +73,12 @@ def read_class_names(root: str | Path) -> list[str] | None:
             names = [ln.strip() for ln in read_text(cand).splitlines() if ln.strip()]
             if not names:
                 raise DatasetError(f"{cand} is empty; write one class name per line (background first)")
+            dup = duplicate_names(names)
+            if dup:
+                name, first, second = dup[0]
+                raise DatasetError(
+                    f"{cand} names class {name!r} twice (as class {first} and class {second}), "
+                    "so their metrics would be reported under one name; give each class its own name")
             return names
     return None
 
@@ -88,6 +94,18 @@ def split_names(text: str) -> list[str]:
             continue
         stem, ext = os.path.splitext(name)
         out.append(stem if stem and ext.lower() in IMAGE_EXTS else name)
+    return out
+
+
+def duplicate_names(names: Sequence[str]) -> list[tuple[str, int, int]]:
+    """``(name, first index, repeat index)`` for each repeat of a name in `names`."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, n in enumerate(names):
+        if n in seen:
+            out.append((n, seen[n], i))
+        else:
+            seen[n] = i
     return out
 
 

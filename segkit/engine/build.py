@@ -37,7 +37,24 @@ def run_datasets(cfg: TrainConfig, data_root: Any, given: tuple[Any, Any, Any]) 
     lists = resolve_voc_root(data_root) / "ImageSets" / "Segmentation"
     if test_ds is None and cfg.test_split and (lists / f"{cfg.test_split}.txt").is_file():
         test_ds = VOCSegmentation(data_root, split=cfg.test_split, augment=False, **common)
+    for ds in (train_ds, val_ds, test_ds):
+        _refuse_duplicate_ids(ds)
     return train_ds, val_ds, test_ds
+
+
+def _refuse_duplicate_ids(ds: Any) -> None:
+    """A name listed twice in a split file trains (or scores) that image twice: refuse it."""
+    from segkit.data.voc import DatasetError, duplicate_names
+
+    if not isinstance(getattr(ds, "ids", None), list) or not hasattr(ds, "voc_root"):
+        return
+    dup = duplicate_names(ds.ids)
+    if dup:
+        path = ds.voc_root / "ImageSets" / "Segmentation" / f"{ds.split}.txt"
+        names = sorted({d[0] for d in dup})
+        raise DatasetError(f"{path} lists {names[0]!r} more than once ({len(dup)} repeated line(s)"
+                           + (f", names {names[:5]}" if len(names) > 1 else "") + "), which would weight those "
+                           "images twice; remove the repeated lines")
 
 
 def auto_class_weights(dataset: Any, num_classes: int, ignore_index: int = 255, power: float = 0.25,

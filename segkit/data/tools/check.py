@@ -8,7 +8,8 @@ from typing import Sequence
 import numpy as np
 
 from ..voc import (IMAGE_EXTS, VOID, DatasetError, _clash_message, _scan_folder, looks_binary, read_class_names,
-                   read_image, read_mask, read_text, resolve_voc_root, split_names)
+                   read_image, read_mask, read_text, resolve_voc_root, split_names,
+                   duplicate_names)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,13 @@ def _check_split_files(voc: Path, root, splits, images: dict, masks: dict, probs
             continue
         if not ids and sp != "test":  # an empty test split is normal (the reference's 9:1)
             probs.append(Problem("error", str(path), f"split file is empty; regenerate it with `segkit data split {root}`"))
-        for n in ids:
+        dup = sorted({d[0] for d in duplicate_names(ids)})
+        if dup:
+            probs.append(Problem("warning", str(path),
+                                 f"lists {len(dup)} name(s) more than once ({', '.join(map(repr, dup[:5]))}"
+                                 f"{' ...' if len(dup) > 5 else ''}): those images count twice; training refuses "
+                                 "it: remove the repeated lines"))
+        for n in dict.fromkeys(ids):
             if n not in images:
                 probs.append(Problem("error", str(voc / "JPEGImages" / f"{n}.jpg"),
                                      f"listed in {path.name} but the image does not exist; add it or remove the name"))
