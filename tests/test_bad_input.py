@@ -527,3 +527,27 @@ def test_duplicate_class_and_split_names(tmp_path):
     (root / "classes.txt").write_text("background\nrust\nwire\n")
     res = cli("train", "--data-root", root, "--run-dir", tmp_path / "run2", *TINY)
     one_line_error(res, "train.txt", "lists 'm0' more than once", "remove the repeated lines")
+
+
+# ----------------------------------------------------------------------------- 25.8 EXIF orientation
+def test_exif_rotated_jpeg_is_read_upright(tmp_path):
+    from segkit.cam.images import _to_input
+    from segkit.data.voc import read_image
+
+    mask = blocks(48, 32, 0)  # drawn on the displayed (upright) image: 32 wide, 48 high
+    root = write_voc(tmp_path / "d", {"a": mask}, {"train": ["a"]}, ext=".jpg")
+    stored = Image.fromarray(np.zeros((32, 48, 3), np.uint8))  # stored sideways: 48 wide, 32 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    stored.save(root / "JPEGImages" / "a.jpg", exif=exif)
+    assert read_image(root / "JPEGImages" / "a.jpg").size == (32, 48)
+    ds = VOCSegmentation(root, "train", input_shape=(48, 32))
+    img, m = ds.load_original(0)
+    assert img.shape == (48, 32, 3) and m.shape == (48, 32)
+    from segkit.data.transforms import letterbox
+    assert ds.letterbox_info(0) == letterbox(img, (48, 32))[1]  # from the header, upright too
+    assert tuple(ds[0][0].shape) == (3, 48, 32)
+    assert _to_input(root / "JPEGImages" / "a.jpg")[1].shape == (48, 32, 3)  # cam
+    res = cli("data", "check", root)
+    assert re.search(r"WARNING .*a\.jpg: carries EXIF orientation 6", res.stdout), res.stdout
+    assert "ERROR" not in res.stdout, res.stdout

@@ -124,10 +124,10 @@ def _run_look(run_dir: Path | None, size: int | None) -> tuple[tuple[int, int], 
 
 def _cmd_cam(args: argparse.Namespace) -> int:
     import numpy as np
-    from PIL import Image
 
     from segkit import cam
     from segkit.data import letterbox
+    from segkit.data.voc import read_image
 
     model, name, names, run_dir = _load_model(args.model, args.num_classes, args.checkpoint)
     hw, palette = _run_look(run_dir, args.size)
@@ -135,7 +135,7 @@ def _cmd_cam(args: argparse.Namespace) -> int:
     for p in args.images:
         if not Path(p).is_file():
             raise FileNotFoundError(f"image {p!r} not found")
-        canvas, info = letterbox(np.asarray(Image.open(p).convert("RGB")), hw)
+        canvas, info = letterbox(np.asarray(read_image(p)), hw)
         images.append(canvas)
         boxes.append(info)
     if args.class_names:

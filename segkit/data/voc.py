@@ -22,14 +22,14 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, to_tensor_pair
 
 __all__ = [
     "VOCSegmentation", "DatasetError", "resolve_voc_root", "read_class_names", "read_split",
-    "read_image", "read_mask", "read_text", "split_names", "duplicate_names", "mask_values", "looks_binary", "IMAGE_EXTS",
+    "read_image", "image_size", "image_orientation", "read_mask", "read_text", "split_names", "duplicate_names", "mask_values", "looks_binary", "IMAGE_EXTS",
 ]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -169,8 +169,35 @@ def looks_binary(value_sets: Sequence[set[int]]) -> bool:
     return bool(value_sets) and all(v <= {0, VOID} for v in value_sets) and any(VOID in v for v in value_sets)
 
 
+EXIF_ORIENTATION = 0x0112
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF Orientation tag of an open image (1 = as stored; 2..8 = flipped and/or rotated)."""
+    try:
+        return int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # a broken EXIF block: show the pixels as stored, as most viewers do
+        return 1
+
+
+def image_orientation(path: str | Path) -> int:
+    """The EXIF Orientation tag of an image file (1 when absent); reads the header only."""
+    with Image.open(path) as im:
+        return _orientation(im)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image as displayed (EXIF rotation applied), from the header only."""
+    with Image.open(path) as im:
+        w, h = im.size
+        return (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
+
+
 def read_image(path: str | Path, return_mode: bool = False):
-    """Open an image as 8-bit RGB (grayscale, RGBA, palette and 16-bit are converted).
+    """Open an image as 8-bit RGB (grayscale, RGBA, palette and 16-bit are converted), turned
+    upright by its EXIF orientation (as photo viewers, and annotation tools, show it).
+
+    Every user image segkit reads (training, evaluation, prediction, CAM) goes through here.
 
     16-bit data is scaled by the bit depth it really uses (the smallest of 8, 10, 12, 14 and
     16 bits that holds its maximum), so 12-bit camera data in a 16-bit PNG keeps its brightness.
@@ -190,6 +217,7 @@ def read_image(path: str | Path, return_mode: bool = False):
         with Image.open(path) as im:
             im.load()
             mode = im.mode
+            orientation = _orientation(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 a = np.asarray(im, dtype=np.float64)
                 hi = _full_scale(a.max(initial=0))  # 12-bit data / 65535 would load near-black
@@ -199,6 +227,9 @@ def read_image(path: str | Path, return_mode: bool = False):
                 a = a / 255.0 if a.max() > 1.0 else a
                 im = Image.fromarray(np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8))
             rgb = im.convert("RGB")
+            if orientation != 1:
+                rgb.getexif()[EXIF_ORIENTATION] = orientation
+                rgb = ImageOps.exif_transpose(rgb)
             return (rgb, mode) if return_mode else rgb
     except FileNotFoundError:
         raise DatasetError(f"image {path} not found; add it or remove its name from the split file") from None
@@ -426,8 +457,7 @@ class VOCSegmentation(Dataset):
 
     def letterbox_info(self, index: int) -> LetterboxInfo:
         """The `LetterboxInfo` of item `index` (reads only the image header)."""
-        with Image.open(self.image_paths[index]) as im:
-            iw, ih = im.size
+        iw, ih = image_size(self.image_paths[index])
         return letterbox(np.zeros((ih, iw, 3), np.uint8), self.input_shape)[1]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..voc import (IMAGE_EXTS, VOID, DatasetError, _clash_message, _scan_folder, looks_binary, read_class_names,
                    read_image, read_mask, read_text, resolve_voc_root, split_names,
-                   duplicate_names)
+                   duplicate_names, image_orientation)
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,13 @@ def _check_files(images: dict, masks: dict, num_classes: int | None, probs: list
                     probs.append(Problem("warning", str(images[n]),
                                          f"image mode {mode} is converted to 8-bit RGB at load; convert the file "
                                          "to RGB JPEG to silence this"))
+                orientation = image_orientation(images[n])
+                if orientation != 1:
+                    probs.append(Problem("warning", str(images[n]),
+                                         f"carries EXIF orientation {orientation}: it is read turned upright "
+                                         f"({img.size[0]}x{img.size[1]} WxH), as viewers and annotation tools "
+                                         "show it; its mask must match that view (re-save the image upright "
+                                         "to silence this)"))
             except (DatasetError, OSError) as exc:
                 probs.append(Problem("error", str(images[n]), str(exc)))
         if n in masks:

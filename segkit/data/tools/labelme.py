@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from ..palette import save_mask
 from ..voc import DatasetError, read_image
@@ -157,7 +157,7 @@ def convert_labelme(
         if img_path is not None and img_path.is_file():
             img = read_image(img_path)
         elif data.get("imageData"):
-            img = Image.open(io.BytesIO(base64.b64decode(data["imageData"]))).convert("RGB")
+            img = ImageOps.exif_transpose(Image.open(io.BytesIO(base64.b64decode(data["imageData"])))).convert("RGB")
         else:
             raise DatasetError(f"{jf}: image {img_path} not found and no imageData embedded")
         img.save(root / "JPEGImages" / f"{jf.stem}.jpg", quality=95)
