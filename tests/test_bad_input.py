@@ -551,3 +551,44 @@ def test_exif_rotated_jpeg_is_read_upright(tmp_path):
     res = cli("data", "check", root)
     assert re.search(r"WARNING .*a\.jpg: carries EXIF orientation 6", res.stdout), res.stdout
     assert "ERROR" not in res.stdout, res.stdout
+
+
+# ----------------------------------------------------------------------------- 25.10 decompression bombs
+def _png_claiming(path: Path, w: int, h: int) -> None:
+    """A small PNG whose header claims w x h (what a decompression bomb looks like to a reader)."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = bytes(data[12:16]) + struct.pack(">II", w, h) + bytes(data[24:29])
+    data[16:24] = struct.pack(">II", w, h)
+    data[29:33] = struct.pack(">I", zlib.crc32(ihdr) & 0xFFFFFFFF)
+    path.write_bytes(bytes(data))
+
+
+def test_huge_image_header_is_named_with_its_limit(trained, tmp_path, monkeypatch):
+    masks = {f"m{i}": blocks(32, 32, i) for i in range(3)}
+    root = write_voc(tmp_path / "d", masks, {"train": ["m0", "m1"], "val": ["m2"]})
+    bomb = root / "JPEGImages" / "m1.png"
+    _png_claiming(bomb, 60000, 60000)
+    res = cli("data", "check", root)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert re.search(r"ERROR .*m1\.png: image .*m1\.png is 60000x60000 .*limit of 89478485 pixels.*"
+                     r"SEGKIT_MAX_IMAGE_PIXELS", res.stdout), res.stdout
+    res = cli("train", "--data-root", root, "--run-dir", tmp_path / "run", *TINY, "--set", "Unfreeze_batch_size=2")
+    one_line_error(res, "m1.png is 60000x60000", "SEGKIT_MAX_IMAGE_PIXELS")
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.zeros((40, 56, 3), np.uint8)).save(folder / "a.png")
+    _png_claiming(folder / "b.png", 60000, 60000)
+    res = cli("predict", trained / "run", folder, "--out", tmp_path / "out", "--no-progress")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert re.search(r"skipped .*b\.png: .*60000x60000.*SEGKIT_MAX_IMAGE_PIXELS", res.stderr), res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+
+    monkeypatch.setenv("SEGKIT_MAX_IMAGE_PIXELS", "100")  # the limit is the user's to set
+    from segkit.data.voc import read_image
+    with pytest.raises(ValueError, match="a.png is 56x40 .*limit of 100 pixels"):
+        read_image(folder / "a.png")

@@ -29,7 +29,7 @@ from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, 
 
 __all__ = [
     "VOCSegmentation", "DatasetError", "resolve_voc_root", "read_class_names", "read_split",
-    "read_image", "image_size", "image_orientation", "read_mask", "read_text", "split_names", "duplicate_names", "mask_values", "looks_binary", "IMAGE_EXTS",
+    "read_image", "open_image", "max_image_pixels", "image_size", "image_orientation", "read_mask", "read_text", "split_names", "duplicate_names", "mask_values", "looks_binary", "IMAGE_EXTS",
 ]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -170,6 +170,42 @@ def looks_binary(value_sets: Sequence[set[int]]) -> bool:
 
 
 EXIF_ORIENTATION = 0x0112
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # PIL's decompression-bomb limit (about 9459 x 9459)
+
+
+def max_image_pixels() -> int:
+    """The largest image (in pixels) segkit opens: ``SEGKIT_MAX_IMAGE_PIXELS`` or PIL's default."""
+    text = os.environ.get("SEGKIT_MAX_IMAGE_PIXELS", "").strip()
+    if not text:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"SEGKIT_MAX_IMAGE_PIXELS={text!r} must be a positive number of pixels, e.g. 400000000")
+    return value
+
+
+def open_image(path: str | Path, kind: str = "image") -> Image.Image:
+    """``Image.open`` (header only) with segkit's size limit: an image over `max_image_pixels`
+    (a decompression bomb, or a genuine huge scan) is a `DatasetError` naming the file, its
+    size, the limit and ``SEGKIT_MAX_IMAGE_PIXELS``, never PIL's traceback."""
+    limit = max_image_pixels()
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # segkit's own check below replaces PIL's (whose message names no file)
+    try:
+        im = Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    w, h = im.size
+    if w * h > limit:
+        im.close()
+        raise DatasetError(
+            f"{kind} {path} is {w}x{h} ({w * h / 1e6:.0f} Mpixel), over the limit of {limit} pixels that guards "
+            f"against decompression bombs; if the file is genuine, resize it or raise the limit with the "
+            f"environment variable SEGKIT_MAX_IMAGE_PIXELS={w * h}")
+    return im
 
 
 def _orientation(im: Image.Image) -> int:
@@ -182,13 +218,13 @@ def _orientation(im: Image.Image) -> int:
 
 def image_orientation(path: str | Path) -> int:
     """The EXIF Orientation tag of an image file (1 when absent); reads the header only."""
-    with Image.open(path) as im:
+    with open_image(path) as im:
         return _orientation(im)
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` of an image as displayed (EXIF rotation applied), from the header only."""
-    with Image.open(path) as im:
+    with open_image(path) as im:
         w, h = im.size
         return (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
 
@@ -214,7 +250,7 @@ def read_image(path: str | Path, return_mode: bool = False):
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.load()
             mode = im.mode
             orientation = _orientation(im)
@@ -233,6 +269,8 @@ def read_image(path: str | Path, return_mode: bool = False):
             return (rgb, mode) if return_mode else rgb
     except FileNotFoundError:
         raise DatasetError(f"image {path} not found; add it or remove its name from the split file") from None
+    except DatasetError:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"cannot decode image {path} ({exc}); the file is corrupt or truncated: "
                            "re-export it or remove its name from the split files") from None
@@ -252,13 +290,15 @@ def read_mask(path: str | Path, num_classes: int | None = None) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_image(path, "mask") as im:
             im.load()
             mode = im.mode
             arr = np.asarray(im)
     except FileNotFoundError:
         raise DatasetError(f"mask {path} not found; every listed image needs a mask "
                            "SegmentationClass/<name>.png (or remove the name from the split file)") from None
+    except DatasetError:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"cannot decode mask {path} ({exc}); re-export it as a single-channel PNG") from None
     if arr.ndim == 3:
