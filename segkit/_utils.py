@@ -204,6 +204,9 @@ def load_tensors(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
                 "torch.save(model.state_dict(), path)") from None
         raise pickle.UnpicklingError(f"{path} is not a PyTorch checkpoint segkit can read (corrupt, truncated or "
                                      "another format); save it again with torch.save") from None
+    except EOFError:
+        raise ValueError(f"{path} is corrupt or truncated (empty, or cut off in its header); "
+                         "use another checkpoint (last.pt / best.pt / epNNN.pt) or save it again") from None
     except RuntimeError as exc:
         if "PytorchStreamReader" not in str(exc):
             raise

@@ -592,3 +592,51 @@ def test_huge_image_header_is_named_with_its_limit(trained, tmp_path, monkeypatc
     from segkit.data.voc import read_image
     with pytest.raises(ValueError, match="a.png is 56x40 .*limit of 100 pixels"):
         read_image(folder / "a.png")
+
+
+# ----------------------------------------------------------------------------- 25.14 truncated last.pt
+def test_resume_with_a_truncated_last_pt_falls_back_and_resume_from(trained, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    ckpts = run / "checkpoints"
+    assert (ckpts / "ep001.pt").is_file()
+    (ckpts / "last.pt").write_bytes((ckpts / "last.pt").read_bytes()[:1000])  # a crash mid-write
+    args = ("train", "--data-root", trained / "data", "--config", trained / "cfg.yaml", *TINY)
+    res = cli(*args, "--run-dir", run, "--resume", "--epochs", 2)
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if "resuming from ep001.pt instead" in ln]
+    assert len(lines) == 1 and "last.pt" in lines[0] and "corrupt or truncated" in lines[0], res.stdout
+
+    (ckpts / "last.pt").write_bytes(b"")
+    for ep in ckpts.glob("ep*.pt"):
+        keep = tmp_path / ep.name
+        ep.replace(keep)
+    res = cli(*args, "--run-dir", run, "--resume", "--epochs", 3)
+    one_line_error(res, "last.pt", "no readable checkpoints/epNNN.pt", "--resume-from FILE")
+    res = cli(*args, "--run-dir", run, "--resume-from", tmp_path / "ep002.pt", "--epochs", 3)
+    assert res.returncode == 0, res.stderr
+    assert "continuing" in res.stdout and "ep002.pt at epoch 3/3" in res.stdout, res.stdout
+
+
+def test_resume_loads_on_the_cpu(monkeypatch, tmp_path):
+    import segkit.engine.loop as loop
+
+    seen = []
+    monkeypatch.setattr(loop, "load_checkpoint", lambda path, map_location=None: seen.append(map_location) or
+                        (_ for _ in ()).throw(ValueError(f"{path} is corrupt or truncated; x")))
+
+    class RD:
+        def checkpoint(self, name):
+            return tmp_path / "checkpoints" / f"{name}.pt"
+
+    (tmp_path / "checkpoints").mkdir()
+    for name in ("last", "ep001", "ep002"):
+        (tmp_path / "checkpoints" / f"{name}.pt").write_bytes(b"x")
+    t = loop.Trainer.__new__(loop.Trainer)
+    t.parts = argparse.Namespace(rd=RD())
+    t.say = print
+    with pytest.raises(ValueError, match="no readable"):
+        t._resume_state(None)
+    with pytest.raises(ValueError):
+        t._resume_state(tmp_path / "checkpoints" / "ep001.pt")
+    assert seen == ["cpu"] * 4

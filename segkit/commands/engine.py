@@ -78,7 +78,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _use_threads(args, args.device or cfg.device, cfg.num_workers)
     try:
         run = train(None, cfg, data_root=args.data_root, run_dir=args.run_dir, device=args.device,
-                    resume=args.resume, progress=not args.no_progress, started=_STARTED)
+                    resume=args.resume, resume_from=args.resume_from, progress=not args.no_progress, started=_STARTED)
     except KeyboardInterrupt:
         print(f"segkit train: interrupted; continue with: segkit train ... --run-dir {args.run_dir} --resume",
               file=sys.stderr)
@@ -223,7 +223,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="stitch a registered module into the model, e.g. backbone.features.7=cbam "
                         "(after; or :before, :replace); repeatable, recorded in config.yaml")
     p.add_argument("--device", default=None, help="auto (default: a GPU when there is one), cpu, cuda, cuda:1, mps")
-    p.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from run-dir/checkpoints/last.pt (an unreadable last.pt falls back to the newest "
+                        "readable checkpoints/epNNN.pt)")
+    p.add_argument("--resume-from", metavar="FILE", default=None,
+                   help="continue from this checkpoint (e.g. run-dir/checkpoints/ep010.pt) instead of last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_threads_arg(p)
     add_precision_args(p, None, None, note=" (default: the profile's)")

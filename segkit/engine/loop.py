@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -173,21 +174,27 @@ class Trainer:
                           pin_memory=info.device.type == "cuda", worker_init_fn=seed_loader_worker, generator=g)
 
     # ------------------------------------------------------------------ resume
-    def resume(self, fingerprint: dict[str, Any]) -> list[str]:
-        """Restore model, optimiser, scaler, loop state and this rank's RNG from ``last.pt``.
+    def resume(self, fingerprint: dict[str, Any], source: str | Path | None = None) -> list[str]:
+        """Restore model, optimiser, scaler, loop state and this rank's RNG from ``last.pt``
+        (or `source`, ``--resume-from FILE``).
+
+        An unreadable ``last.pt`` (truncated by a crash or a full disk) falls back to the
+        newest readable ``checkpoints/epNNN.pt``, said in one line; those hold the weights and
+        the epoch, not the optimiser state or RNG, which then start afresh.
 
         Returns:
             The config changes against the run being resumed (another model or class count
             is a ``ValueError``).
         """
         p, loop = self.parts, self.loop
-        last = p.rd.checkpoint("last")
-        # on the CPU: the RNG states must stay CPU tensors; load_state_dict moves weights and
-        # optimiser state to the model's device
-        state = load_checkpoint(last, map_location="cpu")
+        last, state = self._resume_state(source)
         loop.changes = resume_changes(p.rd, state, p.spec, p.class_names, fingerprint)
         p.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("optimizer"):
+            self.optimizer.load_state_dict(state["optimizer"])
+        else:
+            self.say(f"[resume] {last.name} holds no optimiser state: the optimiser starts afresh at epoch "
+                     f"{int(state['epoch']) + 1}")
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self._resume_ema(state.get("ema"))
@@ -210,6 +217,36 @@ class Trainer:
         self.say(f"[resume] continuing {last} at epoch {loop.epoch + 1}/{self.total}"
                  + (f", step {loop.step + 1}" if loop.step else ""))
         return loop.changes
+
+    def _resume_state(self, source: str | Path | None) -> tuple[Path, dict[str, Any]]:
+        """(path, payload) to resume from. Always loaded on the CPU: the RNG states must stay CPU
+        tensors; load_state_dict moves weights and optimiser state to the model's device."""
+        import pickle
+
+        if source is not None:
+            source = Path(source)
+            state = load_checkpoint(source, map_location="cpu")
+            if "epoch" not in state:
+                raise ValueError(f"--resume-from {source} is a bare state_dict without the epoch it was saved at; "
+                                 "give a segkit checkpoint (checkpoints/last.pt, epNNN.pt)")
+            return source, state
+        last = self.parts.rd.checkpoint("last")
+        try:
+            return last, load_checkpoint(last, map_location="cpu")
+        except (ValueError, pickle.UnpicklingError) as exc:
+            reason = str(exc).split(";")[0]
+        for cand in sorted(last.parent.glob("ep[0-9][0-9][0-9]*.pt"), reverse=True,
+                           key=lambda q: int(q.stem[2:]) if q.stem[2:].isdigit() else -1):
+            try:
+                state = load_checkpoint(cand, map_location="cpu")
+            except (ValueError, pickle.UnpicklingError):
+                continue
+            if "epoch" in state:
+                self.say(f"[resume] {reason}; resuming from {cand.name} instead (epoch {int(state['epoch'])}, the "
+                         "newest readable checkpoint; the optimiser and RNG state start afresh)")
+                return cand, state
+        raise ValueError(f"{reason}, and no readable checkpoints/epNNN.pt to fall back to; resume from another "
+                         f"file with --resume-from FILE (python: train(..., resume_from=FILE)) or start a new run-dir")
 
     def _resume_ema(self, ema_state: dict[str, Any] | None) -> None:
         if self.ema is None:

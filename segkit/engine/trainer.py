@@ -66,6 +66,7 @@ def train(
     *,
     device: str | None = None,
     resume: bool = False,
+    resume_from: str | Path | None = None,
     callbacks: Sequence[Any] = (),
     progress: bool = True,
     verbose: bool = True,
@@ -98,7 +99,10 @@ def train(
             optimiser, scaler, schedule, RNG states, history). A changed config is used,
             written to ``config.yaml`` and listed under its ``changes:``; another model or
             class count is an error. Without `resume`, a run directory that already holds
-            ``last.pt`` is an error.
+            ``last.pt`` is an error. An unreadable ``last.pt`` falls back to the newest
+            readable ``checkpoints/epNNN.pt`` (weights and epoch; the optimiser restarts).
+        resume_from: Continue from this checkpoint file instead of ``last.pt`` (implies
+            `resume`).
         callbacks: Objects with any of the :class:`Callback` hooks.
         progress: tqdm bars (epochs and steps with loss, lr and ETA).
         verbose: Print the config table and the per-epoch lines.
@@ -128,8 +132,8 @@ def train(
     try:
         if info.is_main:
             lock = _claim(rd, verbose)
-        _train(model, cfg, data_root, rd, info, resume, list(callbacks), progress, verbose,
-               (train_dataset, val_dataset, test_dataset), started)
+        _train(model, cfg, data_root, rd, info, resume or resume_from is not None, list(callbacks), progress,
+               verbose, (train_dataset, val_dataset, test_dataset), started, resume_from)
         return rd.path
     finally:
         if lock is not None:
@@ -154,7 +158,7 @@ def plan_run(model: nn.Module | str | None, cfg: TrainConfig, data_root: str | P
 
 def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistInfo, resume: bool,
            callbacks: list[Any], progress: bool, verbose: bool, datasets: tuple[Any, Any, Any],
-           started: float | None = None) -> None:
+           started: float | None = None, resume_from: str | Path | None = None) -> None:
     """Prepare the run, train it with a :class:`Trainer`, then score best.pt on the report split."""
     loud = verbose and info.is_main
     say = (lambda *a: tqdm.write(" ".join(str(x) for x in a))) if loud else (lambda *a: None)
@@ -162,11 +166,13 @@ def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistI
     if last_path.is_file() and not resume:
         raise ValueError(f"run_dir {str(rd.path)!r} already holds a run ({last_path}); pass resume=True to "
                          "continue it or choose a new run_dir")
-    resuming = resume and last_path.is_file()
+    if resume_from is not None and not Path(resume_from).is_file():
+        raise FileNotFoundError(f"--resume-from {resume_from}: no such checkpoint file")
+    resuming = resume and (last_path.is_file() or resume_from is not None)
     parts, fingerprint, given_sets = _prepare(model, cfg, data_root, rd, info, resuming, progress, loud, say, datasets)
     trainer = Trainer(parts, callbacks, progress, say, started=started)
     if resuming:
-        trainer.resume(fingerprint)
+        trainer.resume(fingerprint, resume_from)
     elif resume:
         say(f"[resume] no {last_path} yet; starting a new run")
     report_ds, report_split = _report_split(parts.cfg, *given_sets[1:])
