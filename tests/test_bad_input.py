@@ -640,3 +640,22 @@ def test_resume_loads_on_the_cpu(monkeypatch, tmp_path):
     with pytest.raises(ValueError):
         t._resume_state(tmp_path / "checkpoints" / "ep001.pt")
     assert seen == ["cpu"] * 4
+
+
+# ----------------------------------------------------------------------------- 25.15 another model's checkpoint
+def test_checkpoint_of_another_model_is_one_line(trained, tmp_path):
+    from segkit.engine.checkpoint import checkpoint_payload
+    from segkit.models import build_model
+
+    other = build_model("deeplabv3plus-mobilenetv2", num_classes=5, pretrained=False)
+    path = tmp_path / "five.pt"
+    torch.save(checkpoint_payload(other, {}, {"name": "deeplabv3plus-mobilenetv2", "num_classes": 5},
+                                  [f"c{i}" for i in range(5)], 1), path)
+    res = cli("evaluate", trained / "run", "--checkpoint", path, "--no-progress")
+    line = one_line_error(res, "five.pt", "holds deeplabv3plus-mobilenetv2 with 5 classes",
+                          "expects deeplabv3plus-mobilenetv2 with 3 classes", "tensor(s) of another shape")
+    assert len(line) < 800 and "Error(s) in loading state_dict" not in res.stderr
+
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bare.pt")  # a bare state_dict of something else
+    res = cli("evaluate", trained / "run", "--checkpoint", tmp_path / "bare.pt", "--no-progress")
+    one_line_error(res, "bare.pt", "holds a bare state_dict", "weight(s) missing", "unknown weight(s) (first conv.weight)")

@@ -348,6 +348,40 @@ class Run(NamedTuple):
         return TrainConfig.from_dict(self.config["train"])
 
 
+def _describe_spec(spec: dict[str, Any] | None, class_names: Any = None) -> str:
+    spec = spec or {}
+    name = spec.get("name") or spec.get("class") or "an unnamed model"
+    k = spec.get("num_classes") or (spec.get("kwargs") or {}).get("num_classes") or (
+        len(class_names) if class_names else None)
+    return f"{name}" + (f" with {k} classes" if k else "")
+
+
+def load_weights(model: nn.Module, state: dict[str, Any], path: str | Path, expected: dict[str, Any] | None = None) -> None:
+    """``model.load_state_dict(state["model"])``; a checkpoint of another architecture or class
+    count is one line naming the file, what it holds and what the model expects (not
+    PyTorch's list of every mismatching tensor)."""
+    try:
+        model.load_state_dict(state["model"])
+        return
+    except RuntimeError as exc:
+        if "Error(s) in loading state_dict" not in str(exc):
+            raise
+    weights, own = state["model"], model.state_dict()
+    shapes = [f"{k}: {tuple(weights[k].shape)} in the file, {tuple(v.shape)} in the model"
+              for k, v in own.items() if k in weights and hasattr(weights[k], "shape") and weights[k].shape != v.shape]
+    missing = [k for k in own if k not in weights]
+    extra = [k for k in weights if k not in own]
+    held = (_describe_spec(state.get("model_spec"), state.get("class_names")) if state.get("model_spec")
+            else "a bare state_dict")
+    want = _describe_spec(expected) if expected else type(model).__name__
+    detail = "; ".join(filter(None, [
+        f"{len(shapes)} tensor(s) of another shape (first {shapes[0]})" if shapes else "",
+        f"{len(missing)} weight(s) missing (first {missing[0]})" if missing else "",
+        f"{len(extra)} unknown weight(s) (first {extra[0]})" if extra else ""]))
+    raise ValueError(f"checkpoint {path} holds {held}, but the run expects {want} ({detail}); give a checkpoint of "
+                     "this run (its checkpoints/best.pt, last.pt or epNNN.pt) or evaluate the run that wrote it")
+
+
 def load_run(
     run_dir: str | Path, model: nn.Module | None = None, checkpoint: str = "best", device: str = "cpu"
 ) -> Run:
@@ -377,6 +411,6 @@ def load_run(
             raise ValueError(f"{rd.config_path}: cannot rebuild the run's model ({spec.get('class')}): {problem}; "
                              "or pass model=<an instance of it> to load_run")
         model = build_from_spec(spec, load_pretrained=False)  # the checkpoint replaces every weight
-    model.load_state_dict(state["model"])
+    load_weights(model, state, rd.checkpoint(checkpoint), config.get("model", {}))
     model.to(device).eval()
     return Run(model, config, rd.read_history(), rd.read_metrics())
