@@ -659,3 +659,30 @@ def test_checkpoint_of_another_model_is_one_line(trained, tmp_path):
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bare.pt")  # a bare state_dict of something else
     res = cli("evaluate", trained / "run", "--checkpoint", tmp_path / "bare.pt", "--no-progress")
     one_line_error(res, "bare.pt", "holds a bare state_dict", "weight(s) missing", "unknown weight(s) (first conv.weight)")
+
+
+# ----------------------------------------------------------------------------- 25.11 Ctrl-C on report
+@pytest.mark.parametrize("where", ["segkit", "kernel"])
+def test_ctrl_c_on_report_is_one_line_and_exit_130(trained, tmp_path, monkeypatch, where):
+    import nbformat
+
+    import segkit.report.runner as runner
+
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), nbs / "01_a.ipynb")
+
+    def interrupted(notebooks, out_dir, **kw):
+        if where == "segkit":
+            raise KeyboardInterrupt
+        raise runner.NotebookFailedError("01_a", 3, 2, "train(...)", "KeyboardInterrupt", "", Path(out_dir) / "01_a.ipynb")
+
+    monkeypatch.setattr(runner, "run_notebooks", interrupted)
+    out = tmp_path / "report"
+    res = cli("report", "--notebooks", nbs, "--out", out, "--data", trained / "data", "--no-pdf",
+              "--runs", tmp_path / "runs", "--figures", tmp_path / "figures")
+    assert res.returncode == 130 and "Traceback" not in res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "interrupted" in lines[0] and "rerun the same command" in lines[0], res.stderr
+    assert str(tmp_path / "runs") in lines[0] and "finished runs are reused" in lines[0]
+    assert "interrupted" in (out / "index.html").read_text()

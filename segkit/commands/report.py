@@ -98,6 +98,23 @@ def generator_settings(made: dict, asked: dict | None = None) -> dict:
     return {k: made[k] for k in keys if k in made}
 
 
+def _interrupted(out_dir: Path, title: str, runs_dir: Path, executed_dir: Path, notebook: str | None = None) -> int:
+    """After Ctrl-C: one line saying what was kept and how to go on; exit code 130."""
+    import sys
+
+    from segkit.report.export import write_failed_index
+
+    where = f" in notebook {notebook}" if notebook else ""
+    try:
+        write_failed_index(out_dir, title, f"interrupted (Ctrl-C){where}; rerun the same command to finish")
+    except (OSError, KeyboardInterrupt):
+        pass
+    print(f"segkit report: interrupted{where}; kept the finished training runs in {runs_dir} and the executed "
+          f"notebooks in {executed_dir}; rerun the same command to go on (finished runs are reused, not retrained)",
+          file=sys.stderr)
+    return 130
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Run the report; return 0 on success, 1 when a notebook fails (message names it and the cell)."""
     import sys
@@ -164,7 +181,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         export_report([r.output_path for r in results], out_dir, title=title,
                       tables_dir=tables_dir, pdf=not args.no_pdf, note=note, figures_dir=figures_dir,
                       page_size=args.page_size)
+    except KeyboardInterrupt:
+        return _interrupted(out_dir, title, runs_dir, executed_dir)
     except NotebookFailedError as exc:
+        if exc.ename == "KeyboardInterrupt":  # Ctrl-C reaches the kernel too: its cell stops first
+            return _interrupted(out_dir, title, runs_dir, executed_dir, exc.notebook)
         write_failed_index(out_dir, title, str(exc))
         print(f"segkit report: error: {exc}", file=sys.stderr)
         return 1
