@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import os
 import pickle
 import re
@@ -173,11 +174,28 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], mode: str
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise disk_full(path) from None
+        raise
+    except RuntimeError as exc:  # torch.save on a full disk: "[enforce fail at inline_container.cc:672] unexpected pos"
+        tmp.unlink(missing_ok=True)
+        if "inline_container" in str(exc) or "unexpected pos" in str(exc) or "file write failed" in str(exc):
+            raise disk_full(path, f"torch.save failed: {str(exc).splitlines()[0][:120]}") from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def disk_full(path: str | os.PathLike, detail: str = "") -> OSError:
+    """The error for a write that ran out of disk: names the file, what happened and the fix
+    (the previous version of the file, if any, is left as it was)."""
+    return OSError(errno.ENOSPC, f"No space left on device{f' ({detail})' if detail else ''}; nothing was "
+                                 "replaced: free some space (or write elsewhere) and run the command again", str(path))
 
 
 def load_tensors(path: str | os.PathLike, map_location: Any = "cpu") -> Any:

@@ -686,3 +686,35 @@ def test_ctrl_c_on_report_is_one_line_and_exit_130(trained, tmp_path, monkeypatc
     assert len(lines) == 1 and "interrupted" in lines[0] and "rerun the same command" in lines[0], res.stderr
     assert str(tmp_path / "runs") in lines[0] and "finished runs are reused" in lines[0]
     assert "interrupted" in (out / "index.html").read_text()
+
+
+# ----------------------------------------------------------------------------- 25.12 disk full
+def test_full_disk_while_saving_a_checkpoint_names_the_file(trained, tmp_path, monkeypatch):
+    def full(obj, f, *a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    res = cli("train", "--data-root", trained / "data", "--run-dir", tmp_path / "run", "--config", trained / "cfg.yaml",
+              *TINY)
+    one_line_error(res, str(tmp_path / "run" / "checkpoints"), ".pt: No space left on device", "free some space")
+    assert not [p for p in (tmp_path / "run").rglob("*.tmp-*")]  # no half-written temp file left behind
+
+
+def test_full_disk_keeps_index_html_whole(tmp_path, monkeypatch):
+    import errno
+
+    from segkit.report.export import write_failed_index
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "index.html").write_text("<h1>the previous page</h1>")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left on device") as err:
+        write_failed_index(out, "segkit report", "boom")
+    assert err.value.filename == str(out / "index.html")
+    assert (out / "index.html").read_text() == "<h1>the previous page</h1>"  # not 0 bytes
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]

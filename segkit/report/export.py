@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from segkit._utils import atomic_write
+
 __all__ = [
     "CHROMIUM_FLAGS",
     "FONT_STACK",
@@ -265,7 +267,7 @@ def notebook_to_html(nb_path: str | Path, html_path: str | Path, title: str | No
     body, _ = _exporter().from_notebook_node(nb, resources=resources)
     out = Path(html_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body, encoding="utf-8")
+    atomic_write(out, lambda fh: fh.write(body))
     return out
 
 
@@ -382,7 +384,7 @@ ol.nb li {{ margin: 0.3em 0; }}
 </body></html>
 """
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
+    atomic_write(path, lambda fh: fh.write(page))  # a full disk must not leave a 0-byte index.html
     return path
 
 
@@ -457,7 +459,7 @@ def write_failed_index(out_dir: str | Path, title: str, message: str) -> Path:
 </body></html>
 """
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
+    atomic_write(path, lambda fh: fh.write(page))  # a full disk must not leave a 0-byte index.html
     return path
 
 
