@@ -884,3 +884,37 @@ def test_ensure_dataset_compares_the_generator_arguments_it_is_given(tmp_path):
     assert logged == []  # reused
     ensure_dataset(root, n_images=6, size=64, log=logged.append, damage_scale=1.0)
     assert logged == [f"regenerating synthetic data in {root} (damage_scale 2.0 -> 1.0)"]
+
+
+def test_class_paragraph_names_only_supported_per_class_differences():
+    """Per-class IoU differences: claimed only when both intervals support them; models that
+    have not learned a class are left out."""
+    from dataclasses import replace
+
+    from segkit.report.stats import compare, metric_from_hist
+    from segkit.report.text import class_paragraph
+
+    rng = np.random.default_rng(0)
+
+    def cms(tp_wire: int) -> np.ndarray:  # (seeds, images, K, K): background, corrosion, wire
+        out = np.zeros((3, 20, 3, 3))
+        out[..., 0, 0], out[..., 1, 1], out[..., 1, 0] = 900, 40, 10
+        out[..., 2, 2] = tp_wire + rng.integers(0, 3, (3, 20))
+        out[..., 2, 0] = 50 - out[..., 2, 2]
+        return out
+
+    better, base = cms(40), cms(20)
+    assert metric_from_hist(base[0].sum(0), "iou@2") == pytest.approx(
+        100 * base[0, :, 2, 2].sum() / (base[0, :, 2, :].sum() + base[0, :, :, 2].sum() - base[0, :, 2, 2].sum()))
+    per_seed = [float(metric_from_hist(c.sum(0), "iou@2")) for c in (better[0], better[1], better[2])]
+    base_seed = [float(metric_from_hist(c.sum(0), "iou@2")) for c in (base[0], base[1], base[2])]
+    d = replace(compare("SE", "Baseline", per_seed, base_seed, better, base, metric="iou@2"), metric="iou@2:broken_wire")
+    assert d.supported and d.delta > 0
+    text = class_paragraph([d], "en")
+    assert text.startswith("Per class, the IoU differences from the baseline that both intervals support")
+    assert "SE broken\\_wire +" in text
+    assert "broken\\_wire" in class_paragraph([d], "zh")
+    same = replace(compare("CBAM", "Baseline", base_seed, base_seed, base, base, metric="iou@2"), metric="iou@2:wire")
+    assert class_paragraph([same], "en") == ("No per-class IoU difference from the baseline is supported by both "
+                                             "95 % intervals.")
+    assert class_paragraph([replace(d, variant_not_learned=("broken_wire",))], "en") == ""  # no evidence

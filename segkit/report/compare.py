@@ -17,7 +17,8 @@ import pandas as pd
 from segkit.rundir import RunDir
 from segkit.report.stats import Difference, compare
 
-__all__ = ["baseline_differences", "with_differences", "run_setup", "setup_caption"]
+__all__ = ["baseline_differences", "class_differences", "class_of", "with_differences", "run_setup",
+           "setup_caption"]
 
 _METRIC_HEADERS = {"miou": "mIoU", "f1": "F1", "mpa": "mPA", "accuracy": "Accuracy"}
 
@@ -44,9 +45,39 @@ def baseline_differences(runs: pd.DataFrame, baseline: str, labels: Mapping[str,
         absent = _absent_policy(var["run_dir"].iloc[0])
         d = compare(labels.get(name, name), labels.get(baseline, baseline),
                     var.loc[seeds, metric].astype(float).tolist(), base.loc[seeds, metric].astype(float).tolist(),
-                    *(cms or (None, None)), metric=metric, absent=absent)
+                    *(cms or (None, None)), metric=metric.split(":")[0], absent=absent)
         out.append(replace(d, variant_not_learned=_not_learned(var), baseline_not_learned=_not_learned(base)))
     return out
+
+
+def class_differences(runs: pd.DataFrame, baseline: str, labels: Mapping[str, str] | None = None) -> list[Difference]:
+    """`baseline_differences` of each non-background class's IoU, one per model and class
+    (``Difference.metric`` is ``"iou@<k>:<class name>"``: see `class_of`)."""
+    from segkit.metrics import is_background
+
+    names = _class_names(runs)
+    out: list[Difference] = []
+    for k, cls in enumerate(names):
+        if is_background(cls) or (k == 0 and not any(is_background(n) for n in names)):
+            continue
+        col = f"iou@{k}"
+        values = runs.assign(**{col: [(d or {}).get(cls, np.nan) if isinstance(d, dict) else np.nan
+                                      for d in runs.get("class_iou", [None] * len(runs))]})
+        out += [replace(d, metric=f"iou@{k}:{cls}") for d in baseline_differences(values, baseline, labels, col)]
+    return out
+
+
+def class_of(difference: Difference) -> str | None:
+    """The class name of a per-class difference (metric ``"iou@<k>:<name>"``), else None."""
+    return difference.metric.split(":", 1)[1] if difference.metric.startswith("iou@") else None
+
+
+def _class_names(runs: pd.DataFrame) -> list[str]:
+    """The class names in the order the per-image matrices hold them (from a run's config)."""
+    if runs.empty:
+        return []
+    cfg = RunDir(runs["run_dir"].iloc[0]).read_config()
+    return list((cfg.get("data") or {}).get("class_names") or [])
 
 
 def _not_learned(runs: pd.DataFrame) -> tuple[str, ...]:

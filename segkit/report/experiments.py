@@ -191,6 +191,7 @@ class ExperimentResults:
     table: pd.DataFrame
     differences: list[Any]
     baseline: str | None
+    class_differences: list[Any] = field(default_factory=list)  # per non-background class IoU
 
     def caption(self, title: str) -> str:
         """`title` plus the setup (data, size, epochs, seeds, image counts, scored split)."""
@@ -202,9 +203,15 @@ class ExperimentResults:
         """English and Chinese paragraphs that claim only the supported differences."""
         from segkit.report.text import comparison_paragraph
 
+        from segkit.report.text import class_paragraph
+
         cols = {} if speed else {"fps_col": None, "params_col": None}
-        return {k: comparison_paragraph(self.table, self.differences, self.baseline, lang=k, what=what, **cols)
-                for k in ("en", "zh")}
+        out = {}
+        for k in ("en", "zh"):
+            text = [comparison_paragraph(self.table, self.differences, self.baseline, lang=k, what=what, **cols),
+                    class_paragraph(self.class_differences, lang=k)]
+            out[k] = ("" if k == "zh" else " ").join(t for t in text if t)
+        return out
 
 
 def experiment_results(runs_dir: str | Path, experiment: str,
@@ -216,7 +223,7 @@ def experiment_results(runs_dir: str | Path, experiment: str,
 
     `baseline` is an entry name or label; `seeds` (default: all found) restricts the runs.
     """
-    from segkit.report.compare import baseline_differences, with_differences
+    from segkit.report.compare import baseline_differences, class_differences, with_differences
 
     parsed = _as_entries(entries)
     runs = collect_runs(runs_dir, [experiment])
@@ -233,8 +240,9 @@ def experiment_results(runs_dir: str | Path, experiment: str,
     if baseline and base is None:
         raise ValueError(f"baseline {baseline!r} is not an entry; entries are {[e.label for e in parsed]}")
     diffs = baseline_differences(runs, base.name, labels) if base is not None else []
+    per_class = class_differences(runs, base.name, labels) if base is not None else []
     return ExperimentResults(runs, with_differences(table, diffs, name_header), diffs,
-                             base.label if base is not None else None)
+                             base.label if base is not None else None, per_class)
 
 
 def _as_entries(entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]] | None) -> list[ModelEntry]:

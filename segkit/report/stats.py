@@ -134,6 +134,8 @@ def metric_from_hist(hist: np.ndarray, metric: Metric = "miou", absent: str = "n
 
     if metric == "miou":
         return 100.0 * mean(ratio(tp, gt + pr - tp))
+    if str(metric).startswith("iou@"):  # one class's IoU: "iou@2" is class 2's
+        return 100.0 * ratio(tp, gt + pr - tp)[..., int(str(metric)[4:])]
     recall, precision = ratio(tp, gt), ratio(tp, pr)
     if metric == "mpa":
         return 100.0 * mean(recall)

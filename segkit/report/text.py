@@ -86,6 +86,30 @@ def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: 
     return out
 
 
+def class_paragraph(differences: Sequence[Difference], lang: Lang = "en") -> str:
+    """One sentence on the per-class IoU differences from the baseline
+    (``segkit.report.compare.class_differences``): those both intervals support, or that none is.
+
+    Differences involving a model that has not learned a class are left out (no evidence)."""
+    from segkit.report.compare import class_of
+
+    zh = lang == "zh"
+    usable = [d for d in differences if d.comparable]
+    if not usable:
+        return ""
+    shown = [d for d in usable if d.supported]
+    if not shown:
+        return ("各类别 IoU 与基线的差异均未得到两个 95% 区间的支持。" if zh else
+                "No per-class IoU difference from the baseline is supported by both 95 % intervals.")
+    items = [f"{md_escape(d.name)} {md_escape(class_of(d))} {signed(d.delta)}（95% CI 种子 {d.seeds.format()}；"
+             f"测试图像 {d.images.format()}）" if zh else
+             f"{md_escape(d.name)} {md_escape(class_of(d))} {signed(d.delta)} (95% CI seeds {d.seeds.format()}; "
+             f"test images {d.images.format()})" for d in sorted(shown, key=lambda d: -abs(d.delta))]
+    return ("两个区间都支持的类别 IoU 差异（百分点）：" + "，".join(items) + "；其余在噪声范围内。" if zh else
+            "Per class, the IoU differences from the baseline that both intervals support (points): "
+            + ", ".join(items) + "; the others are within noise.")
+
+
 def _not_learned_claims(differences: Sequence[Difference], what: str, lang: Lang) -> list[str]:
     """Which models have not learned which classes: they are named, never compared or ranked."""
     zh = lang == "zh"
