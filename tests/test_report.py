@@ -436,7 +436,7 @@ def test_parse_override_and_select(tmp_path):
 def test_quick_means_one_recipe_for_segkit_train_and_the_notebooks():
     """`segkit train --profile quick`, the quick report and each notebook opened in JupyterLab
     train the same image size, epochs and batch size: the profile's train: section, unless its
-    `notebooks: all:` says otherwise (quick: batch 4 for the 60 synthetic training images)."""
+    `notebooks: all:` says otherwise."""
     import ast
 
     from segkit.engine import TrainConfig
@@ -456,7 +456,7 @@ def test_quick_means_one_recipe_for_segkit_train_and_the_notebooks():
                     if name == "quick":  # what JupyterLab runs without the report
                         assert ast.literal_eval(declared[key].split("#")[0].strip()) == value, (nb.stem, key)
     quick = TrainConfig.profile("quick")
-    assert (quick.input_shape, quick.UnFreeze_Epoch, quick.Unfreeze_batch_size, quick.seed) == ([64, 64], 3, 8, 0)
+    assert (quick.input_shape, quick.UnFreeze_Epoch, quick.Unfreeze_batch_size, quick.seed) == ([64, 64], 8, 8, 0)
     assert quick.summary().startswith("Adam, lr 0.001 -> 1e-05 (cosine)")  # as given: lr_scaling is off
     assert "SGD (Nesterov" in TrainConfig.profile("paper").summary()
 
