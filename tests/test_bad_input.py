@@ -718,3 +718,20 @@ def test_full_disk_keeps_index_html_whole(tmp_path, monkeypatch):
     assert err.value.filename == str(out / "index.html")
     assert (out / "index.html").read_text() == "<h1>the previous page</h1>"  # not 0 bytes
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+
+
+# ----------------------------------------------------------------------------- 25.13 out of memory
+def test_out_of_memory_names_the_image_its_size_and_the_fix(trained, tmp_path, monkeypatch):
+    from segkit.engine import load_run
+
+    def no_memory(self, x):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 43200000000 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(type(load_run(trained / "run").model), "forward", no_memory)
+    image = tmp_path / "huge.png"
+    Image.fromarray(np.zeros((40, 56, 3), np.uint8)).save(image)
+    res = cli("predict", trained / "run", image, "--out", tmp_path / "out", "--no-progress", "--device", "cpu")
+    one_line_error(res, f"out of memory on {image}, 56x40 px", "resize the image")
+    res = cli("evaluate", trained / "run", "--max-images", 1, "--no-progress", "--device", "cpu")
+    one_line_error(res, "out of memory on", "JPEGImages", "resize the image")

@@ -134,11 +134,13 @@ def evaluate_confusion(
     cm = ConfusionMatrix(k, ignore_index=ignore_index, device=dev, class_names=getattr(dataset, "class_names", None),
                          absent=absent, strict=False)
     bar = tqdm(total=len(indices), desc="Evaluate", unit="img", leave=False, disable=not progress or rank != 0)
+    paths = getattr(dataset, "image_paths", None)  # names an image that runs out of memory
     done = 0
     with prec.model_format(net):
         for start in range(0, len(indices), batch_size):
             batch = [dataset.load_original(i) for i in indices[start:start + batch_size]]
-            preds = predict_labels(net, [rgb for rgb, _ in batch], shape, native, dev, prec)
+            names = [str(paths[i]) if paths is not None else f"image {i}" for i in indices[start:start + batch_size]]
+            preds = predict_labels(net, [rgb for rgb, _ in batch], shape, native, dev, prec, names)
             for (rgb, mask), pred, i in zip(batch, preds, indices[start:start + batch_size]):
                 if pred.shape != mask.shape:
                     tqdm.write(f"skip image {i}: prediction {pred.shape} and mask {mask.shape} differ")
@@ -160,15 +162,47 @@ def evaluate_confusion(
 
 
 def predict_labels(net: nn.Module, images: list[np.ndarray], shape: tuple[int, ...], native: float | str | None,
-                   dev: torch.device, prec: Precision) -> list[np.ndarray]:
-    """Label maps of `images`: letterboxed to `shape`, or with `native` whole at that scale of their size."""
-    if not native:
-        return letterbox_predict(net, images, shape, dev, precision=prec)
-    shapes = [native_shape(rgb, native, shape) for rgb in images]
-    if len(set(shapes)) == 1:
-        return letterbox_predict(net, images, shapes[0], dev, precision=prec)
-    # whole images of different sizes: one at a time
-    return [letterbox_predict(net, [rgb], s, dev, precision=prec)[0] for rgb, s in zip(images, shapes)]
+                   dev: torch.device, prec: Precision, names: Sequence[str] | None = None) -> list[np.ndarray]:
+    """Label maps of `images`: letterboxed to `shape`, or with `native` whole at that scale of their size.
+
+    Running out of memory is a ``RuntimeError`` naming the largest image of the batch (from
+    `names`, else its index), its size and the fix.
+    """
+    try:
+        if not native:
+            return letterbox_predict(net, images, shape, dev, precision=prec)
+        shapes = [native_shape(rgb, native, shape) for rgb in images]
+        if len(set(shapes)) == 1:
+            return letterbox_predict(net, images, shapes[0], dev, precision=prec)
+        # whole images of different sizes: one at a time
+        return [letterbox_predict(net, [rgb], s, dev, precision=prec)[0] for rgb, s in zip(images, shapes)]
+    except (RuntimeError, MemoryError) as exc:
+        if not _out_of_memory(exc):
+            raise
+        raise RuntimeError(_memory_message(images, names, native, dev)) from None
+
+
+_OOM_SIGNS = ("can't allocate memory", "not enough memory", "out of memory")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """torch's CPU allocator ("DefaultCPUAllocator: can't allocate memory"), CUDA's OutOfMemoryError,
+    NumPy's MemoryError."""
+    return isinstance(exc, MemoryError) or any(s in str(exc) for s in _OOM_SIGNS)
+
+
+def _memory_message(images: list[np.ndarray], names: Sequence[str] | None, native: float | str | None,
+                    dev: torch.device) -> str:
+    i = max(range(len(images)), key=lambda j: images[j].shape[0] * images[j].shape[1])
+    h, w = images[i].shape[:2]
+    name = names[i] if names is not None else f"image {i}"
+    where = " (the largest of its batch)" if len(images) > 1 else ""
+    # the letterbox bounds the network input, but the class scores are rebuilt at the image's
+    # full size; a crop-trained run (native) even runs the network at that size
+    work = "runs the network on whole images" if native else "rebuilds the class scores at each image's full size"
+    return (f"out of memory on {name}, {w}x{h} px{where}: segkit {work} and has no option to bound it; resize the "
+            "image (e.g. to at most 2048 px on its long side) and run again"
+            + (", or use --device cpu" if dev.type == "cuda" else ""))
 
 
 def crop_eval_scale(train: Mapping[str, Any]) -> float | str | None:

@@ -189,17 +189,19 @@ def predict(
     bar = tqdm(total=len(items), desc="Predict", unit="img", leave=False, disable=not progress)
     with prec.model_format(net):
         for start in range(0, len(items), batch_size):
-            chunk, rgbs = [], []
+            chunk, rgbs, sources = [], [], []
             for name, obj in items[start:start + batch_size]:
+                source = str(obj) if isinstance(obj, Path) else name
                 try:
                     rgbs.append(_as_rgb(obj))
                 except (ValueError, OSError) as exc:  # DatasetError is a ValueError
                     if on_error is None:
                         raise
-                    on_error(str(obj) if isinstance(obj, Path) else name, exc)
+                    on_error(source, exc)
                     continue
                 chunk.append(name)
-            labels = predict_labels(net, rgbs, tuple(input_shape), native, dev, prec) if rgbs else []
+                sources.append(source)
+            labels = predict_labels(net, rgbs, tuple(input_shape), native, dev, prec, sources) if rgbs else []
             for name, rgb, label in zip(chunk, rgbs, labels):
                 results.append(_result(name, rgb, label, code, out, palette, save_mask))
             bar.update(len(items[start:start + batch_size]))
