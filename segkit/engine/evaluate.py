@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from segkit.metrics import ConfusionMatrix, SegMetrics
 
 __all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "predict_labels", "native_shape", "crop_eval_scale",
-           "unwrap_model"]
+           "at_model_scale", "unwrap_model"]
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -210,6 +210,22 @@ def crop_eval_scale(train: Mapping[str, Any]) -> float | str | None:
     ``TrainConfig.to_dict()`` or ``config.yaml``'s ``train:``): its ``crop_scale`` when it was
     trained on crops (``train_crop``), else None (the letterbox)."""
     return train.get("crop_scale", 1.0) if train.get("train_crop") else None
+
+
+def at_model_scale(rgb: np.ndarray, mask: np.ndarray | None, train: Mapping[str, Any]) -> tuple[np.ndarray, Any]:
+    """An image (and its mask) at the scale a run's model sees it: a crop-trained model is
+    evaluated on whole images at its ``crop_scale`` (`crop_eval_scale`), so a picture that feeds
+    it the image directly (Grad-CAM) must resize it first; others are returned as they are."""
+    from PIL import Image
+
+    scale = crop_eval_scale(train)
+    if scale is None:
+        return rgb, mask
+    h, w = native_shape(rgb, scale, train.get("input_shape", rgb.shape[:2]))
+    rgb = np.asarray(Image.fromarray(np.asarray(rgb, np.uint8)).resize((w, h), Image.BILINEAR))
+    if mask is not None:
+        mask = np.asarray(Image.fromarray(np.asarray(mask, np.uint8)).resize((w, h), Image.NEAREST))
+    return rgb, mask
 
 
 def native_shape(rgb: np.ndarray, scale: float | str, input_shape: Sequence[int],
