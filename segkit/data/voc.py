@@ -29,7 +29,7 @@ from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, 
 
 __all__ = [
     "VOCSegmentation", "DatasetError", "resolve_voc_root", "read_class_names", "read_split",
-    "read_image", "read_mask", "read_text", "mask_counts", "binary_kind", "binary_export", "IMAGE_EXTS",
+    "read_image", "read_mask", "read_text", "split_images", "mask_counts", "binary_kind", "binary_export", "IMAGE_EXTS",
     "NEAR_BINARY_SHARE",
 ]
 
@@ -94,6 +94,23 @@ def read_split(voc: Path, split: str) -> list[str]:
     if not ids:
         raise DatasetError(f"split file {path} is empty; regenerate it with `segkit data split {voc}`")
     return ids
+
+
+def split_images(root: str | Path, split: str | Path) -> list[Path]:
+    """The image files a split lists: a split name (``ImageSets/Segmentation/<split>.txt``) or a
+    ``.txt`` file of names, one per line."""
+    voc = resolve_voc_root(root)
+    path = Path(split)
+    if path.suffix == ".txt" and path.is_file():
+        ids = [ln.strip().split()[0] for ln in read_text(path).splitlines() if ln.strip()]
+    else:
+        ids, path = read_split(voc, str(split)), voc / "ImageSets" / "Segmentation" / f"{split}.txt"
+    images = _index_folder(voc / "JPEGImages", IMAGE_EXTS)
+    missing = [n for n in ids if n not in images]
+    if missing:
+        raise DatasetError(f"{len(missing)} name(s) in {path} have no image in {voc / 'JPEGImages'} (first: "
+                           f"{missing[0]!r}); fix the list or pass the dataset it belongs to with --data-root")
+    return [images[n] for n in ids]
 
 
 def _scan_folder(folder: Path, exts: Sequence[str]) -> tuple[dict[str, Path], list[tuple[Path, Path]]]:
