@@ -69,7 +69,10 @@ def _fit_profile(cfg: Any, overrides: dict[str, Any], data_root: str) -> dict[st
     """The changes that fit `cfg` to the class count of `data_root`'s classes.txt (what --set names is kept)."""
     from segkit.data.voc import read_class_names, resolve_voc_root
 
-    names = read_class_names(resolve_voc_root(data_root))
+    try:
+        names = read_class_names(resolve_voc_root(data_root))
+    except FileNotFoundError:  # said by train(), after the config's own checks
+        return {}
     if names is None:  # the dataset says what is missing when it is read
         return {}
     changes, note = cfg.class_changes(len(names), keep=overrides)
