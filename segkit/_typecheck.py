@@ -21,6 +21,7 @@ __all__ = ["coerce", "describe"]
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
+_NONE = ("none", "null", "~")  # Python's spelling too: `--set num_classes=None` means null
 
 
 class _Mismatch(Exception):
@@ -55,7 +56,8 @@ def _plural(words: str) -> str:
 def coerce(value: Any, tp: Any, name: str) -> Any:
     """Return `value` converted to the type hint `tp`.
 
-    Strings are parsed (``"5e-4"`` -> 0.0005, ``"4"`` -> 4, ``"true"`` -> True), integers
+    Strings are parsed (``"5e-4"`` -> 0.0005, ``"4"`` -> 4, ``"true"`` -> True, ``"None"`` -> None
+    where None is allowed), integers
     widen to floats, and whole floats (``4.0``) narrow to integers; nothing else changes type.
     In a union, a member the value already fits wins over one it would have to be converted to.
 
@@ -83,7 +85,7 @@ def _coerce(value: Any, tp: Any, strict: bool, name: str) -> Any:
     if tp is Any:
         return value
     if tp is type(None):
-        if value is None:
+        if value is None or (not strict and isinstance(value, str) and value.strip().lower() in _NONE):
             return None
         raise _Mismatch
     if origin in (Union, types.UnionType):

@@ -22,11 +22,11 @@ _COMMAND_MODULES = [f"segkit.commands.{m}" for m in ("data", "engine", "adapt", 
 _DESCRIPTION = """Semantic-segmentation research kit: DeepLabV3+ and its attention variants, training, evaluation, Grad-CAM and paper-ready reports.
 
 Your own data, end to end (each command has --help with examples):
-  segkit data split DATA --ratio 8:1:1     # DATA/JPEGImages/*.jpg, SegmentationClass/*.png, classes.txt
+  segkit data import PHOTOS DATA --ratio 8:1:1   # a folder per class with 0/255 masks (or --classes, Labelme)
   segkit data check DATA
   segkit train --data-root DATA --run-dir runs/mine/mbv2 --epochs 20
   segkit evaluate runs/mine/mbv2 --split test
-  segkit predict runs/mine/mbv2 DATA/JPEGImages --out predictions
+  segkit predict runs/mine/mbv2 --split test --out predictions
   segkit export-onnx runs/mine/mbv2 --out mbv2.onnx
   segkit cam runs/mine/mbv2 DATA/JPEGImages/IMAGE.jpg --out cam.png"""
 

@@ -12,6 +12,7 @@ report notebooks) reads only these files::
       per_image_cm.npz     per-image confusion matrices of that evaluation (bootstrap intervals)
       confusion_matrix.csv rows = ground truth, columns = prediction
       bench.json           params, FLOPs, latency/FPS with device, precision and input size
+      tensorboard/         TensorBoard event files (scalars, learning rate, validation predictions)
       .lock                held (an OS file lock) while a process trains here
       .segkit-run          written when a training starts: the folder and its files are segkit's
 
@@ -73,6 +74,7 @@ class RunDir:
     PER_IMAGE = "per_image_cm.npz"
     CONFUSION = "confusion_matrix.csv"
     BENCH = "bench.json"
+    TENSORBOARD = "tensorboard"
     LOCK = ".lock"
     MARKER = ".segkit-run"
     CHECKPOINTS = "checkpoints"
@@ -125,6 +127,10 @@ class RunDir:
     @property
     def bench_path(self) -> Path:
         return self.path / self.BENCH
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / self.TENSORBOARD
 
     @property
     def lock_path(self) -> Path:

@@ -73,6 +73,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides["precision"] = args.precision
     if args.channels_last is not None:
         overrides["channels_last"] = channels_last_value(args.channels_last)
+    if not args.config:  # a profile's class count and weights follow the data; a --config file is the user's
+        overrides = {**_fit_profile(cfg, overrides, args.data_root), **overrides}
     if overrides:
         cfg = cfg.replace(**overrides)
     _use_threads(args, args.device or cfg.device, cfg.num_workers)
@@ -97,10 +99,34 @@ def _use_threads(args: argparse.Namespace, device: str, workers: int | str = 0) 
     print(f"[segkit] {plan.describe()}")
 
 
+def _fit_profile(cfg: Any, overrides: dict[str, Any], data_root: str) -> dict[str, Any]:
+    """The changes that fit `cfg` to the class count of `data_root`'s classes.txt (what --set names is kept)."""
+    from segkit.data.voc import read_class_names, resolve_voc_root
+
+    try:
+        names = read_class_names(resolve_voc_root(data_root))
+    except FileNotFoundError:  # said by train(), after the config's own checks
+        return {}
+    if names is None:  # the dataset says what is missing when it is read
+        return {}
+    changes, note = cfg.class_changes(len(names), keep=overrides)
+    if note:
+        print(note)
+    return changes
+
+
 def _load(args: argparse.Namespace):
     from segkit.engine import load_run
 
     return load_run(args.run_dir, checkpoint=args.checkpoint, device="cpu")
+
+
+def _data_root(args: argparse.Namespace, run) -> str:
+    """--data-root, else the dataset the run trained on."""
+    root = args.data_root or run.config.get("data", {}).get("root")
+    if not root:
+        raise ValueError("the run does not record its data root; pass --data-root")
+    return root
 
 
 def _precision(args: argparse.Namespace, model):
@@ -125,9 +151,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _use_threads(args, args.device)
     run = _load(args)
     tc = run.config["train"]
-    root = args.data_root or run.config.get("data", {}).get("root")
-    if not root:
-        raise ValueError("the run does not record its data root; pass --data-root")
+    root = _data_root(args, run)
     ds = VOCSegmentation(root, split=args.split or tc["val_split"], input_shape=tuple(tc["input_shape"]),
                          num_classes=run.config["model"]["num_classes"], ignore_index=tc["ignore_index"])
     per_image: list = []
@@ -152,6 +176,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     _use_threads(args, args.device)
     run = _load(args)
     inputs = [Path(p) for p in args.inputs]
+    if args.split:
+        from segkit.data.voc import split_images
+
+        inputs += split_images(_data_root(args, run), args.split)
+    if not inputs:
+        raise ValueError("nothing to predict: give image files or folders, or --split NAME (e.g. --split test)")
     unreadable: list[str] = []
 
     def skip(name: str, exc: Exception) -> None:  # keep going: one bad file must not cost the others
@@ -272,9 +302,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                     "original size (the prediction blended over the image, the mask alone, or the cut-out "
                     "objects), and with --save-mask the label map as a palette PNG.",
         epilog="examples:\n  segkit predict runs/mine/mbv2 photo.jpg --out predictions\n"
+               "  segkit predict runs/mine/mbv2 --split test --out predictions      # the run's test images\n"
                "  segkit predict runs/mine/mbv2 data/mine/JPEGImages --out predictions --save-mask")
     _add_run_args(p)
-    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("inputs", nargs="*", help="image files or folders")
+    p.add_argument("--split", metavar="NAME|FILE",
+                   help="the images of a split of the dataset (test, val, ...) or of a .txt list of names")
+    p.add_argument("--data-root", help="dataset of --split (default: the one the run trained on)")
     p.add_argument("--out", required=True, help="output folder for the PNG overlays (<image name>.png; a name taken "
                    "by another image or by an input file gets _2, _3 ...: inputs are never replaced)")
     p.add_argument("--mix-type", default="blend", help="blend (0), mask (1) or cutout (2)")

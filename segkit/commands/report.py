@@ -41,7 +41,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="retrain even when a run directory is complete")
     p.add_argument("--only", action="append", metavar="NB", default=[],
                    help="run only these notebooks (stem, number or comma list; repeatable), e.g. --only 02,06")
-    p.add_argument("--notebooks", default="notebooks", help="folder of numbered notebooks (default: notebooks)")
+    p.add_argument("--notebooks", default=None,
+                   help="folder of numbered notebooks (default: ./notebooks, else the ones installed with segkit)")
     p.add_argument("--out", default=None, help="report folder (default: reports/<profile>/<dataset>)")
     p.add_argument("--figures", default=None, help="figure folder (default: <out>/figures)")
     p.add_argument("--runs", default=None, help="run directories root (default: runs/<profile>/<dataset>)")
@@ -53,6 +54,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "none when unset)")
     _add_executor_args(p)
     p.set_defaults(func=cmd_report)
+    q = sub.add_parser("notebooks", help="copy the report notebooks into a folder, to open them in JupyterLab",
+                       description="Copy the numbered notebooks (the ones segkit report runs) into DIR, never over "
+                                   "a file. Each runs on its own in JupyterLab with the defaults of its parameters "
+                                   "cell; relative paths there are read from DIR.",
+                       epilog="example:\n  segkit notebooks my-notebooks && jupyter lab my-notebooks")
+    q.add_argument("dir", help="folder to copy them into (created if missing)")
+    q.set_defaults(func=_cmd_notebooks)
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from segkit.report.runner import copy_notebooks
+
+    copied = copy_notebooks(args.dir)
+    print(f"copied {len(copied)} notebooks to {args.dir}; open them with: jupyter lab {args.dir}")
+    return 0
 
 
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
@@ -120,7 +136,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     import sys
 
     from segkit.report.export import claim_report_dir, clear_report, export_report, write_failed_index
-    from segkit.report.runner import (NotebookFailedError, list_notebooks, load_profile, parse_override,
+    from segkit.report.notebook import output_paths
+    from segkit.report.runner import (NotebookFailedError, find_notebooks, load_profile, parse_override,
                                       run_notebooks, select_notebooks)
     from segkit.report.runs import ensure_dataset
 
@@ -140,14 +157,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         ensure_dataset(data_root, n_images=int(syn.get("n_images", 60)), size=int(syn.get("size", 96)),
                        seed=int(syn.get("seed", 0)), test_fraction=float(syn.get("test_fraction", 0.0)),
                        log=lambda m: print(m, flush=True), **generator_settings(syn))
-    # one folder per profile and dataset: reports of different data never mix
-    out_dir = Path(args.out or Path("reports") / profile_name / data_root.name).resolve()
-    runs_dir = Path(args.runs or Path("runs") / profile_name / data_root.name).resolve()
+    default = output_paths(profile_name, data_root)  # one folder per profile and dataset
+    out_dir = Path(args.out or default["out_dir"]).resolve()
+    runs_dir = Path(args.runs or default["runs_dir"]).resolve()
     figures_dir = Path(args.figures or out_dir / "figures").resolve()
     tables_dir = out_dir / "tables"
     executed_dir = out_dir / "notebooks"
 
-    notebooks = select_notebooks(list_notebooks(args.notebooks), args.only)
+    notebooks = select_notebooks(find_notebooks(args.notebooks), args.only)
     base = {
         "profile": str(Path(args.profile).resolve()) if args.profile.endswith((".yaml", ".yml")) else args.profile,
         "data_root": str(data_root),

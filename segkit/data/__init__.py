@@ -6,7 +6,7 @@
 * `make_panoramic_dataset`: a synthetic pinhole -> panoramic domain shift of any VOC dataset.
 * `make_synthetic_wirerope`: the embedded default dataset (steel wire rope, 3 classes).
 * `letterbox` / `LetterboxInfo` / `TrainAugment`: paired image/mask transforms.
-* tools: `write_splits`, `fix_binary_masks`, `convert_labelme`, `augment_dataset`,
+* tools: `import_dataset`, `write_splits`, `fix_binary_masks`, `convert_labelme`, `augment_dataset`,
   `check_dataset` (also ``segkit data ...``).
 * colours: `mask_palette` (a dataset's own class colours), `voc_palette`, `colorize_mask`.
 * statistics: `dataset_stats`, `sample_grid`, `plot_class_distribution`, `plot_object_sizes`.
@@ -18,8 +18,8 @@ from .palette import colorize_mask, mask_palette, voc_palette
 from .stats import DatasetStats, dataset_stats, overlay, plot_class_distribution, plot_object_sizes, sample_grid
 from .synthetic import WIREROPE_CLASSES, WIREROPE_PALETTE, make_synthetic_wirerope, render_wirerope
 from .tools import (
-    Problem, augment_dataset, check_dataset, convert_labelme, fix_binary_masks, labelme_to_mask, make_splits,
-    save_mask, sharpness, write_splits,
+    Problem, augment_dataset, check_dataset, convert_labelme, fix_binary_masks, import_dataset, labelme_to_mask,
+    make_splits, save_mask, sharpness, write_splits,
 )
 from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, to_tensor_pair
 from .voc import DatasetError, VOCSegmentation, read_image, read_mask
@@ -32,7 +32,7 @@ __all__ = [
     "make_synthetic_wirerope", "render_wirerope", "WIREROPE_CLASSES", "WIREROPE_PALETTE",
     "LetterboxInfo", "TrainAugment", "letterbox", "letterbox_mask", "to_tensor_pair",
     "make_splits", "write_splits", "fix_binary_masks", "labelme_to_mask", "convert_labelme",
-    "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask", "voc_palette",
+    "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask", "voc_palette", "import_dataset",
     "colorize_mask",
     "DatasetStats", "dataset_stats", "mask_palette", "overlay", "sample_grid",
     "plot_class_distribution", "plot_object_sizes",

@@ -29,11 +29,16 @@ from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, 
 
 __all__ = [
     "VOCSegmentation", "DatasetError", "resolve_voc_root", "read_class_names", "read_split",
-    "read_image", "open_image", "max_image_pixels", "image_size", "image_orientation", "read_mask", "read_text", "split_names", "duplicate_names", "mask_values", "looks_binary", "IMAGE_EXTS",
+    "read_image", "open_image", "max_image_pixels", "image_size", "image_orientation", "read_mask", "read_text",
+    "split_names", "duplicate_names", "split_images", "mask_counts", "binary_kind",
+    "binary_export", "IMAGE_EXTS", "NEAR_BINARY_SHARE",
 ]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VOID = 255
+# A 0/255 mask resized or rotated with smoothing keeps almost every pixel at 0 or 255; its edges get
+# values in between. At least this share of 0/255 pixels marks such a "near-binary" mask.
+NEAR_BINARY_SHARE = 0.99
 
 
 class DatasetError(ValueError):
@@ -124,6 +129,23 @@ def read_split(voc: Path, split: str) -> list[str]:
     return ids
 
 
+def split_images(root: str | Path, split: str | Path) -> list[Path]:
+    """The image files a split lists: a split name (``ImageSets/Segmentation/<split>.txt``) or a
+    ``.txt`` file of names, one per line."""
+    voc = resolve_voc_root(root)
+    path = Path(split)
+    if path.suffix == ".txt" and path.is_file():
+        ids = [ln.strip().split()[0] for ln in read_text(path).splitlines() if ln.strip()]
+    else:
+        ids, path = read_split(voc, str(split)), voc / "ImageSets" / "Segmentation" / f"{split}.txt"
+    images = _index_folder(voc / "JPEGImages", IMAGE_EXTS)
+    missing = [n for n in ids if n not in images]
+    if missing:
+        raise DatasetError(f"{len(missing)} name(s) in {path} have no image in {voc / 'JPEGImages'} (first: "
+                           f"{missing[0]!r}); fix the list or pass the dataset it belongs to with --data-root")
+    return [images[n] for n in ids]
+
+
 def _scan_folder(folder: Path, exts: Sequence[str]) -> tuple[dict[str, Path], list[tuple[Path, Path]]]:
     """name -> file for the files of `folder` with one of `exts`, and the pairs of files that share a name."""
     out: dict[str, Path] = {}
@@ -163,10 +185,33 @@ def _full_scale(peak: float) -> float:
     return float(peak)
 
 
-def looks_binary(value_sets: Sequence[set[int]]) -> bool:
-    """True when masks hold only 0 and 255 and some hold 255: a binary 0/255 export whose
-    foreground the dataset would read as void (255). `value_sets`: the values of each mask."""
-    return bool(value_sets) and all(v <= {0, VOID} for v in value_sets) and any(VOID in v for v in value_sets)
+def binary_kind(counts: np.ndarray, num_classes: int | None = None) -> str | None:
+    """``"binary"`` for a 0/255 mask, ``"near-binary"`` for a 0/255 mask whose edges were resampled
+    (values that are neither a class index nor 255 on under 1 - `NEAR_BINARY_SHARE` of its pixels),
+    else None. `counts`: pixels per value (`mask_counts`); `num_classes` (default 2) tells class
+    indices from resampled values."""
+    if not counts[VOID]:
+        return None
+    total, black_white = counts.sum(), counts[0] + counts[VOID]
+    if black_white == total:
+        return "binary"
+    stray = counts[max(num_classes or 2, 1):VOID].sum()  # class indices and void are not stray
+    return "near-binary" if stray and black_white >= NEAR_BINARY_SHARE * total else None
+
+
+def binary_export(counts: Sequence[np.ndarray], num_classes: int | None = None) -> str | None:
+    """``"binary"`` or ``"near-binary"`` when the masks are a black-and-white export (each is 0/255,
+    near-binary or background only), whose foreground the dataset would read as void; else None."""
+    kinds = [binary_kind(c, num_classes) for c in counts]
+    if not any(kinds) or not all(k or c.sum() == c[0] for k, c in zip(kinds, counts)):
+        return None
+    return "near-binary" if "near-binary" in kinds else "binary"
+
+
+def fix_binary_hint(root: str | Path, kind: str | None) -> str:
+    """The command that turns a `binary_export` of `kind` into class indices."""
+    threshold = " --threshold 128" if kind == "near-binary" else ""
+    return f"`segkit data fix-binary {root}{threshold}`"
 
 
 EXIF_ORIENTATION = 0x0112
@@ -312,27 +357,34 @@ def read_mask(path: str | Path, num_classes: int | None = None) -> np.ndarray:
                 "Convert the colours to indices (e.g. save as a palette PNG whose index = class)")
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
-    if num_classes is not None:
-        bad = (arr >= num_classes) & (arr != VOID)
-        if bad.any():
-            vals = np.unique(arr[bad])
-            shown = ", ".join(str(int(v)) for v in vals[:8]) + (" ..." if len(vals) > 8 else "")
-            hint = (" It looks like a binary 0/255 mask: run `segkit data fix-binary ROOT`." if
-                    set(np.unique(arr).tolist()) <= {0, VOID} else "")
-            raise DatasetError(
-                f"mask {path} has values {shown} >= num_classes={num_classes} (only 0..{num_classes - 1} "
-                f"and 255=void are allowed). Fix: pass the right num_classes / classes.txt, or remap "
-                f"the mask values.{hint}")
-    elif arr.max(initial=0) > VOID:
+    if arr.max(initial=0) > VOID:
         raise DatasetError(f"mask {path} has values up to {int(arr.max())}; class indices must fit in 0..254 "
                            "(255 = void); remap the mask")
-    return arr.astype(np.uint8)
+    arr = arr.astype(np.uint8)
+    if num_classes is not None:
+        check_mask_values(arr, path, num_classes)
+    return arr
 
 
-def mask_values(path: str | Path) -> set[int]:
-    """The set of values in a mask file."""
-    counts = np.bincount(read_mask(path).ravel(), minlength=256)
-    return set(np.flatnonzero(counts).tolist())
+def check_mask_values(arr: np.ndarray, path: str | Path, num_classes: int) -> None:
+    """Raise `DatasetError` when a uint8 mask holds values other than ``0..num_classes-1`` and 255."""
+    bad = (arr >= num_classes) & (arr != VOID)
+    if bad.any():
+        vals = np.unique(arr[bad])
+        shown = ", ".join(str(int(v)) for v in vals[:8]) + (" ..." if len(vals) > 8 else "")
+        kind = binary_kind(np.bincount(arr.ravel(), minlength=256), num_classes)
+        hint = (f" It looks like a {kind} 0/255 mask: run {fix_binary_hint('ROOT', kind)}." if kind else
+                " If it is a black-and-white mask resized with smoothing (255 and values in between), run "
+                f"{fix_binary_hint('ROOT', 'near-binary')}." if (arr == VOID).any() else "")
+        raise DatasetError(
+            f"mask {path} has values {shown} >= num_classes={num_classes} (only 0..{num_classes - 1} "
+            f"and 255=void are allowed). Fix: pass the right num_classes / classes.txt, or remap "
+            f"the mask values.{hint}")
+
+
+def mask_counts(path: str | Path) -> np.ndarray:
+    """Pixels per value ``0..255`` of a mask file."""
+    return np.bincount(read_mask(path).ravel(), minlength=256)
 
 
 def _check_pad_label(pad_label: int | None, num_classes: int) -> int | None:
@@ -448,15 +500,17 @@ class VOCSegmentation(Dataset):
 
     def _check_binary(self) -> None:
         # every mask: a sample misses a set where a few masks are 0/255 and the rest background only
-        values = [mask_values(p) for p in self.mask_paths]
-        if looks_binary(values):
-            first = next(p for p, v in zip(self.mask_paths, values) if VOID in v)
-            n = sum(VOID in v for v in values)
+        counts = [mask_counts(p) for p in self.mask_paths]
+        kind = binary_export(counts, self.num_classes)
+        if kind:
+            first = next(p for p, c in zip(self.mask_paths, counts) if c[VOID])
+            n = sum(bool(c[VOID]) for c in counts)
+            edges = ", with values in between at the edges" if kind == "near-binary" else ""
             raise DatasetError(
-                f"masks in {self.voc_root / 'SegmentationClass'} look binary 0/255 ({n} of {len(values)} hold 255, "
-                f"e.g. {first}; the others only 0): 255 is read as void/ignore, so the foreground would never be "
-                f"learnt. Fix: run `segkit data fix-binary {self.root}` (rewrites 255 -> 1), or, if 255 really "
-                "marks void, pass check_binary=False (`segkit train --set check_binary=false`)")
+                f"masks in {self.voc_root / 'SegmentationClass'} look {kind} 0/255 ({n} of {len(counts)} hold 255"
+                f"{edges}, e.g. {first}; the others only 0): 255 is read as void/ignore, so the foreground would "
+                f"never be learnt. Fix: run {fix_binary_hint(self.root, kind)} (rewrites the foreground as 1), "
+                "or, if 255 really marks void, pass check_binary=False (`segkit train --set check_binary=false`)")
 
     # --------------------------------------------------------------------- API
     @property

@@ -66,7 +66,8 @@ class TrainConfig:
     follows a warm-up + cosine over the steps the budget allows, ending at ``Min_lr``; the
     run also ends at ``UnFreeze_Epoch``: see :mod:`segkit.engine.budget`), ``lr_scaling``
     (True: the reference's scaling of ``Init_lr``/``Min_lr`` by batch / ``nbs``, clamped to
-    its per-optimiser limits; False: the rates are used as given).
+    its per-optimiser limits; False: the rates are used as given), ``tensorboard`` (TensorBoard
+    event files in ``<run_dir>/tensorboard/``: :mod:`segkit.engine.tensorboard`).
 
     Options for longer and staged training (all off by default, so the profiles keep the
     reference behaviour): ``warmup_epochs`` (length of the ``"cos"`` schedule's quadratic
@@ -157,6 +158,7 @@ class TrainConfig:
     max_train_batches: int | None = None
     max_val_images: int | None = None
     time_limit: float | None = None
+    tensorboard: bool = True
 
     def __post_init__(self) -> None:
         self._coerce_types()
@@ -318,6 +320,26 @@ class TrainConfig:
             data.pop("Min_lr", None)
         data.update(overrides)
         return cls.from_dict(data)
+
+    def class_changes(self, num_classes: int, keep: typing.Iterable[str] = ()) -> tuple[dict[str, Any], str | None]:
+        """What fits this config to data of `num_classes` classes: a ``num_classes`` or a
+        ``cls_weights`` list made for another class count (the paper profile's 3 classes) becomes
+        the data's count and ``"auto"`` weights, unless named in `keep` (set by the user).
+
+        Returns:
+            ``(changes for replace(), a line saying what changed or None)``.
+        """
+        changes: dict[str, Any] = {}
+        if self.num_classes not in (None, num_classes) and "num_classes" not in keep:
+            changes["num_classes"] = num_classes
+        if (isinstance(self.cls_weights, list) and len(self.cls_weights) != num_classes
+                and "cls_weights" not in keep):
+            changes["cls_weights"] = "auto"
+        if not changes:
+            return changes, None
+        was = ", ".join(f"{k}={getattr(self, k)}" for k in changes)
+        now = ", ".join(f"{k}={v}" for k, v in changes.items())
+        return changes, f"[segkit] the profile's {was} are for other data; this data has {num_classes} classes: {now}"
 
     # ------------------------------------------------------------------ printing
     def table(self, num_train: int | None = None, num_val: int | None = None, save_dir: str = "",

@@ -29,7 +29,8 @@ __all__ = ["IGNORED_TRAIN_FIELDS", "run_fingerprint", "data_fingerprint", "code_
            "fingerprint_changes", "resume_changes"]
 
 # fields that change speed, logging or file retention, never the trained weights or the selection
-IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_batch_size", "cudnn_benchmark"})
+IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_batch_size", "cudnn_benchmark",
+                                  "tensorboard"})
 
 _SEGKIT = Path(__file__).resolve().parents[1]
 _CODE_PARTS = ("data", "models", "modules", "engine", "losses.py", "losses_mpa.py", "metrics", "stitch.py",

@@ -13,7 +13,9 @@ The parts: :mod:`segkit.engine.build` (datasets, model, placement), :mod:`segkit
 """
 from __future__ import annotations
 
+import os
 import platform
+import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +39,7 @@ from segkit.engine.loop import Trainer, TrainParts
 from segkit.engine.optim import NonFiniteLossError, seed_all
 from segkit.engine.rare_setup import setup_rare
 from segkit.engine.schedule import step_sanity_check
+from segkit.engine.tensorboard import tensorboard_writer
 from segkit.engine.threads import loader_workers
 from segkit.metrics import learning_lines
 from segkit.rundir import HISTORY_COLUMNS, RunDir
@@ -128,18 +131,47 @@ def train(
     info = setup_distributed(device or cfg.device)
     created_group = created_group and info.distributed
     rd = RunDir(run_dir)
-    lock = None
+    made = _what_would_be_made(rd.path)
+    lock, held, failed = None, False, False
     try:
         if info.is_main:
             lock = _claim(rd, verbose)
+            held = True  # only a call that held the lock removes anything (never another run's files)
         _train(model, cfg, data_root, rd, info, resume or resume_from is not None, list(callbacks), progress,
                verbose, (train_dataset, val_dataset, test_dataset), started, resume_from)
         return rd.path
+    except BaseException:
+        failed = True
+        raise
     finally:
         if lock is not None:
             lock.release()
+        if failed and held:
+            _remove_unstarted(rd, made)
         if created_group and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _what_would_be_made(path: Path) -> tuple[Path | None, set[str]]:
+    """(the highest folder of `path` that does not exist yet, the names already in `path`)."""
+    top, p = None, path.absolute()
+    while not p.exists():
+        top, p = p, p.parent
+    return top, set(os.listdir(path)) if top is None and path.is_dir() else set()
+
+
+def _remove_unstarted(rd: RunDir, made: tuple[Path | None, set[str]]) -> None:
+    """After a failure before any checkpoint was saved, remove what this call created (the folder, or
+    its lock, marker, empty checkpoints/ and config files), so a failed start leaves nothing behind."""
+    if any(rd.checkpoint_dir.glob("*.pt")):  # training began: last.pt is what --resume continues from
+        return
+    top, before = made
+    if top is not None:
+        shutil.rmtree(top, ignore_errors=True)
+        return
+    for name in set(os.listdir(rd.path)) - before if rd.path.is_dir() else ():
+        p = rd.path / name
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def plan_run(model: nn.Module | str | None, cfg: TrainConfig, data_root: str | Path | None = None,
@@ -170,6 +202,9 @@ def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistI
         raise FileNotFoundError(f"--resume-from {resume_from}: no such checkpoint file")
     resuming = resume and (last_path.is_file() or resume_from is not None)
     parts, fingerprint, given_sets = _prepare(model, cfg, data_root, rd, info, resuming, progress, loud, say, datasets)
+    if info.is_main and parts.cfg.tensorboard:
+        writer = tensorboard_writer(rd.tensorboard_dir, parts.val_ds, say=say)
+        callbacks = callbacks + ([writer] if writer else [])
     trainer = Trainer(parts, callbacks, progress, say, started=started)
     if resuming:
         trainer.resume(fingerprint, resume_from)

@@ -9,7 +9,7 @@ from segkit.report.figures import (colorize_mask, overlay_mask, plot_confusion_m
                                    plot_miou_vs_fps, plot_ours_vs_paper, plot_overlays, plot_per_class_bars,
                                    plot_scatter, plot_tp_fp_fn, plot_training_curves)
 from segkit.report.names import display_name
-from segkit.report.notebook import NotebookPaths, setup_notebook
+from segkit.report.notebook import NotebookPaths, output_paths, setup_notebook
 from segkit.report.paper import paper_backbone_table, paper_sff_raw, paper_sff_table
 from segkit.report.runs import (collect_runs, ensure_dataset, ensure_run, is_complete, per_class_frame, read_run,
                                 results_table, run_dirs)
@@ -19,7 +19,7 @@ from segkit.report.text import (ablation_paragraph, comparison_paragraph, datase
                                 training_paragraph)
 
 __all__ = [
-    "setup_notebook", "NotebookPaths", "use_style", "label", "display_name", "save_figure", "find_cjk_font", "CJKFontNotFoundError",
+    "setup_notebook", "NotebookPaths", "output_paths", "use_style", "label", "display_name", "save_figure", "find_cjk_font", "CJKFontNotFoundError",
     "PAPER_HEADERS", "best_mask", "to_markdown", "to_latex", "to_csv", "save_table", "display_table",
     "text", "comparison_paragraph", "ablation_paragraph", "training_paragraph", "dataset_paragraph", "save_paragraphs",
     "collect_runs", "read_run", "results_table", "per_class_frame", "ensure_run", "ensure_dataset", "is_complete",

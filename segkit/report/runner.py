@@ -23,6 +23,9 @@ __all__ = [
     "NotebookFailedError",
     "NotebookResult",
     "list_notebooks",
+    "notebook_folders",
+    "find_notebooks",
+    "copy_notebooks",
     "select_notebooks",
     "load_profile",
     "notebook_parameters",
@@ -95,6 +98,52 @@ def list_notebooks(notebooks_dir: str | Path) -> list[Path]:
     if not found:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {d}.")
     return found
+
+
+def notebook_folders() -> list[Path]:
+    """Where the notebooks are looked for, in order: ``./notebooks`` (a clone's root, or a copy made by
+    ``segkit notebooks``), the copy installed with the package (``segkit/notebooks``, mapped from
+    the repository's notebooks/ by setup.py), and the notebooks/ of the checkout segkit runs from."""
+    import segkit
+
+    package = Path(segkit.__file__).resolve().parent
+    return [Path("notebooks"), package / "notebooks", package.parent / "notebooks"]
+
+
+def find_notebooks(notebooks_dir: str | Path | None = None) -> list[Path]:
+    """The numbered notebooks of `notebooks_dir`, or of the first of `notebook_folders` that has them.
+
+    Raises:
+        FileNotFoundError: `notebooks_dir` has none, or (without it) no folder has any, naming where it looked.
+    """
+    if notebooks_dir is not None:
+        return list_notebooks(notebooks_dir)
+    for folder in notebook_folders():
+        if folder.is_dir() and any(_NB_PATTERN.match(p.name) for p in folder.iterdir()):
+            return list_notebooks(folder)
+    looked = ", ".join(str(f) for f in notebook_folders())
+    raise FileNotFoundError(f"no numbered notebooks found (looked in {looked}); reinstall segkit or pass "
+                            "--notebooks DIR")
+
+
+def copy_notebooks(dest: str | Path) -> list[Path]:
+    """Copy the numbered notebooks (`find_notebooks`) into `dest` for JupyterLab; never over a file.
+
+    Raises:
+        FileExistsError: one of them is in `dest` already (nothing is copied).
+    """
+    import shutil
+
+    dest = Path(dest)
+    sources = find_notebooks()
+    if dest.resolve() in {s.parent.resolve() for s in sources}:
+        raise FileExistsError(f"{dest} is where the notebooks are; copy them to another folder")
+    taken = [dest / s.name for s in sources if (dest / s.name).exists()]
+    if taken:
+        raise FileExistsError(f"{taken[0]} exists{f' (and {len(taken) - 1} more)' if len(taken) > 1 else ''}; "
+                              "copying never replaces a file: choose another folder or move them away")
+    dest.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy2(s, dest / s.name)) for s in sources]
 
 
 def select_notebooks(notebooks: Sequence[Path], only: Iterable[str] | None) -> list[Path]:

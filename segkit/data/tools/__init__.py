@@ -11,17 +11,20 @@ augmentation and a full dataset check (also as ``segkit data ...`` commands).
 * `augment_dataset`: offline expansion (rotation, mirror, scale, brightness, blur) with
   the source of each copy in ``sources.csv`` (the paper's 970 -> 4805).
 * `check_dataset`: every check on every file, all problems in one list.
+* `import_dataset`: class folders, a flat folder with a class map, or Labelme -> VOC layout.
 """
 from __future__ import annotations
 
 from ..palette import save_mask, voc_palette
 from .augment import AUG_OPS, augment_dataset, sharpness
-from .binary import fix_binary_masks
-from .check import MIN_EVAL_IMAGES, Problem, check_dataset
+from .binary import binarize, fix_binary_masks
+from .check import MIN_CLASS_IMAGES, MIN_EVAL_IMAGES, Problem, check_dataset
+from .importer import import_dataset
 from .labelme import convert_labelme, labelme_to_mask
 from .splits import SOURCES_FILE, make_splits, write_splits
 
 __all__ = [
     "make_splits", "write_splits", "fix_binary_masks", "labelme_to_mask", "convert_labelme",
-    "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask", "voc_palette",
+    "augment_dataset", "sharpness", "check_dataset", "Problem", "save_mask", "voc_palette", "import_dataset",
+    "binarize",
 ]

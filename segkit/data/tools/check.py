@@ -7,9 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..voc import (IMAGE_EXTS, VOID, DatasetError, _clash_message, _scan_folder, looks_binary, read_class_names,
-                   read_image, read_mask, read_text, resolve_voc_root, split_names,
-                   duplicate_names, image_orientation)
+from ..voc import (IMAGE_EXTS, NEAR_BINARY_SHARE, VOID, DatasetError, _clash_message, _scan_folder, binary_export,
+                   binary_kind, check_mask_values, duplicate_names, fix_binary_hint, image_orientation,
+                   read_class_names, read_image, read_mask, read_text, resolve_voc_root, split_names)
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,11 @@ class Problem:
 
 
 MIN_EVAL_IMAGES = 10  # below this, one image moves a split's mIoU by whole points
+MIN_CLASS_IMAGES = 3  # below this, a class's IoU in a split rests on one or two images
 
 
-def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequence[str] | None = None) -> list[Problem]:
+def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequence[str] | None = None,
+                  per_class: dict[str, list[int]] | None = None) -> list[Problem]:
     """Validate a VOC-layout dataset completely and return every problem found.
 
     Checks: layout; classes.txt vs `num_classes`; each split file exists and is
@@ -35,8 +37,9 @@ def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequ
     (``a.jpg`` and ``a.png``); every image decodes (grayscale/RGBA/16-bit images are
     reported as warnings: they are converted to RGB); every mask decodes, is
     single-channel, matches its image's size and holds only ``0..num_classes-1`` and 255;
-    binary 0/255 masks (over every mask). Warnings: images without masks and masks without
-    images, a class with no pixel in a split (its IoU there is undefined), and an
+    binary 0/255 masks and near-binary ones (resampled edges, `NEAR_BINARY_SHARE`) over every
+    mask. Warnings: images without masks and masks without images, a class in fewer than
+    `MIN_CLASS_IMAGES` images of a split (none: its IoU there is undefined), and an
     evaluation split of fewer than `MIN_EVAL_IMAGES` images.
 
     Args:
@@ -44,6 +47,7 @@ def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequ
         num_classes: expected classes (default: classes.txt; without it, value checks
             only flag > 255 and the binary pattern).
         splits: split names to check (default: every ``*.txt`` in ImageSets/Segmentation).
+        per_class: when given, filled with split -> the number of images holding each class.
 
     Returns:
         A list of `Problem` (empty = clean).
@@ -77,9 +81,10 @@ def check_dataset(root: str | Path, num_classes: int | None = None, splits: Sequ
     for n in sorted(set(masks) - set(images)):
         if n not in listed:
             probs.append(Problem("warning", str(masks[n]), "mask has no image (not listed in any split)"))
-    values = _check_files(images, masks, num_classes, probs)
-    _check_binary_masks(voc, root, values, num_classes, probs)
-    _check_split_contents(voc, split_ids, values, num_classes, names, probs)
+    counts, value_errors = _check_files(images, masks, num_classes, probs)
+    _check_binary_masks(voc, root, counts, num_classes, value_errors, probs)
+    values = {n: set(np.flatnonzero(c).tolist()) for n, c in counts.items()}
+    _check_split_contents(voc, root, split_ids, values, num_classes, names, probs, per_class)
     return probs
 
 
@@ -120,9 +125,12 @@ def _check_split_files(voc: Path, root, splits, images: dict, masks: dict, probs
     return out
 
 
-def _check_files(images: dict, masks: dict, num_classes: int | None, probs: list[Problem]) -> dict[str, set[int]]:
-    """Decode every image and mask; return name -> the values of its mask (readable masks only)."""
-    values: dict[str, set[int]] = {}
+def _check_files(images: dict, masks: dict, num_classes: int | None,
+                 probs: list[Problem]) -> tuple[dict[str, np.ndarray], list[Problem]]:
+    """Decode every image and mask; return (name -> pixels per value of its mask (readable masks only),
+    the value errors of 0/255 masks: reported one by one only when the set is not a 0/255 export)."""
+    counts: dict[str, np.ndarray] = {}
+    value_errors: list[Problem] = []
     for n in sorted(set(images) | set(masks)):
         size = None
         if n in images:
@@ -144,23 +152,37 @@ def _check_files(images: dict, masks: dict, num_classes: int | None, probs: list
                 probs.append(Problem("error", str(images[n]), str(exc)))
         if n in masks:
             try:
-                m = read_mask(masks[n], num_classes)
-                values[n] = set(np.flatnonzero(np.bincount(m.ravel(), minlength=256)).tolist())
+                m = read_mask(masks[n])
+                counts[n] = np.bincount(m.ravel(), minlength=256)
                 if size is not None and (m.shape[1], m.shape[0]) != size:
                     probs.append(Problem("error", str(masks[n]),
                                          f"mask is {m.shape[1]}x{m.shape[0]} but image {images[n].name} is "
                                          f"{size[0]}x{size[1]} (WxH); re-export the mask at the image size"))
+                if num_classes is not None:
+                    check_mask_values(m, masks[n], num_classes)
             except DatasetError as exc:
-                probs.append(Problem("error", str(masks[n]), str(exc)))
-    return values
+                exported = n in counts and binary_kind(counts[n], num_classes)
+                (value_errors if exported else probs).append(Problem("error", str(masks[n]), str(exc)))
+    return counts, value_errors
 
 
-def _check_binary_masks(voc: Path, root, values: dict[str, set[int]], num_classes: int | None,
-                        probs: list[Problem]) -> None:
-    n_binary = sum(VOID in v and v <= {0, VOID} for v in values.values())
-    if looks_binary(list(values.values())) or (n_binary and num_classes == 2):
+def _check_binary_masks(voc: Path, root, counts: dict[str, np.ndarray], num_classes: int | None,
+                        value_errors: list[Problem], probs: list[Problem]) -> None:
+    kind = binary_export(list(counts.values()), num_classes)
+    if kind == "near-binary":  # one line for the whole set instead of one value error per mask
+        near = [c for c in counts.values() if binary_kind(c, num_classes)]
+        share = sum(c[0] + c[VOID] for c in near) / sum(c.sum() for c in near)
         probs.append(Problem("error", str(voc / "SegmentationClass"),
-                             f"{n_binary} of {len(values)} mask(s) are binary 0/255 and no mask holds another class: "
+                             f"{len(near)} of {len(counts)} mask(s) are near-binary 0/255: {share:.2%} of their "
+                             f"pixels are 0 or 255 (at least {NEAR_BINARY_SHARE:.0%}), the others are edges "
+                             "smoothed by resizing. Fix: " + fix_binary_hint(root, kind) +
+                             " (>= 128 -> 1, the rest -> 0)"))
+        return
+    probs.extend(value_errors)
+    n_binary = sum(binary_kind(c) == "binary" for c in counts.values())
+    if kind == "binary" or (n_binary and num_classes == 2):
+        probs.append(Problem("error", str(voc / "SegmentationClass"),
+                             f"{n_binary} of {len(counts)} mask(s) are binary 0/255 and no mask holds another class: "
                              f"255 is read as void, so the foreground is ignored. Fix: `segkit data fix-binary {root}` "
                              "(rewrites 255 -> 1)"))
     elif n_binary:
@@ -169,10 +191,13 @@ def _check_binary_masks(voc: Path, root, values: dict[str, set[int]], num_classe
                              f"a class, run `segkit data fix-binary {root} --force`"))
 
 
-def _check_split_contents(voc: Path, split_ids: dict[str, list[str]], values: dict[str, set[int]],
-                          num_classes: int | None, names: list[str] | None, probs: list[Problem]) -> None:
-    """Warn about classes absent from a split and evaluation splits too small to measure with."""
+def _check_split_contents(voc: Path, root, split_ids: dict[str, list[str]], values: dict[str, set[int]],
+                          num_classes: int | None, names: list[str] | None, probs: list[Problem],
+                          per_class: dict[str, list[int]] | None) -> None:
+    """Warn about classes absent from a split or in too few of its images, and evaluation splits too
+    small to measure with; fill `per_class` with the images holding each class per split."""
     split_dir = voc / "ImageSets" / "Segmentation"
+    listed = set().union(*split_ids.values()) if split_ids else set()
     for sp, ids in split_ids.items():
         if not ids:
             continue
@@ -184,12 +209,27 @@ def _check_split_contents(voc: Path, split_ids: dict[str, list[str]], values: di
                                  f"one image; use at least {MIN_EVAL_IMAGES} (e.g. `segkit data split --val 0.2`)"))
         if num_classes is None:
             continue
-        present = set().union(*(values.get(n, set()) for n in ids))
-        for c in range(num_classes):
-            if c in present:
+        held = _images_per_class(ids, values, num_classes)
+        if per_class is not None:
+            per_class[sp] = held
+        for c, k in enumerate(held):
+            if k >= MIN_CLASS_IMAGES:
                 continue
             label = f"class {c}" + (f" ({names[c]})" if names and c < len(names) else "")
-            why = ("the model cannot learn it" if not evaluated else
-                   "its IoU there is undefined (NaN; 0 with absent='zero') and mIoU averages fewer classes")
-            probs.append(Problem("warning", path, f"{label} has no pixel in the {len(ids)} image(s) of the {sp} "
-                                                  f"split: {why}; re-split or add images that contain it"))
+            in_all = _images_per_class(listed, values, num_classes)[c]
+            fix = (f"`segkit data split {root} --stratify --force` puts it in every split"
+                   if in_all >= MIN_CLASS_IMAGES else f"add images that contain it (it is in {in_all} in all)")
+            if k == 0:
+                why = ("the model cannot learn it" if not evaluated else
+                       "its IoU there is undefined (NaN; 0 with absent='zero') and mIoU averages fewer classes")
+                probs.append(Problem("warning", path, f"{label} has no pixel in the {len(ids)} image(s) of the {sp} "
+                                                      f"split: {why}; {fix}"))
+            else:
+                probs.append(Problem("warning", path, f"{label} is in only {k} image(s) of the {sp} split (fewer "
+                                                      f"than {MIN_CLASS_IMAGES}): its scores there rest on {k} "
+                                                      f"image(s); {fix}"))
+
+
+def _images_per_class(ids, values: dict[str, set[int]], num_classes: int) -> list[int]:
+    """How many of the images `ids` hold each class."""
+    return [sum(c in values.get(n, ()) for n in ids) for c in range(num_classes)]

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..voc import IMAGE_EXTS, DatasetError, _index_folder, resolve_voc_root
+from ..voc import IMAGE_EXTS, VOID, DatasetError, _index_folder, mask_counts, read_class_names, resolve_voc_root
 
 SOURCES_FILE = "sources.csv"  # written by augment_dataset: the source image of every copy
 
@@ -38,6 +38,7 @@ def make_splits(
     seed: int = 0,
     groups: dict[str, str] | Callable[[str], str] | None = None,
     method: str = "grouped",
+    strata: dict[str, frozenset[int]] | None = None,
 ) -> dict[str, list[str]]:
     """Split `names` into train/val/test lists.
 
@@ -50,6 +51,9 @@ def make_splits(
             the same split. None = every name is its own group.
         method: ``"grouped"`` (numpy shuffle of groups) or ``"reference"`` (the
             reference's ``random.seed(seed); random.sample`` over sorted names; ignores groups).
+        strata: name -> the classes its mask holds (grouped method only). Each class held by at
+            least `MIN_STRATUM` groups is first given one group in every split, rarest class
+            first, so no split misses it; the split sizes stay those of the unstratified split.
 
     Returns:
         ``{"train", "val", "test", "trainval"}`` -> sorted name lists.
@@ -82,9 +86,12 @@ def make_splits(
         want_val, want_test = round(n * val_fraction), round(n * test_fraction)
         if val_fraction > 0 and want_val == 0 and n > 1:
             want_val = 1
+        want = {"val": want_val, "test": want_test, "train": n}
         out = {"train": [], "val": [], "test": []}
-        for k in perm:  # fill val, then test, then train, group by group
-            members = by_group[order[k]]
+        shuffled = [by_group[order[k]] for k in perm]
+        if strata is not None:
+            shuffled = _cover_classes(shuffled, strata, want, out)
+        for members in shuffled:  # fill val, then test, then train, group by group
             if len(out["val"]) < want_val:
                 out["val"] += members
             elif len(out["test"]) < want_test:
@@ -96,6 +103,36 @@ def make_splits(
     return out
 
 
+MIN_STRATUM = 3  # a class in this many groups can be in train, val and test
+
+
+def _cover_classes(groups: list[list[str]], strata: dict[str, frozenset[int]], want: dict[str, int],
+                   out: dict[str, list[str]]) -> list[list[str]]:
+    """Give every class held by at least `MIN_STRATUM` groups one group in each split (rarest class
+    first, the first such group of the shuffled order), within the splits' sizes; return the rest."""
+    held = [frozenset().union(*(strata.get(n, frozenset()) for n in g)) for g in groups]
+    per_class: dict[int, int] = {}
+    for classes in held:
+        for c in classes:
+            per_class[c] = per_class.get(c, 0) + 1
+    free = list(range(len(groups)))
+    for c in sorted((c for c, k in per_class.items() if k >= MIN_STRATUM), key=lambda c: (per_class[c], c)):
+        for split in ("val", "test", "train"):
+            placed = any(c in strata.get(n, ()) for n in out[split])
+            if placed or not want[split] or len(out[split]) >= want[split]:
+                continue
+            pick = next((i for i in free if c in held[i]), None)
+            if pick is not None:
+                out[split] += groups[pick]
+                free.remove(pick)
+    return [groups[i] for i in free]
+
+
+def mask_classes(masks: dict[str, Path]) -> dict[str, frozenset[int]]:
+    """name -> the class indices its mask holds (void 255 left out)."""
+    return {n: frozenset(int(v) for v in np.flatnonzero(mask_counts(p)) if v != VOID) for n, p in masks.items()}
+
+
 def write_splits(
     root: str | Path,
     val_fraction: float = 0.1,
@@ -104,6 +141,7 @@ def write_splits(
     method: str = "grouped",
     group_by: str | Callable[[str], str] | None = "auto",
     force: bool = False,
+    stratify: bool | None = None,
 ) -> dict[str, list[str]]:
     """Write ``ImageSets/Segmentation/{train,val,test,trainval}.txt`` and ``split.json``.
 
@@ -117,6 +155,9 @@ def write_splits(
             grouping, or a function name -> group id.
         force: replace split files that are already there; each is kept as
             ``<name>.<time>.bak`` next to the new one.
+        stratify: keep every class in every split where it has at least `MIN_STRATUM` images
+            (reads every mask; see `make_splits`'s `strata`). None: when ``classes.txt``
+            exists. Applies to ``method="grouped"``.
 
     Returns:
         The split lists.
@@ -133,14 +174,19 @@ def write_splits(
     dropped = _read_dropped(voc)
     names = [n for n in names if n not in dropped]
     groups = _read_sources(voc) if group_by == "auto" else group_by
-    splits = make_splits(names, val_fraction, test_fraction, seed, groups or None, method)
+    if stratify is None:
+        stratify = read_class_names(voc) is not None
+    stratify = stratify and method == "grouped"
+    strata = mask_classes({n: masks[n] for n in names}) if stratify else None
+    splits = make_splits(names, val_fraction, test_fraction, seed, groups or None, method, strata)
     out_dir = voc / "ImageSets" / "Segmentation"
     _keep_old(out_dir, [f"{k}.txt" for k in splits] + ["split.json"], force)
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, v in splits.items():
         (out_dir / f"{k}.txt").write_text("".join(f"{x}\n" for x in v), encoding="utf-8")
     meta = dict(method=method, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                grouped=bool(groups) and method == "grouped", counts={k: len(v) for k, v in splits.items()})
+                grouped=bool(groups) and method == "grouped", stratified=stratify,
+                counts={k: len(v) for k, v in splits.items()})
     (out_dir / "split.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return splits
 
