@@ -60,6 +60,7 @@ class TimeBudget:
         self.epoch_end = 0.0       # the largest measured (or estimated) cost of an epoch's end
         self.reserve = 0.0         # seconds kept for the final evaluation (`keep`)
         self.started = started
+        self.setup_seconds = 0.0   # from the command's start to the first step
         self.next_lr = budget_lr(0.0, lr, min_lr)
         self.expected = 0
         self.elapsed = 0.0         # seconds from the start to the end of the last step
@@ -77,6 +78,7 @@ class TimeBudget:
         now = self.clock()
         if self.started is not None and not self._resumed:
             self._t0, self._last = self.started, now  # setting up counted
+            self.setup_seconds = now - self.started
         else:
             self._t0, self._last = now - self.elapsed, now  # a resumed run counts the seconds already used
         self._started = True
@@ -151,7 +153,8 @@ class TimeBudget:
         """What ``budget.json`` holds: the budget, the seconds used by the steps, the steps and why it ended."""
         return {"time_limit": self.seconds, "train_seconds": round(self.elapsed, 3),
                 "steps": self.done, "seconds_per_step": round(self.step_time, 4),
-                "epoch_end_seconds": round(self.epoch_end, 3), "final_evaluation_reserve": round(self.reserve, 3),
+                "setup_seconds": round(self.setup_seconds, 3), "epoch_end_seconds": round(self.epoch_end, 3),
+                "final_evaluation_reserve": round(self.reserve, 3),
                 "stopped_by": self.stopped_by,
                 "last_lr": self.next_lr, "min_lr": self.min_lr, "peak_lr": self.lr}
 
