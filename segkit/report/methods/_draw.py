@@ -120,7 +120,8 @@ class Canvas:
 
     def op(self, x: float, y: float, symbol: str, r: float = 0.2, note: str | dict[str, str] | None = None,
            note_side: str = "right") -> tuple[float, float, float, float]:
-        """An operator circle centred at (x, y): "C" concatenation, "+" sum, "×" product, "σ" sigmoid."""
+        """An operator circle centred at (x, y): "C" concatenation, "+" sum, "×" product, "σ" sigmoid;
+        `note` beside it ("right", "left", "above" or "below-right")."""
         from matplotlib.patches import Circle
 
         fill, edge = ROLE_COLORS["op"]
@@ -131,19 +132,29 @@ class Canvas:
         if note is not None:
             if note_side == "above":
                 self.text(x, y - r - 0.06, note, size=self.fontsize * 0.85, va="bottom", color="#333333")
+            elif note_side == "below-right":
+                self.text(x + r * 0.8, y + r + 0.02, note, size=self.fontsize * 0.85, ha="left", va="top",
+                          color="#333333")
             else:
                 dx, ha = (r + 0.08, "left") if note_side == "right" else (-r - 0.08, "right")
                 self.text(x + dx, y, note, size=self.fontsize * 0.85, ha=ha, color="#333333")
         self._grow(x - r, y - r, x + r, y + r)
         return x - r, y - r, 2 * r, 2 * r
 
-    def panel(self, x: float, y: float, w: float, h: float, title: str | dict[str, str], role: str = "plain") -> None:
-        """A dashed frame with a title above its top-left corner (groups the boxes inside)."""
+    def panel(self, x: float, y: float, w: float, h: float, title: str | dict[str, str], role: str = "plain",
+              title_side: str = "top") -> None:
+        """A dashed frame grouping the boxes inside, titled above its top-left corner (or, with
+        ``title_side="right"``, beside its top-right corner)."""
         from matplotlib.patches import FancyBboxPatch
 
         edge = ROLE_COLORS.get(role, ROLE_COLORS["plain"])[1]
         self.ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0,rounding_size=0.12", facecolor="none",
                                          edgecolor=edge, linewidth=0.9, linestyle=(0, (4, 3)), zorder=1))
+        if title_side == "right":
+            self.text(x + w + 0.1, y + 0.05, title, size=self.fontsize, ha="left", va="top", color=edge,
+                      fontweight="bold")
+            self._grow(x, y, x + w + self.text_width(pick(title, self.lang)) + 0.1, y + h)
+            return
         self.text(x + 0.08, y - 0.08, title, size=self.fontsize, ha="left", va="bottom", color=edge,
                   fontweight="bold")
         self._grow(x, y - 0.35, x + w, y + h)
