@@ -296,23 +296,15 @@ def test_every_latex_table_compiles(workdir, executed):
 
 def _compile_tex_tables(tables_dir: Path) -> None:
     """Every .tex table the notebooks wrote compiles in a plain article with booktabs (when a LaTeX engine exists)."""
-    import shutil
-    import subprocess
+    from segkit.report.latex import compile_latex, latex_document, latex_engine
 
-    engine = next((e for e in ("pdflatex", "xelatex", "lualatex") if shutil.which(e)), None)
-    if engine is None:
+    if latex_engine() is None:
         return  # no LaTeX here (`apt-get install texlive-latex-recommended` enables this check)
     tables = sorted(tables_dir.glob("*.tex"))
     assert tables
     doc = tables_dir.parent / "all_tables.tex"
-    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
-                   + "".join(f"\\input{{{t.as_posix()}}}\n\\clearpage\n" for t in tables) + "\\end{document}\n",
-                   encoding="utf-8")
-    res = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=doc.parent,
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout[-3000:]
-    log = doc.with_suffix(".log").read_text(encoding="utf-8", errors="replace")
-    assert "Missing character" not in log, "a character the font lacks was dropped from a table"
+    doc.write_text(latex_document(tables, ("booktabs",)), encoding="utf-8")
+    compile_latex(doc)
 
 
 # ----------------------------------------------------------------------------- failure
