@@ -104,7 +104,7 @@ def _losses(cfg: Any) -> tuple[tuple[str, str], ...]:
     if cfg.focal_loss:
         out = [("Focal", f"alpha {d['alpha']:g}, gamma {d['gamma']:g}")]
     elif cfg.ohem_thresh:
-        out = [("OHEM CE", f"pixels with true-class probability below {cfg.ohem_thresh:g}")]
+        out = [("OHEM CE", f"p_true < {cfg.ohem_thresh:g}")]
     else:
         out = [("CE", "")]
     if cfg.dice_loss:

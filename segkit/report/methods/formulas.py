@@ -18,7 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Equation", "Section", "sections", "to_latex", "to_markdown", "write_formulas", "LATEX_PACKAGES"]
+__all__ = ["Equation", "Section", "sections", "to_latex", "to_markdown", "write_formulas", "check_latex",
+           "LATEX_PACKAGES"]
 
 LATEX_PACKAGES = ("amsmath", "amssymb")
 
@@ -307,6 +308,27 @@ def write_formulas(out_dir: str | Path) -> dict[str, Path]:
     paths["tex"].write_text(to_latex(secs), encoding="utf-8")
     paths["md"].write_text(to_markdown(secs), encoding="utf-8")
     return paths
+
+
+def check_latex(tex_path: str | Path, packages: tuple[str, ...] = LATEX_PACKAGES) -> str:
+    """Compile ``methods.tex`` inside a minimal article when a LaTeX engine is installed.
+
+    Returns:
+        ``"compiled with <engine>"`` or ``"not checked: no LaTeX engine installed"``.
+
+    Raises:
+        segkit.report.latex.LatexError: it does not compile.
+    """
+    from segkit.report.latex import compile_latex, latex_document, latex_engine
+
+    engine = latex_engine()
+    if engine is None:
+        return "not checked: no LaTeX engine installed"
+    tex = Path(tex_path)
+    doc = tex.with_name(tex.stem + "_check.tex")
+    doc.write_text(latex_document([tex.name], packages, separator=""), encoding="utf-8")
+    compile_latex(doc, engine)
+    return f"compiled with {engine}"
 
 
 def docs_markdown() -> str:
