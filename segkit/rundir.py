@@ -12,6 +12,7 @@ report notebooks) reads only these files::
       per_image_cm.npz     per-image confusion matrices of that evaluation (bootstrap intervals)
       confusion_matrix.csv rows = ground truth, columns = prediction
       bench.json           params, FLOPs, latency/FPS with device, precision and input size
+      architecture.png     the model's block diagram (`segkit describe`), with its parameters in architecture.json
       .lock                held (an OS file lock) while a process trains here
       .segkit-run          written when a training starts: the folder and its files are segkit's
 
@@ -73,6 +74,7 @@ class RunDir:
     PER_IMAGE = "per_image_cm.npz"
     CONFUSION = "confusion_matrix.csv"
     BENCH = "bench.json"
+    ARCHITECTURE = "architecture"  # .png / .json, written by `segkit describe`
     LOCK = ".lock"
     MARKER = ".segkit-run"
     CHECKPOINTS = "checkpoints"
@@ -125,6 +127,11 @@ class RunDir:
     @property
     def bench_path(self) -> Path:
         return self.path / self.BENCH
+
+    @property
+    def architecture_path(self) -> Path:
+        """``architecture.png``: the block diagram ``segkit describe`` draws."""
+        return self.path / f"{self.ARCHITECTURE}.png"
 
     @property
     def lock_path(self) -> Path:
