@@ -38,7 +38,7 @@ TINY: dict[str, dict] = {
                               "placements": [{"name": "ggca-idx4", "model": "improved-mobilenetv2",
                                               "label": "GGCA idx≥4 (paper's placement)"}]},
     "05_gradcam": {"epochs": 2, "n_show": 1, "seeds": [0, 1]},
-    "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1]},
+    "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1], "diagram_size": 64},
     "07_module_stitching": {"epochs": 2, "seeds": [0, 1]},
     "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
     "09_domain_adaptation": {"epochs": 2, "seeds": [0, 1], "adapt_epochs": 1},
@@ -200,6 +200,17 @@ def _check_06_paper_figures_tables(workdir):
         assert (workdir["tables_dir"] / f"{name}_text.md").stat().st_size > 50
     _figures(workdir, "paper_table1_miou_vs_fps", "paper_table1_reference_miou_vs_fps", "paper_training_curves",
              "paper_per_class", "paper_confusion_matrix", "paper_predictions", "paper_tp_fp_fn")
+    methods = workdir["out_dir"] / "methods"  # the methods section: figures in every language drawn here
+    for stem in ("architecture_sff-wadeeplab", "architecture_improved-mobilenetv2", "module_ir_ggca", "module_sff",
+                 "module_msa_aspp", "augmentations"):
+        for ext in ("png", "pdf", "svg", "json"):
+            assert (methods / f"{stem}_en.{ext}").is_file(), (stem, ext)
+    arch = json.loads((methods / "architecture_improved-mobilenetv2_en.json").read_text(encoding="utf-8"))
+    assert {"name": "GGCA", "path": "backbone.features.11–13.attn", "stitched": False} in arch["marks"]
+    assert "\\subsection{GGCA: global grouped coordinate attention}" in (methods / "methods.tex").read_text()
+    assert "Images containing each class" in (methods / "dataset_text.md").read_text(encoding="utf-8")
+    assert "The learning rate training used was" in (methods / "training_text.md").read_text(encoding="utf-8")
+    assert (methods / "dataset.tex").is_file()
 
 
 def _check_07_module_stitching(workdir):
