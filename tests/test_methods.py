@@ -121,7 +121,18 @@ def test_formulas_have_one_source_for_latex_markdown_and_docs():
     assert tex.count("\\begin{equation}") == md.count("$$") // 2 > 10
     assert "$w = 4, 8, 16$" in md  # WA-ASPP's windows, read from the code's defaults
     assert (REPO / "docs" / "methods.md").read_text(encoding="utf-8") == docs_markdown(), \
-        "docs/methods.md is stale: python -m segkit.report.methods.formulas docs/methods.md"
+        "docs/methods.md is stale: python -m segkit.report.methods docs/methods.md"
+
+
+@pytest.mark.parametrize("channels, groups, reduction", [(576, 4, 16), (96, 1, 4), (32, 4, 16)])
+def test_the_ggca_parameter_formula_in_the_text_counts_the_module(channels, groups, reduction):
+    from segkit.modules.ggca import GGCAFused
+
+    assert "$2 C_g m + C_g + 3m$ parameters" in rm.to_markdown()
+    cg = channels // groups
+    m = max(1, cg // reduction)
+    module = GGCAFused(channels, reduction=reduction, num_groups=groups)
+    assert sum(p.numel() for p in module.parameters()) == 2 * cg * m + cg + 3 * m
 
 
 def test_methods_tex_compiles_where_a_latex_engine_exists(tmp_path):

@@ -153,8 +153,8 @@ def _branches(head: nn.Module, root: str) -> tuple[list[tuple[Text, str]], Text]
         out = [(_t("1×1 conv", "1×1 卷积"), f"{root}.b1")]
         out += [(_t(f"W-MSA {ws}×{ws} → 1×1", f"窗口注意力 {ws}×{ws} → 1×1"), f"{root}.wtb.{i}")
                 for i, ws in enumerate(head.window_size)]
-        merge = _t("Cumulative sums → concat" + (" → gate" if head.gate is not None else "") + " → 1×1 conv",
-                   "累加 → 拼接" + (" → 门控" if head.gate is not None else "") + " → 1×1 卷积")
+        merge = _t("Cumulative sums → concat\n" + ("→ gate " if head.gate is not None else "") + "→ 1×1 conv",
+                   "累加 → 拼接\n" + ("→ 门控 " if head.gate is not None else "") + "→ 1×1 卷积")
         return out + [pool], merge
     if isinstance(head, _MViTASPPBase):
         blk = head.mvit[0]
@@ -169,9 +169,9 @@ def _branches(head: nn.Module, root: str) -> tuple[list[tuple[Text, str]], Text]
             out = [(_t(en["en"] + (" → gate" if "gate" not in en["en"] else ""),
                        en["zh"] + (" → 门控" if "门控" not in en["zh"] else "")), p) for en, p in out]
         if isinstance(head, WA_ASPPv2):
-            return out, _t("Softmax-weighted sum → 1×1 conv", "Softmax 加权求和 → 1×1 卷积")
+            return out, _t("Softmax-weighted sum\n→ 1×1 conv", "Softmax 加权求和\n→ 1×1 卷积")
         if isinstance(head, WA_ASPP_MViT) and head.cumulative:
-            return out, _t("Cumulative sums → concat → 1×1 conv", "累加 → 拼接 → 1×1 卷积")
+            return out, _t("Cumulative sums → concat\n→ 1×1 conv", "累加 → 拼接\n→ 1×1 卷积")
         return out, concat
     kids = [(n, c) for n, c in head.named_children()]
     return [(_t(type(c).__name__), f"{root}.{n}") for n, c in kids[:-1]], _t(type(kids[-1][1]).__name__)

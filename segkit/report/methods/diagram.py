@@ -20,7 +20,7 @@ BH = 0.62  # box height
 WS = 3.3  # stage box width
 WM = 3.3  # mark box width
 WB = 3.3  # branch / fusion width
-WC = 2.7  # shortcut / merge width
+WC = 3.0  # shortcut / merge width
 WE = 3.1  # decoder conv width
 R = 0.22  # operator radius
 GAP = 0.4  # extra space between the input and the first stage (the encoder panel's title)
@@ -134,7 +134,8 @@ def _head(cv: Canvas, arch: Architecture, boxes: dict, x0: float, first_row: flo
         cv.arrow([(xb + WB, y + BH * 0.4), (col, y + BH * 0.4)], head=False)
     cv.arrow([(col, ys[0] + BH * 0.4), (col, ys[-1] + BH * 0.4)], head=False)
     cv.arrow([(col, ym), (xc, ym)])
-    boxes[arch.merge.key] = cv.box(xc, ym - BH / 2, WC, BH, arch.merge.text, "aspp")
+    hm = _height(arch.merge.text)
+    boxes[arch.merge.key] = cv.box(xc, ym - hm / 2, WC, hm, arch.merge.text, "aspp")
     cv.panel(xb - 0.15, ys[0] - 0.2, xc + WC - xb + 0.3, ys[-1] - ys[0] + BH * 0.8 + 0.4, arch.head.text, "aspp")
     return xc, ym, xc + WC
 
@@ -153,10 +154,10 @@ def _deeplabv3plus(cv: Canvas, arch: Architecture, boxes: dict, x0: float) -> No
     if arch.fusion is not None:
         f1, f2 = (boxes[k] for k in arch.fusion_inputs)
         boxes["fusion"] = cv.box(xb, y_d - BH / 2 - 0.05, WB, BH + 0.1, arch.fusion.text, "fusion")
-        cv.arrow([(x0 + WS, y_d - 0.15), (xb, y_d - 0.15)], label="F1", label_offset=(-0.3, -0.05))
+        cv.arrow([(x0 + WS, y_d - 0.15), (xb, y_d - 0.15)], label="F1", label_offset=(0.0, -0.04))
         y2 = f2[1] + BH / 2
         jog = xb - 0.7
-        cv.arrow([(x0 + WS, y2), (jog, y2), (jog, y_d + 0.15), (xb, y_d + 0.15)], label="F2", label_offset=(-0.3, -0.05))
+        cv.arrow([(x0 + WS, y2), (jog, y2), (jog, y_d + 0.15), (xb, y_d + 0.15)], label="F2", label_offset=(0.0, -0.04))
         cv.arrow([(xb + WB, y_d), (xc, y_d)])
     else:
         cv.arrow([(x0 + WS, y_d), (xc, y_d)], label={"en": "low-level features", "zh": "低层特征"},

@@ -64,8 +64,9 @@ def plot_aspp_head(model: nn.Module, input_size: int = 512, lang: str | None = N
         bottom = _mvit_detail(cv, head.mvit[0], pr, right)
         if isinstance(head, AG_ASPP_MViT):
             _gate_detail(cv, head.gates[0], right, bottom + 0.65)
-    return cv.finish(t(f"{title}: x → {n} branches → {merge['en'][0].lower()}{merge['en'][1:]}",
-                       f"{title}：x → {n} 个分支 → {merge['zh']}"))
+    how = {k: v.replace("\n", " ") for k, v in merge.items()}
+    return cv.finish(t(f"{title}: x → {n} branches → {how['en'][0].lower()}{how['en'][1:]}",
+                       f"{title}：x → {n} 个分支 → {how['zh']}"))
 
 
 def _branch_items(head: nn.Module, i: int, label: dict, pr: dict, mvit: bool) -> list:

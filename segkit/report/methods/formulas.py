@@ -3,7 +3,7 @@
 `SECTIONS` holds each section as prose (Markdown with ``$...$`` inline math and ``code``) and
 display equations (LaTeX). :func:`to_latex` renders ``methods.tex`` (subsections, ``equation``
 environments, amsmath/amssymb), :func:`to_markdown` the same text with ``$$...$$`` blocks, which
-is ``docs/methods.md`` (``python -m segkit.report.methods.formulas docs/methods.md`` rewrites it;
+is ``docs/methods.md`` (``python -m segkit.report.methods docs/methods.md`` rewrites it;
 a test checks it is current). The numbers in the text (window sizes, reductions, rates, the GGCA
 placement) are read from the code's defaults, and every equation was written against the
 module that computes it (``segkit.modules.ggca``, ``shallow_fusion``, ``cbam``,
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +87,7 @@ def sections() -> list[Section]:
                      "X_{dw} &= \\delta_6(\\mathrm{BN}(\\mathrm{DW}^{s,d}_{3 \\times 3}(X_{exp}))) \\\\\n"
                      "X_{att} &= \\mathrm{GGCA}(X_{dw}) \\\\\n"
                      "X_{out} &= \\mathrm{BN}(\\mathrm{Conv}_{1 \\times 1}(X_{att})) + "
-                     "\\mathbb{1}[s = 1 \\wedge C_{in} = C_{out}] \\, X_{in}", "ir"),
+                     "\\mathbf{1}[s = 1 \\wedge C_{in} = C_{out}] \\, X_{in}", "ir"),
             f"The depthwise convolution sees a $3 \\times 3$ neighbourhood of one channel: it carries no global, "
             f"direction-aware cue. The Improved MobileNetV2 places GGCA in the blocks of stage index "
             f"$\\geq {d['min_stage']}$ of the settings table, never in a block whose nominal stride is 2, with "
@@ -200,9 +199,9 @@ def sections() -> list[Section]:
             "predicted as class $j$, summed over every evaluation image at its original resolution (pixels "
             "labelled outside $0, \\dots, K-1$ are left out). With $L_p$ the label and $P_p$ the prediction of "
             "pixel $p$:",
-            Equation("\\mathrm{TP}_c &= \\sum_p \\mathbb{1}[L_p = c \\wedge P_p = c] = n_{cc} \\\\\n"
-                     "\\mathrm{FP}_c &= \\sum_p \\mathbb{1}[L_p \\neq c \\wedge P_p = c] = \\sum_{i \\neq c} n_{ic} \\\\\n"
-                     "\\mathrm{FN}_c &= \\sum_p \\mathbb{1}[L_p = c \\wedge P_p \\neq c] = \\sum_{j \\neq c} n_{cj}",
+            Equation("\\mathrm{TP}_c &= \\sum_p \\mathbf{1}[L_p = c \\wedge P_p = c] = n_{cc} \\\\\n"
+                     "\\mathrm{FP}_c &= \\sum_p \\mathbf{1}[L_p \\neq c \\wedge P_p = c] = \\sum_{i \\neq c} n_{ic} \\\\\n"
+                     "\\mathrm{FN}_c &= \\sum_p \\mathbf{1}[L_p = c \\wedge P_p \\neq c] = \\sum_{j \\neq c} n_{cj}",
                      "tp-fp-fn"),
             Equation("\\mathrm{IoU}_c &= \\frac{\\mathrm{TP}_c}{\\mathrm{TP}_c + \\mathrm{FP}_c + \\mathrm{FN}_c}, & "
                      "\\mathrm{mIoU} &= \\frac{1}{K} \\sum_{c=1}^{K} \\mathrm{IoU}_c \\\\\n"
@@ -280,7 +279,7 @@ def to_markdown(secs: list[Section] | None = None, heading: str = "##") -> str:
 
 DOCS_HEADER = """# Methods: the formulas of the paper's modules and metrics
 
-Generated from `segkit/report/methods/formulas.py` (`python -m segkit.report.methods.formulas
+Generated from `segkit/report/methods/formulas.py` (`python -m segkit.report.methods
 docs/methods.md`), the one source of these formulas: the report writes the same text as
 `methods/methods.tex` and `methods/methods.md` (see [methods_section.md](methods_section.md)). Every
 equation was written against the code that computes it; the numbers in the text are read from the
@@ -335,8 +334,3 @@ def docs_markdown() -> str:
     """``docs/methods.md``: the header and the sections."""
     return DOCS_HEADER + to_markdown(sections())
 
-
-if __name__ == "__main__":  # python -m segkit.report.methods.formulas docs/methods.md
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/methods.md")
-    target.write_text(docs_markdown(), encoding="utf-8")
-    print(f"wrote {target}")
