@@ -67,7 +67,7 @@ def plot_ir_ggca(model: nn.Module, path: str | None = None, input_size: int = 51
                     f"{shape_text(probes[path + '.attn'].out_shape)}"), "attention"))
     items.append((t(f"1×1 conv (project) · BN\n{shape_text(shp[len(block.conv) - 1])}",
                     f"1×1 卷积（投影）· BN\n{shape_text(shp[len(block.conv) - 1])}"), "stage"))
-    w = 4.2
+    w = 4.7
     boxes = vchain(cv, 0.6, 0.0, w, items)
     last = boxes[-1]
     cx = 0.6 + w / 2
