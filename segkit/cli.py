@@ -17,7 +17,8 @@ import segkit
 __all__ = ["main", "build_parser"]
 
 # Modules providing add_commands(subparsers); torch and friends are imported inside the commands.
-_COMMAND_MODULES = [f"segkit.commands.{m}" for m in ("data", "engine", "adapt", "bench", "report", "models", "stitch", "zoo")]
+_COMMAND_MODULES = [f"segkit.commands.{m}" for m in ("data", "engine", "adapt", "bench", "report", "models", "stitch", "zoo",
+                                                      "describe")]
 
 _DESCRIPTION = """Semantic-segmentation research kit: DeepLabV3+ and its attention variants, training, evaluation, Grad-CAM and paper-ready reports.
 

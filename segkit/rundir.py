@@ -13,6 +13,7 @@ report notebooks) reads only these files::
       confusion_matrix.csv rows = ground truth, columns = prediction
       bench.json           params, FLOPs, latency/FPS with device, precision and input size
       tensorboard/         TensorBoard event files (scalars, learning rate, validation predictions)
+      architecture.png     the model's block diagram (`segkit describe`), with its parameters in architecture.json
       .lock                held (an OS file lock) while a process trains here
       .segkit-run          written when a training starts: the folder and its files are segkit's
 
@@ -75,6 +76,7 @@ class RunDir:
     CONFUSION = "confusion_matrix.csv"
     BENCH = "bench.json"
     TENSORBOARD = "tensorboard"
+    ARCHITECTURE = "architecture"  # .png / .json, written by `segkit describe`
     LOCK = ".lock"
     MARKER = ".segkit-run"
     CHECKPOINTS = "checkpoints"
@@ -131,6 +133,11 @@ class RunDir:
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / self.TENSORBOARD
+
+    @property
+    def architecture_path(self) -> Path:
+        """``architecture.png``: the block diagram ``segkit describe`` draws."""
+        return self.path / f"{self.ARCHITECTURE}.png"
 
     @property
     def lock_path(self) -> Path:

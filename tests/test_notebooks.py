@@ -38,7 +38,7 @@ TINY: dict[str, dict] = {
                               "placements": [{"name": "ggca-idx4", "model": "improved-mobilenetv2",
                                               "label": "GGCA idx≥4 (paper's placement)"}]},
     "05_gradcam": {"epochs": 2, "n_show": 1, "seeds": [0, 1]},
-    "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1]},
+    "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1], "diagram_size": 64},
     "07_module_stitching": {"epochs": 2, "seeds": [0, 1]},
     "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
     "09_domain_adaptation": {"epochs": 2, "seeds": [0, 1], "adapt_epochs": 1},
@@ -200,6 +200,17 @@ def _check_06_paper_figures_tables(workdir):
         assert (workdir["tables_dir"] / f"{name}_text.md").stat().st_size > 50
     _figures(workdir, "paper_table1_miou_vs_fps", "paper_table1_reference_miou_vs_fps", "paper_training_curves",
              "paper_per_class", "paper_confusion_matrix", "paper_predictions", "paper_tp_fp_fn")
+    methods = workdir["out_dir"] / "methods"  # the methods section: figures in every language drawn here
+    for stem in ("architecture_sff-wadeeplab", "architecture_improved-mobilenetv2", "module_ir_ggca", "module_sff",
+                 "module_msa_aspp", "augmentations"):
+        for ext in ("png", "pdf", "svg", "json"):
+            assert (methods / f"{stem}_en.{ext}").is_file(), (stem, ext)
+    arch = json.loads((methods / "architecture_improved-mobilenetv2_en.json").read_text(encoding="utf-8"))
+    assert {"name": "GGCA", "path": "backbone.features.11–13.attn", "stitched": False} in arch["marks"]
+    assert "\\subsection{GGCA: global grouped coordinate attention}" in (methods / "methods.tex").read_text()
+    assert "Images containing each class" in (methods / "dataset_text.md").read_text(encoding="utf-8")
+    assert "The learning rate training used was" in (methods / "training_text.md").read_text(encoding="utf-8")
+    assert (methods / "dataset.tex").is_file()
 
 
 def _check_07_module_stitching(workdir):
@@ -296,23 +307,15 @@ def test_every_latex_table_compiles(workdir, executed):
 
 def _compile_tex_tables(tables_dir: Path) -> None:
     """Every .tex table the notebooks wrote compiles in a plain article with booktabs (when a LaTeX engine exists)."""
-    import shutil
-    import subprocess
+    from segkit.report.latex import compile_latex, latex_document, latex_engine
 
-    engine = next((e for e in ("pdflatex", "xelatex", "lualatex") if shutil.which(e)), None)
-    if engine is None:
+    if latex_engine() is None:
         return  # no LaTeX here (`apt-get install texlive-latex-recommended` enables this check)
     tables = sorted(tables_dir.glob("*.tex"))
     assert tables
     doc = tables_dir.parent / "all_tables.tex"
-    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
-                   + "".join(f"\\input{{{t.as_posix()}}}\n\\clearpage\n" for t in tables) + "\\end{document}\n",
-                   encoding="utf-8")
-    res = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=doc.parent,
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout[-3000:]
-    log = doc.with_suffix(".log").read_text(encoding="utf-8", errors="replace")
-    assert "Missing character" not in log, "a character the font lacks was dropped from a table"
+    doc.write_text(latex_document(tables, ("booktabs",)), encoding="utf-8")
+    compile_latex(doc)
 
 
 # ----------------------------------------------------------------------------- failure

@@ -131,23 +131,53 @@ class RareCrop:
         """``(rgb uint8 (H, W, 3), mask uint8 (H, W))`` drawn with `rng`."""
         img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
         s = rng.uniform(*self.scale) * image_scale(self.crop_scale, img.size[::-1], self.input_shape)
+        rgb, mask = self._scaled(img, mask, s)
+        if rng.random() < 0.5:
+            rgb, mask = rgb[:, ::-1], mask[:, ::-1]
+        rgb, mask = self._pad(rgb, mask)
+        return self._cut(rgb, mask, *self._corner(mask, rng))
+
+    def _scaled(self, img: Image.Image, mask: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
         if s != 1.0:
             size = (max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s)))
             img = img.resize(size, Image.BILINEAR)
             mask = np.asarray(Image.fromarray(np.asarray(mask, np.uint8)).resize(size, Image.NEAREST))
-        rgb, mask = np.asarray(img, np.uint8), np.asarray(mask, np.uint8)
-        if rng.random() < 0.5:
-            rgb, mask = rgb[:, ::-1], mask[:, ::-1]
-        rgb, mask = self._pad(rgb, mask)
-        top, left = self._corner(mask, rng)
+        return np.asarray(img, np.uint8), np.asarray(mask, np.uint8)
+
+    def _cut(self, rgb: np.ndarray, mask: np.ndarray, top: int, left: int) -> tuple[np.ndarray, np.ndarray]:
         h, w = self.input_shape
         return np.ascontiguousarray(rgb[top:top + h, left:left + w]), np.ascontiguousarray(mask[top:top + h, left:left + w])
 
-    def _corner(self, mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
-        """Top-left corner: on a drawn class's pixel with probability `rare_prob`, else uniform."""
+    def examples(self, image, mask, seeds: Sequence[int] = (0, 1)) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """The same image under each step alone, then whole random draws (as ``TrainAugment.examples``).
+
+        Names: "base" (the whole image at its base scale), "scale_min", "scale_max" (centre crops),
+        "flip", "crop_rare" (a crop placed on a rare-class pixel), "crop_uniform", then "draw" per seed.
+        """
+        img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
+        base = image_scale(self.crop_scale, img.size[::-1], self.input_shape)
+        h, w = self.input_shape
+
+        def centre(s: float, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            rgb, m = self._pad(*self._scaled(img, mask, s))
+            if flip:
+                rgb, m = rgb[:, ::-1], m[:, ::-1]
+            return self._cut(rgb, m, (m.shape[0] - h) // 2, (m.shape[1] - w) // 2)
+
+        whole = self._pad(*self._scaled(img, mask, base))
+        out = [("base", *whole), ("scale_min", *centre(base * self.scale[0])),
+               ("scale_max", *centre(base * self.scale[1])), ("flip", *centre(base, flip=True))]
+        for name, p in (("crop_rare", 1.0), ("crop_uniform", 0.0)):
+            out.append((name, *self._cut(*whole, *self._corner(whole[1], np.random.default_rng(0), rare_prob=p))))
+        out += [("draw", *self(img, mask, np.random.default_rng(seed))) for seed in seeds]
+        return out
+
+    def _corner(self, mask: np.ndarray, rng: np.random.Generator, rare_prob: float | None = None) -> tuple[int, int]:
+        """Top-left corner: on a drawn class's pixel with probability `rare_prob` (default: the
+        transform's), else uniform."""
         h, w = self.input_shape
         big_h, big_w = mask.shape
-        if rng.random() < self.rare_prob:
+        if rng.random() < (self.rare_prob if rare_prob is None else rare_prob):
             k = len(self.class_probs)
             held = np.bincount(mask[mask < k].ravel(), minlength=k)[:k] > 0
             p = np.where(held, self.class_probs, 0.0)

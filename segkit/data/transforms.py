@@ -193,18 +193,39 @@ class TrainAugment:
         `image` may be a PIL image or a uint8 ``(h, w, 3)`` array; `mask` is uint8 ``(h, w)``
         with void = 255.
         """
-        if not isinstance(image, Image.Image):
-            image = Image.fromarray(np.asarray(image, np.uint8))
-        mask = np.asarray(mask, np.uint8)
-        if mask.shape != (image.size[1], image.size[0]):
-            raise ValueError(f"mask shape {mask.shape} does not match the image size (h, w) = "
-                             f"{(image.size[1], image.size[0])}")
+        image, mask = self._check(image, mask)
         h, w = self.input_shape
         iw, ih = image.size
         rand = rng.random  # U(0,1); all draws happen in a fixed order
         j = self.jitter
         new_ar = iw / ih * (rand() * 2 * j + 1 - j) / (rand() * 2 * j + 1 - j)
         s = rand() * (self.scale[1] - self.scale[0]) + self.scale[0]
+        img, lab = self.resize(image, mask, new_ar, s)
+        if rand() < 0.5:
+            img, lab = self.flip(img, lab)
+        nw, nh = img.size
+        dx = int(rand() * (w - nw))  # U(0, w-nw); negative when the image is larger (crop)
+        dy = int(rand() * (h - nh))
+        rgb, lab_np = self.paste(img, lab, dx, dy)
+        if rand() < self.blur_p:
+            rgb = self.blur(rgb)
+        if rand() < self.rotate_p:
+            rgb, lab_np = self.rotate(rgb, lab_np, int(rng.integers(-self.max_angle, self.max_angle + 1)))
+        return self.hsv_jitter(rgb, rng.uniform(-1, 1, 3) * self.hsv + 1), lab_np
+
+    # The steps, in the order __call__ applies them (each one alone: `examples`).
+    def _check(self, image, mask) -> tuple[Image.Image, np.ndarray]:
+        if not isinstance(image, Image.Image):
+            image = Image.fromarray(np.asarray(image, np.uint8))
+        mask = np.asarray(mask, np.uint8)
+        if mask.shape != (image.size[1], image.size[0]):
+            raise ValueError(f"mask shape {mask.shape} does not match the image size (h, w) = "
+                             f"{(image.size[1], image.size[0])}")
+        return image, mask
+
+    def resize(self, image: Image.Image, mask: np.ndarray, new_ar: float, s: float) -> tuple[Image.Image, Image.Image]:
+        """Resize to aspect ratio `new_ar` at scale `s` of the input size (BICUBIC image, NEAREST mask)."""
+        h, w = self.input_shape
         if new_ar < 1:
             nh = int(s * h)
             nw = int(nh * new_ar)
@@ -212,37 +233,77 @@ class TrainAugment:
             nw = int(s * w)
             nh = int(nw / new_ar)
         nw, nh = max(nw, 1), max(nh, 1)
-        img = image.resize((nw, nh), Image.BICUBIC)
-        lab = Image.fromarray(mask).resize((nw, nh), Image.NEAREST)
-        if rand() < 0.5:
-            img = img.transpose(Image.FLIP_LEFT_RIGHT)
-            lab = lab.transpose(Image.FLIP_LEFT_RIGHT)
-        dx = int(rand() * (w - nw))  # U(0, w-nw); negative when the image is larger (crop)
-        dy = int(rand() * (h - nh))
+        return image.resize((nw, nh), Image.BICUBIC), Image.fromarray(np.asarray(mask, np.uint8)).resize((nw, nh),
+                                                                                                     Image.NEAREST)
+
+    @staticmethod
+    def flip(img: Image.Image, lab: Image.Image) -> tuple[Image.Image, Image.Image]:
+        """Mirror both left to right."""
+        return img.transpose(Image.FLIP_LEFT_RIGHT), lab.transpose(Image.FLIP_LEFT_RIGHT)
+
+    def paste(self, img: Image.Image, lab: Image.Image, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+        """Paste at (dx, dy) on the grey input-size canvas (mask: `mask_fill`); negative offsets crop."""
+        h, w = self.input_shape
         canvas = Image.new("RGB", (w, h), GREY)
         canvas_m = Image.new("L", (w, h), self.mask_fill)
         canvas.paste(img, (dx, dy))
         canvas_m.paste(lab, (dx, dy))
-        rgb = np.array(canvas, np.uint8)
-        lab_np = np.array(canvas_m, np.uint8)
+        return np.array(canvas, np.uint8), np.array(canvas_m, np.uint8)
 
-        if rand() < self.blur_p:
-            rgb = cv2.GaussianBlur(rgb, (5, 5), 0)
-        if rand() < self.rotate_p:
-            angle = int(rng.integers(-self.max_angle, self.max_angle + 1))
-            M = cv2.getRotationMatrix2D((w // 2, h // 2), -angle, 1.0)
-            rgb = cv2.warpAffine(rgb, M, (w, h), flags=cv2.INTER_CUBIC, borderValue=GREY)
-            lab_np = cv2.warpAffine(lab_np, M, (w, h), flags=cv2.INTER_NEAREST, borderValue=int(self.mask_fill))
+    @staticmethod
+    def blur(rgb: np.ndarray) -> np.ndarray:
+        """5x5 Gaussian blur."""
+        return cv2.GaussianBlur(rgb, (5, 5), 0)
 
-        r = rng.uniform(-1, 1, 3) * self.hsv + 1
+    def rotate(self, rgb: np.ndarray, lab: np.ndarray, angle: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rotate by `angle` degrees about the centre (bicubic + grey border / nearest + `mask_fill`)."""
+        h, w = self.input_shape
+        M = cv2.getRotationMatrix2D((w // 2, h // 2), -angle, 1.0)
+        return (cv2.warpAffine(rgb, M, (w, h), flags=cv2.INTER_CUBIC, borderValue=GREY),
+                cv2.warpAffine(lab, M, (w, h), flags=cv2.INTER_NEAREST, borderValue=int(self.mask_fill)))
+
+    @staticmethod
+    def hsv_jitter(rgb: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Multiply hue, saturation and value by the gains `r` through lookup tables (hue wraps at 180)."""
         hue, sat, val = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV))
         x = np.arange(0, 256, dtype=r.dtype)
         lut_hue = ((x * r[0]) % 180).astype(np.uint8)
         lut_sat = np.clip(x * r[1], 0, 255).astype(np.uint8)
         lut_val = np.clip(x * r[2], 0, 255).astype(np.uint8)
         hsv = cv2.merge((cv2.LUT(hue, lut_hue), cv2.LUT(sat, lut_sat), cv2.LUT(val, lut_val)))
-        rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-        return rgb, lab_np
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+    def examples(self, image, mask, seeds: Sequence[int] = (0, 1)) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """The same image under each step alone at the end of its range, then whole random draws.
+
+        Each step starts from the image resized to the input size (aspect kept, centred); the
+        names are keys for labels: "input", "aspect", "scale_min", "scale_max", "flip", "blur",
+        "rotate", "hsv", then "draw" per seed.
+
+        Returns:
+            ``[(name, rgb uint8 (H,W,3), mask uint8 (H,W))]``.
+        """
+        image, mask = self._check(image, mask)
+        h, w = self.input_shape
+        ar = image.size[0] / image.size[1]
+
+        def centred(new_ar: float, s: float, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            img, lab = self.resize(image, mask, new_ar, s)
+            if flip:
+                img, lab = self.flip(img, lab)
+            return self.paste(img, lab, (w - img.size[0]) // 2, (h - img.size[1]) // 2)
+
+        base = centred(ar, 1.0)
+        out = [("input", *base), ("aspect", *centred(ar * (1 + self.jitter) / (1 - self.jitter), 1.0)),
+               ("scale_min", *centred(ar, self.scale[0])), ("scale_max", *centred(ar, self.scale[1])),
+               ("flip", *centred(ar, 1.0, flip=True))]
+        if self.blur_p > 0:
+            out.append(("blur", self.blur(base[0]), base[1]))
+        if self.rotate_p > 0:
+            out.append(("rotate", *self.rotate(*base, self.max_angle)))
+        out.append(("hsv", self.hsv_jitter(base[0], self.hsv + 1), base[1]))
+        out += [("draw", *self(image, mask, np.random.default_rng(seed))) for seed in seeds]
+        return out
 
     def __repr__(self) -> str:
         return (f"TrainAugment(input_shape={self.input_shape}, jitter={self.jitter}, scale={self.scale}, "

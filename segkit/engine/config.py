@@ -352,36 +352,13 @@ class TrainConfig:
 
         E.g. ``Adam, lr 0.0003 -> 3e-06 (cosine; Init_lr 0.0005 x batch 4 / nbs 16, clamped to the adam
         limits), weight decay 0, 4 epochs, batch 4, 64x64, CE + Dice, class weights auto``: the
-        learning rates are the ones training uses, so a methods section quotes what ran.
+        learning rates are the ones training uses, so a methods section quotes what ran. The
+        facts come from :func:`segkit.engine.recipe.recipe_of`, which the report's training
+        paragraph states in sentences.
         """
-        from segkit.engine.schedule import config_lr
+        from segkit.engine.recipe import recipe_of
 
-        optimizer = {"sgd": f"SGD (Nesterov, momentum {self.momentum:g})", "adam": "Adam",
-                     "adamw": "AdamW"}[self.optimizer_type]
-        schedule = {"cos": "cosine", "step": "step"}[self.lr_decay_type]
-        loss = "focal" if self.focal_loss else f"OHEM CE ({self.ohem_thresh:g})" if self.ohem_thresh else "CE"
-        loss += " + Dice" if self.dice_loss else ""
-        loss += " + Lovász" if self.lovasz_loss else ""
-        loss += f", rare-class sampling (T={self.rare_temperature:g})" if self.rare_sampling else ""
-        scale = ("a scale where a crop covers half the image" if self.crop_scale == "auto"
-                 else f"{self.crop_scale:g}x resolution")
-        loss += (f", crops at {scale} ({self.crop_rare_prob:g} on a rare class)"
-                 if self.train_crop else "")
-        weights = self.cls_weights if self.cls_weights is not None else "none"
-        budget = f" or {self.time_limit:g} s (warm-up + cosine over the steps that fit)" if self.time_limit else ""
-        freeze = f", backbone frozen for {self.Freeze_Epoch}" if self.Freeze_Train else ""
-        extras = "".join([f", warm-up {self.warmup_epochs:g} epochs" if self.warmup_epochs is not None else "",
-                          f", EMA {self.ema_decay:g}" if self.ema_decay is not None else "",
-                          f", early stop after {self.early_stop_patience} evaluations without gain"
-                          if self.early_stop_patience is not None else ""])
-        bs = self.Unfreeze_batch_size
-        lr, min_lr = config_lr(self, bs, self.backbone or self.model)
-        if (lr, min_lr) != (self.Init_lr, self.Min_lr):
-            schedule += (f"; Init_lr {self.Init_lr:g} x batch {bs} / nbs {self.nbs}, clamped to the "
-                         f"{self.optimizer_type} limits")
-        return (f"{optimizer}, lr {lr:g} -> {min_lr:g} ({schedule}), weight decay {self.weight_decay:g}, "
-                f"{self.UnFreeze_Epoch} epochs{budget}{freeze}, batch {self.Unfreeze_batch_size}, "
-                f"{self.input_shape[0]}x{self.input_shape[1]}, {loss}, class weights {weights}{extras}")
+        return recipe_of(self).one_line(self)
 
 
 def _legacy_precision(data: dict[str, Any]) -> dict[str, Any]:

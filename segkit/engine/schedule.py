@@ -88,12 +88,21 @@ class EpochLR:
         if self.warmup_epochs is not None and self.warmup_epochs < 0:
             raise ValueError(f"EpochLR: warmup_epochs={self.warmup_epochs} must be >= 0 (None: the reference's)")
 
+    @property
+    def warmup(self) -> float:
+        """Epochs of the ``"cos"`` warm-up: the reference's ``min(max(0.1 T, 1), 3)`` unless set."""
+        return min(max(self.warmup_ratio * self.total, 1), 3) if self.warmup_epochs is None else self.warmup_epochs
+
+    @property
+    def flat(self) -> float:
+        """Epochs at the end of the ``"cos"`` schedule held at ``min_lr``: ``min(max(0.3 T, 1), 15)``."""
+        return min(max(self.flat_ratio * self.total, 1), 15)
+
     def __call__(self, epoch: int) -> float:
         T = self.total
         if self.kind == "cos":
-            warm = min(max(self.warmup_ratio * T, 1), 3) if self.warmup_epochs is None else self.warmup_epochs
+            warm, flat = self.warmup, self.flat
             lr0 = max(self.warmup_lr_ratio * self.lr, 1e-6)
-            flat = min(max(self.flat_ratio * T, 1), 15)
             if warm > 0 and epoch <= warm:
                 return (self.lr - lr0) * (epoch / float(warm)) ** 2 + lr0
             if epoch >= T - flat:

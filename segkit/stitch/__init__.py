@@ -34,10 +34,12 @@ from __future__ import annotations
 
 from segkit.stitch._compose import Parallel, Serial, Stitched, resolve_module
 from segkit.stitch._insert import InsertRecord, insert
-from segkit.stitch._probe import inspect, probe_shapes
+from segkit.stitch._probe import ModuleProbe, inspect, probe_modules, probe_shapes
 
 __all__ = [
     "probe_shapes",
+    "probe_modules",
+    "ModuleProbe",
     "inspect",
     "insert",
     "Serial",

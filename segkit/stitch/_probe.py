@@ -11,7 +11,7 @@ import torch.nn as nn
 from segkit._utils import count_params
 from segkit._utils import eval_mode as _eval_mode
 
-__all__ = ["probe_shapes", "inspect"]
+__all__ = ["probe_shapes", "inspect", "probe_modules", "ModuleProbe"]
 
 
 def _shape_of(obj: Any) -> Any:
@@ -61,18 +61,44 @@ def _make_input(model: nn.Module, input: torch.Tensor | Sequence[int] | None) ->
 
 
 @dataclass
-class _Probe:
+class ModuleProbe:
+    """What one forward pass saw of one module (see :func:`probe_modules`).
+
+    Attributes:
+        type: the class name.
+        in_shape: shape of the first input at the first call (None: never called).
+        out_shape: shape of the output at the first call.
+        calls: how many times the forward pass called it.
+        takes_model_input: its first input is the raw model input tensor.
+        order: rank of its first call among all modules (None: never called); a parent is
+            called before its children, so sorting by it gives the execution order.
+    """
+
     type: str
     in_shape: Any = None
     out_shape: Any = None
     calls: int = 0
-    takes_model_input: bool = False  # its input is the raw model input tensor
+    takes_model_input: bool = False
+    order: int | None = None
 
 
-def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, _Probe], Any]:
+_Probe = ModuleProbe  # the name inside segkit.stitch
+
+
+def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, ModuleProbe], Any]:
     """One forward pass with hooks on every module; returns per-path probes and the output."""
-    probes: dict[str, _Probe] = OrderedDict()
+    probes: dict[str, ModuleProbe] = OrderedDict()
     handles = []
+    started = [0]
+
+    def pre_hook(path: str):
+        def fn(mod: nn.Module, args: tuple) -> None:
+            p = probes[path]
+            if p.order is None:
+                p.order = started[0]
+                started[0] += 1
+
+        return fn
 
     def hook(path: str):
         def fn(mod: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
@@ -87,7 +113,8 @@ def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, _Probe], Any]:
         return fn
 
     for path, mod in model.named_modules():
-        probes[path] = _Probe(type(mod).__name__)
+        probes[path] = ModuleProbe(type(mod).__name__)
+        handles.append(mod.register_forward_pre_hook(pre_hook(path)))
         handles.append(mod.register_forward_hook(hook(path), with_kwargs=True))
     try:
         with _eval_mode(model):
@@ -96,6 +123,18 @@ def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, _Probe], Any]:
         for h in handles:
             h.remove()
     return probes, out
+
+
+def probe_modules(model: nn.Module, input: torch.Tensor | Sequence[int] | None = None) -> dict[str, ModuleProbe]:
+    """Every module path of `model` with what one forward pass (eval mode, no gradients) saw of it:
+    class, input and output shapes, calls and call order (see :class:`ModuleProbe`).
+
+    Args:
+        model: any ``nn.Module``.
+        input: a tensor, a shape such as ``(1, 3, 512, 512)``, or None to guess ``(1, C, 64, 64)``.
+    """
+    probes, _ = _probe(model, _make_input(model, input))
+    return probes
 
 
 def probe_shapes(model: nn.Module, input: torch.Tensor | Sequence[int] | None = None) -> dict[str, Any]:
