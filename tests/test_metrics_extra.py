@@ -1,0 +1,185 @@
+"""Boundary IoU and object-level metrics: known answers, a straightforward reference, and where they go
+(evaluate, metrics.json, per_image_cm.npz, `segkit evaluate`, tables, paragraphs)."""
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segkit.metrics import (BoundaryIoU, ExtraMetrics, ObjectStats, boundary_iou, metrics_from_hist,
+                            object_metrics)
+from segkit.metrics.boundary import boundary_counts, boundary_dilation
+from segkit.metrics.objects import class_objects
+
+
+# ----------------------------------------------------------------------------- boundary IoU: known answers
+def _square(shape=(64, 64), top=20, left=20, side=20) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    m[top:top + side, left:left + side] = 1
+    return m
+
+
+def test_boundary_iou_of_identical_masks_is_one_and_of_disjoint_masks_zero():
+    m = _square()
+    assert boundary_iou(m, m, 2).tolist() == [1.0, 1.0]
+    other = _square(top=2, left=2, side=10)  # no pixel of the square in common
+    assert boundary_iou(other, m, 2)[1] == 0.0
+
+
+def test_boundary_iou_of_a_shifted_square_is_the_hand_computed_value():
+    """A 20x20 square shifted right by 3 px in a 64x64 image. d = round(0.02 * hypot(64, 64)) = 2, so
+    each band is the square less its 16x16 interior: 400 - 256 = 144 px. The squares share a 20x17
+    block (340 px); of that, 272 px lie in an interior (15x16 + 15x16 - 13x16), so the bands share
+    340 - 272 = 68 px and their union is 144 + 144 - 68 = 220: boundary IoU 68 / 220, where the mask
+    IoU is 340 / 460."""
+    assert boundary_dilation((64, 64)) == 2
+    target, pred = _square(), _square(left=23)
+    counts = boundary_counts(pred, target, 2)
+    assert counts[:, 1].tolist() == [68, 220]
+    assert boundary_iou(pred, target, 2)[1] == pytest.approx(68 / 220)
+    assert metrics_from_hist(np.bincount(2 * target.ravel() + pred.ravel(), minlength=4).reshape(2, 2)).iou[1] \
+        == pytest.approx(340 / 460)
+
+
+def _reference_band(mask: np.ndarray, d: int) -> np.ndarray:
+    """The paper's mask_to_boundary: pad with zeros, erode d times with a 3x3 kernel, subtract."""
+    h, w = mask.shape
+    padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    eroded = cv2.erode(padded, np.ones((3, 3), np.uint8), iterations=d)[1:h + 1, 1:w + 1]
+    return (mask - eroded).astype(bool)
+
+
+def _reference_boundary_iou(preds, targets, k, ratio=0.02, ignore=255) -> np.ndarray:
+    inter, union = np.zeros(k), np.zeros(k)
+    for p, t in zip(preds, targets):
+        d = max(1, int(round(ratio * math.hypot(*t.shape))))
+        valid = t != ignore
+        for c in range(k):
+            g_band = _reference_band((t == c).astype(np.uint8), d) & valid
+            p_band = _reference_band((p == c).astype(np.uint8), d) & valid
+            inter[c] += (g_band & p_band).sum()
+            union[c] += (g_band | p_band).sum()
+    with np.errstate(invalid="ignore"):
+        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+
+
+def _blobs(rng, shape, k) -> np.ndarray:
+    """Label maps with regions (a coarse random map scaled up) rather than salt and pepper."""
+    coarse = rng.integers(0, k, size=(max(2, shape[0] // 8), max(2, shape[1] // 8))).astype(np.uint8)
+    return cv2.resize(coarse, shape[::-1], interpolation=cv2.INTER_NEAREST)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_boundary_iou_equals_the_reference_on_random_masks_with_ignored_pixels(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 6))
+    preds, targets = [], []
+    for _ in range(3):
+        shape = tuple(int(v) for v in rng.integers(9, 120, size=2))  # sizes differ: d differs per image
+        t = _blobs(rng, shape, k).astype(np.int64)
+        t[rng.random(shape) < 0.05] = 255
+        targets.append(t)
+        preds.append(_blobs(rng, shape, k))
+    want = _reference_boundary_iou(preds, targets, k)
+    got = boundary_iou(preds, targets, k)
+    np.testing.assert_allclose(got, want, equal_nan=True)
+    acc = BoundaryIoU(k)
+    per_image = acc.update(preds, targets)
+    assert per_image.shape == (3, 2, k) and (per_image.sum(0) == acc.counts).all()
+
+
+def test_boundary_iou_batches_logits_and_ignored_images():
+    rng = np.random.default_rng(0)
+    t = np.stack([_blobs(rng, (32, 48), 3) for _ in range(2)]).astype(np.int64)
+    logits = torch.randn(2, 3, 32, 48)
+    batch = boundary_iou(logits, torch.from_numpy(t), 3)
+    np.testing.assert_allclose(batch, boundary_iou(list(logits.argmax(1).numpy()), list(t), 3))
+    assert np.isnan(boundary_iou(np.zeros((8, 8), np.uint8), np.full((8, 8), 255), 2)).all()  # nothing scored
+    with pytest.raises(ValueError, match="outside"):
+        boundary_iou(np.zeros((8, 8), np.uint8), np.full((8, 8), 7), 2)
+    assert np.isnan(boundary_iou(np.zeros((8, 8), np.uint8), np.full((8, 8), 7), 2, strict=False)).all()
+    with pytest.raises(ValueError, match="dilation_ratio"):
+        boundary_iou(t, t, 3, dilation_ratio=2)
+
+
+# ----------------------------------------------------------------------------- objects: known answers
+def _two_objects():
+    """A 100x100 image: a 10x10 object (1 % of the image: large) that the prediction covers 60 %, a 3x3
+    object (0.09 %: small) of which it covers one pixel, and a 5x5 predicted blob on background."""
+    t = np.zeros((100, 100), np.uint8)
+    p = np.zeros_like(t)
+    t[10:20, 10:20] = 1
+    t[50:53, 50:53] = 1
+    p[10:20, 10:16] = 1
+    p[52, 52] = 1
+    p[80:85, 80:85] = 1
+    return p, t
+
+
+def test_object_metrics_one_found_one_missed_one_false_positive():
+    p, t = _two_objects()
+    r = object_metrics(p, t, 2, class_names=["background", "wire"])
+    assert r.counts.objects[1].tolist() == [1, 0, 1]  # small, medium, large
+    assert r.counts.found[1].tolist() == [0, 0, 1]
+    np.testing.assert_allclose(r.mean_iou[1], [1 / 9, np.nan, 60 / 100])
+    assert r.counts.fp_components.tolist() == [0, 1] and r.fp_per_image[1] == 1.0
+    assert r.summary() == {"small_detection": 0.0, "medium_detection": pytest.approx(math.nan, nan_ok=True),
+                           "large_detection": 1.0, "fp_per_image": 1.0}
+    d = r.as_dict()
+    assert d["per_class"]["wire"]["large"] == {"objects": 1, "found": 1, "detection_rate": 1.0, "mean_iou": 0.6}
+    assert d["size_bins"]["small"] == [0.0, 0.001] and "at least 0.5 of its pixels" in d["found_rule"]
+    assert "background" not in d["per_class"] and d["background"] == "background"
+    objects = class_objects(p, t, 1, 2)
+    assert objects.found.tolist() == [True, False] and objects.size.tolist() == [100, 9]
+    assert objects.fp_mask.sum() == 25 and objects.fp_components == 1
+
+
+def test_object_iou_counts_the_whole_overlapping_component_and_ignored_pixels_never():
+    t = np.zeros((100, 100), np.int64)
+    t[10:20, 10:20] = 1
+    t[10:20, 30:40] = 1
+    p = np.zeros((100, 100), np.uint8)
+    p[10:20, 10:40] = 1  # one component merging both objects and the gap between them
+    r = object_metrics(p, t, 2)
+    assert r.counts.found[1, 2] == 2
+    assert r.mean_iou[1, 2] == pytest.approx(100 / 300)  # each object against the whole 300 px component
+    t[10:20, 20:30] = 255  # the gap is not scored: the component has 200 scored pixels
+    assert object_metrics(p, t, 2).mean_iou[1, 2] == pytest.approx(100 / 200)
+    p2 = np.zeros_like(p)
+    p2[60:70, 60:70] = 1
+    t2 = np.full((100, 100), 255)
+    t2[:50] = 0
+    assert object_metrics(p2, t2, 2).counts.fp_components[1] == 0  # only on ignored pixels: no false positive
+
+
+def test_object_stats_accumulate_per_image_and_merge():
+    p, t = _two_objects()
+    a = ObjectStats(2)
+    per_image = a.update(np.stack([p, p]), np.stack([t, t]))
+    assert len(per_image) == 2 and a.num_images == 2
+    assert a.compute().counts.objects[1].tolist() == [2, 0, 2] and a.compute().fp_per_image[1] == 1.0
+    b = ObjectStats(2).merge(a)
+    assert b.compute().counts.found[1].tolist() == [0, 0, 2]
+    with pytest.raises(ValueError, match="size_bins"):
+        ObjectStats(2, size_bins=(0.01, 0.001))
+    with pytest.raises(ValueError, match="cannot merge"):
+        ObjectStats(2, found_fraction=0.3).merge(a)
+    every = object_metrics(p, t, 2, background=None)  # class 0 has objects too: the background
+    assert every.counts.objects[0].sum() == 1
+
+
+def test_extra_metrics_keep_each_image_and_sum_to_the_totals():
+    rng = np.random.default_rng(3)
+    e = ExtraMetrics(3, ["background", "corrosion", "broken_wire"], per_image=True)
+    for _ in range(4):
+        e.update(_blobs(rng, (40, 56), 3), _blobs(rng, (40, 56), 3))
+    arrays, res = e.per_image_arrays(), e.compute()
+    assert arrays["boundary"].shape == (4, 2, 3) and arrays["objects"].shape == (4, 3, 3, 2)
+    assert (arrays["boundary"].sum(0) == np.stack([res["boundary"].intersection, res["boundary"].union])).all()
+    assert (arrays["objects"][..., 0].sum(0) == res["objects"].counts.objects).all()
+    assert (arrays["fp_components"].sum(0) == res["objects"].counts.fp_components).all()
+    assert res["objects"].background == 0 and ExtraMetrics(3, ["sky", "road", "car"]).objects.background is None
