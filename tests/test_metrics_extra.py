@@ -183,3 +183,71 @@ def test_extra_metrics_keep_each_image_and_sum_to_the_totals():
     assert (arrays["objects"][..., 0].sum(0) == res["objects"].counts.objects).all()
     assert (arrays["fp_components"].sum(0) == res["objects"].counts.fp_components).all()
     assert res["objects"].background == 0 and ExtraMetrics(3, ["sky", "road", "car"]).objects.background is None
+
+
+# ----------------------------------------------------------------------------- where the metrics go
+class TinyNet(torch.nn.Module):
+    """One 3x3 convolution: enough to produce label maps for the evaluation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.num_classes = 3
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(synthetic_root, tmp_path_factory):
+    from segkit.engine import TrainConfig, train
+
+    cfg = TrainConfig(input_shape=[64, 64], UnFreeze_Epoch=1, Unfreeze_batch_size=4, Init_lr=0.1, num_workers=0,
+                      eval_period=1, max_train_batches=2)
+    torch.manual_seed(0)
+    return train(TinyNet(), cfg, synthetic_root, tmp_path_factory.mktemp("extra") / "run", progress=False,
+                 verbose=False)
+
+
+def test_metrics_json_and_the_per_image_store_carry_boundary_and_object_metrics(tiny_run, synthetic_root):
+    from segkit.data import VOCSegmentation
+    from segkit.engine import evaluate, load_run
+    from segkit.rundir import RunDir
+
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    b, o = metrics["boundary"], metrics["objects"]
+    assert set(b["per_class"]) == {"background", "corrosion", "broken_wire"} and b["dilation_ratio"] == 0.02
+    assert b["dilation_px"] == [2, 2]  # round(0.02 * hypot(64, 64)) = 2
+    assert set(o["per_class"]) == {"corrosion", "broken_wire"} and o["background"] == "background"
+    assert {"small_detection", "medium_detection", "large_detection", "fp_per_image", "found_rule", "iou_rule"} <= set(o)
+    rd = RunDir(tiny_run)
+    cms, ids = rd.read_per_image()
+    extra = rd.read_per_image_extra()
+    assert extra["boundary"].shape == (len(ids), 2, 3) and extra["objects"].shape == (len(ids), 3, 3, 2)
+    assert extra["boundary"].sum(0)[0].tolist() == [v["intersection"] for v in b["per_class"].values()]
+    assert extra["boundary"].sum(0)[1].tolist() == [v["union"] for v in b["per_class"].values()]
+    found = extra["objects"][:, 2, :, 1].sum(0).tolist()  # broken_wire, per size bin
+    assert found == [o["per_class"]["broken_wire"][s]["found"] for s in ("small", "medium", "large")]
+    # evaluate() on the report split gives the same numbers, and can leave them out
+    run = load_run(tiny_run, model=TinyNet())
+    ds = VOCSegmentation(synthetic_root, split=metrics["split"], input_shape=(64, 64))
+    m = evaluate(run.model, ds, device="cpu", progress=False)
+    assert m.as_dict()["boundary"] == b and m.as_dict()["objects"] == o
+    plain = evaluate(run.model, ds, device="cpu", progress=False, extra_metrics=False)
+    assert plain.boundary is None and "boundary" not in plain.as_dict() and plain.miou == m.miou
+
+
+def test_segkit_evaluate_prints_and_writes_them(tiny_run, tmp_path, monkeypatch, capsys):
+    import segkit.engine
+    from segkit.cli import main
+
+    real = segkit.engine.load_run
+    monkeypatch.setattr(segkit.engine, "load_run", lambda run_dir, checkpoint="best", device="cpu":
+                        real(run_dir, model=TinyNet(), checkpoint=checkpoint, device=device))
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(tiny_run), "--device", "cpu", "--no-progress", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "===> Boundary IoU (band 2 px = 0.02 x diagonal): background-" in printed
+    assert "===> Objects (small < 0.10%, medium < 1.00% of the image; found = covered >= 50%): corrosion" in printed
+    written = json.loads(out.read_text())
+    assert "boundary" in written and "objects" in written
