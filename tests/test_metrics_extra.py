@@ -251,3 +251,128 @@ def test_segkit_evaluate_prints_and_writes_them(tiny_run, tmp_path, monkeypatch,
     assert "===> Objects (small < 0.10%, medium < 1.00% of the image; found = covered >= 50%): corrosion" in printed
     written = json.loads(out.read_text())
     assert "boundary" in written and "objects" in written
+
+
+# ----------------------------------------------------------------------------- tables, intervals, paragraphs
+def _fake_run(root, name, seed, small_found, boundary_inter, per_image=True):
+    """A complete run of 4 test images: each has 2 small objects of class 1 (small_found[i] of them
+    found) and boundary counts (intersection boundary_inter[i], union 100) for classes 1 and 2."""
+    import pandas as pd
+
+    from segkit.rundir import RunDir
+
+    d = root / "exp" / name / f"seed{seed}"
+    (d / "checkpoints").mkdir(parents=True)
+    (d / "config.yaml").write_text(f"train: {{seed: {seed}}}\nmodel: {{name: x}}\n")
+    (d / "fingerprint.json").write_text("{}")
+    pd.DataFrame({"epoch": [1], "train_loss": [1.0], "miou": [0.5]}).to_csv(d / "history.csv", index=False)
+    n = len(small_found)
+    objects = np.zeros((n, 3, 3, 2), np.int64)
+    objects[:, 1, 0, 0], objects[:, 1, 0, 1] = 2, small_found
+    boundary = np.zeros((n, 2, 3), np.int64)
+    boundary[:, 0, 1:], boundary[:, 1, 1:] = np.asarray(boundary_inter)[:, None], 100
+    boundary[:, :, 0] = [90, 100]
+    inter, union = boundary.sum(0)
+    iou = inter / union
+    small = objects[:, 1, 0, 1].sum() / objects[:, 1, 0, 0].sum()
+    metrics = {"miou": 0.5, "f1": 0.5, "per_class": {c: {"iou": 0.5} for c in ("background", "corrosion", "wire")},
+               "boundary": {"miou": float(iou.mean()), "miou_fg": float(iou[1:].mean()),
+                            "per_class": {c: {"iou": float(v)} for c, v in zip(("background", "corrosion", "wire"), iou)}},
+               "objects": {"small_detection": float(small), "medium_detection": None, "large_detection": None,
+                           "fp_per_image": 0.25}}
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    rd = RunDir(d)
+    cms = np.tile(np.eye(3, dtype=np.int64) * 100, (n, 1, 1))
+    rd.write_per_image(cms, [f"img{i}" for i in range(n)], "test",
+                       extra={"boundary": boundary, "objects": objects} if per_image else None)
+    return d
+
+
+def _claim_runs(tmp_path, per_image=True):
+    from segkit.report import collect_runs
+
+    for seed, jitter in enumerate((0, 1, 2)):
+        _fake_run(tmp_path, "base", seed, [0, 1, 0, 1], [40 + jitter, 50, 45, 55], per_image)
+        _fake_run(tmp_path, "ours", seed, [2, 2, 1, 2], [60 + jitter, 70, 65, 75], per_image)
+    return collect_runs(tmp_path)
+
+
+def test_results_table_shows_the_extra_metrics_only_when_asked(tmp_path):
+    from segkit.report import results_table
+
+    runs = _claim_runs(tmp_path)
+    assert runs.loc[0, "small_detection"] == pytest.approx(25.0) and set(runs.loc[0, "class_biou"]) == \
+        {"background", "corrosion", "wire"}
+    plain = results_table(runs, columns=("miou",))
+    assert not any("Boundary" in c or "Det." in c or "BIoU" in c for c in plain.columns)
+    t = results_table(runs, columns=("miou",), metrics=["boundary", "objects"], order=["base", "ours"])
+    for col in ("Boundary mIoU(%)", "Boundary mIoU fg(%)", "Det. small(%)", "Det. small(%) std", "FP/img",
+                "BIoU corrosion(%)", "BIoU wire(%)"):
+        assert col in t.columns, col
+    assert "BIoU background(%)" not in t.columns
+    assert t["Det. small(%)"].tolist() == pytest.approx([25.0, 87.5])
+    from segkit.report import tables
+
+    mask = tables.best_mask(t)
+    assert mask.loc[1, "Det. small(%)"] and mask.loc[1, "Boundary mIoU fg(%)"] and not mask["FP/img"].any()  # a tie
+    with pytest.raises(ValueError, match="choose from"):
+        results_table(runs, metrics=["edges"])
+
+
+def test_claims_paragraph_states_both_claims_from_the_intervals(tmp_path):
+    from segkit.report import text
+    from segkit.report.compare import claim_differences
+
+    runs = _claim_runs(tmp_path)
+    small, edge = claim_differences(runs, "ours", "base")
+    assert small.metric == "small_detection" and small.delta == pytest.approx(62.5)
+    assert edge.metric == "boundary_miou_fg" and edge.delta == pytest.approx(20.0)
+    assert small.supported and edge.supported and small.images.lo > 0
+    en = text.claims_paragraph([small, edge])
+    assert en.startswith("The small-target claim (the share of small objects found")
+    assert "is supported: ours against base, Δ +62.50 points, 95 % CI seeds [" in en
+    assert "The edge claim (the boundary IoU, mean over the classes but the background) is supported" in en
+    zh = text.claims_paragraph([small, edge], lang="zh")
+    assert "小目标结论" in zh and "得到支持" in zh
+    # the other way round the claims are contradicted; without per-image counts nothing is claimed
+    assert "is contradicted: base is below ours" in text.claims_paragraph(claim_differences(runs, "base", "ours"))
+
+
+def test_claims_paragraph_claims_nothing_without_evidence(tmp_path):
+    from dataclasses import replace
+
+    from segkit.report import text
+    from segkit.report.compare import claim_differences
+
+    old = claim_differences(_claim_runs(tmp_path / "old", per_image=False), "ours", "base")
+    assert all(d.images is None and not d.supported for d in old)
+    assert "is not supported: the runs store no per-image counts" in text.claims_paragraph(old)
+    small = claim_differences(_claim_runs(tmp_path / "new"), "ours", "base")[0]
+    one_seed = replace(small, n_seeds=1)
+    assert "a single seed cannot measure training noise" in text.claims_paragraph([one_seed])
+    unlearned = replace(small, baseline_not_learned=("wire",))
+    assert "cannot be tested: base (wire) has not learned" in text.claims_paragraph([unlearned])
+    assert "cannot be tested: the runs hold no value" in text.claims_paragraph([replace(small, delta=math.nan)])
+    noisy = replace(small, images=type(small.images)(-1.0, 5.0))
+    assert "an interval includes zero" in text.claims_paragraph([noisy])
+    with pytest.raises(ValueError, match="test no claim"):
+        text.claims_paragraph([replace(small, metric="miou")])
+
+
+def test_bootstrap_of_the_extra_metrics_resamples_their_counts():
+    from segkit.report.stats import bootstrap_interval, metric_from_counts
+
+    b = np.zeros((1, 4, 2, 2))
+    b[..., 0, :], b[..., 1, :] = [50, 30], 100
+    assert metric_from_counts(b[0].sum(0), "boundary_miou").tolist() == pytest.approx(40.0)
+    assert metric_from_counts(b[0].sum(0), "boundary_miou_fg").tolist() == pytest.approx(30.0)
+    better = b.copy()
+    better[..., 0, 1] = 60
+    iv = bootstrap_interval(better, b, "boundary_miou_fg")
+    assert iv.lo == pytest.approx(30.0) and iv.hi == pytest.approx(30.0)  # every image gains 30 points
+    o = np.zeros((1, 3, 2, 3, 2))
+    o[..., 1, 0, 0] = 2
+    assert np.isnan(metric_from_counts(np.zeros((2, 3, 2)), "small_detection"))  # no small object
+    o2 = o.copy()
+    o2[..., 1, 0, 1] = 1
+    assert bootstrap_interval(o2, o, "small_detection").lo == pytest.approx(50.0)

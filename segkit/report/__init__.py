@@ -15,13 +15,13 @@ from segkit.report.runs import (collect_runs, ensure_dataset, ensure_run, is_com
                                 results_table, run_dirs)
 from segkit.report.style import CJKFontNotFoundError, find_cjk_font, label, save_figure, use_style
 from segkit.report.tables import PAPER_HEADERS, best_mask, display_table, save_table, to_csv, to_latex, to_markdown
-from segkit.report.text import (ablation_paragraph, comparison_paragraph, dataset_paragraph, save_paragraphs,
-                                training_paragraph)
+from segkit.report.text import (ablation_paragraph, claims_paragraph, comparison_paragraph, dataset_paragraph,
+                                save_paragraphs, training_paragraph)
 
 __all__ = [
     "setup_notebook", "NotebookPaths", "use_style", "label", "display_name", "save_figure", "find_cjk_font", "CJKFontNotFoundError",
     "PAPER_HEADERS", "best_mask", "to_markdown", "to_latex", "to_csv", "save_table", "display_table",
-    "text", "comparison_paragraph", "ablation_paragraph", "training_paragraph", "dataset_paragraph", "save_paragraphs",
+    "text", "comparison_paragraph", "ablation_paragraph", "claims_paragraph", "training_paragraph", "dataset_paragraph", "save_paragraphs",
     "collect_runs", "read_run", "results_table", "per_class_frame", "ensure_run", "ensure_dataset", "is_complete",
     "run_dirs",
     "paper_backbone_table", "paper_sff_table", "paper_sff_raw",
