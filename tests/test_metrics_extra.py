@@ -376,3 +376,22 @@ def test_bootstrap_of_the_extra_metrics_resamples_their_counts():
     o2 = o.copy()
     o2[..., 1, 0, 1] = 1
     assert bootstrap_interval(o2, o, "small_detection").lo == pytest.approx(50.0)
+
+
+def test_figures_show_the_bands_and_the_objects_the_metrics_count():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from segkit.report import plot_boundary_bands, plot_objects
+
+    p, t = _two_objects()
+    fig = plot_boundary_bands(t, p, 1, class_name="wire")
+    title = fig.axes[0].get_title()
+    assert "bands of d = 3 px" in title and f"boundary IoU {100 * boundary_iou(p, t, 2)[1]:.1f}%" in title
+    fig = plot_objects(t, p, 1, class_name="wire", image=np.zeros((100, 100, 3), np.uint8))
+    ax = fig.axes[0]
+    assert ax.get_title() == "wire: found 1 of 2 objects (small 0/1, large 1/1)\n1 false-positive component(s)"
+    assert sorted(a.get_text() for a in ax.texts) == ["L 0.60", "S 0.11"]
+    rgb = ax.get_images()[0].get_array()
+    assert tuple(rgb[15, 15]) == (0, 158, 115) and tuple(rgb[51, 51]) == (213, 94, 0)  # found, missed
+    assert tuple(rgb[82, 82]) == (204, 121, 167)  # the false positive

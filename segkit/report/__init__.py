@@ -5,9 +5,9 @@ Import what you need from the submodules; this package imports no torch at impor
 """
 from segkit.report import text
 from segkit.report.class_curves import plot_class_iou_curves
-from segkit.report.figures import (colorize_mask, overlay_mask, plot_confusion_matrix, plot_image_grid,
-                                   plot_miou_vs_fps, plot_ours_vs_paper, plot_overlays, plot_per_class_bars,
-                                   plot_scatter, plot_tp_fp_fn, plot_training_curves)
+from segkit.report.figures import (colorize_mask, overlay_mask, plot_boundary_bands, plot_confusion_matrix,
+                                   plot_image_grid, plot_miou_vs_fps, plot_objects, plot_ours_vs_paper, plot_overlays,
+                                   plot_per_class_bars, plot_scatter, plot_tp_fp_fn, plot_training_curves)
 from segkit.report.names import display_name
 from segkit.report.notebook import NotebookPaths, setup_notebook
 from segkit.report.paper import paper_backbone_table, paper_sff_raw, paper_sff_table
@@ -26,6 +26,6 @@ __all__ = [
     "run_dirs",
     "paper_backbone_table", "paper_sff_table", "paper_sff_raw",
     "plot_training_curves", "plot_class_iou_curves", "plot_miou_vs_fps", "plot_per_class_bars", "plot_confusion_matrix",
-    "plot_overlays", "plot_ours_vs_paper", "plot_image_grid", "plot_tp_fp_fn", "plot_scatter", "colorize_mask",
+    "plot_overlays", "plot_ours_vs_paper", "plot_image_grid", "plot_tp_fp_fn", "plot_boundary_bands", "plot_objects", "plot_scatter", "colorize_mask",
     "overlay_mask",
 ]
