@@ -395,3 +395,60 @@ def test_figures_show_the_bands_and_the_objects_the_metrics_count():
     rgb = ax.get_images()[0].get_array()
     assert tuple(rgb[15, 15]) == (0, 158, 115) and tuple(rgb[51, 51]) == (213, 94, 0)  # found, missed
     assert tuple(rgb[82, 82]) == (204, 121, 167)  # the false positive
+
+
+def _reference_objects(p, t, k, bins=(0.001, 0.01), ignore=255):
+    """Object by object with scipy's labelling: (objects, found, iou sums) (K, 3) and false positives (K,)."""
+    from scipy import ndimage
+
+    eight = np.ones((3, 3))
+    valid = t != ignore
+    objects, found, iou, fp = np.zeros((k, 3)), np.zeros((k, 3)), np.zeros((k, 3)), np.zeros(k)
+    for c in range(1, k):
+        lg, ng = ndimage.label(t == c, structure=eight)
+        lp, npc = ndimage.label(p == c, structure=eight)
+        for i in range(1, ng + 1):
+            obj = lg == i
+            touching = set(np.unique(lp[obj & (p == c)])) - {0}
+            q = np.isin(lp, list(touching)) & valid
+            inter = (obj & (p == c)).sum()
+            j = 0 if obj.sum() < bins[0] * t.size else 1 if obj.sum() < bins[1] * t.size else 2
+            objects[c, j] += 1
+            found[c, j] += inter >= 0.5 * obj.sum()
+            iou[c, j] += inter / (obj | q).sum()
+        fp[c] = sum(1 for i in range(1, npc + 1) if not ((lp == i) & (t == c)).any() and ((lp == i) & valid).any())
+    return objects, found, iou, fp
+
+
+def _defects(rng, shape, k) -> np.ndarray:
+    """Mostly background, with rectangles of 2, 6 and 20 px cells: objects of every size bin."""
+    out = np.zeros(shape, np.uint8)
+    for cell, share in ((20, 0.15), (6, 0.1), (2, 0.02)):
+        coarse = rng.choice(k, size=(-(-shape[0] // cell), -(-shape[1] // cell)), p=[1 - share] + [share / (k - 1)] * (k - 1))
+        layer = np.kron(coarse, np.ones((cell, cell), np.uint8))[:shape[0], :shape[1]].astype(np.uint8)
+        out = np.where(layer > 0, layer, out)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_object_metrics_equal_an_object_by_object_reference_on_random_masks(seed):
+    rng = np.random.default_rng(seed)
+    k = 3
+    stats = ObjectStats(k)
+    want = [np.zeros((k, 3)), np.zeros((k, 3)), np.zeros((k, 3)), np.zeros(k)]
+    for _ in range(3):
+        shape = tuple(int(v) for v in rng.integers(80, 160, size=2))
+        t = _defects(rng, shape, k).astype(np.int64)
+        t[rng.random(shape) < 0.03] = 255
+        keep = np.kron(rng.random((shape[0] // 8 + 1, shape[1] // 8 + 1)) < 0.7, np.ones((8, 8), bool))
+        p = np.where(keep[:shape[0], :shape[1]], np.where(t == 255, 0, t), _defects(rng, shape, k))
+        stats.update(p, t)
+        for acc, v in zip(want, _reference_objects(p, t, k)):
+            acc += v
+    got = stats.compute().counts
+    np.testing.assert_array_equal(got.objects, want[0])
+    np.testing.assert_array_equal(got.found, want[1])
+    np.testing.assert_allclose(got.iou_sum, want[2])
+    np.testing.assert_array_equal(got.fp_components, want[3])
+    assert (got.objects[1:].sum(0) > 0).all() and (got.found[1:].sum(0) > 0).all()  # every size bin is tested
+    assert (got.found < got.objects).any() and got.fp_components[1:].sum() > 0

@@ -87,29 +87,41 @@ def _check_bins(size_bins: Sequence[float], found_fraction: float) -> tuple[floa
     return bins  # type: ignore[return-value]
 
 
-def _components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """(count including label 0, labels int32 (H, W), areas (count,)) of the 8-connected components."""
+def _components(mask: np.ndarray, stats: bool = True) -> tuple[int, np.ndarray, np.ndarray | None]:
+    """(count including label 0, labels int32 (H, W), areas (count,) or None) of the 8-connected components."""
     import cv2
 
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=CONNECTIVITY,
-                                                           ltype=cv2.CV_32S)
-    return n, labels, stats[:, cv2.CC_STAT_AREA]
+    if not stats:
+        n, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=CONNECTIVITY, ltype=cv2.CV_32S)
+        return n, labels, None
+    n, labels, st, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=CONNECTIVITY,
+                                                        ltype=cv2.CV_32S)
+    return n, labels, st[:, cv2.CC_STAT_AREA]
+
+
+def _bounds(mask: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of the box around `mask`'s pixels (components never leave it)."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:  # no pixel: one (empty) pixel keeps the labelling well defined
+        return slice(0, 1), slice(0, 1)
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 class ClassObjects(NamedTuple):
     """The objects of one class in one image, and the false-positive components of its prediction.
 
     Attributes:
-        labels: int32 ``(H, W)``: 0 off the objects, ``i`` on object ``i`` (1-based).
+        labels: int32 ``(H, W)``: 0 off the objects, ``i`` on object ``i`` (1-based); None in the
+            counts' internal use.
         size: ``(n,)`` pixels of each object.
         size_bin: ``(n,)`` 0 small, 1 medium, 2 large.
         found: ``(n,)`` bool, the prediction covers at least ``found_fraction`` of the object.
         iou: ``(n,)`` object IoU.
-        fp_mask: bool ``(H, W)``: the predicted components that overlap no object.
+        fp_mask: bool ``(H, W)``: the predicted components that overlap no object (None likewise).
         fp_components: How many such components there are (with a scored pixel).
     """
 
-    labels: np.ndarray
+    labels: np.ndarray | None
     size: np.ndarray
     size_bin: np.ndarray
     found: np.ndarray
@@ -119,11 +131,17 @@ class ClassObjects(NamedTuple):
 
 
 def _class_objects(gm: np.ndarray, pm: np.ndarray, valid: np.ndarray | None, bins: tuple[float, float],
-                   found_fraction: float, fp_mask: bool = False) -> ClassObjects:
+                   found_fraction: float, full: bool = False) -> ClassObjects:
     """The objects of ground-truth mask `gm` (scored pixels only) against prediction mask `pm`;
-    `valid` is the mask of scored pixels (None: all are)."""
+    `valid` is the mask of scored pixels (None: all are). Works on the box around both masks
+    (defects are small: the labelling is then much cheaper); `full`: ``labels`` and ``fp_mask``
+    at the full image size (else they are None)."""
+    area, shape = gm.size, gm.shape
+    box = _bounds(gm | pm)
+    gm, pm = gm[box], pm[box]
+    valid = valid[box] if valid is not None else None
     ng, lg, g_area = _components(gm)
-    npc, lp, _ = _components(pm)
+    npc, lp, _ = _components(pm, stats=False)
     p_size = np.bincount(lp[valid] if valid is not None else lp.ravel(), minlength=npc).astype(np.float64)
     both = gm & pm  # scored: gm is
     og, op = lg[both].astype(np.int64), lp[both]  # (object, predicted component) of every overlapping pixel
@@ -146,10 +164,13 @@ def _class_objects(gm: np.ndarray, pm: np.ndarray, valid: np.ndarray | None, bin
     fp = ~touched
     fp[0] = False
     fp &= p_size > 0
-    return ClassObjects(labels=lg, size=g_area[1:].astype(np.int64),
-                        size_bin=np.digitize(size / gm.size, bins).astype(np.int64),  # 0 small, 1 medium, 2 large
-                        found=cover >= found_fraction * size, iou=iou,
-                        fp_mask=fp[lp] if fp_mask else None, fp_components=int(fp.sum()))
+    labels = fp_mask = None
+    if full:
+        labels, fp_mask = np.zeros(shape, np.int32), np.zeros(shape, bool)
+        labels[box], fp_mask[box] = lg, fp[lp]
+    return ClassObjects(labels=labels, size=g_area[1:].astype(np.int64),
+                        size_bin=np.digitize(size / area, bins).astype(np.int64),  # 0 small, 1 medium, 2 large
+                        found=cover >= found_fraction * size, iou=iou, fp_mask=fp_mask, fp_components=int(fp.sum()))
 
 
 def _image_counts(p: np.ndarray, t: np.ndarray, k: int, classes: Sequence[int], bins: tuple[float, float],
@@ -181,7 +202,7 @@ def class_objects(pred: Any, target: Any, cls: int, num_classes: int, size_bins:
     p, t = pairs[0]
     g, valid = class_map(t, num_classes, ignore_index, strict)
     return _class_objects(g == cls, p == cls, None if valid.all() else valid,
-                          _check_bins(size_bins, found_fraction), found_fraction, fp_mask=True)
+                          _check_bins(size_bins, found_fraction), found_fraction, full=True)
 
 
 def object_counts(pred: Any, target: Any, num_classes: int, size_bins: Sequence[float] = SIZE_BINS,
