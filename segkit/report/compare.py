@@ -66,12 +66,12 @@ def claim_differences(runs: pd.DataFrame, model: str, baseline: str,
     rate, the boundary IoU of the classes but the background), for ``text.claims_paragraph``.
 
     Raises:
-        ValueError: `model` or `baseline` is not among the runs.
+        ValueError: `model` or `baseline` is not among the runs, or they are the same.
     """
     names = list(dict.fromkeys(runs["name"]))
     missing = [n for n in (model, baseline) if n not in names]
-    if missing:
-        raise ValueError(f"{missing} not among the runs {names}; name two of them")
+    if missing or model == baseline:
+        raise ValueError(f"model={model!r} and baseline={baseline!r} must be two of the runs {names}")
     pair = runs[runs["name"].isin([model, baseline])]
     return [baseline_differences(pair, baseline, labels, metric)[0] for metric in CLAIM_METRICS.values()]
 
