@@ -9,7 +9,8 @@ report notebooks) reads only these files::
       history.csv          one row per epoch (lr, losses, val metrics when evaluated, time)
       checkpoints/         best.pt (best val mIoU), best_loss.pt, last.pt, epNNN.pt; atomic writes
       metrics.json         final evaluation of best.pt on the report split (selection on val)
-      per_image_cm.npz     per-image confusion matrices of that evaluation (bootstrap intervals)
+      per_image_cm.npz     per-image confusion matrices of that evaluation (bootstrap intervals),
+                           and each image's boundary-IoU and object counts
       confusion_matrix.csv rows = ground truth, columns = prediction
       bench.json           params, FLOPs, latency/FPS with device, precision and input size
       tensorboard/         TensorBoard event files (scalars, learning rate, validation predictions)
@@ -286,12 +287,16 @@ class RunDir:
         return _write_text(buf.getvalue(), self.confusion_path)
 
     # ------------------------------------------------------------------ per-image matrices
-    def write_per_image(self, matrices: np.ndarray, names: Sequence[str], split: str) -> Path:
-        """Store ``(N, K, K)`` per-image confusion matrices (rows = ground truth) and image ids."""
+    def write_per_image(self, matrices: np.ndarray, names: Sequence[str], split: str,
+                        extra: dict[str, np.ndarray] | None = None) -> Path:
+        """Store ``(N, K, K)`` per-image confusion matrices (rows = ground truth) and image ids, and
+        `extra` per-image arrays (``segkit.metrics.ExtraMetrics.per_image_arrays``) under their names."""
         m = np.asarray(matrices)
         dtype = np.int32 if m.size == 0 or m.max() < 2**31 else np.int64
+        arrays = {f"extra_{k}": np.asarray(v) for k, v in (extra or {}).items()}
         return atomic_write(self.per_image_path, lambda fh: np.savez_compressed(
-            fh, matrices=m.astype(dtype), names=np.asarray(list(names), dtype=str), split=np.asarray(split)), "wb")
+            fh, matrices=m.astype(dtype), names=np.asarray(list(names), dtype=str), split=np.asarray(split),
+            **arrays), "wb")
 
     def read_per_image(self) -> tuple[np.ndarray, list[str]]:
         """``(matrices (N, K, K) int64, image ids)``; FileNotFoundError when the run has none."""
@@ -300,6 +305,14 @@ class RunDir:
                                     "(retrain it, e.g. segkit report --force)")
         with np.load(self.per_image_path, allow_pickle=False) as z:
             return z["matrices"].astype(np.int64), [str(n) for n in z["names"]]
+
+    def read_per_image_extra(self) -> dict[str, np.ndarray]:
+        """The per-image arrays beside the matrices (``boundary``, ``objects``, ...; in image order as
+        ``read_per_image``'s ids); empty for runs evaluated before they existed or without the file."""
+        if not self.per_image_path.is_file():
+            return {}
+        with np.load(self.per_image_path, allow_pickle=False) as z:
+            return {k[len("extra_"):]: z[k] for k in z.files if k.startswith("extra_")}
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, name: str, payload: dict[str, Any]) -> Path:

@@ -282,7 +282,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="evaluate a run's checkpoint at the original resolution",
         description="Score a run's checkpoint on a split at each image's original size (letterboxed input, "
                     "prediction resized back): per-class IoU, recall (PA), precision and F1, their means and "
-                    "the pixel accuracy, all from one confusion matrix.",
+                    "the pixel accuracy, all from one confusion matrix; then boundary IoU per class and the "
+                    "objects found by size with false positives per image (docs/metrics.md).",
         epilog="examples:\n  segkit evaluate runs/mine/mbv2 --split test\n"
                "  segkit evaluate runs/mine/mbv2 --checkpoint last --json metrics_last.json")
     _add_run_args(p)

@@ -324,20 +324,23 @@ def _load(run: RunDir, model: Any, device: torch.device) -> nn.Module:
 def _score(net: nn.Module, dataset: Any, out: RunDir, cfg: TrainConfig, device: torch.device, progress: bool,
            checkpoint: str, precision: Any = "auto") -> dict[str, Any]:
     """Evaluate `net` on the target's labelled split; write metrics.json, per_image_cm.npz, confusion_matrix.csv."""
-    from segkit.engine.evaluate import evaluate_confusion
+    from dataclasses import replace
+
+    from segkit.engine.evaluate import evaluate_confusion, extra_metrics_for
 
     per_image: list[np.ndarray] = []
+    extra = extra_metrics_for(net, dataset, ignore_index=cfg.ignore_index, per_image=True)
     cm = evaluate_confusion(net, dataset, device=device, input_shape=cfg.input_shape, batch_size=cfg.eval_batch_size,
                             ignore_index=cfg.ignore_index, absent=cfg.absent, progress=progress, per_image=per_image,
-                            precision=precision)
-    m = cm.compute()
+                            precision=precision, extra=extra)
+    m = replace(cm.compute(), **extra.compute())
     payload = {**m.as_dict(), "checkpoint": checkpoint, "split": dataset.split, "domain": "target",
                "num_images": len(per_image), "input_shape": list(cfg.input_shape),
                "precision": precision.to_dict() if hasattr(precision, "to_dict") else precision}
     out.path.mkdir(parents=True, exist_ok=True)
     k = m.num_classes
     out.write_per_image(np.stack(per_image) if per_image else np.zeros((0, k, k)), [str(i) for i in dataset.ids],
-                        dataset.split)
+                        dataset.split, extra=extra.per_image_arrays())
     out.write_confusion(m.hist, list(m.class_names))
     out.write_metrics(payload)
     return payload

@@ -3,12 +3,15 @@
 Each image is letterboxed to the network input, run through the model, and the softmax
 map is cropped to the unpadded region, resized bilinearly to the original size and
 argmaxed; the label map is scored against the original mask with one
-:class:`segkit.metrics.ConfusionMatrix` accumulated over the whole set. Under DDP every rank
-scores a shard of the images and the matrices are summed, so the metrics equal a
+:class:`segkit.metrics.ConfusionMatrix` accumulated over the whole set, and (in :func:`evaluate`
+and the final evaluation of a training run, not in the evaluations during training) with
+:class:`segkit.metrics.ExtraMetrics`: boundary IoU and object-level detection. Under DDP every
+rank scores a shard of the images and the counts are summed, so the metrics equal a
 single-process evaluation.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import numpy as np
@@ -22,10 +25,10 @@ from segkit.engine.distributed import resolve_device
 from segkit.engine.precision import Precision, resolve_precision
 
 if TYPE_CHECKING:
-    from segkit.metrics import ConfusionMatrix, SegMetrics
+    from segkit.metrics import ConfusionMatrix, ExtraMetrics, SegMetrics
 
-__all__ = ["evaluate", "evaluate_confusion", "letterbox_predict", "predict_labels", "native_shape", "crop_eval_scale",
-           "at_model_scale", "unwrap_model"]
+__all__ = ["evaluate", "evaluate_confusion", "extra_metrics_for", "letterbox_predict", "predict_labels", "native_shape",
+           "crop_eval_scale", "at_model_scale", "unwrap_model"]
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -95,12 +98,15 @@ def evaluate_confusion(
     precision: str | Precision = "auto",
     channels_last: str | bool = "auto",
     native: float | str | None = None,
+    extra: "ExtraMetrics | None" = None,
 ) -> "ConfusionMatrix":  # noqa: F821
     """Accumulate the original-resolution confusion matrix of `model` on `dataset`.
 
     Same arguments as :func:`evaluate`; returns the (all-reduced) ``ConfusionMatrix``.
     When `per_image` is a list, each scored image's own ``(K, K)`` matrix is appended to it
     in dataset order (this rank's shard under DDP); they sum to the returned matrix.
+    When `extra` is given (:func:`extra_metrics_for`), every scored image's label map is also
+    added to it (all-reduced under DDP); with ``per_image=True`` it keeps each image's counts.
     With `native` (a scale, e.g. 1.0, or ``"auto"``), each image runs whole at its own resolution times that
     scale (padded to a multiple of 32) instead of the letterbox to `input_shape`, as models
     trained on crops of full-resolution images (``TrainConfig.train_crop``) need.
@@ -123,9 +129,7 @@ def evaluate_confusion(
     was_training = net.training
     net.eval()
     prec = resolve_precision(precision, channels_last, dev, net)
-    k = int(num_classes or getattr(dataset, "num_classes", 0) or getattr(net, "num_classes", 0))
-    if k < 1:
-        raise ValueError("num_classes is unknown: pass num_classes= or use a dataset with .num_classes")
+    k = _num_classes(dataset, net, num_classes)
     shape = tuple(input_shape or getattr(dataset, "input_shape", (512, 512)))
     n = len(dataset) if max_images is None else min(len(dataset), int(max_images))
     use_dist = dist.is_available() and dist.is_initialized() if distributed is None else distributed
@@ -149,6 +153,8 @@ def evaluate_confusion(
                 cm.update(torch.from_numpy(pred)[None], torch.from_numpy(np.asarray(mask, np.int64))[None])
                 if before is not None:
                     per_image.append((cm.hist - before).cpu().numpy())
+                if extra is not None:
+                    extra.update(pred, np.asarray(mask))
                 done += 1
                 if log_every and done % log_every == 0 and rank == 0 and world == 1:
                     tqdm.write(cm.compute().progress_line(done, n))
@@ -156,9 +162,30 @@ def evaluate_confusion(
     bar.close()
     if use_dist:
         cm.all_reduce()
+        if extra is not None:
+            extra.all_reduce(cm.device)
     if was_training:
         net.train()
     return cm
+
+
+def _num_classes(dataset: Any, net: nn.Module, num_classes: int | None) -> int:
+    k = int(num_classes or getattr(dataset, "num_classes", 0) or getattr(net, "num_classes", 0))
+    if k < 1:
+        raise ValueError("num_classes is unknown: pass num_classes= or use a dataset with .num_classes")
+    return k
+
+
+def extra_metrics_for(model: nn.Module, dataset: Any, num_classes: int | None = None, ignore_index: int = 255,
+                      per_image: bool = False) -> "ExtraMetrics":
+    """The :class:`~segkit.metrics.ExtraMetrics` (boundary IoU, objects) for evaluating `model` on
+    `dataset`: its classes and names, the default band width and size bins, out-of-range target
+    values dropped as the confusion matrix drops them."""
+    from segkit.metrics import ExtraMetrics
+
+    k = _num_classes(dataset, unwrap_model(model), num_classes)
+    return ExtraMetrics(k, getattr(dataset, "class_names", None), ignore_index=ignore_index, strict=False,
+                        per_image=per_image)
 
 
 def predict_labels(net: nn.Module, images: list[np.ndarray], shape: tuple[int, ...], native: float | str | None,
@@ -255,6 +282,7 @@ def evaluate(
     precision: str | Precision = "auto",
     channels_last: str | bool = "auto",
     native: float | str | None = None,
+    extra_metrics: bool = True,
 ) -> "SegMetrics":  # noqa: F821
     """Evaluate `model` on `dataset` at the original resolution (the reference's get_miou).
 
@@ -281,11 +309,15 @@ def evaluate(
         native: Run each whole image at its own resolution times this scale (or ``"auto"``, see
             :func:`segkit.data.rare.image_scale`) instead of the letterbox (models trained with
             ``TrainConfig.train_crop``: pass its ``crop_scale``).
+        extra_metrics: Also compute the boundary IoU and the object-level metrics
+            (``SegMetrics.boundary``, ``SegMetrics.objects``; ``docs/metrics.md``).
 
     Returns:
         ``SegMetrics`` (``miou``, ``mpa``, ``accuracy``, ``f1``, per-class arrays, ``report()``).
     """
+    extra = extra_metrics_for(model, dataset, num_classes, ignore_index) if extra_metrics else None
     cm = evaluate_confusion(model, dataset, device, input_shape, batch_size, max_images, num_classes,
                             ignore_index, absent, distributed, progress, log_every, precision=precision,
-                            channels_last=channels_last, native=native)
-    return cm.compute()
+                            channels_last=channels_last, native=native, extra=extra)
+    m = cm.compute()
+    return replace(m, **extra.compute()) if extra is not None else m

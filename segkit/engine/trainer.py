@@ -33,7 +33,7 @@ from segkit.engine.build import (auto_class_weights, build_run_model, fingerprin
 from segkit.engine.checkpoint import load_checkpoint
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo, barrier, setup_distributed
-from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion
+from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion, extra_metrics_for
 from segkit.engine.hooks import Callback, TrainState, call_hooks
 from segkit.engine.loop import Trainer, TrainParts
 from segkit.engine.optim import NonFiniteLossError, seed_all
@@ -353,8 +353,10 @@ def _final_evaluation(rd: RunDir, net: nn.Module, report_ds: Any, report_split: 
     state = rd.load_checkpoint("best")
     net.load_state_dict(state["model"])
     per_image: list[np.ndarray] = []
-    cm = evaluate_confusion(net, report_ds, distributed=False, per_image=per_image, **eval_kw)
-    m = cm.compute()
+    extra = extra_metrics_for(net, report_ds, eval_kw.get("num_classes"), eval_kw.get("ignore_index", 255),
+                              per_image=True)
+    cm = evaluate_confusion(net, report_ds, distributed=False, per_image=per_image, extra=extra, **eval_kw)
+    m = replace(cm.compute(), **extra.compute())
     n = len(per_image)
     ids = list(getattr(report_ds, "ids", range(len(report_ds))))[:n]
     payload = {**m.as_dict(), "checkpoint": f"{RunDir.CHECKPOINTS}/best.pt", "epoch": int(state["epoch"]),
@@ -363,7 +365,7 @@ def _final_evaluation(rd: RunDir, net: nn.Module, report_ds: Any, report_split: 
                "input_shape": list(cfg.input_shape),
                "best_val_loss": {"epoch": best["loss_epoch"], "val_loss": best["val_loss"]}}
     rd.write_per_image(np.stack(per_image) if per_image else np.zeros((0, m.num_classes, m.num_classes)),
-                       [str(i) for i in ids], report_split)
+                       [str(i) for i in ids], report_split, extra=extra.per_image_arrays())
     rd.write_confusion(m.hist, list(m.class_names))
     rd.write_metrics(payload)
     holding = (np.stack(per_image).sum(axis=2) > 0).sum(axis=0) if per_image else None  # GT rows per image

@@ -18,6 +18,11 @@ background included), ``accuracy`` (overall pixel accuracy, trace / total, not m
 :func:`f1_of_means`), ``mean_f1`` (mean of the per-class F1, :func:`mean_of_f1`) and
 ``mean_f1_fg`` (the same without class 0, the background).
 
+Beyond the confusion matrix, from each image's label maps: boundary IoU per class
+(:func:`boundary_iou`, :class:`BoundaryIoU`; Cheng et al., CVPR 2021) and object-level
+detection by object size with false-positive components (:func:`object_metrics`,
+:class:`ObjectStats`); :class:`ExtraMetrics` accumulates both during evaluation.
+
 Deviation switch, ``absent``:
 
 - ``"nan"`` (default): a class absent from both ground truth and prediction scores NaN
@@ -30,8 +35,11 @@ Deviation switch, ``absent``:
 from __future__ import annotations
 
 from segkit.metrics._functional import f1_of_means, mean_of_f1
+from segkit.metrics.boundary import DILATION_RATIO, BoundaryIoU, BoundaryResult, boundary_iou
 from segkit.metrics.confusion import ConfusionMatrix
+from segkit.metrics.extra import ExtraMetrics
 from segkit.metrics.learned import NOT_LEARNED_IOU, is_background, learning_lines, not_learned
+from segkit.metrics.objects import FOUND_FRACTION, SIZE_BINS, ObjectResult, ObjectStats, object_metrics
 from segkit.metrics.results import SegMetrics, metrics_from_hist
 
 __all__ = [
@@ -44,4 +52,14 @@ __all__ = [
     "not_learned",
     "learning_lines",
     "is_background",
+    "boundary_iou",
+    "BoundaryIoU",
+    "BoundaryResult",
+    "DILATION_RATIO",
+    "object_metrics",
+    "ObjectStats",
+    "ObjectResult",
+    "SIZE_BINS",
+    "FOUND_FRACTION",
+    "ExtraMetrics",
 ]

@@ -16,6 +16,9 @@ from segkit.metrics._functional import (Absent, _check_absent, _class_names, _na
 if TYPE_CHECKING:
     import pandas as pd
 
+    from segkit.metrics.boundary import BoundaryResult
+    from segkit.metrics.objects import ObjectResult
+
 
 @dataclass(frozen=True)
 class SegMetrics:
@@ -36,6 +39,8 @@ class SegMetrics:
         mean_f1: Mean of the per-class F1.
         mean_f1_fg: Mean of the per-class F1 without class 0 (background).
         absent: The absent-class policy used ("nan" or "zero").
+        boundary: Boundary IoU (:mod:`segkit.metrics.boundary`) when the evaluation computed it.
+        objects: Object-level metrics (:mod:`segkit.metrics.objects`) when the evaluation computed them.
     """
 
     hist: np.ndarray
@@ -53,6 +58,8 @@ class SegMetrics:
     mean_f1_fg: float
     absent: str = "nan"
     absent_classes: list[str] = field(default_factory=list)
+    boundary: "BoundaryResult | None" = None
+    objects: "ObjectResult | None" = None
 
     @property
     def pa(self) -> np.ndarray:
@@ -123,7 +130,7 @@ class SegMetrics:
             }
             for i, name in enumerate(self.class_names)
         }
-        return {
+        out = {
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
             **{k: clean(v) for k, v in self.summary().items()},
@@ -132,15 +139,22 @@ class SegMetrics:
             "per_class": per_class,
             "confusion_matrix": self.hist.tolist(),
         }
+        if self.boundary is not None:
+            out["boundary"] = self.boundary.as_dict()
+        if self.objects is not None:
+            out["objects"] = self.objects.as_dict()
+        return out
 
     def report_lines(self) -> list[str]:
-        """The reference evaluator's lines, percentages round(v*100, 2)."""
+        """The reference evaluator's lines, percentages round(v*100, 2); then one line each for the
+        boundary IoU and the objects when the evaluation computed them."""
         lines = [
             f"===>{name}:\tIou-{_pct(self.iou[i])}; Recall (equal to the PA)-{_pct(self.recall[i])}; "
             f"Precision-{_pct(self.precision[i])}"
             for i, name in enumerate(self.class_names)
         ]
         lines.append(f"===> mIoU: {_pct(self.miou)}; mPA: {_pct(self.mpa)}; Accuracy: {_pct(self.accuracy)}")
+        lines += [r.report_line() for r in (self.boundary, self.objects) if r is not None]
         return lines
 
     def progress_line(self, i: int, n: int) -> str:

@@ -5,9 +5,9 @@ Import what you need from the submodules; this package imports no torch at impor
 """
 from segkit.report import text
 from segkit.report.class_curves import plot_class_iou_curves
-from segkit.report.figures import (colorize_mask, overlay_mask, plot_confusion_matrix, plot_image_grid,
-                                   plot_miou_vs_fps, plot_ours_vs_paper, plot_overlays, plot_per_class_bars,
-                                   plot_scatter, plot_tp_fp_fn, plot_training_curves)
+from segkit.report.figures import (colorize_mask, overlay_mask, plot_boundary_bands, plot_confusion_matrix,
+                                   plot_image_grid, plot_miou_vs_fps, plot_objects, plot_ours_vs_paper, plot_overlays,
+                                   plot_per_class_bars, plot_scatter, plot_tp_fp_fn, plot_training_curves)
 from segkit.report.names import display_name
 from segkit.report.notebook import NotebookPaths, output_paths, setup_notebook
 from segkit.report.paper import paper_backbone_table, paper_sff_raw, paper_sff_table
@@ -15,17 +15,17 @@ from segkit.report.runs import (collect_runs, ensure_dataset, ensure_run, is_com
                                 results_table, run_dirs)
 from segkit.report.style import CJKFontNotFoundError, find_cjk_font, label, save_figure, use_style
 from segkit.report.tables import PAPER_HEADERS, best_mask, display_table, save_table, to_csv, to_latex, to_markdown
-from segkit.report.text import (ablation_paragraph, comparison_paragraph, dataset_paragraph, save_paragraphs,
-                                training_paragraph)
+from segkit.report.text import (ablation_paragraph, claims_paragraph, comparison_paragraph, dataset_paragraph,
+                                save_paragraphs, training_paragraph)
 
 __all__ = [
     "setup_notebook", "NotebookPaths", "output_paths", "use_style", "label", "display_name", "save_figure", "find_cjk_font", "CJKFontNotFoundError",
     "PAPER_HEADERS", "best_mask", "to_markdown", "to_latex", "to_csv", "save_table", "display_table",
-    "text", "comparison_paragraph", "ablation_paragraph", "training_paragraph", "dataset_paragraph", "save_paragraphs",
+    "text", "comparison_paragraph", "ablation_paragraph", "claims_paragraph", "training_paragraph", "dataset_paragraph", "save_paragraphs",
     "collect_runs", "read_run", "results_table", "per_class_frame", "ensure_run", "ensure_dataset", "is_complete",
     "run_dirs",
     "paper_backbone_table", "paper_sff_table", "paper_sff_raw",
     "plot_training_curves", "plot_class_iou_curves", "plot_miou_vs_fps", "plot_per_class_bars", "plot_confusion_matrix",
-    "plot_overlays", "plot_ours_vs_paper", "plot_image_grid", "plot_tp_fp_fn", "plot_scatter", "colorize_mask",
+    "plot_overlays", "plot_ours_vs_paper", "plot_image_grid", "plot_tp_fp_fn", "plot_boundary_bands", "plot_objects", "plot_scatter", "colorize_mask",
     "overlay_mask",
 ]

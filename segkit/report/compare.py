@@ -15,17 +15,25 @@ import numpy as np
 import pandas as pd
 
 from segkit.rundir import RunDir
-from segkit.report.stats import Difference, compare
+from segkit.report.stats import EXTRA_METRICS, Difference, compare
 
-__all__ = ["baseline_differences", "class_differences", "class_of", "with_differences", "run_setup",
-           "setup_caption"]
+__all__ = ["baseline_differences", "class_differences", "class_of", "claim_differences", "with_differences",
+           "run_setup", "setup_caption", "CLAIM_METRICS"]
 
-_METRIC_HEADERS = {"miou": "mIoU", "f1": "F1", "mpa": "mPA", "accuracy": "Accuracy"}
+_METRIC_HEADERS = {"miou": "mIoU", "f1": "F1", "mpa": "mPA", "accuracy": "Accuracy", "boundary_miou": "Boundary mIoU",
+                   "boundary_miou_fg": "Boundary mIoU fg", "small_detection": "Det. small"}
+
+# the paper's two claims beyond mIoU and the metric that tests each (segkit.report.text.claims_paragraph)
+CLAIM_METRICS = {"small_target": "small_detection", "edge": "boundary_miou_fg"}
 
 
 def baseline_differences(runs: pd.DataFrame, baseline: str, labels: Mapping[str, str] | None = None,
                          metric: str = "miou") -> list[Difference]:
     """``variant - baseline`` of `metric` for every other name in `runs`, paired over shared seeds.
+
+    `metric` is a column of `runs` (``collect_runs``): a confusion-matrix metric, or one of
+    ``segkit.report.stats.EXTRA_METRICS`` (boundary IoU, small-object detection), whose image
+    interval needs the per-image counts that runs evaluated with them store.
 
     Raises:
         ValueError: the baseline is not among the runs, or two runs were scored on different images.
@@ -41,10 +49,12 @@ def baseline_differences(runs: pd.DataFrame, baseline: str, labels: Mapping[str,
             continue
         var = runs[runs["name"] == name].set_index("seed")
         seeds = [s for s in var.index if s in base.index]
-        cms = _paired_matrices(var.loc[seeds, "run_dir"], base.loc[seeds, "run_dir"]) if seeds else None
+        cms = _paired_matrices(var.loc[seeds, "run_dir"], base.loc[seeds, "run_dir"], EXTRA_METRICS.get(metric)) \
+            if seeds else None
         absent = _absent_policy(var["run_dir"].iloc[0])
-        d = compare(labels.get(name, name), labels.get(baseline, baseline),
-                    var.loc[seeds, metric].astype(float).tolist(), base.loc[seeds, metric].astype(float).tolist(),
+        values = [g.loc[seeds, metric].astype(float).tolist() if metric in g.columns else [float("nan")] * len(seeds)
+                  for g in (var, base)]
+        d = compare(labels.get(name, name), labels.get(baseline, baseline), *values,
                     *(cms or (None, None)), metric=metric.split(":")[0], absent=absent)
         out.append(replace(d, variant_not_learned=_not_learned(var), baseline_not_learned=_not_learned(base)))
     return out
@@ -78,6 +88,22 @@ def _class_names(runs: pd.DataFrame) -> list[str]:
         return []
     cfg = RunDir(runs["run_dir"].iloc[0]).read_config()
     return list((cfg.get("data") or {}).get("class_names") or [])
+
+
+def claim_differences(runs: pd.DataFrame, model: str, baseline: str,
+                      labels: Mapping[str, str] | None = None) -> list[Difference]:
+    """`model` - `baseline` of each claim's metric (:data:`CLAIM_METRICS`: the small-object detection
+    rate, the boundary IoU of the classes but the background), for ``text.claims_paragraph``.
+
+    Raises:
+        ValueError: `model` or `baseline` is not among the runs, or they are the same.
+    """
+    names = list(dict.fromkeys(runs["name"]))
+    missing = [n for n in (model, baseline) if n not in names]
+    if missing or model == baseline:
+        raise ValueError(f"model={model!r} and baseline={baseline!r} must be two of the runs {names}")
+    pair = runs[runs["name"].isin([model, baseline])]
+    return [baseline_differences(pair, baseline, labels, metric)[0] for metric in CLAIM_METRICS.values()]
 
 
 def _not_learned(runs: pd.DataFrame) -> tuple[str, ...]:
@@ -159,8 +185,10 @@ def _absent_policy(run_dir: str) -> str:
     return str((RunDir(run_dir).read_config().get("train") or {}).get("absent", "nan"))
 
 
-def _paired_matrices(var_dirs: pd.Series, base_dirs: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """(S, N, K, K) stacks of both models, or None when a run has no per-image matrices."""
+def _paired_matrices(var_dirs: pd.Series, base_dirs: pd.Series,
+                     key: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(S, N, K, K) stacks of both models (with `key`: (S, N, ...) stacks of that per-image array,
+    e.g. "boundary"), or None when a run has no per-image matrices (or not that array)."""
     stacks: list[list[np.ndarray]] = [[], []]
     ids = None
     for side, dirs in enumerate((var_dirs, base_dirs)):
@@ -169,6 +197,10 @@ def _paired_matrices(var_dirs: pd.Series, base_dirs: pd.Series) -> tuple[np.ndar
                 cms, names = RunDir(d).read_per_image()
             except FileNotFoundError:
                 return None
+            if key is not None:
+                cms = RunDir(d).read_per_image_extra().get(key)
+                if cms is None:  # evaluated before the per-image counts existed
+                    return None
             if ids is None:
                 ids = names
             elif names != ids:

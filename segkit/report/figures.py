@@ -25,6 +25,8 @@ __all__ = [
     "colorize_mask",
     "overlay_mask",
     "plot_tp_fp_fn",
+    "plot_boundary_bands",
+    "plot_objects",
     "plot_scatter",
 ]
 
@@ -380,6 +382,102 @@ def plot_tp_fp_fn(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray 
     ax.legend(handles=[Patch(color=np.array(c) / 255, label=t) for c, t in
                        (((0, 158, 115), "TP"), ((213, 94, 0), "FP"), ((0, 114, 178), "FN"))],
               loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+_GREEN, _BLUE, _VERMILLION, _PURPLE = (0, 158, 115), (0, 114, 178), (213, 94, 0), (204, 121, 167)
+
+
+def _canvas(shape: tuple[int, ...], image: np.ndarray | None) -> np.ndarray:
+    """A light grey canvas, or the image faded towards it."""
+    if image is None:
+        return np.full(tuple(shape) + (3,), 235, np.uint8)
+    return (0.5 * np.asarray(image).astype(np.float64) + 0.5 * 235).astype(np.uint8)
+
+
+def _legend_axes(ax, items: Sequence[tuple[tuple[int, int, int], str]], title: str) -> None:
+    from matplotlib.patches import Patch
+
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    ax.set_title(title, fontsize=9)
+    ax.legend(handles=[Patch(color=np.array(c) / 255, label=t) for c, t in items], loc="upper center",
+              bbox_to_anchor=(0.5, -0.02), ncol=len(items), fontsize=8)
+
+
+def plot_boundary_bands(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray | None = None,
+                        class_name: str | None = None, dilation_ratio: float = 0.02, ignore_index: int = 255):
+    """The inner boundary bands of one class that its boundary IoU compares (``docs/metrics.md``).
+
+    Green: in both bands; blue: only in the ground truth's; vermillion: only in the prediction's.
+    The title gives the band width ``d`` and the class's boundary IoU next to its (mask) IoU.
+    """
+    from segkit.metrics.boundary import boundary_band, boundary_dilation
+
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.shape != pred.shape or gt.ndim != 2:
+        raise ValueError(f"gt {gt.shape} and pred {pred.shape} must have the same (H, W) shape.")
+    valid = gt != ignore_index
+    d = boundary_dilation(gt.shape, dilation_ratio)
+    g, p = (gt == cls) & valid, pred == cls
+    g_band = boundary_band(g.astype(np.uint8), d) & g & valid
+    p_band = boundary_band(p.astype(np.uint8), d) & p & valid
+    both = g_band & p_band
+    base = _canvas(gt.shape, image)
+    for m, color in ((g_band & ~p_band, _BLUE), (p_band & ~g_band, _VERMILLION), (both, _GREEN)):
+        base[m] = color
+    union = int((g_band | p_band).sum())
+    biou = both.sum() / union if union else float("nan")
+    miou = (g & p & valid).sum() / max(int(((g | p) & valid).sum()), 1)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.2, 4.4))
+    ax.imshow(base)
+    _legend_axes(ax, ((_GREEN, "both bands"), (_BLUE, "ground truth only"), (_VERMILLION, "prediction only")),
+                 f"{class_name or f'class {cls}'}: bands of d = {d} px\n"
+                 f"boundary IoU {100 * biou:.1f}% (mask IoU {100 * miou:.1f}%)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_objects(gt: np.ndarray, pred: np.ndarray, cls: int, image: np.ndarray | None = None,
+                 class_name: str | None = None, size_bins: Sequence[float] = (0.001, 0.01),
+                 found_fraction: float = 0.5, ignore_index: int = 255):
+    """The objects of one class coloured found (green) or missed (vermillion), the predicted
+    components that overlap no object (purple) and the prediction's outline (black): what the
+    object-level metrics count.
+
+    Each object is labelled with its size bin (S, M, L) and its object IoU; the title gives the
+    counts (``docs/metrics.md``).
+    """
+    from segkit.metrics.objects import SIZE_NAMES, class_objects
+
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.shape != pred.shape or gt.ndim != 2:
+        raise ValueError(f"gt {gt.shape} and pred {pred.shape} must have the same (H, W) shape.")
+    k = int(max(cls, int(pred.max(initial=0)), int(gt[gt != ignore_index].max(initial=0)))) + 1
+    obj = class_objects(pred, gt, cls, k, size_bins, found_fraction, ignore_index, strict=False)
+    base = _canvas(gt.shape, image)
+    base[obj.fp_mask] = _PURPLE
+    on = obj.labels > 0
+    found = np.r_[False, obj.found][obj.labels]
+    base[on & found] = _GREEN
+    base[on & ~found] = _VERMILLION
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.2, 4.4))
+    ax.imshow(base)
+    if (pred == cls).any():
+        ax.contour(pred == cls, levels=[0.5], colors="black", linewidths=0.7)
+    for i in range(len(obj.size)):
+        ys, xs = np.nonzero(obj.labels == i + 1)
+        ax.annotate(f"{SIZE_NAMES[obj.size_bin[i]][0].upper()} {obj.iou[i]:.2f}", (xs.mean(), ys.min()),
+                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=7)
+    per_bin = ", ".join(f"{name} {int((obj.found & (obj.size_bin == j)).sum())}/{int((obj.size_bin == j).sum())}"
+                        for j, name in enumerate(SIZE_NAMES) if (obj.size_bin == j).any())
+    _legend_axes(ax, ((_GREEN, "found"), (_VERMILLION, "missed"), (_PURPLE, "false positive")),
+                 f"{class_name or f'class {cls}'}: found {int(obj.found.sum())} of {len(obj.size)} objects"
+                 f"{f' ({per_bin})' if per_bin else ''}\n{obj.fp_components} false-positive component(s)")
     fig.tight_layout()
     return fig
 

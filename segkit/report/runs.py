@@ -29,6 +29,7 @@ __all__ = [
     "collect_runs",
     "run_dirs",
     "per_class_frame",
+    "METRIC_GROUPS",
 ]
 
 _SYNTHETIC_KEYS = ("n_images", "size", "seed", "val_fraction", "test_fraction")
@@ -294,12 +295,34 @@ def _summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "epochs": len(run["history"]) if run["history"] is not None else 0,
         "split": _get(m, "split", default=""),
         "class_iou": {c: _pct(v.get("iou")) for c, v in (_get(m, "per_class", default={}) or {}).items()},
+        **_extra_summary(m),
         "run_dir": str(run["run_dir"]),
     }
 
 
+def _extra_summary(m: Mapping[str, Any]) -> dict[str, Any]:
+    """Boundary IoU and object metrics of a ``metrics.json`` (NaN and {} for runs evaluated without them)."""
+    b, o = _get(m, "boundary", default={}) or {}, _get(m, "objects", default={}) or {}
+    fp = _get(o, "fp_per_image")
+    return {
+        "boundary_miou": _pct(_get(b, "miou")),
+        "boundary_miou_fg": _pct(_get(b, "miou_fg")),
+        **{f"{s}_detection": _pct(_get(o, f"{s}_detection")) for s in ("small", "medium", "large")},
+        "fp_per_image": float(fp) if fp is not None else float("nan"),
+        "class_biou": {c: _pct(v.get("iou")) for c, v in (_get(b, "per_class", default={}) or {}).items()},
+    }
+
+
+_EXTRA_COLUMNS = ["boundary_miou", "boundary_miou_fg", "small_detection", "medium_detection", "large_detection",
+                  "fp_per_image", "class_biou"]
 _SUMMARY_COLUMNS = ["experiment", "name", "seed", "miou", "f1", "mean_f1", "mpa", "accuracy", "fps", "latency_ms",
-                    "params_m", "gflops", "epochs", "split", "class_iou", "run_dir"]
+                    "params_m", "gflops", "epochs", "split", "class_iou", *_EXTRA_COLUMNS, "run_dir"]
+
+# results_table(metrics=...): the columns each choice adds (keys of tables.PAPER_HEADERS); spread: all of them
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "boundary": ("boundary_miou", "boundary_miou_fg"),
+    "objects": ("small_detection", "medium_detection", "large_detection", "fp_per_image"),
+}
 
 
 
@@ -307,8 +330,10 @@ def collect_runs(runs_dir: str | Path, experiments: Iterable[str] | None = None)
     """One row per complete run under ``runs_dir/<experiment>/<name>/[seed<k>/]``.
 
     Columns: experiment, name, seed, miou, f1, mean_f1, mpa, accuracy (percent), fps,
-    latency_ms, params_m, gflops, epochs, split, class_iou (class -> IoU in percent), run_dir.
-    Incomplete and superseded runs are skipped.
+    latency_ms, params_m, gflops, epochs, split, class_iou (class -> IoU in percent),
+    boundary_miou, boundary_miou_fg, small/medium/large_detection (percent), fp_per_image,
+    class_biou (class -> boundary IoU in percent; NaN and {} for runs evaluated without them),
+    run_dir. Incomplete and superseded runs are skipped.
 
     Raises:
         FileNotFoundError: ``runs_dir`` does not exist.
@@ -334,6 +359,7 @@ def results_table(
     order: Sequence[str] | None = None,
     spread: Sequence[str] = ("miou", "f1"),
     per_class: bool = True,
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Aggregate ``collect_runs`` rows (one per seed) into a paper-style table, one row per name.
 
@@ -351,6 +377,12 @@ def results_table(
         per_class: add ``"IoU <class>(%)"`` (mean ± std over seeds) for every class but the
             background, and ``"Not learned"``: the classes whose mean IoU is under 5 %
             (:func:`segkit.metrics.not_learned`), "–" when the model learned every class.
+        metrics: more metrics after `columns` (none by default, so a table shows them only when
+            asked): ``"boundary"`` adds the boundary mIoU over all classes and over the classes
+            but the background (mean ± std) and, with `per_class`, ``"BIoU <class>(%)"`` for every
+            class but the background; ``"objects"`` adds the share of small, medium and large
+            objects found and the false-positive components per image (mean ± std).
+            (``docs/metrics.md``; runs evaluated without them show "–").
     """
     from segkit.report.stats import mean_std
     from segkit.report.tables import PAPER_HEADERS
@@ -358,6 +390,10 @@ def results_table(
     unknown = [c for c in columns if c not in PAPER_HEADERS]
     if unknown:
         raise ValueError(f"columns {unknown} are unknown; choose from {list(PAPER_HEADERS)}.")
+    bad = [m for m in metrics if m not in METRIC_GROUPS]
+    if bad or isinstance(metrics, str):
+        raise ValueError(f"metrics={metrics!r}: choose from {list(METRIC_GROUPS)} (a list, e.g. ['boundary']).")
+    more = [c for m in metrics for c in METRIC_GROUPS[m] if c not in columns]
     rank = {n: i for i, n in enumerate(order or [])}
     names = sorted(runs["name"].unique(), key=lambda n: (rank.get(n, len(rank)), n))
     labels = labels or {}
@@ -370,6 +406,11 @@ def results_table(
             row[PAPER_HEADERS[c]] = mean
             if c in spread:
                 row[f"{PAPER_HEADERS[c]} std"] = std
+        for c in more:
+            values = g[c].astype(float).tolist() if c in g else [float("nan")]
+            row[PAPER_HEADERS[c]], row[f"{PAPER_HEADERS[c]} std"], _ = mean_std(values)
+        if per_class and "boundary" in metrics:
+            row.update(_class_columns(g["class_biou"].tolist() if "class_biou" in g else [], "BIoU", flag=False))
         if per_class and "class_iou" in g:
             row.update(_class_columns(g["class_iou"].tolist()))
         row["n"] = int(len(g))
@@ -377,8 +418,8 @@ def results_table(
     return pd.DataFrame(rows)
 
 
-def _class_columns(per_seed: Sequence[Mapping[str, float]]) -> dict[str, Any]:
-    """Per-class IoU columns (mean, std over seeds) and the "Not learned" cell of one model."""
+def _class_columns(per_seed: Sequence[Mapping[str, float]], head: str = "IoU", flag: bool = True) -> dict[str, Any]:
+    """Per-class `head` columns (mean, std over seeds) and (`flag`) the "Not learned" cell of one model."""
     from segkit.metrics import is_background, not_learned
     from segkit.report.stats import mean_std
 
@@ -388,8 +429,8 @@ def _class_columns(per_seed: Sequence[Mapping[str, float]]) -> dict[str, Any]:
     for c in classes:
         means[c], std, _ = mean_std([d.get(c, float("nan")) for d in per_seed if isinstance(d, Mapping)])
         if not is_background(c):
-            out[f"IoU {c}(%)"], out[f"IoU {c}(%) std"] = means[c], std
-    if classes:
+            out[f"{head} {c}(%)"], out[f"{head} {c}(%) std"] = means[c], std
+    if classes and flag:
         out[NOT_LEARNED_HEADER] = ", ".join(not_learned({c: v / 100 for c, v in means.items()})) or "–"
     return out
 

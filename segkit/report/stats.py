@@ -8,7 +8,9 @@ A difference between two models (a variant and the baseline) gets two 95 % inter
 - **over test images**: a paired bootstrap. Test images are resampled with replacement,
   the same resample for both models and every seed; each replicate recomputes the metric
   from the summed per-image confusion matrices (``per_image_cm.npz``), averaged over seeds
-  (this captures which images happened to be in the test split).
+  (this captures which images happened to be in the test split). The boundary IoU and the
+  small-object detection rate are resampled the same way, from each image's band counts and
+  object counts stored beside the matrices (:data:`EXTRA_METRICS`).
 
 A difference is *supported* only when both intervals exclude zero on the side of the
 difference; text writers claim a gain or a loss only then (see ``segkit.report.text``).
@@ -25,9 +27,12 @@ from typing import Literal, Sequence
 import numpy as np
 
 __all__ = ["Interval", "Difference", "mean_std", "seed_interval", "bootstrap_interval", "metric_from_hist",
-           "compare"]
+           "metric_from_counts", "compare", "EXTRA_METRICS"]
 
-Metric = Literal["miou", "mpa", "f1", "accuracy"]
+Metric = Literal["miou", "mpa", "f1", "accuracy", "boundary_miou", "boundary_miou_fg", "small_detection"]
+
+# metrics from per-image counts other than the confusion matrix -> the per_image_cm.npz array they need
+EXTRA_METRICS = {"boundary_miou": "boundary", "boundary_miou_fg": "boundary", "small_detection": "objects"}
 
 
 @dataclass(frozen=True)
@@ -147,21 +152,46 @@ def metric_from_hist(hist: np.ndarray, metric: Metric = "miou", absent: str = "n
     raise ValueError(f"metric={metric!r}; use 'miou', 'mpa', 'f1' or 'accuracy'")
 
 
+def metric_from_counts(counts: np.ndarray, metric: Metric) -> np.ndarray:
+    """A metric of :data:`EXTRA_METRICS` (in percent) from summed per-image counts.
+
+    - ``boundary_miou`` / ``boundary_miou_fg``: counts ``(..., 2, K)`` (band intersections,
+      unions; ``ExtraMetrics.per_image_arrays()["boundary"]``): the mean per-class boundary IoU
+      over all classes / over the classes but class 0, classes with an empty union skipped.
+    - ``small_detection``: counts ``(..., K, 3, 2)`` (objects, found per size bin; the
+      ``"objects"`` array): found / objects of the small bin, pooled over the classes (the
+      background has no objects). NaN without a small object.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN mean is NaN, as BoundaryResult gives
+        if metric in ("boundary_miou", "boundary_miou_fg"):
+            inter, union = c[..., 0, :], c[..., 1, :]
+            iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), np.nan)
+            return 100.0 * np.nanmean(iou if metric == "boundary_miou" else iou[..., 1:], axis=-1)
+        if metric == "small_detection":
+            objects, found = c[..., 0, 0].sum(-1), c[..., 0, 1].sum(-1)
+            return 100.0 * np.where(objects > 0, found / np.where(objects > 0, objects, 1.0), np.nan)
+    raise ValueError(f"metric={metric!r}; use one of {sorted(EXTRA_METRICS)}")
+
+
 def bootstrap_interval(cms_variant: np.ndarray, cms_baseline: np.ndarray, metric: Metric = "miou",
                        absent: str = "nan", n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
     """Paired percentile-bootstrap interval of ``metric(variant) - metric(baseline)`` over images.
 
     Args:
         cms_variant, cms_baseline: per-image confusion matrices ``(S, N, K, K)``: S seeds
-            (paired by position), N test images in the same order for both.
-        metric, absent: see :func:`metric_from_hist`.
+            (paired by position), N test images in the same order for both; for a metric of
+            :data:`EXTRA_METRICS`, the per-image counts it needs, ``(S, N, ...)``.
+        metric, absent: see :func:`metric_from_hist` and :func:`metric_from_counts`.
         n_boot: bootstrap replicates; `seed` makes them reproducible.
 
     Raises:
         ValueError: the two stacks differ in shape or hold no image.
     """
     a, b = np.asarray(cms_variant, dtype=np.float64), np.asarray(cms_baseline, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 4 or a.shape[1] == 0:
+    ndim_ok = a.ndim >= 3 if metric in EXTRA_METRICS else a.ndim == 4
+    if a.shape != b.shape or not ndim_ok or a.shape[1] == 0:
         raise ValueError(f"per-image matrices must both be (seeds, images, K, K) with images > 0; "
                          f"got {a.shape} and {b.shape} (were both scored on the same test split?)")
     n = a.shape[1]
@@ -170,9 +200,14 @@ def bootstrap_interval(cms_variant: np.ndarray, cms_baseline: np.ndarray, metric
     diffs = np.empty(n_boot)
     for start in range(0, n_boot, 250):  # (b, S, K, K) at a time keeps memory small for many classes
         w = counts[start:start + 250]
-        ha, hb = np.einsum("bn,snkl->bskl", w, a), np.einsum("bn,snkl->bskl", w, b)
-        da = metric_from_hist(ha, metric, absent) - metric_from_hist(hb, metric, absent)  # (b, S)
-        diffs[start:start + 250] = np.nanmean(da, axis=1)
+        ha, hb = np.einsum("bn,sn...->bs...", w, a), np.einsum("bn,sn...->bs...", w, b)
+        if metric in EXTRA_METRICS:
+            da = metric_from_counts(ha, metric) - metric_from_counts(hb, metric)  # (b, S)
+        else:
+            da = metric_from_hist(ha, metric, absent) - metric_from_hist(hb, metric, absent)  # (b, S)
+        with warnings.catch_warnings():  # a replicate without small objects in any seed: NaN, dropped below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            diffs[start:start + 250] = np.nanmean(da, axis=1)
     lo, hi = np.nanpercentile(diffs, [50 * (1 - level), 50 * (1 + level)])
     return Interval(float(lo), float(hi))
 

@@ -42,6 +42,13 @@ PAPER_HEADERS: dict[str, str] = {
     "params_m": "Parameter(M)",
     "gflops": "GFLOPs",
     "latency_ms": "Latency(ms)",
+    # beyond the confusion matrix (docs/metrics.md): results_table(metrics=["boundary", "objects"])
+    "boundary_miou": "Boundary mIoU(%)",
+    "boundary_miou_fg": "Boundary mIoU fg(%)",
+    "small_detection": "Det. small(%)",
+    "medium_detection": "Det. medium(%)",
+    "large_detection": "Det. large(%)",
+    "fp_per_image": "FP/img",
 }
 
 # Which direction is "best" for a column (matched on the header, case-insensitive prefix).
@@ -62,6 +69,10 @@ BEST_RULES: dict[str, Direction] = {
     "flops": "min",
     "latency": "min",
     "memory": "min",
+    "boundary": "max",
+    "biou": "max",
+    "det.": "max",
+    "fp/img": "min",
 }
 
 

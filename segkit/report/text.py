@@ -10,6 +10,7 @@ run, class) is escaped with ``md_escape``, so a name is shown as written and nev
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -18,8 +19,8 @@ import pandas as pd
 from segkit.report.stats import Difference
 from segkit.report.tables import md_escape
 
-__all__ = ["comparison_paragraph", "ablation_paragraph", "training_paragraph", "dataset_paragraph",
-           "save_paragraphs", "signed"]
+__all__ = ["comparison_paragraph", "ablation_paragraph", "claims_paragraph", "training_paragraph",
+           "dataset_paragraph", "save_paragraphs", "signed"]
 
 Lang = Literal["en", "zh"]
 
@@ -222,6 +223,80 @@ def _speed_size(d: pd.DataFrame, name_col: str, miou_col: str, fps_col: str | No
         out.append(f"参数量最小的是 {small[name_col]}（{small[params_col]:.2f} M）。" if zh else
                    f"The smallest is {small[name_col]} ({small[params_col]:.2f} M parameters).")
     return out
+
+
+# metric -> (claim, what measures it) per language; docs/metrics.md defines the metrics
+_CLAIMS = {
+    "small_detection": {"en": ("The small-target claim", "the share of small objects found, pooled over the defect "
+                                                         "classes (size bins in metrics.json)"),
+                        "zh": ("小目标结论", "小目标检出率（各缺陷类别合计，尺寸划分见 metrics.json）")},
+    "boundary_miou_fg": {"en": ("The edge claim", "the boundary IoU, mean over the classes but the background"),
+                         "zh": ("边缘结论", "边界 IoU（除背景外各类别的平均）")},
+    "boundary_miou": {"en": ("The edge claim", "the boundary IoU, mean over all classes"),
+                      "zh": ("边缘结论", "边界 IoU（所有类别的平均）")},
+}
+
+
+def claims_paragraph(differences: Sequence[Difference], lang: Lang = "en") -> str:
+    """Whether the small-target and the edge claims hold between two models, one sentence each.
+
+    A claim is *supported* only when its difference is (:attr:`Difference.supported`): both
+    models learned every class, two or more seeds, and both 95 % intervals (over seeds and
+    over test images) exclude zero on the side of a gain; a loss beyond noise *contradicts*
+    it. Every other case says why nothing is claimed (not learned, one seed, no per-image
+    counts, no value at all, or an interval that includes zero), with the numbers.
+
+    Args:
+        differences: ``segkit.report.compare.claim_differences(runs, model, baseline)``: one
+            :class:`Difference` per claim metric (``small_detection``, ``boundary_miou_fg`` or
+            ``boundary_miou``), in percent points.
+        lang: "en" or "zh".
+
+    Raises:
+        ValueError: an unknown language or a difference of another metric.
+    """
+    if lang not in ("en", "zh"):
+        raise ValueError(f"lang={lang!r}; use 'en' or 'zh'.")
+    bad = [d.metric for d in differences if d.metric not in _CLAIMS]
+    if bad:
+        raise ValueError(f"differences of {bad} test no claim; pass those of {sorted(_CLAIMS)} "
+                         "(segkit.report.compare.claim_differences)")
+    return ("" if lang == "zh" else " ").join(_claim_sentence(d, lang) for d in differences)
+
+
+def _claim_sentence(d: Difference, lang: Lang) -> str:
+    zh = lang == "zh"
+    claim, what = _CLAIMS[d.metric][lang]
+    name, base = md_escape(d.name), md_escape(d.baseline)
+    ci = "; ".join(x for x in (f"{'种子' if zh else 'seeds'} {d.seeds.format()}" if d.seeds else "",
+                               f"{'测试图像' if zh else 'test images'} {d.images.format()}" if d.images else "") if x)
+    delta = f"Δ {signed(d.delta)}" + ("" if zh else " points")
+    if ci:
+        delta += f"，95% CI {ci}" if zh else f", 95 % CI {ci}"
+    if not d.comparable:
+        who = ", ".join(f"{md_escape(n)} ({md_escape(', '.join(c))})" for n, c in
+                        ((d.name, d.variant_not_learned), (d.baseline, d.baseline_not_learned)) if c)
+        return (f"{claim}（{what}）无法检验：{who} 未学会这些类别（IoU 低于 5%）。" if zh else
+                f"{claim} ({what}) cannot be tested: {who} has not learned these classes (IoU under 5 %).")
+    if not math.isfinite(d.delta):
+        return (f"{claim}（{what}）无法检验：运行中没有该指标的数值（评估时尚未计算，或测试集中没有此类目标）。" if zh else
+                f"{claim} ({what}) cannot be tested: the runs hold no value of it (they were evaluated before "
+                "segkit computed it, or the test split has no such object).")
+    if d.supported:
+        if d.delta > 0:
+            return (f"{claim}（{what}）得到支持：{name} 相对 {base} {delta}，两个区间均不含零。" if zh else
+                    f"{claim} ({what}) is supported: {name} against {base}, {delta}; both intervals exclude zero.")
+        return (f"{claim}（{what}）被否定：{name} 低于 {base}，{delta}，两个区间均不含零。" if zh else
+                f"{claim} ({what}) is contradicted: {name} is below {base} beyond noise, {delta}.")
+    if d.n_seeds < 2:
+        why = "仅有一个随机种子，无法估计训练噪声" if zh else "a single seed cannot measure training noise"
+    elif d.images is None:
+        why = "运行没有逐图像计数，无法计算测试图像区间" if zh else \
+            "the runs store no per-image counts for the interval over test images"
+    else:
+        why = "区间包含零，差异在噪声范围内" if zh else "an interval includes zero, so the difference is within noise"
+    return (f"{claim}（{what}）未得到支持：{why}（{name} 相对 {base}，{delta}）。" if zh else
+            f"{claim} ({what}) is not supported: {why} ({name} against {base}, {delta}).")
 
 
 def training_paragraph(history: pd.DataFrame, lang: Lang = "en", miou_col: str = "miou",
