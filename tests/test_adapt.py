@@ -252,7 +252,12 @@ def _hang_evaluation(hang):
 
 
 def _child(install, args: list[str], marker: Path) -> None:
+    import torch
+
     from segkit.cli import main
+
+    # a forked child must not enter the OpenMP pool its parent already started (it can hang there)
+    torch.set_num_threads(1)
 
     def hang():
         marker.touch()
