@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from segkit.data import VOCSegmentation
-    from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion
+    from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion, extra_metrics_for
     from segkit.metrics import learning_lines
 
     _check_output_file(args.json, "--json")
@@ -155,11 +156,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     ds = VOCSegmentation(root, split=args.split or tc["val_split"], input_shape=tuple(tc["input_shape"]),
                          num_classes=run.config["model"]["num_classes"], ignore_index=tc["ignore_index"])
     per_image: list = []
+    extra = extra_metrics_for(run.model, ds, ignore_index=tc["ignore_index"])  # boundary IoU, objects
     cm = evaluate_confusion(run.model, ds, device=args.device, max_images=args.max_images,
                             ignore_index=tc["ignore_index"], absent=tc.get("absent", "nan"),
                             progress=not args.no_progress, log_every=10, precision=_precision(args, run.model),
-                            native=crop_eval_scale(tc), per_image=per_image)
-    m = cm.compute()
+                            native=crop_eval_scale(tc), per_image=per_image, extra=extra)
+    m = replace(cm.compute(), **extra.compute())
     m.report()
     holding = (np.stack(per_image).sum(axis=2) > 0).sum(axis=0) if per_image else None  # GT rows per image
     for line in learning_lines(m, holding):
