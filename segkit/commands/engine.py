@@ -142,11 +142,9 @@ def _precision(args: argparse.Namespace, model):
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from segkit.data import VOCSegmentation
     from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion, extra_metrics_for
-    from segkit.metrics import learning_lines
+    from segkit.metrics import images_per_class, learning_lines
 
     _check_output_file(args.json, "--json")
     _use_threads(args, args.device)
@@ -163,8 +161,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                             native=crop_eval_scale(tc), per_image=per_image, extra=extra)
     m = replace(cm.compute(), **extra.compute())
     m.report()
-    holding = (np.stack(per_image).sum(axis=2) > 0).sum(axis=0) if per_image else None  # GT rows per image
-    for line in learning_lines(m, holding):
+    for line in learning_lines(m, images_per_class(per_image)):
         print(line)
     if args.json:
         _write_text(args.json, json.dumps(m.as_dict(), indent=2))

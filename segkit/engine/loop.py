@@ -142,9 +142,9 @@ class Trainer:
         self.state = TrainState(self.cfg, parts.rd.path, parts.net, self.optimizer, history=self.loop.history,
                                 rank=parts.info.rank)
         self._frozen: bool | None = None
-        self._n_val = len(parts.val_ds) if self.cfg.max_val_images is None else min(len(parts.val_ds),
-                                                                                    self.cfg.max_val_images)
-        self._val_idx = list(range(parts.info.rank, self._n_val, parts.info.world_size))
+        self.n_val = len(parts.val_ds) if self.cfg.max_val_images is None else min(len(parts.val_ds),
+                                                                                   self.cfg.max_val_images)
+        self._val_idx = list(range(parts.info.rank, self.n_val, parts.info.world_size))
 
     # ------------------------------------------------------------------ recipe
     def stage_of(self, epoch: int) -> tuple[str, int]:
@@ -491,7 +491,7 @@ class Trainer:
         p = self.parts
         t0 = time.perf_counter()
         cm = evaluate_confusion(self.eval_net, p.val_ds, distributed=p.info.distributed, **p.eval_kw)
-        self.keep_for_final_evaluation((time.perf_counter() - t0) / max(self._n_val, 1))
+        self.keep_for_final_evaluation((time.perf_counter() - t0) / max(self.n_val, 1))
         m = cm.compute()
         row.update({k: float(v) for k, v in m.summary().items() if k != "mean_f1_fg"})
         row.update({f"iou_{n}": float(v) for n, v in zip(m.class_names, m.iou)})

@@ -42,7 +42,7 @@ from segkit.engine.rare_setup import setup_rare
 from segkit.engine.schedule import step_sanity_check
 from segkit.engine.tensorboard import tensorboard_writer
 from segkit.engine.threads import loader_workers
-from segkit.metrics import learning_lines
+from segkit.metrics import images_per_class, learning_lines
 from segkit.rundir import HISTORY_COLUMNS, RunDir
 
 __all__ = ["train", "plan_run", "load_run", "Run", "Callback", "TrainState", "NonFiniteLossError", "HISTORY_COLUMNS",
@@ -293,9 +293,8 @@ def _time_the_evaluation(trainer: Trainer, report_ds: Any) -> None:
     evaluate_confusion(trainer.eval_net, report_ds, distributed=False, **one)
     per_image = time.perf_counter() - t0
     trainer.keep_for_final_evaluation(per_image)
-    n_val = len(p.val_ds) if p.cfg.max_val_images is None else min(len(p.val_ds), p.cfg.max_val_images)
     due = p.cfg.eval_flag and p.cfg.eval_period == 1
-    trainer.budget.estimate_epoch_end(per_image * n_val * (2 if due else 1))  # validation loss (+ evaluation)
+    trainer.budget.estimate_epoch_end(per_image * trainer.n_val * (2 if due else 1))  # validation loss (+ evaluation)
 
 
 def _report_split(cfg: TrainConfig, val_ds: Any, test_ds: Any) -> tuple[Any, str]:
@@ -369,8 +368,7 @@ def _final_evaluation(rd: RunDir, net: nn.Module, report_ds: Any, report_split: 
                        [str(i) for i in ids], report_split, extra=extra.per_image_arrays())
     rd.write_confusion(m.hist, list(m.class_names))
     rd.write_metrics(payload)
-    holding = (np.stack(per_image).sum(axis=2) > 0).sum(axis=0) if per_image else None  # GT rows per image
-    return {**payload, "_lines": m.report_lines() + learning_lines(m, holding)}
+    return {**payload, "_lines": m.report_lines() + learning_lines(m, images_per_class(per_image))}
 
 
 class Run(NamedTuple):

@@ -38,7 +38,7 @@ from segkit.metrics._functional import f1_of_means, mean_of_f1
 from segkit.metrics.boundary import DILATION_RATIO, BoundaryIoU, BoundaryResult, boundary_iou
 from segkit.metrics.confusion import ConfusionMatrix
 from segkit.metrics.extra import ExtraMetrics
-from segkit.metrics.learned import NOT_LEARNED_IOU, is_background, learning_lines, not_learned
+from segkit.metrics.learned import NOT_LEARNED_IOU, images_per_class, is_background, learning_lines, not_learned
 from segkit.metrics.objects import FOUND_FRACTION, SIZE_BINS, ObjectResult, ObjectStats, object_metrics
 from segkit.metrics.results import SegMetrics, metrics_from_hist
 
@@ -51,6 +51,7 @@ __all__ = [
     "NOT_LEARNED_IOU",
     "not_learned",
     "learning_lines",
+    "images_per_class",
     "is_background",
     "boundary_iou",
     "BoundaryIoU",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-__all__ = ["NOT_LEARNED_IOU", "not_learned", "is_background", "learning_lines"]
+__all__ = ["NOT_LEARNED_IOU", "not_learned", "is_background", "learning_lines", "images_per_class"]
 
 NOT_LEARNED_IOU = 0.05  # IoU (a fraction) under which a class counts as not learned
 
@@ -29,6 +29,14 @@ def not_learned(iou: Mapping[str, float], threshold: float = NOT_LEARNED_IOU) ->
 def is_background(name: str) -> bool:
     """Whether a class name is the background class (its IoU is shown apart from the defects')."""
     return str(name).strip().lower() in _BACKGROUND_NAMES
+
+
+def images_per_class(per_image: Sequence[Any]) -> Any:
+    """How many scored images hold each class, from their per-image confusion matrices (rows =
+    ground truth); None when there are none."""
+    import numpy as np
+
+    return (np.stack(per_image).sum(axis=2) > 0).sum(axis=0) if len(per_image) else None
 
 
 def learning_lines(metrics: Any, images_per_class: Sequence[int] | None = None) -> list[str]:
