@@ -219,7 +219,8 @@ def test_metrics_json_and_the_per_image_store_carry_boundary_and_object_metrics(
     assert set(b["per_class"]) == {"background", "corrosion", "broken_wire"} and b["dilation_ratio"] == 0.02
     assert b["dilation_px"] == [2, 2]  # round(0.02 * hypot(64, 64)) = 2
     assert set(o["per_class"]) == {"corrosion", "broken_wire"} and o["background"] == "background"
-    assert {"small_detection", "medium_detection", "large_detection", "fp_per_image", "found_rule", "iou_rule"} <= set(o)
+    assert {"small_detection", "medium_detection", "large_detection", "fp_per_image", "found_rule",
+            "iou_rule"} <= set(o)
     rd = RunDir(tiny_run)
     cms, ids = rd.read_per_image()
     extra = rd.read_per_image_extra()
@@ -277,7 +278,8 @@ def _fake_run(root, name, seed, small_found, boundary_inter, per_image=True):
     small = objects[:, 1, 0, 1].sum() / objects[:, 1, 0, 0].sum()
     metrics = {"miou": 0.5, "f1": 0.5, "per_class": {c: {"iou": 0.5} for c in ("background", "corrosion", "wire")},
                "boundary": {"miou": float(iou.mean()), "miou_fg": float(iou[1:].mean()),
-                            "per_class": {c: {"iou": float(v)} for c, v in zip(("background", "corrosion", "wire"), iou)}},
+                            "per_class": {c: {"iou": float(v)} for c, v in
+                                          zip(("background", "corrosion", "wire"), iou)}},
                "objects": {"small_detection": float(small), "medium_detection": None, "large_detection": None,
                            "fp_per_image": 0.25}}
     (d / "metrics.json").write_text(json.dumps(metrics))
@@ -424,7 +426,8 @@ def _defects(rng, shape, k) -> np.ndarray:
     """Mostly background, with rectangles of 2, 6 and 20 px cells: objects of every size bin."""
     out = np.zeros(shape, np.uint8)
     for cell, share in ((20, 0.15), (6, 0.1), (2, 0.02)):
-        coarse = rng.choice(k, size=(-(-shape[0] // cell), -(-shape[1] // cell)), p=[1 - share] + [share / (k - 1)] * (k - 1))
+        probs = [1 - share] + [share / (k - 1)] * (k - 1)
+        coarse = rng.choice(k, size=(-(-shape[0] // cell), -(-shape[1] // cell)), p=probs)
         layer = np.kron(coarse, np.ones((cell, cell), np.uint8))[:shape[0], :shape[1]].astype(np.uint8)
         out = np.where(layer > 0, layer, out)
     return out

@@ -136,7 +136,11 @@ def _check_02_training(workdir):
     assert "IoU std" in per_class.columns  # mean and std over the two seeds
     caption = (workdir["tables_dir"] / "training_per_class.md").read_text(encoding="utf-8")
     assert "seeds 0, 1 (n = 2" in caption and "64×64 px, 2 epochs" in caption
-    _figures(workdir, "training_curves", "training_class_iou", "training_per_class", "training_confusion_matrix")
+    _figures(workdir, "training_curves", "training_class_iou", "training_per_class", "training_confusion_matrix",
+             "training_boundary_bands", "training_objects")
+    edges = _tables(workdir, "training_edges_objects")["training_edges_objects"]
+    assert {"Boundary mIoU(%)", "Boundary mIoU fg(%)", "Det. small(%)", "FP/img"} <= set(edges.columns)
+    assert 0 <= edges["Boundary mIoU(%)"].iloc[0] <= 100  # the runs' metrics.json carry boundary IoU
 
 
 def _check_03_backbone_comparison(workdir):
