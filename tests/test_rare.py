@@ -5,6 +5,7 @@ import json
 import math
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -201,6 +202,33 @@ def test_rare_sampling_is_recorded_and_drives_training(tmp_path):
     config = (run / "config.yaml").read_text()
     assert "rare_classes:" in config and "class_probability:" in config
     assert seen == [1, 2]  # 4 images, batch 2
+
+
+def test_auto_sampling_turns_on_only_for_a_class_in_few_images():
+    from segkit.data.rare import sampling_needed
+
+    names = ["background", "corrosion", "wire"]
+    common = np.array([[90, 10, 0]] * 6 + [[90, 0, 10]] * 4)  # corrosion in 60 %, wire in 40 % of the images
+    on, why = sampling_needed(common, names)
+    assert not on and "wire, is in 40 %" in why and why.startswith("off")
+    rare = np.array([[90, 10, 0]] * 19 + [[90, 0, 10]])  # wire in 1 of 20 images
+    on, why = sampling_needed(rare, names)
+    assert on and "wire, is in 5 %" in why and why.startswith("on")
+    absent = np.array([[90, 10, 0]] * 10)  # a class no mask holds is not the rarest
+    assert sampling_needed(absent, names)[0] is False
+
+
+@pytest.mark.parametrize("masks, sampling", [(_known_masks()[:3] * 4 + _known_masks()[3:], True),  # rare: 1 of 13
+                                             (_known_masks(), False)])  # rare: 1 of 4 images
+def test_auto_sampling_is_decided_from_the_training_masks_and_recorded(tmp_path, masks, sampling):
+    ds_root = _voc(tmp_path / "voc", masks)
+    cfg = TrainConfig(input_shape=[8, 8], UnFreeze_Epoch=1, Unfreeze_batch_size=2, num_workers=0, eval_period=1,
+                      rare_sampling="auto", init_type="none")
+    run = train(tiny_model(), cfg, ds_root, tmp_path / "run", progress=False, verbose=False)
+    record = json.loads((run / "rare_sampling.json").read_text())
+    assert record["sampling"] is sampling and record["sampling_rule"].startswith("on" if sampling else "off")
+    with pytest.raises(ValueError, match="rare_sampling"):
+        TrainConfig(rare_sampling="often")
 
 
 # ----------------------------------------------------------------------------- defect-aware crops

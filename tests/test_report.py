@@ -456,8 +456,8 @@ def test_quick_means_one_recipe_for_segkit_train_and_the_notebooks():
                     if name == "quick":  # what JupyterLab runs without the report
                         assert ast.literal_eval(declared[key].split("#")[0].strip()) == value, (nb.stem, key)
     quick = TrainConfig.profile("quick")
-    assert (quick.input_shape, quick.UnFreeze_Epoch, quick.Unfreeze_batch_size, quick.seed) == ([64, 64], 8, 8, 0)
-    assert quick.summary().startswith("Adam, lr 0.001 -> 1e-05 (cosine)")  # as given: lr_scaling is off
+    assert (quick.input_shape, quick.UnFreeze_Epoch, quick.Unfreeze_batch_size, quick.seed) == ([64, 64], 8, 4, 0)
+    assert quick.summary().startswith("Adam, lr 0.001 after a warm-up,")  # as given: lr_scaling is off
     assert "SGD (Nesterov" in TrainConfig.profile("paper").summary()
 
 

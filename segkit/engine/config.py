@@ -81,7 +81,8 @@ class TrainConfig:
     Rare classes (docs/rare_classes.md): ``ohem_thresh`` (OHEM cross-entropy on the pixels whose
     true-class probability is below it; None: plain CE; not with ``focal_loss``), ``lovasz_loss``
     (adds Lovász-softmax), ``rare_sampling`` (DAFormer's rare-class sampling of training images at
-    ``rare_temperature``), ``train_crop`` (train on ``input_shape`` crops of the image at its own
+    ``rare_temperature``; ``"auto"``: on when some class is held by fewer than 10 % of the training
+    images, see `segkit.data.rare.sampling_needed`), ``train_crop`` (train on ``input_shape`` crops of the image at its own
     resolution times ``crop_scale``, or ``"auto"``: the scale at which a crop covers half the image,
     at most 1; a crop holds a rare class with probability ``crop_rare_prob``; evaluation then runs
     on whole images at that scale instead of the letterbox).
@@ -133,7 +134,7 @@ class TrainConfig:
     ohem_thresh: float | None = None
     lovasz_loss: bool = False
     # rare classes
-    rare_sampling: bool = False
+    rare_sampling: bool | Literal["auto"] = False
     rare_temperature: float = 0.01
     train_crop: bool = False
     crop_rare_prob: float = 0.5

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from segkit.data.rare import RareCrop, class_probabilities, image_class_counts, image_probabilities, sample_indices
+from segkit.data.rare import (RareCrop, class_probabilities, image_class_counts, image_probabilities, sample_indices,
+                              sampling_needed)
 
 __all__ = ["RareSetup", "setup_rare"]
 
@@ -30,6 +31,7 @@ class RareSetup:
     image_probs: np.ndarray | None
     ids: list[str]
     temperature: float
+    rule: str = ""  # why sampling is on or off under rare_sampling: auto
 
     def order(self, num_images: int, epoch: int, rank: int, world: int, seed: int) -> list[int]:
         """This rank's image indices for `epoch`: ``num_images // world`` drawn with the image probabilities."""
@@ -39,7 +41,8 @@ class RareSetup:
 
     def record(self) -> dict[str, Any]:
         """The class frequencies and probabilities, for ``config.yaml``."""
-        return {"temperature": self.temperature, "sampling": self.image_probs is not None,
+        rule = {"sampling_rule": self.rule} if self.rule else {}
+        return {"temperature": self.temperature, "sampling": self.image_probs is not None, **rule,
                 "class_frequency": {n: round(float(f), 6) for n, f in zip(self.class_names, self.frequency)},
                 "class_probability": {n: round(float(p), 6) for n, p in zip(self.class_names, self.class_probs)}}
 
@@ -64,6 +67,9 @@ def setup_rare(cfg: Any, train_ds: Any, num_classes: int, class_names: list[str]
     if not (cfg.rare_sampling or cfg.train_crop):
         return None
     counts = image_class_counts(train_ds, num_classes, cfg.ignore_index)
+    sampling, rule = bool(cfg.rare_sampling), ""
+    if cfg.rare_sampling == "auto":
+        sampling, rule = sampling_needed(counts, class_names)
     probs = class_probabilities(counts, cfg.rare_temperature)
     if cfg.train_crop:
         if not hasattr(train_ds, "augment"):
@@ -73,6 +79,6 @@ def setup_rare(cfg: Any, train_ds: Any, num_classes: int, class_names: list[str]
                                     mask_fill=getattr(train_ds, "mask_fill", 255), crop_scale=cfg.crop_scale)
     totals = counts.sum(0).astype(np.float64)
     return RareSetup(class_names=list(class_names), frequency=totals / max(totals.sum(), 1), class_probs=probs,
-                     image_probs=image_probabilities(counts, probs) if cfg.rare_sampling else None,
+                     image_probs=image_probabilities(counts, probs) if sampling else None,
                      ids=[str(i) for i in getattr(train_ds, "ids", range(len(train_ds)))],
-                     temperature=cfg.rare_temperature)
+                     temperature=cfg.rare_temperature, rule=rule)

@@ -77,12 +77,13 @@ class Recipe:
         schedule = {"cos": "cosine", "step": "step"}[self.schedule]
         short = {"Focal": "focal", "OHEM CE": f"OHEM CE ({cfg.ohem_thresh:g})" if cfg.ohem_thresh else ""}
         loss = " + ".join(short.get(n, n) for n, _ in self.losses)
-        loss += f", rare-class sampling (T={cfg.rare_temperature:g})" if cfg.rare_sampling else ""
+        loss += (", rare-class sampling when a class is in under 10 % of the images" if cfg.rare_sampling == "auto"
+                 else f", rare-class sampling (T={cfg.rare_temperature:g})" if cfg.rare_sampling else "")
         scale = ("a scale where a crop covers half the image" if cfg.crop_scale == "auto"
                  else f"{cfg.crop_scale:g}x resolution")
         loss += f", crops at {scale} ({cfg.crop_rare_prob:g} on a rare class)" if cfg.train_crop else ""
         weights = self.class_weights if self.class_weights is not None else "none"
-        budget = f" or {self.time_limit:g} s (warm-up + cosine over the steps that fit)" if self.time_limit else ""
+        budget = f" or {self.time_limit:g} s (the schedule fitted to the steps that fit)" if self.time_limit else ""
         freeze = f", backbone frozen for {self.freeze_epochs}" if self.freeze_epochs is not None else ""
         extras = "".join([f", warm-up {cfg.warmup_epochs:g} epochs" if cfg.warmup_epochs is not None else "",
                           f", EMA {self.ema:g}" if self.ema is not None else "",
@@ -91,7 +92,9 @@ class Recipe:
         if (self.lr, self.final_lr) != (self.init_lr, self.min_lr):
             schedule += (f"; Init_lr {self.init_lr:g} x batch {self.batch_size} / nbs {self.nbs}, clamped to the "
                          f"{self.optimizer} limits")
-        return (f"{optimizer}, lr {self.lr:g} -> {self.final_lr:g} ({schedule}), weight decay {self.weight_decay:g}, "
+        rate = (f"lr {self.lr:g} after a warm-up" if self.final_lr == self.lr
+                else f"lr {self.lr:g} -> {self.final_lr:g} ({schedule})")
+        return (f"{optimizer}, {rate}, weight decay {self.weight_decay:g}, "
                 f"{self.epochs} epochs{budget}{freeze}, batch {self.batch_size}, "
                 f"{self.input_shape[0]}x{self.input_shape[1]}, {loss}, class weights {weights}{extras}")
 

@@ -52,8 +52,8 @@ def _init(cfg: Any) -> tuple[str, str]:
 
 
 def _lr_sentences(r: Any, lr: float, final: float) -> tuple[str, str]:
-    en = f"The learning rate training used was {_g(lr)}, decaying to {_g(final)}"
-    zh = f"训练实际使用的学习率为 {_g(lr)}，衰减至 {_g(final)}"
+    en = f"The learning rate training used was {_g(lr)}" + (f", decaying to {_g(final)}" if final != lr else "")
+    zh = f"训练实际使用的学习率为 {_g(lr)}" + (f"，衰减至 {_g(final)}" if final != lr else "")
     if not r.lr_scaling:
         return en + f" (Init_lr and Min_lr as configured, without batch scaling).", zh + "（即配置值，未按批大小缩放）。"
     lo, hi = r.limits
@@ -74,6 +74,14 @@ def _lr_sentences(r: Any, lr: float, final: float) -> tuple[str, str]:
 
 
 def _schedule(r: Any) -> tuple[str, str]:
+    if r.final_lr == r.lr and r.schedule == "cos":  # Min_lr = Init_lr: the warm-up, then a constant rate
+        start = (f"Training was limited to {r.time_limit:g} s (at most {r.epochs} epochs): the learning rate rose "
+                 "linearly over the first 5 % of the steps that fit" if r.time_limit else
+                 f"The learning rate rose over a {r.warmup:g}-epoch quadratic warm-up from "
+                 f"{100 * r.warmup_lr_ratio:g} % of the peak")
+        start_zh = (f"训练限时 {r.time_limit:g} 秒（至多 {r.epochs} 轮）：学习率在可完成步数的前 5% 线性预热" if r.time_limit
+                    else f"学习率先以二次曲线从峰值的 {100 * r.warmup_lr_ratio:g}% 预热 {r.warmup:g} 轮")
+        return start + " and was then held constant (no decay).", start_zh + "，随后保持不变（不衰减）。"
     if r.time_limit:
         return (f"Training was limited to {r.time_limit:g} s: the learning rate rose linearly over the first 5 % of "
                 f"the steps that fit and followed a cosine to the final rate (at most {r.epochs} epochs).",
