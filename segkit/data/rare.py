@@ -34,7 +34,7 @@ GREY = (128, 128, 128)
 # training images: then a batch of 8 shows it less than once on average. Above it, uniform
 # sampling already shows every class often, and DAFormer's softmax at T = 0.01 would turn a small
 # difference in pixel share into a skew between classes that are not rare (two defect classes at
-# 2.5 % and 3.2 % of the pixels are drawn 85 : 15), starving the class with more pixels.
+# 2.5 % and 4.3 % of the pixels are drawn 85 : 15), starving the class with more pixels.
 RARE_IMAGE_SHARE = 0.10
 
 
