@@ -43,8 +43,10 @@ def parts(args: argparse.Namespace) -> dict[str, float]:
     from segkit.losses import SegLoss
 
     overrides = {"crop_scale": args.crop_scale} if args.crop_scale else {}
-    cfg = TrainConfig.profile("quick", input_shape=list(args.size), Unfreeze_batch_size=args.batch, num_workers=0,
-                              precision=args.precision, **overrides)
+    overrides |= {"Unfreeze_batch_size": args.batch} if args.batch else {}
+    cfg = TrainConfig.profile("quick", input_shape=list(args.size), num_workers=0, precision=args.precision,
+                              **overrides)
+    args.batch = cfg.Unfreeze_batch_size  # printed with the result
     train_ds, val_ds, _ = run_datasets(cfg, args.data, (None, None, None))
     names = list(train_ds.class_names)
     k = len(names)
@@ -101,10 +103,6 @@ def main() -> None:
     ap.add_argument("--val-images", type=int, default=10)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    if args.batch is None:
-        from segkit.engine import TrainConfig
-
-        args.batch = TrainConfig.profile("quick").Unfreeze_batch_size
     result = parts(args)
     print(f"{args.data} at {args.size[0]}x{args.size[1]}, batch {args.batch}, {args.threads} thread(s), "
           f"{args.precision}; median ms:")

@@ -12,6 +12,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
+from segkit.data.rare import RARE_IMAGE_SHARE
+
 __all__ = ["Recipe", "recipe_of"]
 
 
@@ -77,7 +79,8 @@ class Recipe:
         schedule = {"cos": "cosine", "step": "step"}[self.schedule]
         short = {"Focal": "focal", "OHEM CE": f"OHEM CE ({cfg.ohem_thresh:g})" if cfg.ohem_thresh else ""}
         loss = " + ".join(short.get(n, n) for n, _ in self.losses)
-        loss += (", rare-class sampling when a class is in under 10 % of the images" if cfg.rare_sampling == "auto"
+        loss += (f", rare-class sampling when a class is in under {100 * RARE_IMAGE_SHARE:g} % of the images"
+                 if cfg.rare_sampling == "auto"
                  else f", rare-class sampling (T={cfg.rare_temperature:g})" if cfg.rare_sampling else "")
         scale = ("a scale where a crop covers half the image" if cfg.crop_scale == "auto"
                  else f"{cfg.crop_scale:g}x resolution")
@@ -89,11 +92,12 @@ class Recipe:
                           f", EMA {self.ema:g}" if self.ema is not None else "",
                           f", early stop after {self.early_stop} evaluations without gain"
                           if self.early_stop is not None else ""])
+        notes = [schedule] if self.final_lr != self.lr else []  # a constant rate has no decay to name
         if (self.lr, self.final_lr) != (self.init_lr, self.min_lr):
-            schedule += (f"; Init_lr {self.init_lr:g} x batch {self.batch_size} / nbs {self.nbs}, clamped to the "
+            notes.append(f"Init_lr {self.init_lr:g} x batch {self.batch_size} / nbs {self.nbs}, clamped to the "
                          f"{self.optimizer} limits")
         rate = (f"lr {self.lr:g} after a warm-up" if self.final_lr == self.lr
-                else f"lr {self.lr:g} -> {self.final_lr:g} ({schedule})")
+                else f"lr {self.lr:g} -> {self.final_lr:g}") + (f" ({'; '.join(notes)})" if notes else "")
         return (f"{optimizer}, {rate}, weight decay {self.weight_decay:g}, "
                 f"{self.epochs} epochs{budget}{freeze}, batch {self.batch_size}, "
                 f"{self.input_shape[0]}x{self.input_shape[1]}, {loss}, class weights {weights}{extras}")
