@@ -376,3 +376,31 @@ def _check_artefacts(run: RunDir, n_target_train: int, channels: int) -> None:
         assert cms.shape == (3, 3, 3) and len(ids) == 3
         assert isinstance(rd.read_confusion(), pd.DataFrame)
     assert stages["evaluation"]["adapted_miou"] == after.read_metrics()["miou"]
+
+
+def _fake_stage(rd: RunDir, ious: dict[str, float], images: int = 4) -> None:
+    """A scored adaptation stage: metrics.json with per-class IoU and per-image matrices."""
+    rd.path.mkdir(parents=True, exist_ok=True)
+    rd.write_metrics({"miou": float(np.mean(list(ious.values()))), "f1": 0.5, "mpa": 0.5, "accuracy": 0.9,
+                      "per_class": {c: {"iou": v} for c, v in ious.items()}})
+    cms = np.zeros((images, 2, 2), dtype=np.int64)
+    cms[:, 0, 0] = 90
+    cms[:, 1, 1] = [int(100 * ious["crack"]) + k for k in range(images)]
+    cms[:, 1, 0] = 10
+    rd.write_per_image(cms, [f"img{k}" for k in range(images)], "test")
+
+
+def test_adaptation_table_marks_a_model_that_learned_nothing(tmp_path):
+    from segkit.report.adaptation import adaptation_comparison
+
+    dirs = []
+    for seed in (0, 1):
+        rd = RunDir(tmp_path / f"seed{seed}")
+        _fake_stage(rd.sub(RunDir.SOURCE_ON_TARGET), {"background": 0.95, "crack": 0.01})  # background only
+        _fake_stage(rd.sub(RunDir.ADAPTED_RUN), {"background": 0.96, "crack": 0.30 + 0.02 * seed})
+        dirs.append(rd.path)
+    table, diff = adaptation_comparison(dirs)
+    assert table["Not learned"].tolist() == ["crack", "–"]
+    assert table["IoU crack(%)"].tolist() == pytest.approx([1.0, 31.0])
+    assert diff.baseline_not_learned == ("crack",) and diff.variant_not_learned == ()
+    assert not diff.supported  # a difference against a model that learned nothing is no evidence

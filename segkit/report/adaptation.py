@@ -8,6 +8,7 @@ paired seeds and over the target's test images (paired bootstrap).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -70,17 +71,20 @@ def adaptation_comparison(run_dirs: Sequence[str | Path], labels: tuple[str, str
 
     Returns:
         ``(table, difference)``: the table has one row per model with the metric (mean, its
-        ``std`` column), ``n`` seeds and, on the adapted row, Δ and its 95 % intervals over
-        seeds and over target test images.
+        ``std`` column), the IoU of every class but the background (mean ± std) with the
+        "Not learned" cell, ``n`` seeds and, on the adapted row, Δ and its 95 % intervals over
+        seeds and over target test images (no evidence when either model has not learned a class).
 
     Raises:
         ValueError: no runs, or runs scored on different target images.
     """
-    from segkit.report.compare import with_differences
+    from segkit.report.compare import not_learned_classes, with_differences
+    from segkit.report.runs import class_columns
 
     if not run_dirs:
         raise ValueError("run_dirs is empty; pass the adaptation runs, one per seed")
     rows: dict[str, list[Any]] = {"before": [], "after": []}
+    class_iou: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     ids0: list[str] | None = None
     for d in run_dirs:
         rd = RunDir(d)
@@ -91,15 +95,19 @@ def adaptation_comparison(run_dirs: Sequence[str | Path], labels: tuple[str, str
                                  "every seed must use the same target test split")
             ids0 = ids
             rows[key].append((100.0 * float(m[metric]), cms))
+            class_iou[key].append({c: 100.0 * float(v["iou"]) for c, v in (m.get("per_class") or {}).items()})
     head = PAPER_HEADERS.get(metric, metric)
     values = {k: [v for v, _ in r] for k, r in rows.items()}
     cms = {k: np.stack([c for _, c in r]) for k, r in rows.items()}
     absent = str((RunDir(run_dirs[0]).sub(RunDir.ADAPTED_RUN).read_config().get("train") or {}).get("absent", "nan"))
     diff = compare(labels[1], labels[0], values["after"], values["before"], cms["after"], cms["before"],
                    metric=metric, absent=absent)  # type: ignore[arg-type]
+    diff = replace(diff, variant_not_learned=not_learned_classes(class_iou["after"]),
+                   baseline_not_learned=not_learned_classes(class_iou["before"]))
     table = pd.DataFrame([{"Model": label, head: float(np.mean(values[k])),
                            f"{head} std": float(np.std(values[k], ddof=1)) if len(values[k]) > 1 else np.nan,
-                           "n": len(values[k])} for label, k in zip(labels, ("before", "after"))])
+                           **class_columns(class_iou[k]), "n": len(values[k])}
+                          for label, k in zip(labels, ("before", "after"))])
     return with_differences(table, [diff]), diff
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ import pandas as pd
 from segkit.rundir import RunDir
 from segkit.report.stats import EXTRA_METRICS, Difference, compare
 
-__all__ = ["baseline_differences", "class_differences", "class_of", "claim_differences", "with_differences",
+__all__ = ["baseline_differences", "class_differences", "class_of", "claim_differences", "with_differences", "not_learned_classes",
            "run_setup", "setup_caption", "CLAIM_METRICS"]
 
 _METRIC_HEADERS = {"miou": "mIoU", "f1": "F1", "mpa": "mPA", "accuracy": "Accuracy", "boundary_miou": "Boundary mIoU",
@@ -108,9 +108,15 @@ def claim_differences(runs: pd.DataFrame, model: str, baseline: str,
 
 def _not_learned(runs: pd.DataFrame) -> tuple[str, ...]:
     """The classes whose IoU, averaged over the model's seeds, is under the not-learned threshold."""
+    return not_learned_classes(runs.get("class_iou", pd.Series(dtype=object)))
+
+
+def not_learned_classes(per_seed_iou: Iterable[Any]) -> tuple[str, ...]:
+    """The classes whose IoU (percent; one ``{class: IoU}`` per seed), averaged over the seeds, is
+    under the not-learned threshold (:func:`segkit.metrics.not_learned`)."""
     from segkit.metrics import not_learned
 
-    per_seed = [d for d in runs.get("class_iou", pd.Series(dtype=object)) if isinstance(d, dict) and d]
+    per_seed = [d for d in per_seed_iou if isinstance(d, dict) and d]
     classes = list(dict.fromkeys(c for d in per_seed for c in d))
     means = {c: np.nanmean([d.get(c, np.nan) for d in per_seed]) / 100 for c in classes}
     return tuple(not_learned(means))

@@ -26,6 +26,7 @@ __all__ = [
     "is_complete",
     "ensure_run",
     "read_run",
+    "class_columns",
     "collect_runs",
     "run_dirs",
     "per_class_frame",
@@ -410,15 +411,15 @@ def results_table(
             values = g[c].astype(float).tolist() if c in g else [float("nan")]
             row[PAPER_HEADERS[c]], row[f"{PAPER_HEADERS[c]} std"], _ = mean_std(values)
         if per_class and "boundary" in metrics:
-            row.update(_class_columns(g["class_biou"].tolist() if "class_biou" in g else [], "BIoU", flag=False))
+            row.update(class_columns(g["class_biou"].tolist() if "class_biou" in g else [], "BIoU", flag=False))
         if per_class and "class_iou" in g:
-            row.update(_class_columns(g["class_iou"].tolist()))
+            row.update(class_columns(g["class_iou"].tolist()))
         row["n"] = int(len(g))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _class_columns(per_seed: Sequence[Mapping[str, float]], head: str = "IoU", flag: bool = True) -> dict[str, Any]:
+def class_columns(per_seed: Sequence[Mapping[str, float]], head: str = "IoU", flag: bool = True) -> dict[str, Any]:
     """Per-class `head` columns (mean, std over seeds) and (`flag`) the "Not learned" cell of one model."""
     from segkit.metrics import is_background, not_learned
     from segkit.report.stats import mean_std
