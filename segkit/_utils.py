@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 __all__ = [
     "did_you_mean", "count_params", "main_logits", "atomic_write", "load_tensors", "resolve_device",
-    "model_device", "eval_mode", "parse_key_values", "check_num_classes", "check_ignore_index",
+    "model_device", "eval_mode", "parse_key_values", "check_num_classes", "check_ignore_index", "counted",
 ]
 
 
@@ -24,6 +24,11 @@ def did_you_mean(name: str, options: Iterable[str], n: int = 3) -> str:
     """Return a ' Did you mean ...?' suffix for error messages ('' when nothing is close)."""
     close = difflib.get_close_matches(name, list(options), n=n, cutoff=0.5)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def counted(n: Any, noun: str) -> str:
+    """``"1 epoch"``, ``"8 epochs"``: `n` with `noun`, plural unless `n` is 1 (`n` may be text, "2/8")."""
+    return f"{n} {noun}" if str(n) == "1" else f"{n} {noun}s"
 
 
 def count_params(module, trainable_only: bool = True) -> int:

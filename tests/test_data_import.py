@@ -202,6 +202,7 @@ def test_stratified_split_keeps_every_class_with_three_images_in_every_split(tmp
             for s in ("train", "val", "test")] == [32, 4, 4]  # the unstratified sizes
     text = "\n".join(map(str, probs))
     assert "class 1 (a) is in only 1 image(s) of the val split" in text
+    assert "a larger val split gives it more" in text and "--val 0.2 --force" in text  # already in every split
     assert "class 3 (c)" in text and "add images that contain it (it is in 2 in all)" in text
     res = cli("data", "check", root)
     assert "images per class and split:" in res.stdout and "a " in res.stdout

@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .palette import mask_palette
+from segkit.metrics.learned import is_background
+
+from .palette import mask_palette, voc_palette
 from .voc import VOID, VOCSegmentation
 
 __all__ = [
     "DatasetStats", "dataset_stats", "mask_palette", "overlay", "sample_grid",
-    "plot_class_distribution", "plot_object_sizes",
+    "plot_class_distribution", "plot_object_sizes", "plot_image_sizes",
 ]
 
 
@@ -32,13 +34,15 @@ class DatasetStats:
         class_names: names in class-index order.
         classes: one row per class: ``class``, ``name``, ``pixels``, ``pixel_share``
             (share of labelled, non-void pixels), ``images`` (images containing the
-            class), ``image_share``, ``objects`` (connected components).
+            class), ``image_share``, ``objects`` (connected components; NaN for the background,
+            whose regions are not objects).
         objects: one row per connected component: ``image``, ``class``, ``name``,
             ``area`` (pixels), ``height``, ``width`` (bounding box).
         images: one row per image: ``image``, ``height``, ``width``, ``classes``
             (the classes present, e.g. ``"0,2"``).
         mean, std: per-channel RGB mean and std in [0, 1].
         void_pixels: pixels marked void (255).
+        palette: the dataset's class colours (``mask_palette``), which the figures use too.
     """
 
     class_names: list[str]
@@ -49,19 +53,36 @@ class DatasetStats:
     std: np.ndarray
     void_pixels: int = 0
     extra: dict = field(default_factory=dict)
+    palette: np.ndarray | None = None
 
     def summary(self) -> str:
         """A short text summary (class shares, image counts, mean/std)."""
         lines = [f"{len(self.images)} images, sizes {self.size_summary()}"]
         for _, r in self.classes.iterrows():
+            objects = "" if pd.isna(r["objects"]) else f"   objects {int(r['objects'])}"
             lines.append(f"  {r['name']:<16s} pixels {100 * r['pixel_share']:7.3f} %   images {int(r['images']):5d} "
-                         f"({100 * r['image_share']:5.1f} %)   objects {int(r['objects'])}")
+                         f"({100 * r['image_share']:5.1f} %){objects}")
         lines.append(f"  mean {np.round(self.mean, 4).tolist()}  std {np.round(self.std, 4).tolist()}")
         return "\n".join(lines)
 
     def size_summary(self) -> str:
         counts = self.images.groupby(["width", "height"]).size().sort_values(ascending=False)
         return ", ".join(f"{w}x{h} ({n})" for (w, h), n in counts.head(3).items()) + (" ..." if len(counts) > 3 else "")
+
+    def size_table(self, top: int = 8) -> pd.DataFrame:
+        """The `top` most common image sizes (``Size`` as width x height, ``Images``, ``Share(%)``)
+        and, when there are more, one row for all the others with their ranges: a dataset of
+        many sizes gets a table of a few rows, not a row per size."""
+        counts = self.images.groupby(["width", "height"]).size().rename("n").reset_index()
+        counts = counts.sort_values(["n", "width", "height"], ascending=[False, True, True])
+        rows = [(f"{w}x{h}", int(k)) for w, h, k in counts.head(top).itertuples(index=False)]
+        rest = counts.iloc[top:]
+        if len(rest):
+            rows.append((f"{len(rest)} other sizes: width {rest['width'].min()}-{rest['width'].max()}, "
+                         f"height {rest['height'].min()}-{rest['height'].max()}", int(rest["n"].sum())))
+        table = pd.DataFrame(rows, columns=["Size", "Images"])
+        table["Share(%)"] = 100.0 * table["Images"] / max(len(self.images), 1)
+        return table
 
     def __repr__(self) -> str:
         return f"DatasetStats(\n{self.summary()}\n)"
@@ -123,6 +144,8 @@ def dataset_stats(
         img_count[present] += 1
         images.append((ds.ids[i], mask.shape[0], mask.shape[1], ",".join(map(str, present))))
         for c in present:
+            if is_background(ds.class_names[c]):
+                continue  # the background's regions are not objects
             lab, nobj = ndimage.label(mask == c, structure=structure)
             if nobj == 0:
                 continue
@@ -134,7 +157,9 @@ def dataset_stats(
     total = max(int(pix.sum()), 1)
     classes = pd.DataFrame({
         "class": np.arange(K), "name": ds.class_names, "pixels": pix, "pixel_share": pix / total,
-        "images": img_count, "image_share": img_count / max(n, 1), "objects": obj_count,
+        "images": img_count, "image_share": img_count / max(n, 1),
+        "objects": pd.array([pd.NA if is_background(name) else int(k) for name, k in zip(ds.class_names, obj_count)],
+                            dtype="Int64"),
     })
     mean = csum / max(npx, 1)
     std = np.sqrt(np.maximum(csq / max(npx, 1) - mean ** 2, 0))
@@ -143,6 +168,7 @@ def dataset_stats(
         objects=pd.DataFrame(objects, columns=["image", "class", "name", "area", "height", "width"]),
         images=pd.DataFrame(images, columns=["image", "height", "width", "classes"]),
         mean=mean, std=std, void_pixels=void, extra={"root": str(ds.root), "split": ds.split},
+        palette=mask_palette(ds),
     )
 
 
@@ -210,7 +236,7 @@ def sample_grid(
     for ax in axes.ravel():
         ax.axis("off")
     # class 0 stays uncoloured only when it is a background class (CamVid's 0 is "sky")
-    first = 1 if ds.class_names[0].lower().strip("_") in ("background", "bg", "unlabeled", "void") else 0
+    first = 1 if is_background(ds.class_names[0]) else 0
     skip = (0, VOID) if first else (VOID,)
     for ax, i in zip(axes.ravel(), picked):
         img, m = ds.load_raw(i)
@@ -223,16 +249,25 @@ def sample_grid(
     return fig
 
 
+def _class_colours(stats: DatasetStats) -> list[tuple[float, float, float]]:
+    """Each class's colour in the figures: the dataset palette of the overlays (black drawn grey)."""
+    pal = np.asarray(stats.palette if stats.palette is not None else voc_palette(), float)
+    colours = [tuple(pal[c] / 255.0) for c in range(len(stats.class_names))]
+    return [(0.5, 0.5, 0.5) if c == (0.0, 0.0, 0.0) else c for c in colours]
+
+
 def plot_class_distribution(stats: DatasetStats):
-    """Two bar charts: pixel share per class (log scale) and images containing each class."""
+    """Two bar charts: pixel share per class (log scale) and images containing each class, each
+    bar in the class's overlay colour."""
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
     df = stats.classes
-    a.bar(df["name"], 100 * df["pixel_share"].clip(lower=1e-6))
+    colours = _class_colours(stats)
+    a.bar(df["name"], 100 * df["pixel_share"].clip(lower=1e-6), color=colours)
     a.set_yscale("log")
     a.set_ylabel("pixel share (%)")
-    b.bar(df["name"], df["images"])
+    b.bar(df["name"], df["images"], color=colours)
     b.set_ylabel("images containing the class")
     for ax in (a, b):
         ax.tick_params(axis="x", rotation=30)
@@ -241,20 +276,37 @@ def plot_class_distribution(stats: DatasetStats):
 
 
 def plot_object_sizes(stats: DatasetStats, skip_background: bool = True):
-    """Histogram of connected-component areas per class (log-spaced bins)."""
+    """Histogram of connected-component areas per class (log-spaced bins), in the overlay colours."""
     import matplotlib.pyplot as plt
 
     df = stats.objects
     if skip_background:
-        df = df[df["class"] != 0]
+        df = df[~df["name"].map(is_background)]
+    colours = _class_colours(stats)
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     if len(df):
         bins = np.logspace(0, np.log10(max(df["area"].max(), 10)), 30)
-        for name, g in df.groupby("name", sort=False):
-            ax.hist(g["area"], bins=bins, alpha=0.6, label=f"{name} (n={len(g)})")
+        for (c, name), g in df.groupby(["class", "name"], sort=True):
+            ax.hist(g["area"], bins=bins, histtype="step", linewidth=1.6, color=colours[int(c)],
+                    label=f"{name} (n={len(g)})")
         ax.set_xscale("log")
         ax.legend(fontsize=8)
     ax.set_xlabel("object area (pixels)")
     ax.set_ylabel("objects")
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_sizes(stats: DatasetStats):
+    """Image width against height, one dot per size, its area proportional to the images of that size."""
+    import matplotlib.pyplot as plt
+
+    counts = stats.images.groupby(["width", "height"]).size().rename("n").reset_index()
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    ax.scatter(counts["width"], counts["height"], s=12 * counts["n"] / max(counts["n"].min(), 1) ** 0.5,
+               alpha=0.6, color="#4477aa", edgecolors="none")
+    ax.set_xlabel("width (pixels)")
+    ax.set_ylabel("height (pixels)")
+    ax.set_title(f"{len(stats.images)} images, {len(counts)} size(s)", fontsize=9)
     fig.tight_layout()
     return fig

@@ -14,7 +14,8 @@ __all__ = ["NOT_LEARNED_IOU", "not_learned", "is_background", "learning_lines", 
 
 NOT_LEARNED_IOU = 0.05  # IoU (a fraction) under which a class counts as not learned
 
-_BACKGROUND_NAMES = {"background", "_background_", "bg", "void_background"}
+# the names a dataset gives its background (class 0 of a defect set; CamVid's class 0 is "sky", a class)
+_BACKGROUND_NAMES = {"background", "_background_", "__background__", "bg", "void_background", "unlabeled", "void"}
 
 
 def not_learned(iou: Mapping[str, float], threshold: float = NOT_LEARNED_IOU) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from segkit._utils import counted
 from segkit.rundir import RunDir
 from segkit.report.stats import EXTRA_METRICS, Difference, compare
 
@@ -174,8 +175,9 @@ def setup_caption(title: str, runs: pd.DataFrame, baseline: str | None = None) -
     split = one("split")
     scored = (f"scored on the {split} split ({one('num_test')} images), checkpoint chosen on val"
               if "val" not in s["split"] else "scored on the val split that also chose the checkpoint (no test split)")
-    parts = [f"{one('dataset')}, {one('image_size')} px, {one('epochs')} epochs",
-             f"seeds {', '.join(map(str, seeds))} (n = {len(seeds)}; mean ± std)",
+    runs_of = (f"seeds {', '.join(map(str, seeds))} (n = {len(seeds)}; mean ± std)" if len(seeds) > 1 else
+               f"seed {', '.join(map(str, seeds)) or '?'} (one run each: no std, no interval over seeds)")
+    parts = [f"{one('dataset')}, {one('image_size')} px, {counted(one('epochs'), 'epoch')}", runs_of,
              f"{one('num_train')} train / {one('num_val')} val images, {scored}"]
     if baseline:
         parts.append(f"Δ vs {baseline} with 95 % CIs paired over seeds (t) and over test images (bootstrap)")

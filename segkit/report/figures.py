@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.data.palette import class_colors, colorize_mask
+from segkit.metrics.learned import is_background
 from segkit.report.labels import annotate_without_overlap
 from segkit.report.style import PALETTE, label
 
@@ -228,9 +229,6 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: f
     return out.astype(np.uint8)
 
 
-_BACKGROUND_NAMES = ("background", "_background_", "bg", "__background__")
-
-
 def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], preds: Sequence[np.ndarray] | None = None,
                   class_names: Sequence[str] = (), titles: Sequence[str] | None = None, lang: str | None = None,
                   alpha: float = 0.5, palette: np.ndarray | None = None):
@@ -249,7 +247,7 @@ def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], pre
         raise ValueError(f"images, masks (and preds) must be equally long and non-empty; got {n}, {len(masks)}"
                          f"{'' if preds is None else ', ' + str(len(preds))}.")
     k = len(class_names) or int(max(int(np.asarray(m)[np.asarray(m) < 255].max(initial=0)) for m in masks)) + 1
-    bg = 0 if (not class_names or str(class_names[0]).lower() in _BACKGROUND_NAMES) else None
+    bg = 0 if (not class_names or is_background(class_names[0])) else None
     cols = 3 if preds is not None else 2
     plt = _plt()
     fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.4 * n), squeeze=False)

@@ -16,6 +16,7 @@ from typing import Any, Literal, Sequence
 
 import pandas as pd
 
+from segkit._utils import counted
 from segkit.report.stats import Difference
 from segkit.report.tables import md_escape
 
@@ -318,7 +319,7 @@ def training_paragraph(history: pd.DataFrame, lang: Lang = "en", miou_col: str =
     epochs = h["epoch"].tolist() if "epoch" in h.columns else list(range(1, len(h) + 1))
     l0, l1 = float(h[loss_col].iloc[0]), float(h[loss_col].iloc[-1])
     n = len(h)
-    en = [f"The model was trained for {n} epochs; the training loss went from {l0:.3f} to {l1:.3f}"]
+    en = [f"The model was trained for {counted(n, 'epoch')}; the training loss went from {l0:.3f} to {l1:.3f}"]
     zh = [f"模型共训练 {n} 个轮次，训练损失由 {l0:.3f} 变为 {l1:.3f}"]
     if hard_pixels:  # OHEM: as the easy pixels drop out, the mean runs over ever harder ones
         en[0] += (" (OHEM: the mean over the pixels the model still gets wrong, which need not fall as it "
@@ -343,8 +344,9 @@ def training_paragraph(history: pd.DataFrame, lang: Lang = "en", miou_col: str =
     return " ".join(en) if lang == "en" else "".join(zh)
 
 
-def dataset_paragraph(classes: pd.DataFrame, n_images: int, lang: Lang = "en") -> str:
-    """A paragraph on class balance from ``DatasetStats.classes`` (shares as fractions).
+def dataset_paragraph(classes: pd.DataFrame, n_images: int, lang: Lang = "en", split: str | None = None) -> str:
+    """A paragraph on class balance from ``DatasetStats.classes`` (shares as fractions) of the
+    `split` it was counted on (named in the first sentence when given).
 
     Names the rarest class by pixel share, how many images contain each class, and the
     ratio between the most and least frequent classes (only when both are non-zero).
@@ -356,9 +358,11 @@ def dataset_paragraph(classes: pd.DataFrame, n_images: int, lang: Lang = "en") -
     c["name"] = [md_escape(n) for n in c["name"]]
     share = c["pixel_share"].astype(float) * 100
     hi, lo = int(share.idxmax()), int(share.idxmin())
-    en = [f"The split has {n_images} images. {c.loc[hi, 'name']} covers {share[hi]:.2f}% of the labelled pixels "
+    where = f"The {md_escape(split)} split" if split else "The split"
+    where_zh = f"{md_escape(split)} 划分" if split else "该划分"
+    en = [f"{where} has {n_images} images. {c.loc[hi, 'name']} covers {share[hi]:.2f}% of the labelled pixels "
           f"and {c.loc[lo, 'name']} only {share[lo]:.3f}%."]
-    zh = [f"该划分共有 {n_images} 张图像。{c.loc[hi, 'name']} 占已标注像素的 {share[hi]:.2f}%，"
+    zh = [f"{where_zh}共有 {n_images} 张图像。{c.loc[hi, 'name']} 占已标注像素的 {share[hi]:.2f}%，"
           f"而 {c.loc[lo, 'name']} 仅占 {share[lo]:.3f}%。"]
     if share[lo] > 0:
         ratio = share[hi] / share[lo]

@@ -217,8 +217,7 @@ def _check_split_contents(voc: Path, root, split_ids: dict[str, list[str]], valu
                 continue
             label = f"class {c}" + (f" ({names[c]})" if names and c < len(names) else "")
             in_all = _images_per_class(listed, values, num_classes)[c]
-            fix = (f"`segkit data split {root} --stratify --force` puts it in every split"
-                   if in_all >= MIN_CLASS_IMAGES else f"add images that contain it (it is in {in_all} in all)")
+            fix = _few_images_fix(root, sp, k, in_all)
             if k == 0:
                 why = ("the model cannot learn it" if not evaluated else
                        "its IoU there is undefined (NaN; 0 with absent='zero') and mIoU averages fewer classes")
@@ -228,6 +227,19 @@ def _check_split_contents(voc: Path, root, split_ids: dict[str, list[str]], valu
                 probs.append(Problem("warning", path, f"{label} is in only {k} image(s) of the {sp} split (fewer "
                                                       f"than {MIN_CLASS_IMAGES}): its scores there rest on {k} "
                                                       f"image(s); {fix}"))
+
+
+def _few_images_fix(root: Path | str, split: str, held: int, in_all: int) -> str:
+    """What gives a class more images of `split`: the stratified split puts a class of >= 3 images in
+    every split, but only a larger evaluation split (or more images) gives it more there."""
+    if in_all < MIN_CLASS_IMAGES:
+        return f"add images that contain it (it is in {in_all} in all)"
+    if held == 0:
+        return f"`segkit data split {root} --stratify --force` puts it in every split"
+    if split in ("val", "test"):
+        return (f"a larger {split} split gives it more (it is in {in_all} images in all), e.g. "
+                f"`segkit data split {root} --{split} 0.2 --force`")
+    return f"add images that contain it (it is in {in_all} in all)"
 
 
 def _images_per_class(ids, values: dict[str, set[int]], num_classes: int) -> list[int]:

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segkit.metrics.learned import is_background
+
 __all__ = ["DatasetFacts", "dataset_facts", "dataset_table", "dataset_paragraphs", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
-_BACKGROUND = ("background", "bg", "unlabeled", "void")
 
 
 @dataclass
@@ -53,7 +54,7 @@ class DatasetFacts:
 
 
 def _background(names: list[str]) -> int | None:
-    return 0 if names and names[0].lower().strip("_") in _BACKGROUND else None
+    return 0 if names and is_background(names[0]) else None
 
 
 def dataset_facts(data_root: str | Path, splits: tuple[str, ...] = SPLITS, num_classes: int | None = None,
@@ -106,7 +107,8 @@ def _facts(names: list[str], counts: dict[str, int], images: pd.DataFrame, objec
             np.zeros((0, 2))
         share = np.median(areas / np.maximum(hw[:, 0] * hw[:, 1], 1)) if len(obj) else np.nan
         rows.append({"class": c, "name": names[c], "images": sum(c in p for p in present),
-                     "image_share": sum(c in p for p in present) / max(n, 1), "objects": len(obj),
+                     "image_share": sum(c in p for p in present) / max(n, 1),
+                     "objects": pd.NA if c == bg else len(obj),  # the background's regions are not objects
                      "area_median": float(np.median(areas)) if len(obj) else np.nan,
                      "area_q1": float(np.percentile(areas, 25)) if len(obj) else np.nan,
                      "area_q3": float(np.percentile(areas, 75)) if len(obj) else np.nan,
@@ -131,7 +133,7 @@ def dataset_table(facts: DatasetFacts) -> pd.DataFrame:
     """One row per class for ``save_table``: images, share, objects, median area and box."""
     c = facts.classes
     return pd.DataFrame({"Class": c["name"], "Images": c["images"].astype(int), "Image share(%)": 100 * c["image_share"],
-                         "Objects": c["objects"].astype(int), "Median area(px)": c["area_median"],
+                         "Objects": c["objects"].astype("Int64"), "Median area(px)": c["area_median"],
                          "Median area(% of image)": 100 * c["area_share"], "Median box(h×w)": c["box_median"]})
 
 

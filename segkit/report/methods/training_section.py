@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from segkit._utils import counted
+
 __all__ = ["run_record", "training_paragraphs"]
 
 
@@ -182,7 +184,7 @@ def _run_facts(rec: Mapping[str, Any], cfg: Any, r: Any, data: Mapping[str, Any]
         minutes = float(history["time"].sum()) / 60 if "time" in history.columns else None
         took = f", in {minutes:.1f} min" if minutes is not None else ""
         took_zh = f"，用时 {minutes:.1f} 分钟" if minutes is not None else ""
-        en.append(f"The run trained {len(history)} epochs{took}.")
+        en.append(f"The run trained {counted(len(history), 'epoch')}{took}.")
         zh.append(f"实际训练 {len(history)} 轮{took_zh}。")
     device = conf.get("device")
     if device:
