@@ -204,6 +204,21 @@ def test_rare_sampling_is_recorded_and_drives_training(tmp_path):
     assert seen == [1, 2]  # 4 images, batch 2
 
 
+def test_config_yaml_states_the_rate_training_used(tmp_path):
+    import yaml
+
+    ds_root = _voc(tmp_path / "voc", _known_masks())
+    for scaling in (True, False):
+        cfg = TrainConfig(input_shape=[8, 8], UnFreeze_Epoch=1, Unfreeze_batch_size=2, num_workers=0,
+                          optimizer_type="adam", Init_lr=1e-3, Min_lr=1e-5, lr_scaling=scaling, init_type="none")
+        run = train(tiny_model(), cfg, ds_root, tmp_path / f"run{scaling}", progress=False, verbose=False)
+        lr = yaml.safe_load((run / "config.yaml").read_text())["effective_lr"]
+        if scaling:  # Adam's 1e-3 x 2/16 is clamped to the reference's floor
+            assert lr["Init_lr_fit"] != pytest.approx(1e-3) and "scaled by batch_size/nbs" in lr["note"]
+        else:
+            assert lr["Init_lr_fit"] == pytest.approx(1e-3) and "used as given" in lr["note"]
+
+
 def test_auto_sampling_turns_on_only_for_a_class_in_few_images():
     from segkit.data.rare import sampling_needed
 

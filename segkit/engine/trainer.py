@@ -327,7 +327,8 @@ def _resolved_config(trainer: Trainer, data_root: Any, datasets: tuple[Any, Any,
                  "num_train": len(train_ds), "num_val": len(val_ds),
                  "num_test": len(test_ds) if test_ds is not None else 0},
         "effective_lr": {"Init_lr_fit": fitted.lr, "Min_lr_fit": fitted.min_lr,
-                         "note": "Init_lr/Min_lr scaled by batch_size/nbs within the reference limits"},
+                         "note": ("Init_lr/Min_lr scaled by batch_size/nbs within the reference limits" if cfg.lr_scaling
+                                  else "Init_lr/Min_lr used as given (lr_scaling: false)")},
         "train": {**cfg.to_dict(), "model": p.spec.get("name") or p.spec.get("class")},
         "changes": earlier + ([{"resumed_at_epoch": trainer.start_epoch, "changed": changes}] if changes else []),
         "precision": p.prec.to_dict(),  # what precision/channels_last "auto" resolved to on this device
