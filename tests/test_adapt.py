@@ -112,6 +112,16 @@ def test_warp_keeps_labels_and_marks_the_unseen_view_void():
     assert set(np.unique(reflected)) == {0, 2}  # the mirrored view is labelled
 
 
+def test_a_portrait_image_gets_a_wider_panorama_instead_of_reaching_the_poles():
+    from segkit.data.panorama import MAX_VERTICAL_FOV, panorama_size
+
+    rgb = np.zeros((383, 237, 3), np.uint8)  # a portrait photo: 120 deg across would be 194 deg high
+    out_rgb, out_mask = warp_to_panorama(rgb, np.zeros((383, 237), np.uint8), fov=120.0)
+    assert out_rgb.shape[0] == 383 and out_mask.shape == out_rgb.shape[:2]
+    assert 120.0 * 383 / out_rgb.shape[1] <= MAX_VERTICAL_FOV
+    assert panorama_size(64, 64, 120.0) == (64, 64)  # a square image keeps its size
+
+
 def test_panoramic_dataset_is_a_voc_copy_regenerated_on_new_arguments(synthetic_root, tmp_path):
     root = make_panoramic_dataset(synthetic_root, tmp_path / "pano", max_images=3, size=(32, 48))
     ids = (synthetic_root / "ImageSets" / "Segmentation" / "train.txt").read_text().split()[:3]

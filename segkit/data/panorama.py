@@ -32,7 +32,7 @@ from PIL import Image
 
 from .voc import VOID, read_class_names, read_image, read_mask, read_split, resolve_voc_root
 
-__all__ = ["panorama_grid", "warp_to_panorama", "make_panoramic_dataset", "PANORAMA_META"]
+__all__ = ["panorama_grid", "warp_to_panorama", "panorama_size", "make_panoramic_dataset", "PANORAMA_META"]
 
 PANORAMA_META = "panorama.json"  # the arguments a folder was written with (regenerated when they change)
 _SPLITS = ("train", "val", "test")
@@ -78,6 +78,15 @@ def _reflect(coord: np.ndarray, size: int) -> np.ndarray:
     return np.where(c >= size, period - c, c)
 
 
+MAX_VERTICAL_FOV = 150.0  # degrees: beyond it the rows near the poles sample far outside the source
+
+
+def panorama_size(height: int, width: int, fov: float) -> tuple[int, int]:
+    """The output ``(H, W)`` for a source of `height` x `width`: the same size, widened where the
+    vertical view (``fov * H / W``) would pass :data:`MAX_VERTICAL_FOV` (a portrait photo at 120 deg)."""
+    return height, max(width, math.ceil(height * fov / MAX_VERTICAL_FOV))
+
+
 def warp_to_panorama(rgb: np.ndarray, mask: np.ndarray | None = None, fov: float = 120.0, source_fov: float = 90.0,
                      size: tuple[int, int] | None = None,
                      fill: Literal["reflect", "void"] = "reflect") -> tuple[np.ndarray, np.ndarray | None]:
@@ -87,7 +96,8 @@ def warp_to_panorama(rgb: np.ndarray, mask: np.ndarray | None = None, fov: float
         rgb: uint8 ``(h, w, 3)``.
         mask: uint8 ``(h, w)`` class indices with 255 = void, or None.
         fov, source_fov: see :func:`panorama_grid`.
-        size: output ``(H, W)`` (default: the input size).
+        size: output ``(H, W)`` (default: :func:`panorama_size`, the input size unless the image is too
+            tall for `fov`).
         fill: "reflect" (mirror the image beyond its borders) or "void" (grey image, 255 labels).
 
     Returns:
@@ -96,7 +106,7 @@ def warp_to_panorama(rgb: np.ndarray, mask: np.ndarray | None = None, fov: float
     if fill not in ("reflect", "void"):
         raise ValueError(f"fill={fill!r}; use 'reflect' or 'void'")
     h, w = rgb.shape[:2]
-    oh, ow = size or (h, w)
+    oh, ow = size or panorama_size(h, w, fov)
     u, v = panorama_grid(oh, ow, fov, source_fov, (h, w))
     outside = (u < 0) | (u >= w) | (v < 0) | (v >= h)
     if fill == "reflect":
