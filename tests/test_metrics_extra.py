@@ -414,6 +414,36 @@ def test_experiment_results_show_the_metrics_and_test_the_claims_asked_for(tmp_p
         no_base.claim_differences()
 
 
+def test_claims_without_any_small_object_have_no_value_and_warn_nothing(tmp_path):
+    import warnings
+
+    from segkit.report import text
+    from segkit.report.compare import claim_differences
+    from segkit.report.stats import bootstrap_interval
+
+    o = np.zeros((2, 4, 3, 3, 2))  # 2 seeds, 4 images, not one small object
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(bootstrap_interval(o, o, "small_detection").lo)
+        from segkit.report import collect_runs
+        from segkit.rundir import RunDir
+
+        for seed in (0, 1):
+            for name in ("base", "ours"):
+                d = _fake_run(tmp_path, name, seed, [0, 0], [40, 50])
+                m = json.loads((d / "metrics.json").read_text())
+                m["objects"]["small_detection"] = None  # and a class without an IoU: its mean has no value
+                m["per_class"] = {"background": {"iou": 0.9}, "wire": {"iou": None}}
+                (d / "metrics.json").write_text(json.dumps(m))
+                cms, ids = RunDir(d).read_per_image()
+                extra = RunDir(d).read_per_image_extra()
+                RunDir(d).write_per_image(cms, ids, "test", extra={**extra, "objects": 0 * extra["objects"]})
+
+        small = claim_differences(collect_runs(tmp_path), "ours", "base", claims=["small_target"])[0]
+    assert math.isnan(small.delta) and "cannot be tested for ours against base: the runs hold no value" in \
+        text.claims_paragraph([small])
+
+
 def test_join_paragraphs_joins_each_language_in_its_way_and_skips_empty_parts():
     from segkit.report.text import join_paragraphs
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.rundir import RunDir
-from segkit.report.stats import EXTRA_METRICS, Difference, compare
+from segkit.report.stats import EXTRA_METRICS, Difference, compare, mean_std
 
 __all__ = ["baseline_differences", "class_differences", "class_of", "claim_differences", "with_differences",
            "run_setup", "setup_caption", "CLAIM_METRICS"]
@@ -119,7 +119,7 @@ def _not_learned(runs: pd.DataFrame) -> tuple[str, ...]:
 
     per_seed = [d for d in runs.get("class_iou", pd.Series(dtype=object)) if isinstance(d, dict) and d]
     classes = list(dict.fromkeys(c for d in per_seed for c in d))
-    means = {c: np.nanmean([d.get(c, np.nan) for d in per_seed]) / 100 for c in classes}
+    means = {c: mean_std([d.get(c, np.nan) for d in per_seed])[0] / 100 for c in classes}  # NaN: no value
     return tuple(not_learned(means))
 
 
