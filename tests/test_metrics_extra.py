@@ -353,12 +353,119 @@ def test_claims_paragraph_claims_nothing_without_evidence(tmp_path):
     one_seed = replace(small, n_seeds=1)
     assert "a single seed cannot measure training noise" in text.claims_paragraph([one_seed])
     unlearned = replace(small, baseline_not_learned=("wire",))
-    assert "cannot be tested: base (wire) has not learned" in text.claims_paragraph([unlearned])
-    assert "cannot be tested: the runs hold no value" in text.claims_paragraph([replace(small, delta=math.nan)])
+    assert "cannot be tested for ours against base: base (wire) has not learned" in text.claims_paragraph([unlearned])
+    both = replace(unlearned, variant_not_learned=("corrosion", "wire"))
+    assert ": ours (corrosion, wire) and base (wire) have not learned" in text.claims_paragraph([both])
+    assert "cannot be tested for ours against base: the runs hold no value" in \
+        text.claims_paragraph([replace(small, delta=math.nan)])
     noisy = replace(small, images=type(small.images)(-1.0, 5.0))
     assert "an interval includes zero" in text.claims_paragraph([noisy])
     with pytest.raises(ValueError, match="test no claim"):
         text.claims_paragraph([replace(small, metric="miou")])
+
+
+def test_claim_differences_test_only_the_claims_asked_for(tmp_path):
+    from segkit.report.compare import claim_differences
+
+    runs = _claim_runs(tmp_path)
+    (edge,) = claim_differences(runs, "ours", "base", claims=["edge"])
+    assert edge.metric == "boundary_miou_fg" and edge.delta == pytest.approx(20.0)
+    small, edge2 = claim_differences(runs, "ours", "base", {"ours": "Ours", "base": "Base"}, ["small_target", "edge"])
+    assert (small.metric, small.name, small.baseline) == ("small_detection", "Ours", "Base")
+    assert (edge2.metric, edge2.delta, edge2.images) == (edge.metric, edge.delta, edge.images)
+    for bad in (["edges"], "edge", []):
+        with pytest.raises(ValueError, match="choose one or more of"):
+            claim_differences(runs, "ours", "base", claims=bad)
+
+
+def test_results_table_claims_group_adds_the_two_claim_metrics_only(tmp_path):
+    from segkit.report import results_table
+
+    t = results_table(_claim_runs(tmp_path), columns=("miou",), metrics=["claims"], order=["base", "ours"])
+    added = [c for c in t.columns if c.startswith(("Det.", "Boundary", "BIoU", "FP/"))]
+    assert added == ["Det. small(%)", "Det. small(%) std", "Boundary mIoU fg(%)", "Boundary mIoU fg(%) std"]
+    assert t["Boundary mIoU fg(%)"].tolist() == pytest.approx([47.75, 67.75])  # (190 + jitter) / 400 px, mean over seeds
+    assert "IoU wire(%)" in t.columns  # the per-class IoU columns stay
+
+
+def test_experiment_results_show_the_metrics_and_test_the_claims_asked_for(tmp_path):
+    from segkit.report.experiments import experiment_results
+
+    _claim_runs(tmp_path)
+    entries = [{"name": "base", "label": "Base"}, {"name": "ours", "label": "Ours"}]
+    res = experiment_results(tmp_path, "exp", entries, baseline="base", metrics=["objects"])
+    assert res.table["Det. small(%)"].tolist() == pytest.approx([25.0, 87.5]) and "Boundary mIoU(%)" not in res.table
+    assert (res.baseline, res.baseline_name, res.labels) == ("Base", "base", {"base": "Base", "ours": "Ours"})
+    assert [d.metric for d in res.claim_differences(["small_target"])] == ["small_detection"]
+    p = res.paragraphs("ASPP variant", speed=False, claims=["small_target"])
+    assert p["en"].startswith("The baseline, Base, reaches") and "The edge claim" not in p["en"]
+    assert "The small-target claim (the share of small objects found" in p["en"]
+    assert "is supported: Ours against Base, Δ +62.50 points" in p["en"]
+    assert "小目标结论" in p["zh"] and "得到支持" in p["zh"]
+    assert "The small-target claim" not in res.paragraphs("ASPP variant", speed=False)["en"]  # none asked for
+    # the same evidence between models the claims are not about: a difference, no verdict on a claim
+    plain = res.claims_paragraphs(["small_target", "edge"], about_claim=False)
+    assert "claim" not in plain["en"] and "结论" not in plain["zh"]
+    assert plain["en"].startswith("The share of small objects found, pooled over the defect classes")
+    assert ": Ours is above Base beyond noise, Δ +62.50 points, 95 % CI seeds [" in plain["en"]
+    assert "Ours 高于 Base" in plain["zh"]
+    no_base = experiment_results(tmp_path, "exp", entries)
+    with pytest.raises(ValueError, match="no baseline"):
+        no_base.claim_differences()
+
+
+def test_claims_without_any_small_object_have_no_value_and_warn_nothing(tmp_path):
+    import warnings
+
+    from segkit.report import text
+    from segkit.report.compare import claim_differences
+    from segkit.report.stats import bootstrap_interval
+
+    o = np.zeros((2, 4, 3, 3, 2))  # 2 seeds, 4 images, not one small object
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(bootstrap_interval(o, o, "small_detection").lo)
+        from segkit.report import collect_runs
+        from segkit.rundir import RunDir
+
+        for seed in (0, 1):
+            for name in ("base", "ours"):
+                d = _fake_run(tmp_path, name, seed, [0, 0], [40, 50])
+                m = json.loads((d / "metrics.json").read_text())
+                m["objects"]["small_detection"] = None  # and a class without an IoU: its mean has no value
+                m["per_class"] = {"background": {"iou": 0.9}, "wire": {"iou": None}}
+                (d / "metrics.json").write_text(json.dumps(m))
+                cms, ids = RunDir(d).read_per_image()
+                extra = RunDir(d).read_per_image_extra()
+                RunDir(d).write_per_image(cms, ids, "test", extra={**extra, "objects": 0 * extra["objects"]})
+
+        small = claim_differences(collect_runs(tmp_path), "ours", "base", claims=["small_target"])[0]
+    assert math.isnan(small.delta) and "cannot be tested for ours against base: the runs hold no value" in \
+        text.claims_paragraph([small])
+
+
+def test_join_paragraphs_joins_each_language_in_its_way_and_skips_empty_parts():
+    from segkit.report.text import join_paragraphs
+
+    parts = ({"en": "A.", "zh": "甲。"}, {"en": "", "zh": ""}, {}, {"en": "B.", "zh": "乙。"})
+    assert join_paragraphs(*parts) == {"en": "A. B.", "zh": "甲。乙。"}
+
+
+def test_claim_metrics_between_other_models_name_no_claim_and_keep_the_not_learned_rule(tmp_path):
+    from dataclasses import replace
+
+    from segkit.report import text
+    from segkit.report.compare import claim_differences
+
+    small, edge = claim_differences(_claim_runs(tmp_path), "ours", "base")
+    unlearned = text.claims_paragraph([replace(edge, variant_not_learned=("wire",))], about_claim=False)
+    assert unlearned.startswith("The boundary IoU, mean over the classes but the background: ours is not compared "
+                                "with base, as ours (wire) has not learned these classes")
+    assert "above" not in unlearned and "below" not in unlearned
+    assert "an interval includes zero" in text.claims_paragraph([replace(small, images=type(small.images)(-1.0, 5.0))],
+                                                                about_claim=False)
+    assert ": base is below ours beyond noise" in text.claims_paragraph(
+        claim_differences(_claim_runs(tmp_path / "b"), "base", "ours", claims=["edge"]), about_claim=False)
 
 
 def test_bootstrap_of_the_extra_metrics_resamples_their_counts():

@@ -171,6 +171,11 @@ def _check_03_backbone_comparison(workdir):
     assert ours.loc["Improved MobileNetV2", "95% CI (seeds)"].startswith("[" if learned else "n/a (not learned)")
     md = (workdir["tables_dir"] / "backbone_comparison_text.md").read_text(encoding="utf-8")
     assert "The baseline, MobileNetV2, reaches" in md and "基线 MobileNetV2" in md
+    # the two metrics the paper's claims are tested on, stated for the backbones without a verdict on a claim
+    assert {"Det. small(%)", "Boundary mIoU fg(%)"} <= set(ours.columns) and "FP/img" not in ours.columns
+    assert "The share of small objects found, pooled over the defect classes" in md and "小目标检出率" in md
+    assert "The boundary IoU, mean over the classes but the background" in md
+    assert "The small-target claim" not in md and "The edge claim" not in md  # backbones: no verdict on a claim
     # the improved model has the same setup as notebook 02's runs: linked, so one number in both tables
     for seed in (0, 1):
         a, b = (json.loads((workdir["runs_dir"] / e / "improved-mobilenetv2" / f"seed{seed}" / "metrics.json")
@@ -193,6 +198,19 @@ def _check_04_attention_ablation(workdir):
     assert sff[["F1 channels", "F2 channels", "Out channels"]].values.tolist() == [[24, 32, 32], [24, 32, 56]]
     assert t["ablation_sff_vs_paper"]["mIoU(%) (paper)"].tolist() == [66.9, 68.03]
     assert t["ablation_aspp"]["Model"].tolist() == ["Baseline (MobileNetV2)", "MSA-ASPP"]
+    # small targets for the attention placements and the ASPP heads, edges for the SFF groups
+    for name, cols in (("ablation_attention", {"Det. small(%)", "Det. large(%)", "FP/img", "IoU broken_wire(%)"}),
+                       ("ablation_aspp", {"Det. small(%)", "FP/img", "Not learned"}),
+                       ("ablation_sff", {"Boundary mIoU(%)", "Boundary mIoU fg(%)", "BIoU broken_wire(%)"})):
+        assert cols <= set(t[name].columns), (name, t[name].columns)
+    text = {n: (workdir["tables_dir"] / f"ablation_{n}_text.md").read_text(encoding="utf-8") for n in ("aspp", "sff")}
+    assert "The small-target claim (the share of small objects found" in text["aspp"] and "小目标结论" in text["aspp"]
+    pair = r"{} (against|is below) Baseline \(MobileNetV2\)"  # the pair is named, whatever the verdict
+    assert re.search(pair.format("MSA-ASPP"), text["aspp"]) and re.search(pair.format("SFF group 2"), text["sff"])
+    assert text["sff"].count("The edge claim (the boundary IoU") == 2
+    assert "边缘结论" in text["sff"]
+    attn = (workdir["tables_dir"] / "ablation_attention_text.md").read_text(encoding="utf-8")
+    assert "The share of small objects found" in attn and "small-target claim" not in attn  # attention in the backbone
     tex = (workdir["tables_dir"] / "ablation_attention.tex").read_text(encoding="utf-8")
     assert r"GGCA idx$\geq$4 (paper's placement)" in tex and "≥" not in tex
     _figures(workdir, "ablation_attention_miou_vs_fps", "ablation_sff_ours_vs_paper")
@@ -209,8 +227,15 @@ def _check_06_paper_figures_tables(workdir):
     assert not list(workdir["tables_dir"].glob("paper_table1_vs_paper.*"))  # not the paper's data
     assert t["paper_table1_ours"]["Model"].tolist() == ["MobileNetV2", "Improved MobileNetV2"]
     assert t["paper_table2_ours"]["Groups"].astype(str).tolist() == ["group 1", "group 2"]
-    for name in ("paper_table1", "paper_table2"):
+    for name in ("paper_table1", "paper_table2", "paper_claims"):
         assert (workdir["tables_dir"] / f"{name}_text.md").stat().st_size > 50
+    assert {"Det. small(%)", "Boundary mIoU fg(%)"} <= set(t["paper_table1_ours"].columns)
+    assert "BIoU corrosion(%)" in t["paper_table2_ours"].columns
+    aspp = _tables(workdir, "paper_aspp_ours")["paper_aspp_ours"]
+    assert aspp["Model"].tolist() == ["Baseline (MobileNetV2)", "MSA-ASPP"] and "Det. medium(%)" in aspp.columns
+    claims = (workdir["tables_dir"] / "paper_claims_text.md").read_text(encoding="utf-8")
+    assert claims.count("The small-target claim") == 1 and claims.count("The edge claim") == 2
+    assert "SFF group 1" in claims and "小目标结论" in claims and "边缘结论" in claims
     _figures(workdir, "paper_table1_miou_vs_fps", "paper_table1_reference_miou_vs_fps", "paper_training_curves",
              "paper_per_class", "paper_confusion_matrix", "paper_predictions", "paper_tp_fp_fn")
     methods = workdir["out_dir"] / "methods"  # the methods section: figures in every language drawn here

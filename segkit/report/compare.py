@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from segkit._utils import counted
 from segkit.rundir import RunDir
-from segkit.report.stats import EXTRA_METRICS, Difference, compare
+from segkit.report.stats import EXTRA_METRICS, Difference, compare, mean_std
 
 __all__ = ["baseline_differences", "class_differences", "class_of", "claim_differences", "with_differences", "not_learned_classes",
            "run_setup", "setup_caption", "CLAIM_METRICS"]
@@ -91,20 +91,27 @@ def _class_names(runs: pd.DataFrame) -> list[str]:
     return list((cfg.get("data") or {}).get("class_names") or [])
 
 
-def claim_differences(runs: pd.DataFrame, model: str, baseline: str,
-                      labels: Mapping[str, str] | None = None) -> list[Difference]:
+def claim_differences(runs: pd.DataFrame, model: str, baseline: str, labels: Mapping[str, str] | None = None,
+                      claims: Sequence[str] = tuple(CLAIM_METRICS)) -> list[Difference]:
     """`model` - `baseline` of each claim's metric (:data:`CLAIM_METRICS`: the small-object detection
     rate, the boundary IoU of the classes but the background), for ``text.claims_paragraph``.
 
+    Args:
+        claims: the claims to test, keys of :data:`CLAIM_METRICS` (``"small_target"``: a comparison
+            of ASPP heads; ``"edge"``: of shallow feature fusion), in the order given.
+
     Raises:
-        ValueError: `model` or `baseline` is not among the runs, or they are the same.
+        ValueError: `model` or `baseline` is not among the runs, they are the same, or an unknown claim.
     """
     names = list(dict.fromkeys(runs["name"]))
     missing = [n for n in (model, baseline) if n not in names]
     if missing or model == baseline:
         raise ValueError(f"model={model!r} and baseline={baseline!r} must be two of the runs {names}")
+    bad = [c for c in claims if c not in CLAIM_METRICS]
+    if bad or isinstance(claims, str) or not claims:
+        raise ValueError(f"claims={claims!r}: choose one or more of {list(CLAIM_METRICS)} (a list, e.g. ['edge']).")
     pair = runs[runs["name"].isin([model, baseline])]
-    return [baseline_differences(pair, baseline, labels, metric)[0] for metric in CLAIM_METRICS.values()]
+    return [baseline_differences(pair, baseline, labels, CLAIM_METRICS[c])[0] for c in claims]
 
 
 def _not_learned(runs: pd.DataFrame) -> tuple[str, ...]:
@@ -119,7 +126,7 @@ def not_learned_classes(per_seed_iou: Iterable[Any]) -> tuple[str, ...]:
 
     per_seed = [d for d in per_seed_iou if isinstance(d, dict) and d]
     classes = list(dict.fromkeys(c for d in per_seed for c in d))
-    means = {c: np.nanmean([d.get(c, np.nan) for d in per_seed]) / 100 for c in classes}
+    means = {c: mean_std([d.get(c, np.nan) for d in per_seed])[0] / 100 for c in classes}  # NaN: no value
     return tuple(not_learned(means))
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from segkit.rundir import RunDir
+from segkit.report.compare import CLAIM_METRICS
 from segkit.report.runs import collect_runs, results_table
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def run_experiment(
     baseline: str | None = None,
     executor: "str | Executor" = "local",
     executor_options: Mapping[str, Any] | None = None,
+    metrics: Sequence[str] = (),
 ) -> "ExperimentResults":
     """Train (or reuse) every entry once per seed and return the experiment's results.
 
@@ -133,6 +135,8 @@ def run_experiment(
             run, requeued and resumed after preemption), or a ``segkit.executors.Executor``.
         executor_options: the executor's settings, e.g. for "slurm" ``{"partition": "gpu",
             "gpus": 1, "time": "12:00:00", "mem": "32G", "cpus": 8}``.
+        metrics: the table's columns beyond the confusion matrix (``results_table``'s `metrics`:
+            "boundary", "objects", "claims"); none by default.
 
     Runs are reused only when identical (``segkit.engine.fingerprint``); an identical run of
     another experiment under `runs_dir` is linked instead of trained, so a baseline shared
@@ -172,7 +176,7 @@ def run_experiment(
     else:
         for d in unbenched:
             ensure_bench(d, size, device=bench_device, runs=bench_runs, force=True)
-    return experiment_results(runs_dir, experiment, parsed, baseline=baseline, seeds=seeds)
+    return experiment_results(runs_dir, experiment, parsed, baseline=baseline, seeds=seeds, metrics=metrics)
 
 
 @dataclass
@@ -185,13 +189,18 @@ class ExperimentResults:
             baseline, ``ΔmIoU`` and its 95 % intervals over seeds and over test images.
         differences: ``segkit.report.stats.Difference`` per non-baseline entry.
         baseline: the baseline's display label (None: no differences).
+        class_differences: per non-background class IoU, one per model and class.
+        labels: run name -> display label, in entry order.
+        baseline_name: the baseline's run name.
     """
 
     runs: pd.DataFrame
     table: pd.DataFrame
     differences: list[Any]
     baseline: str | None
-    class_differences: list[Any] = field(default_factory=list)  # per non-background class IoU
+    class_differences: list[Any] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    baseline_name: str | None = None
 
     def caption(self, title: str) -> str:
         """`title` plus the setup (data, size, epochs, seeds, image counts, scored split)."""
@@ -199,29 +208,59 @@ class ExperimentResults:
 
         return setup_caption(title, self.runs, self.baseline)
 
-    def paragraphs(self, what: str, speed: bool = True) -> dict[str, str]:
-        """English and Chinese paragraphs that claim only the supported differences."""
-        from segkit.report.text import comparison_paragraph
+    def paragraphs(self, what: str, speed: bool = True, claims: Sequence[str] = (),
+                   about_claim: bool = True) -> dict[str, str]:
+        """English and Chinese paragraphs that claim only the supported differences.
 
-        from segkit.report.text import class_paragraph
+        `claims` (keys of ``compare.CLAIM_METRICS``: "small_target", "edge") adds whether each of
+        the paper's claims holds for every entry against the baseline (:meth:`claims_paragraphs`;
+        `about_claim` False: the entries differ in something the claims are not about).
+        """
+        from segkit.report.text import class_paragraph, comparison_paragraph, join_paragraphs
 
         cols = {} if speed else {"fps_col": None, "params_col": None}
-        out = {}
-        for k in ("en", "zh"):
-            text = [comparison_paragraph(self.table, self.differences, self.baseline, lang=k, what=what, **cols),
-                    class_paragraph(self.class_differences, lang=k)]
-            out[k] = ("" if k == "zh" else " ").join(t for t in text if t)
-        return out
+        langs = ("en", "zh")
+        return join_paragraphs(
+            {k: comparison_paragraph(self.table, self.differences, self.baseline, lang=k, what=what, **cols)
+             for k in langs},
+            {k: class_paragraph(self.class_differences, lang=k) for k in langs},
+            self.claims_paragraphs(claims, about_claim) if claims else {})
+
+    def claim_differences(self, claims: Sequence[str] = tuple(CLAIM_METRICS)) -> list[Any]:
+        """``compare.claim_differences`` of every entry but the baseline against it, in entry order.
+
+        Raises:
+            ValueError: no baseline, or an unknown claim.
+        """
+        from segkit.report.compare import claim_differences
+
+        if self.baseline_name is None:
+            raise ValueError("these results have no baseline; give experiment_results a baseline to test claims")
+        names = [n for n in dict.fromkeys(self.runs["name"]) if n != self.baseline_name]
+        names.sort(key=lambda n: list(self.labels).index(n) if n in self.labels else len(self.labels))
+        return [d for n in names for d in claim_differences(self.runs, n, self.baseline_name, self.labels, claims)]
+
+    def claims_paragraphs(self, claims: Sequence[str] = tuple(CLAIM_METRICS),
+                          about_claim: bool = True) -> dict[str, str]:
+        """English and Chinese sentences (``text.claims_paragraph``): whether each claim in `claims`
+        holds for every entry against the baseline, judged by both 95 % intervals (`about_claim`
+        False: only how each claim's metric differs, for entries the claims are not about)."""
+        from segkit.report.text import claims_paragraph
+
+        diffs = self.claim_differences(claims)
+        return {k: claims_paragraph(diffs, lang=k, about_claim=about_claim) for k in ("en", "zh")}
 
 
 def experiment_results(runs_dir: str | Path, experiment: str,
                        entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]],
                        baseline: str | None = None, seeds: Sequence[int] | None = None,
                        columns: Sequence[str] = ("miou", "f1", "fps", "params_m", "gflops"),
-                       name_header: str = "Model") -> ExperimentResults:
+                       name_header: str = "Model", metrics: Sequence[str] = ()) -> ExperimentResults:
     """:class:`ExperimentResults` of `entries`, read from their run directories only.
 
-    `baseline` is an entry name or label; `seeds` (default: all found) restricts the runs.
+    `baseline` is an entry name or label; `seeds` (default: all found) restricts the runs;
+    `metrics` adds columns beyond the confusion matrix (``results_table``: "boundary", "objects",
+    "claims").
     """
     from segkit.report.compare import baseline_differences, class_differences, with_differences
 
@@ -235,14 +274,15 @@ def experiment_results(runs_dir: str | Path, experiment: str,
                                 "run the training notebook first.")
     labels = {e.name: e.label for e in parsed}
     table = results_table(runs, labels=labels, columns=columns, name_header=name_header,
-                          order=[e.name for e in parsed])
+                          order=[e.name for e in parsed], metrics=metrics)
     base = next((e for e in parsed if baseline in (e.name, e.label)), None) if baseline else None
     if baseline and base is None:
         raise ValueError(f"baseline {baseline!r} is not an entry; entries are {[e.label for e in parsed]}")
     diffs = baseline_differences(runs, base.name, labels) if base is not None else []
     per_class = class_differences(runs, base.name, labels) if base is not None else []
     return ExperimentResults(runs, with_differences(table, diffs, name_header), diffs,
-                             base.label if base is not None else None, per_class)
+                             base.label if base is not None else None, per_class, labels,
+                             base.name if base is not None else None)
 
 
 def _as_entries(entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]] | None) -> list[ModelEntry]:
@@ -253,10 +293,11 @@ def _as_entries(entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]
 def experiment_table(runs_dir: str | Path, experiment: str,
                      entries: Sequence[ModelEntry] | Iterable[str | Mapping[str, Any]] | None = None,
                      columns: Sequence[str] = ("miou", "f1", "fps", "params_m", "gflops"),
-                     name_header: str = "Model") -> pd.DataFrame:
+                     name_header: str = "Model", metrics: Sequence[str] = ()) -> pd.DataFrame:
     """The table of one experiment (mean ± std over seeds, ``n``), read from its run directories only.
 
-    ``entries`` (optional) fix the row order and the display labels; runs not listed follow.
+    ``entries`` (optional) fix the row order and the display labels; runs not listed follow;
+    ``metrics`` adds columns beyond the confusion matrix (see ``results_table``).
     """
     runs = collect_runs(runs_dir, [experiment])
     if runs.empty:
@@ -266,7 +307,7 @@ def experiment_table(runs_dir: str | Path, experiment: str,
         runs = runs[runs["name"].isin([e.name for e in parsed])]
     labels = {e.name: e.label for e in parsed}
     return results_table(runs, labels=labels, columns=columns, name_header=name_header,
-                         order=[e.name for e in parsed] or None)
+                         order=[e.name for e in parsed] or None, metrics=metrics)
 
 
 def train_config(profile: str = "quick", epochs: int | None = None, batch_size: int | None = None,
@@ -302,16 +343,17 @@ def train_config(profile: str = "quick", epochs: int | None = None, batch_size: 
 
 
 def sff_group_table(runs_dir: str | Path, experiment: str, entries: Iterable[str | Mapping[str, Any]],
-                    group_col: str = "Groups") -> pd.DataFrame:
+                    group_col: str = "Groups", metrics: Sequence[str] = ()) -> pd.DataFrame:
     """The SFF channel-selection table (paper Table 2 layout) from run directories.
 
     Channel counts are read from each run's model (``model.fusion.in_channels`` and
-    ``out_channels``), accuracy and speed from its ``metrics.json`` / ``bench.json``.
+    ``out_channels``), accuracy and speed from its ``metrics.json`` / ``bench.json``; `metrics`
+    adds columns beyond the confusion matrix (``results_table``; "boundary" for the edge claim).
     """
     from segkit.models import build_model
 
     parsed = parse_entries(entries)
-    base = experiment_table(runs_dir, experiment, parsed, columns=("miou", "f1", "fps", "params_m"))
+    base = experiment_table(runs_dir, experiment, parsed, columns=("miou", "f1", "fps", "params_m"), metrics=metrics)
     rows = []
     for i, e in enumerate(parsed):
         model = build_model(e.model, num_classes=2, **e.model_kwargs)

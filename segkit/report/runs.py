@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from segkit.report.compare import CLAIM_METRICS
 from segkit.report.tables import NOT_LEARNED_HEADER
 from segkit.rundir import RunDir
 
@@ -319,12 +320,13 @@ _EXTRA_COLUMNS = ["boundary_miou", "boundary_miou_fg", "small_detection", "mediu
 _SUMMARY_COLUMNS = ["experiment", "name", "seed", "miou", "f1", "mean_f1", "mpa", "accuracy", "fps", "latency_ms",
                     "params_m", "gflops", "epochs", "split", "class_iou", *_EXTRA_COLUMNS, "run_dir"]
 
-# results_table(metrics=...): the columns each choice adds (keys of tables.PAPER_HEADERS); spread: all of them
+# results_table(metrics=...): the columns each choice adds (keys of tables.PAPER_HEADERS); spread: all of them.
+# "claims" is the compact pair the paper's two claims are tested on (compare.CLAIM_METRICS), for wide tables.
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "boundary": ("boundary_miou", "boundary_miou_fg"),
     "objects": ("small_detection", "medium_detection", "large_detection", "fp_per_image"),
+    "claims": tuple(CLAIM_METRICS.values()),
 }
-
 
 
 def collect_runs(runs_dir: str | Path, experiments: Iterable[str] | None = None) -> pd.DataFrame:
@@ -382,7 +384,9 @@ def results_table(
             asked): ``"boundary"`` adds the boundary mIoU over all classes and over the classes
             but the background (mean ± std) and, with `per_class`, ``"BIoU <class>(%)"`` for every
             class but the background; ``"objects"`` adds the share of small, medium and large
-            objects found and the false-positive components per image (mean ± std).
+            objects found and the false-positive components per image (mean ± std); ``"claims"``
+            adds only the two the paper's claims are tested on (``compare.CLAIM_METRICS``: small
+            objects found, boundary mIoU fg), for tables already wide with per-class IoU.
             (``docs/metrics.md``; runs evaluated without them show "–").
     """
     from segkit.report.stats import mean_std

@@ -208,7 +208,9 @@ def bootstrap_interval(cms_variant: np.ndarray, cms_baseline: np.ndarray, metric
         with warnings.catch_warnings():  # a replicate without small objects in any seed: NaN, dropped below
             warnings.simplefilter("ignore", RuntimeWarning)
             diffs[start:start + 250] = np.nanmean(da, axis=1)
-    lo, hi = np.nanpercentile(diffs, [50 * (1 - level), 50 * (1 + level)])
+    with warnings.catch_warnings():  # no replicate with a value (no small object in the test split): NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(diffs, [50 * (1 - level), 50 * (1 + level)])
     return Interval(float(lo), float(hi))
 
 

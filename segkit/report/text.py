@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import pandas as pd
 
@@ -21,7 +21,7 @@ from segkit.report.stats import Difference
 from segkit.report.tables import md_escape
 
 __all__ = ["comparison_paragraph", "ablation_paragraph", "claims_paragraph", "training_paragraph",
-           "dataset_paragraph", "save_paragraphs", "signed"]
+           "dataset_paragraph", "save_paragraphs", "join_paragraphs", "signed"]
 
 Lang = Literal["en", "zh"]
 
@@ -85,6 +85,17 @@ def _claims(differences: Sequence[Difference] | None, baseline: str, base_text: 
                    "Within noise (an interval includes zero, or too few seeds): " + ", ".join(map(item, noise)) + ".")
     if not gains:
         out.append(f"没有{what}显著优于基线。" if zh else f"No {what} is shown to improve on the baseline.")
+    return out
+
+
+def join_paragraphs(*parts: Mapping[str, str]) -> dict[str, str]:
+    """Per language, the non-empty texts of `parts` (``{"en": ..., "zh": ...}`` each) as one paragraph:
+    joined by a space in English, directly in Chinese (its sentences end in "。")."""
+    out: dict[str, str] = {}
+    for part in parts:
+        for lang, text in part.items():
+            if text:
+                out[lang] = ("" if lang == "zh" else " ").join(t for t in (out.get(lang, ""), text) if t)
     return out
 
 
@@ -238,7 +249,7 @@ _CLAIMS = {
 }
 
 
-def claims_paragraph(differences: Sequence[Difference], lang: Lang = "en") -> str:
+def claims_paragraph(differences: Sequence[Difference], lang: Lang = "en", about_claim: bool = True) -> str:
     """Whether the small-target and the edge claims hold between two models, one sentence each.
 
     A claim is *supported* only when its difference is (:attr:`Difference.supported`): both
@@ -252,6 +263,10 @@ def claims_paragraph(differences: Sequence[Difference], lang: Lang = "en") -> st
             :class:`Difference` per claim metric (``small_detection``, ``boundary_miou_fg`` or
             ``boundary_miou``), in percent points.
         lang: "en" or "zh".
+        about_claim: False where the models differ in something the claims are not about (the
+            small-target claim is about the attention ASPP, the edge claim about shallow feature
+            fusion; e.g. a backbone comparison): the same evidence is stated as a higher, lower or
+            within-noise difference of the metric, never as support for a claim.
 
     Raises:
         ValueError: an unknown language or a difference of another metric.
@@ -262,42 +277,84 @@ def claims_paragraph(differences: Sequence[Difference], lang: Lang = "en") -> st
     if bad:
         raise ValueError(f"differences of {bad} test no claim; pass those of {sorted(_CLAIMS)} "
                          "(segkit.report.compare.claim_differences)")
-    return ("" if lang == "zh" else " ").join(_claim_sentence(d, lang) for d in differences)
+    sentence = _claim_sentence if about_claim else _metric_sentence
+    return ("" if lang == "zh" else " ").join(sentence(d, lang) for d in differences)
 
 
-def _claim_sentence(d: Difference, lang: Lang) -> str:
-    zh = lang == "zh"
-    claim, what = _CLAIMS[d.metric][lang]
-    name, base = md_escape(d.name), md_escape(d.baseline)
+def _delta_text(d: Difference, zh: bool) -> str:
+    """'Δ +1.20 points, 95 % CI seeds [..]; test images [..]' (zh: 'Δ +1.20，95% CI 种子 [..]；..')."""
     ci = "; ".join(x for x in (f"{'种子' if zh else 'seeds'} {d.seeds.format()}" if d.seeds else "",
                                f"{'测试图像' if zh else 'test images'} {d.images.format()}" if d.images else "") if x)
     delta = f"Δ {signed(d.delta)}" + ("" if zh else " points")
     if ci:
         delta += f"，95% CI {ci}" if zh else f", 95 % CI {ci}"
+    return delta
+
+
+def _who_not_learned(d: Difference, zh: bool) -> str:
+    """'ours (wire) has' / 'ours (wire) and base (corrosion) have': who of `d` has not learned which classes."""
+    who = [f"{md_escape(n)} ({md_escape(', '.join(c))})" for n, c in
+           ((d.name, d.variant_not_learned), (d.baseline, d.baseline_not_learned)) if c]
+    if zh:
+        return "、".join(who)
+    return " and ".join(who) + (" have" if len(who) > 1 else " has")
+
+
+def _why_not_supported(d: Difference, zh: bool) -> str:
+    """Why a comparable, finite difference is no evidence of a gain or a loss."""
+    if d.n_seeds < 2:
+        return "仅有一个随机种子，无法估计训练噪声" if zh else "a single seed cannot measure training noise"
+    if d.images is None:
+        return "运行没有逐图像计数，无法计算测试图像区间" if zh else \
+            "the runs store no per-image counts for the interval over test images"
+    return "区间包含零，差异在噪声范围内" if zh else "an interval includes zero, so the difference is within noise"
+
+
+def _claim_sentence(d: Difference, lang: Lang) -> str:
+    zh = lang == "zh"
+    claim, what = _CLAIMS[d.metric][lang]
+    name, base, delta = md_escape(d.name), md_escape(d.baseline), _delta_text(d, zh)
     if not d.comparable:
-        who = ", ".join(f"{md_escape(n)} ({md_escape(', '.join(c))})" for n, c in
-                        ((d.name, d.variant_not_learned), (d.baseline, d.baseline_not_learned)) if c)
-        return (f"{claim}（{what}）无法检验：{who} 未学会这些类别（IoU 低于 5%）。" if zh else
-                f"{claim} ({what}) cannot be tested: {who} has not learned these classes (IoU under 5 %).")
+        who = _who_not_learned(d, zh)
+        return (f"{claim}（{what}）无法检验（{name} 相对 {base}）：{who} 未学会这些类别（IoU 低于 5%）。" if zh else
+                f"{claim} ({what}) cannot be tested for {name} against {base}: {who} not learned these classes "
+                "(IoU under 5 %).")
     if not math.isfinite(d.delta):
-        return (f"{claim}（{what}）无法检验：运行中没有该指标的数值（评估时尚未计算，或测试集中没有此类目标）。" if zh else
-                f"{claim} ({what}) cannot be tested: the runs hold no value of it (they were evaluated before "
-                "segkit computed it, or the test split has no such object).")
+        return (f"{claim}（{what}）无法检验（{name} 相对 {base}）：运行中没有该指标的数值"
+                "（评估时尚未计算，或测试集中没有此类目标）。" if zh else
+                f"{claim} ({what}) cannot be tested for {name} against {base}: the runs hold no value of it "
+                "(they were evaluated before segkit computed it, or the test split has no such object).")
     if d.supported:
         if d.delta > 0:
             return (f"{claim}（{what}）得到支持：{name} 相对 {base} {delta}，两个区间均不含零。" if zh else
                     f"{claim} ({what}) is supported: {name} against {base}, {delta}; both intervals exclude zero.")
         return (f"{claim}（{what}）被否定：{name} 低于 {base}，{delta}，两个区间均不含零。" if zh else
                 f"{claim} ({what}) is contradicted: {name} is below {base} beyond noise, {delta}.")
-    if d.n_seeds < 2:
-        why = "仅有一个随机种子，无法估计训练噪声" if zh else "a single seed cannot measure training noise"
-    elif d.images is None:
-        why = "运行没有逐图像计数，无法计算测试图像区间" if zh else \
-            "the runs store no per-image counts for the interval over test images"
-    else:
-        why = "区间包含零，差异在噪声范围内" if zh else "an interval includes zero, so the difference is within noise"
+    why = _why_not_supported(d, zh)
     return (f"{claim}（{what}）未得到支持：{why}（{name} 相对 {base}，{delta}）。" if zh else
             f"{claim} ({what}) is not supported: {why} ({name} against {base}, {delta}).")
+
+
+def _metric_sentence(d: Difference, lang: Lang) -> str:
+    """A claim metric's difference between models the claim is not about: no verdict on the claim."""
+    zh = lang == "zh"
+    what = _CLAIMS[d.metric][lang][1]
+    head = what if zh else what[:1].upper() + what[1:]
+    name, base, delta = md_escape(d.name), md_escape(d.baseline), _delta_text(d, zh)
+    if not d.comparable:
+        who = _who_not_learned(d, zh)
+        return (f"{head}：{name} 不与 {base} 比较，{who} 未学会这些类别（IoU 低于 5%）。" if zh else
+                f"{head}: {name} is not compared with {base}, as {who} not learned these classes (IoU under 5 %).")
+    if not math.isfinite(d.delta):
+        return (f"{head}：{name} 与 {base} 的运行中没有该指标的数值。" if zh else
+                f"{head}: the runs of {name} and {base} hold no value of it.")
+    if d.supported:
+        higher = d.delta > 0
+        return (f"{head}：{name} {'高于' if higher else '低于'} {base}，{delta}，两个区间均不含零。" if zh else
+                f"{head}: {name} is {'above' if higher else 'below'} {base} beyond noise, {delta}.")
+    why = _why_not_supported(d, zh)
+    return (f"{head}：{why}（{name} 相对 {base}，{delta}）。" if zh else
+            f"{head}: {why} ({name} against {base}, {delta}).")
 
 
 def training_paragraph(history: pd.DataFrame, lang: Lang = "en", miou_col: str = "miou",
