@@ -295,7 +295,9 @@ def _check_09_domain_adaptation(workdir):
         assert 0 <= stages["source"]["source_miou"] <= 1
     t = _tables(workdir, "adaptation_target_miou")["adaptation_target_miou"]
     assert t["Model"].tolist() == ["Source-only", "Adapted (MPA)"] and t["n"].tolist() == [2, 2]
-    assert t.loc[1, "95% CI (seeds)"].startswith("[") and t.loc[1, "95% CI (images)"].startswith("[")
+    learned = (t["Not learned"] == "–").all()  # tiny runs usually learn nothing: no interval is evidence then
+    for col in ("95% CI (seeds)", "95% CI (images)"):
+        assert t.loc[1, col].startswith("[") if learned else t.loc[1, col] == "n/a (not learned)", t.loc[1, col]
     md = (workdir["tables_dir"] / "adaptation_text.md").read_text(encoding="utf-8")
     assert "The baseline, Source-only, reaches" in md
     _figures(workdir, "adaptation_shift", "adaptation_pseudo_labels", "adaptation_prototypes")
