@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from segkit.metrics.learned import is_background
 
-from .palette import mask_palette, voc_palette
+from .palette import class_colors, mask_palette
 from .voc import VOID, VOCSegmentation
 
 __all__ = [
@@ -123,6 +123,7 @@ def dataset_stats(
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
     ds = _as_dataset(data, split, num_classes)
     K = ds.num_classes
+    background = {c for c, name in enumerate(ds.class_names) if is_background(name)}
     structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
     pix = np.zeros(K, np.int64)
     img_count = np.zeros(K, np.int64)
@@ -144,7 +145,7 @@ def dataset_stats(
         img_count[present] += 1
         images.append((ds.ids[i], mask.shape[0], mask.shape[1], ",".join(map(str, present))))
         for c in present:
-            if is_background(ds.class_names[c]):
+            if c in background:
                 continue  # the background's regions are not objects
             lab, nobj = ndimage.label(mask == c, structure=structure)
             if nobj == 0:
@@ -158,8 +159,7 @@ def dataset_stats(
     classes = pd.DataFrame({
         "class": np.arange(K), "name": ds.class_names, "pixels": pix, "pixel_share": pix / total,
         "images": img_count, "image_share": img_count / max(n, 1),
-        "objects": pd.array([pd.NA if is_background(name) else int(k) for name, k in zip(ds.class_names, obj_count)],
-                            dtype="Int64"),
+        "objects": pd.array([pd.NA if c in background else int(k) for c, k in enumerate(obj_count)], dtype="Int64"),
     })
     mean = csum / max(npx, 1)
     std = np.sqrt(np.maximum(csq / max(npx, 1) - mean ** 2, 0))
@@ -251,9 +251,8 @@ def sample_grid(
 
 def _class_colours(stats: DatasetStats) -> list[tuple[float, float, float]]:
     """Each class's colour in the figures: the dataset palette of the overlays (black drawn grey)."""
-    pal = np.asarray(stats.palette if stats.palette is not None else voc_palette(), float)
-    colours = [tuple(pal[c] / 255.0) for c in range(len(stats.class_names))]
-    return [(0.5, 0.5, 0.5) if c == (0.0, 0.0, 0.0) else c for c in colours]
+    colours = class_colors(len(stats.class_names), stats.palette)  # VOC colours when None
+    return [(0.5, 0.5, 0.5) if c == (0, 0, 0) else tuple(v / 255.0 for v in c) for c in colours]
 
 
 def plot_class_distribution(stats: DatasetStats):

@@ -79,7 +79,7 @@ def adaptation_comparison(run_dirs: Sequence[str | Path], labels: tuple[str, str
         ValueError: no runs, or runs scored on different target images.
     """
     from segkit.report.compare import not_learned_classes, with_differences
-    from segkit.report.runs import class_columns
+    from segkit.report.runs import class_columns, class_iou as read_class_iou
 
     if not run_dirs:
         raise ValueError("run_dirs is empty; pass the adaptation runs, one per seed")
@@ -95,7 +95,7 @@ def adaptation_comparison(run_dirs: Sequence[str | Path], labels: tuple[str, str
                                  "every seed must use the same target test split")
             ids0 = ids
             rows[key].append((100.0 * float(m[metric]), cms))
-            class_iou[key].append({c: 100.0 * float(v["iou"]) for c, v in (m.get("per_class") or {}).items()})
+            class_iou[key].append(read_class_iou(m))
     head = PAPER_HEADERS.get(metric, metric)
     values = {k: [v for v, _ in r] for k, r in rows.items()}
     cms = {k: np.stack([c for _, c in r]) for k, r in rows.items()}

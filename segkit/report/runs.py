@@ -28,6 +28,7 @@ __all__ = [
     "ensure_run",
     "read_run",
     "class_columns",
+    "class_iou",
     "collect_runs",
     "run_dirs",
     "per_class_frame",
@@ -272,6 +273,12 @@ def _get(d: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
     return default
 
 
+def class_iou(metrics: Mapping[str, Any], key: str = "per_class") -> dict[str, float]:
+    """``{class: IoU in percent}`` from a ``metrics.json`` dict's per-class block (`key`; the boundary
+    IoU's is ``metrics["boundary"]["per_class"]``)."""
+    return {c: _pct(v.get("iou")) for c, v in (_get(metrics, key, default={}) or {}).items()}
+
+
 def _summary(run: Mapping[str, Any]) -> dict[str, Any]:
     m, b = run["metrics"], run["bench"]
     # bench.json is segkit.bench.BenchResult.to_dict(): params_trainable, gflops, latency{fps, median_ms}
@@ -296,7 +303,7 @@ def _summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "gflops": float(gflops) if gflops is not None else nan,
         "epochs": len(run["history"]) if run["history"] is not None else 0,
         "split": _get(m, "split", default=""),
-        "class_iou": {c: _pct(v.get("iou")) for c, v in (_get(m, "per_class", default={}) or {}).items()},
+        "class_iou": class_iou(m),
         **_extra_summary(m),
         "run_dir": str(run["run_dir"]),
     }
@@ -311,7 +318,7 @@ def _extra_summary(m: Mapping[str, Any]) -> dict[str, Any]:
         "boundary_miou_fg": _pct(_get(b, "miou_fg")),
         **{f"{s}_detection": _pct(_get(o, f"{s}_detection")) for s in ("small", "medium", "large")},
         "fp_per_image": float(fp) if fp is not None else float("nan"),
-        "class_biou": {c: _pct(v.get("iou")) for c, v in (_get(b, "per_class", default={}) or {}).items()},
+        "class_biou": class_iou(b),
     }
 
 
