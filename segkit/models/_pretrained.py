@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 __all__ = ["IMAGENET_URLS", "PretrainedOfflineError", "normalize_source", "resolve_file", "fetch",
-           "cached_file", "cache_target", "is_online", "timm_pretrained_file"]
+           "cached_file", "cache_target", "is_online", "timm_pretrained_file", "pretrained_available"]
 
 # The published ImageNet weights segkit maps onto its own backbones.
 IMAGENET_URLS: dict[str, str] = {
@@ -149,6 +149,13 @@ def fetch(url: str, what: str = "pretrained weights") -> Path:
     found = torch.hub.HASH_REGEX.search(name)
     torch.hub.download_url_to_file(url, str(folder / name), found.group(1) if found else None, progress=True)
     return folder / name
+
+
+def pretrained_available(backbone: str = "mobilenetv2") -> bool:
+    """Whether ``pretrained="imagenet"`` can be had for `backbone`: cached, or its host answers (a
+    notebook skips a pretrained row offline instead of failing)."""
+    url = IMAGENET_URLS.get(backbone)
+    return url is not None and (cached_file(url) is not None or is_online(url))
 
 
 def resolve_file(source: str, backbone: str) -> Path:

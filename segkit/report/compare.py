@@ -130,16 +130,18 @@ def not_learned_classes(per_seed_iou: Iterable[Any]) -> tuple[str, ...]:
     return tuple(not_learned(means))
 
 
-def with_differences(table: pd.DataFrame, differences: list[Difference], name_header: str = "Model") -> pd.DataFrame:
-    """`table` plus ``Δ<metric>`` and its two 95 % intervals as ``[lo, hi]`` (the baseline row: dashes)."""
+def with_differences(table: pd.DataFrame, differences: list[Difference], name_header: str = "Model",
+                     suffix: str = "") -> pd.DataFrame:
+    """`table` plus ``Δ<metric>`` and its two 95 % intervals as ``[lo, hi]`` (the baseline row: dashes);
+    `suffix` is appended to the three headers (e.g. " vs best single", for a second reference)."""
     if not differences:
         return table
     head = _METRIC_HEADERS.get(differences[0].metric, differences[0].metric)
     by_name = {d.name: d for d in differences}
     out = table.copy()
-    out[f"Δ{head}"] = [by_name[n].delta if n in by_name else math.nan for n in out[name_header]]
-    out["95% CI (seeds)"] = [_ci(by_name.get(n), "seeds") for n in out[name_header]]
-    out["95% CI (images)"] = [_ci(by_name.get(n), "images") for n in out[name_header]]
+    out[f"Δ{head}{suffix}"] = [by_name[n].delta if n in by_name else math.nan for n in out[name_header]]
+    out[f"95% CI (seeds){suffix}"] = [_ci(by_name.get(n), "seeds") for n in out[name_header]]
+    out[f"95% CI (images){suffix}"] = [_ci(by_name.get(n), "images") for n in out[name_header]]
     return out
 
 

@@ -7,7 +7,9 @@ A notebook describes an experiment as a list of entries, each either a registry 
      "model_kwargs": {"backbone": "timm:resnet18"}}
 
 An entry may also change the recipe for its own runs, e.g. ``"train": {"ema_decay": 0.9}``
-(``TrainConfig`` keys; the experiment's config is the base).
+(``TrainConfig`` keys; the experiment's config is the base). ``{seed}`` in a text value of it is
+the run's seed, so a run can name the same seed's run of another entry, e.g. a warm start
+``{"warm_start": {"sff": "runs/.../sff2/seed{seed}"}}``.
 
 ``run_experiment`` trains every entry into ``<runs_dir>/<experiment>/<name>/`` (reusing
 complete runs unless ``force``), writes ``bench.json`` where it is missing, and returns the
@@ -157,7 +159,8 @@ def run_experiment(
     size = int(bench_size or cfg.input_shape[0])
     bench_device = "cpu" if device == "auto" else device
     common = dict(force=force, device=device, share_root=runs_dir)
-    jobs = [RunJob(e.model, cfg.replace(**{**e.train, "model": e.model, "model_kwargs": dict(e.model_kwargs), "seed": s}),
+    jobs = [RunJob(e.model, cfg.replace(**{**_with_seed(e.train, s), "model": e.model,
+                                          "model_kwargs": dict(e.model_kwargs), "seed": s}),
                    Path(data_root),
                    Path(runs_dir) / experiment / e.name / f"seed{s}", dict(common)) for e in parsed for s in seeds]
     make_executor(executor, executor_options, workers=int(workers), device=device, runs_dir=runs_dir,
@@ -177,6 +180,17 @@ def run_experiment(
         for d in unbenched:
             ensure_bench(d, size, device=bench_device, runs=bench_runs, force=True)
     return experiment_results(runs_dir, experiment, parsed, baseline=baseline, seeds=seeds, metrics=metrics)
+
+
+def _with_seed(value: Any, seed: int) -> Any:
+    """`value` with ``{seed}`` in its texts (at any depth of dicts and lists) replaced by `seed`."""
+    if isinstance(value, str):
+        return value.replace("{seed}", str(seed))
+    if isinstance(value, Mapping):
+        return {k: _with_seed(v, seed) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_with_seed(v, seed) for v in value)
+    return value
 
 
 @dataclass

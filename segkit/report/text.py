@@ -21,7 +21,7 @@ from segkit.report.stats import Difference
 from segkit.report.tables import md_escape
 
 __all__ = ["comparison_paragraph", "ablation_paragraph", "claims_paragraph", "training_paragraph",
-           "dataset_paragraph", "save_paragraphs", "join_paragraphs", "signed"]
+           "dataset_paragraph", "save_paragraphs", "join_paragraphs", "signed", "best_single_sentence"]
 
 Lang = Literal["en", "zh"]
 
@@ -207,7 +207,8 @@ def ablation_paragraph(
 
 
 _ZH_WHAT = {"backbone": "主干网络", "attention variant": "注意力变体", "ASPP variant": "ASPP 变体", "group": "分组",
-            "model": "模型", "variant": "变体", "training option": "训练选项"}
+            "model": "模型", "variant": "变体", "training option": "训练选项",
+            "combination": "组合", "remedy": "补救方案"}
 
 
 def _value(row: Any, col: str, df: pd.DataFrame, lang: Lang = "en") -> str:
@@ -355,6 +356,27 @@ def _metric_sentence(d: Difference, lang: Lang) -> str:
     why = _why_not_supported(d, zh)
     return (f"{head}：{why}（{name} 相对 {base}，{delta}）。" if zh else
             f"{head}: {why} ({name} against {base}, {delta}).")
+
+
+def best_single_sentence(d: Difference, lang: Lang = "en") -> str:
+    """Whether a full model is shown to be below (or above) its best single module (`d`: full - best
+    single), judged by both 95 % intervals; a model that has not learned a class is no evidence."""
+    zh = lang == "zh"
+    name, best, delta = md_escape(d.name), md_escape(d.baseline), _delta_text(d, zh)
+    if not d.comparable:
+        who = _who_not_learned(d, zh)
+        return (f"完整模型 {name} 与最佳单模块 {best} 无法比较：{who} 未学会这些类别（IoU 低于 5%）。" if zh else
+                f"The full model {name} cannot be compared with the best single module, {best}: {who} not "
+                "learned these classes (IoU under 5 %).")
+    if d.supported:
+        below = d.delta < 0
+        return (f"完整模型 {name} {'低于' if below else '高于'}最佳单模块 {best}，{delta}，两个区间均不含零。" if zh else
+                f"The full model {name} is shown to be {'below' if below else 'above'} its best single module, "
+                f"{best}: {delta}; both intervals exclude zero.")
+    why = _why_not_supported(d, zh)
+    return (f"完整模型 {name} 与最佳单模块 {best} 的差异未得到证实：{why}（{delta}）。" if zh else
+            f"The full model {name} is not shown to be below (or above) its best single module, {best}: {why} "
+            f"({delta}).")
 
 
 def training_paragraph(history: pd.DataFrame, lang: Lang = "en", miou_col: str = "miou",
