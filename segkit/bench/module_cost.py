@@ -260,7 +260,8 @@ def plot_module_cost(df, title: str | None = None, lang: str | None = None):
     from segkit.report.style import PALETTE, label
 
     rows = df[df["part"] != TOTAL].iloc[::-1]  # first part on top
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 0.45 * len(rows) + 1.4), sharey=True)
+    # one x scale on both panels: a part whose bars differ in length costs more time than arithmetic, or less
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 0.45 * len(rows) + 1.4), sharex=True, sharey=True)
     for ax, col, key, color in ((axes[0], "latency(%)", "latency_share", PALETTE[0]),
                                 (axes[1], "FLOPs(%)", "flops_share", PALETTE[1])):
         bars = ax.barh(rows["part"].astype(str), rows[col].astype(float), color=color)
