@@ -108,8 +108,8 @@ def _attention_part(backbone: nn.Module) -> Part | None:
 
 
 def model_parts(model: nn.Module) -> list[Part]:
-    """The parts of `model` in forward order: backbone, its attention modules, SFF, ASPP, decoder,
-    then any other top-level child; parts the model lacks are left out."""
+    """The parts of `model` in the order of its top-level children (backbone, its attention modules,
+    SFF, ASPP, decoder for a DeepLabV3+); parts the model lacks are left out."""
     parts: dict[str, Part] = {}
     for child_name, child in model.named_children():
         name = ROLES.get(child_name, child_name)
