@@ -39,7 +39,8 @@ Conventions (definitions in ``docs/metrics.md``):
 
 One concept per file: ``results`` (result types, JSON), ``flops``, ``bn_fold``, ``timing``
 (protocols), ``modes`` and ``onnx_mode`` (optimised execution), ``profile``, ``compare``
-(several models), ``run_dir`` (``bench.json`` of a run), ``environment``.
+(several models), ``module_cost`` (parameters, FLOPs and latency per part of a DeepLab
+model), ``run_dir`` (``bench.json`` of a run), ``environment``.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ from segkit.bench.compare import profile_interleaved, profile_many
 from segkit.bench.environment import environment
 from segkit.bench.flops import FLOPS_CONVENTION, count_flops
 from segkit.bench.modes import MODES
+from segkit.bench.module_cost import module_cost
 from segkit.bench.profile import profile
 from segkit.bench.results import BenchResult, LatencyStats, ModeResult, load_bench
 from segkit.bench.run_dir import write_run_bench
@@ -66,6 +68,7 @@ __all__ = [
     "profile_interleaved",
     "count_params",
     "count_flops",
+    "module_cost",
     "time_model",
     "fold_batchnorm",
     "environment",

@@ -73,6 +73,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "overlay": ("Overlay", "叠加显示"),
     "model": ("Model", "模型"),
     "latency": ("Latency (ms)", "延迟 (毫秒)"),
+    "latency_share": ("Share of the latency (%)", "延迟占比 (%)"),
+    "flops_share": ("Share of the FLOPs (%)", "计算量占比 (%)"),
     "width": ("Width (px)", "宽度 (像素)"),
     "height": ("Height (px)", "高度 (像素)"),
     "ours": ("ours", "本文复现"),
