@@ -42,6 +42,8 @@ TINY: dict[str, dict] = {
     "07_module_stitching": {"epochs": 2, "seeds": [0, 1]},
     "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
     "09_domain_adaptation": {"epochs": 2, "seeds": [0, 1], "adapt_epochs": 1},
+    "10_full_model_ablation": {"epochs": 2, "bench_runs": 2, "seeds": [0, 1], "rows": [[], ["ggca"], ["ggca", "sff", "aspp"]],
+                               "remedies": ["warm_start", "zero_gate"], "cost_sizes": [64]},
 }
 
 
@@ -301,6 +303,25 @@ def _check_09_domain_adaptation(workdir):
     md = (workdir["tables_dir"] / "adaptation_text.md").read_text(encoding="utf-8")
     assert "The baseline, Source-only, reaches" in md
     _figures(workdir, "adaptation_shift", "adaptation_pseudo_labels", "adaptation_prototypes")
+
+
+def _check_10_full_model_ablation(workdir):
+    _run("10_full_model_ablation", workdir)
+    t = _tables(workdir, "combination", "combination_remedies", "combination_cost_64")
+    combo = t["combination"]
+    assert combo["Model"].tolist() == ["Baseline (MobileNetV2)", "GGCA", "Full (GGCA + SFF + MSA-ASPP)"]
+    assert {"ΔmIoU vs best single", "95% CI (seeds) vs best single", "95% CI (images) vs best single"} <= set(combo)
+    text = (workdir["tables_dir"] / "combination_text.md").read_text(encoding="utf-8")
+    assert "best single module, GGCA" in text  # the only single module is the best one
+    fixes = t["combination_remedies"]
+    assert fixes["Model"].tolist() == ["Full (GGCA + SFF + MSA-ASPP)", "Full + warm start from the single-module runs",
+                                       "Full + zero-initialised gates"]
+    assert "ΔmIoU vs best single" in fixes and fixes["n"].tolist() == [2, 2, 2]
+    warm = (workdir["runs_dir"] / "combination" / "full+warm-start" / "seed1" / "config.yaml").read_text()
+    assert "combination/ggca/seed1" in warm  # each seed starts from the same seed's single-module run
+    cost = t["combination_cost_64"].set_index("part")
+    assert {"backbone", "GGCA", "SFF", "ASPP", "decoder", "total"} <= set(cost.index)
+    _figures(workdir, "combination_miou_vs_fps", "combination_cost")
 
 
 CHECKS = {n: globals()[f"_check_{n}"] for n in TINY}
