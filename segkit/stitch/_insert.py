@@ -151,6 +151,9 @@ def insert(
     if where not in ("after", "before", "replace"):
         options = ["after", "before", "replace"]
         raise ValueError(f"where={where!r}: use 'after', 'before' or 'replace'.{did_you_mean(str(where), options)}")
+    if gated and (where == "replace" or not keep_shape):
+        raise ValueError(f"{_spec_name(module)} at '{at}' ({where}): gated=True blends the module with its input, so "
+                         "it needs where='after' or 'before' and keep_shape=True (at gate 0 the host model is unchanged)")
     parent, child, host = _split_path(model, at)
     x = _make_input(model, input)
     probes, ref_out = _probe(model, x)
@@ -163,9 +166,6 @@ def insert(
             stacklevel=2,
         )
     label = f"{_spec_name(module)} at '{at}' ({where}, C={c}, {h}x{w})"
-    if gated and (where == "replace" or not keep_shape):
-        raise ValueError(f"{label}: gated=True blends the module with its input, so it needs where='after' or "
-                         "'before' and keep_shape=True (at gate 0 the host model is unchanged)")
     new = _build_checked(model, module, shape, at, label, keep_shape, kwargs)
     if gated:
         add_zero_gate(new)
