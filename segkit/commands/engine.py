@@ -248,9 +248,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "--set Unfreeze_batch_size=8 --set optimizer_type=sgd")
     p.add_argument("--pretrained", metavar="SOURCE",
                    help="backbone weights: imagenet (downloaded into the torch/timm cache when online), a URL or a file")
-    p.add_argument("--insert", action="append", metavar="PATH=MODULE[:WHERE]",
+    p.add_argument("--insert", action="append", metavar="PATH=MODULE[:WHERE][:gated]",
                    help="stitch a registered module into the model, e.g. backbone.features.7=cbam "
-                        "(after; or :before, :replace); repeatable, recorded in config.yaml")
+                        "(after; or :before, :replace; :gated blends it in through a zero-initialised gate, "
+                        "e.g. backbone.features.7=cbam:gated); repeatable, recorded in config.yaml")
     p.add_argument("--device", default=None, help="auto (default: a GPU when there is one), cpu, cuda, cuda:1, mps")
     p.add_argument("--resume", action="store_true",
                    help="continue from run-dir/checkpoints/last.pt (an unreadable last.pt falls back to the newest "

@@ -17,7 +17,7 @@ from segkit.engine.fingerprint import data_fingerprint, run_fingerprint
 from segkit.engine.precision import Precision, resolve_precision
 
 __all__ = ["run_datasets", "auto_class_weights", "resolve_class_weights", "build_run_model", "init_weights",
-           "place_model", "fingerprint_of", "set_backbone_trainable"]
+           "place_model", "fingerprint_of", "set_backbone_trainable", "set_parts_trainable"]
 
 
 def run_datasets(cfg: TrainConfig, data_root: Any, given: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
@@ -109,6 +109,11 @@ def build_run_model(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.
             kwargs.setdefault("downsample_factor", cfg.downsample_factor)
         if cfg.pretrained:
             kwargs.setdefault("pretrained", cfg.pretrained)
+        if cfg.zero_gate:
+            if "zero_gate" not in params:
+                raise ValueError(f"TrainConfig.zero_gate=True: model {name!r} has no zero_gate argument (the DeepLab "
+                                 "family has); set zero_gate=False or gate stitched modules with --insert PATH=NAME:gated")
+            kwargs.setdefault("zero_gate", True)
         net = build_model(name, **kwargs)
         return net, {**spec_as_data(net.segkit_spec), "built_by": "segkit.train"}
     if not isinstance(model, nn.Module):
@@ -116,6 +121,9 @@ def build_run_model(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.
     if cfg.pretrained:
         raise ValueError(f"TrainConfig.pretrained={cfg.pretrained!r} applies when train() builds the model by name; "
                          "for a model you pass, build it with segkit.build_model(..., pretrained=...) instead")
+    if cfg.zero_gate:
+        raise ValueError("TrainConfig.zero_gate=True applies when train() builds the model by name; for a model you "
+                         "pass, build it with segkit.build_model(..., zero_gate=True) instead")
     spec = getattr(model, "segkit_spec", None)  # set by build_model, extended by stitch.insert
     cls = type(model)
     out: dict[str, Any] = {"name": None, "kwargs": {}, "class": f"{cls.__module__}.{cls.__qualname__}"}
@@ -164,7 +172,7 @@ def place_model(net: nn.Module, cfg: TrainConfig, info: DistInfo,
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [dev.index] if dev.type == "cuda" else None
-        model_train = DDP(net, device_ids=ids, find_unused_parameters=cfg.Freeze_Train)
+        model_train = DDP(net, device_ids=ids, find_unused_parameters=cfg.Freeze_Train or bool(cfg.part_unfreeze_epoch))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     return net, model_train, prec
@@ -187,3 +195,26 @@ def set_backbone_trainable(model: nn.Module, trainable: bool) -> None:
         )
     for p in backbone.parameters():
         p.requires_grad = trainable
+
+
+def set_parts_trainable(model: nn.Module, unfreeze_epoch: dict[str, int], epoch: int, backbone_frozen: bool) -> list[str]:
+    """Staged training (``part_unfreeze_epoch``): each named part trains from its epoch on and is frozen
+    before it; a backbone part stays frozen while the reference's backbone freeze holds it.
+
+    Returns:
+        The parts frozen in `epoch`.
+
+    Raises:
+        ValueError: the model has no parameters in a named part.
+    """
+    from segkit.models.parts import part_parameters
+
+    frozen = [part for part, start in unfreeze_epoch.items() if epoch < start]
+    for part in unfreeze_epoch:
+        params = part_parameters(model, part)
+        if not params:
+            raise ValueError(f"TrainConfig.part_unfreeze_epoch[{part!r}]: {type(model).__name__} has no parameters "
+                             "in that part; remove the entry")
+        for name, p in params:
+            p.requires_grad = part not in frozen and not (backbone_frozen and name.startswith("backbone."))
+    return frozen

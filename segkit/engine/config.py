@@ -86,6 +86,15 @@ class TrainConfig:
     resolution times ``crop_scale``, or ``"auto"``: the scale at which a crop covers half the image,
     at most 1; a crop holds a rare class with probability ``crop_rare_prob``; evaluation then runs
     on whole images at that scale instead of the letterbox).
+
+    Remedies for combined modules (docs/training.md; parts as in :mod:`segkit.models.parts`):
+    ``zero_gate`` (the model's added modules enter through zero-initialised residual gates: passed
+    to the model as ``zero_gate=True`` and recorded in its spec), ``warm_start`` (part name -> a run
+    directory or checkpoint file whose weights that part starts from; not re-applied on resume),
+    ``part_unfreeze_epoch`` (part name -> the 0-based epoch from which it trains; frozen before),
+    ``distill_from`` (a teacher run directory or checkpoint), ``distill_weight`` and
+    ``distill_temperature`` (the loss adds ``distill_weight * T^2 * KL(teacher || student)`` at
+    temperature T over the labelled pixels: :mod:`segkit.losses_distill`).
     """
 
     # model
@@ -139,6 +148,13 @@ class TrainConfig:
     train_crop: bool = False
     crop_rare_prob: float = 0.5
     crop_scale: float | Literal["auto"] = 1.0
+    # remedies for combined modules
+    zero_gate: bool = False
+    warm_start: dict[str, str] | None = None
+    part_unfreeze_epoch: dict[str, int] | None = None
+    distill_from: str | None = None
+    distill_weight: float = 0.0
+    distill_temperature: float = 1.0
     # checkpoints and evaluation
     save_period: int = 5
     eval_flag: bool = True
@@ -202,6 +218,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.time_limit={self.time_limit} must be a positive number of seconds "
                              "or None (train for UnFreeze_Epoch epochs)")
         self._validate_training_options()
+        self._validate_remedies()
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"TrainConfig.grad_clip={self.grad_clip} must be a positive max-norm or None (off)")
         if isinstance(self.cls_weights, str) and self.cls_weights != "auto":
@@ -253,6 +270,40 @@ class TrainConfig:
         if self.early_stop_min_delta < 0:
             raise ValueError(f"TrainConfig.early_stop_min_delta={self.early_stop_min_delta} must be >= 0 "
                              "(the mIoU gain that counts as an improvement)")
+
+    def _validate_remedies(self) -> None:
+        """Part names, unfreeze epochs and the distillation settings."""
+        self._check_parts("warm_start", str, "a run directory or checkpoint file, e.g. {backbone: runs/x/seed0}")
+        self._check_parts("part_unfreeze_epoch", int, "an epoch, e.g. {ggca: 4, sff: 4, aspp: 4}")
+        for part, epoch in (self.part_unfreeze_epoch or {}).items():
+            if not 0 < epoch < self.UnFreeze_Epoch:
+                raise ValueError(f"TrainConfig.part_unfreeze_epoch[{part!r}]={epoch} must lie in [1, UnFreeze_Epoch-1"
+                                 f"={self.UnFreeze_Epoch - 1}]: the 0-based epoch from which the part trains")
+        if self.distill_weight < 0 or not self.distill_temperature > 0:
+            raise ValueError(f"TrainConfig.distill_weight={self.distill_weight} / distill_temperature="
+                             f"{self.distill_temperature}: need distill_weight >= 0 and distill_temperature > 0")
+        if bool(self.distill_from) != (self.distill_weight > 0):
+            raise ValueError(f"TrainConfig.distill_from={self.distill_from!r} with distill_weight={self.distill_weight}: "
+                             "distillation needs both a teacher run and a weight > 0; set both (e.g. "
+                             "distill_weight=0.5) or neither")
+
+    def _check_parts(self, name: str, kind: type, example: str) -> None:
+        """A mapping of known part names (each named once) to values of `kind`."""
+        from segkit.models.parts import part_name
+
+        mapping = getattr(self, name) or {}
+        seen: dict[str, str] = {}
+        for key, value in mapping.items():
+            try:
+                part = part_name(str(key))
+            except ValueError as exc:
+                raise ValueError(f"TrainConfig.{name}: {exc}") from None
+            if part in seen:
+                raise ValueError(f"TrainConfig.{name} names the part {part!r} twice ({seen[part]!r} and {key!r}); "
+                                 "keep one")
+            seen[part] = str(key)
+            if not isinstance(value, kind) or isinstance(value, bool) or value == "":
+                raise ValueError(f"TrainConfig.{name}[{key!r}]={value!r}: give {example}")
 
     def _validate_rare(self) -> None:
         if self.ohem_thresh is not None and not 0 < self.ohem_thresh <= 1:

@@ -5,7 +5,8 @@ A fingerprint has four parts:
 - ``train``: the training config, less the fields that only change speed or bookkeeping
   (``IGNORED_TRAIN_FIELDS``);
 - ``model``: the model spec (registry name, arguments, stitched modules, pretrained source),
-  and ``weights``: a hash of any local weight file it starts from (``pretrained``, ``model_path``);
+  and ``weights``: a hash of any local weight file it starts from or learns from (``pretrained``,
+  ``model_path``, each ``warm_start`` part's and the ``distill_from`` teacher's checkpoint);
 - ``data``: per split, the image ids and a cheap fingerprint of the files they name (size
   plus a hash of the first and last 64 KiB of each image and mask), and the class names;
 - ``code``: the segkit version and a hash of the source that decides results (data,
@@ -33,16 +34,19 @@ IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_
                                   "tensorboard"})
 
 _SEGKIT = Path(__file__).resolve().parents[1]
-_CODE_PARTS = ("data", "models", "modules", "engine", "losses.py", "losses_mpa.py", "metrics", "stitch.py",
+_CODE_PARTS = ("data", "models", "modules", "engine", "losses.py", "losses_mpa.py", "losses_distill.py", "metrics",
+               "stitch.py",
                "_utils.py")
 _CHUNK = 64 * 1024
 
 
 def run_fingerprint(train: Mapping[str, Any], model: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     """The fingerprint of a run from its config dict, model spec and :func:`data_fingerprint`."""
-    weights = {key: _files_hash([path]) for key, path in (("pretrained", model.get("pretrained")),
-                                                          ("model_path", train.get("model_path")))
-               if isinstance(path, str) and path and Path(path).is_file()}
+    sources = {"pretrained": model.get("pretrained"), "model_path": train.get("model_path"),
+               "distill_from": train.get("distill_from"),
+               **{f"warm_start.{part}": src for part, src in (train.get("warm_start") or {}).items()}}
+    weights = {key: _files_hash([path]) for key, path in
+               ((key, _weight_file(src)) for key, src in sources.items()) if path is not None}
     return {
         "train": {k: v for k, v in train.items() if k not in IGNORED_TRAIN_FIELDS},
         "model": {k: v for k, v in model.items() if k not in ("built_by", "num_params", "class")},
@@ -132,6 +136,15 @@ def fingerprint_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -
 
 
 # ----------------------------------------------------------------------------- helpers
+def _weight_file(source: Any) -> Path | None:
+    """The local file a weight source names (a run directory: its best.pt), or None."""
+    if not isinstance(source, str) or not source:
+        return None
+    path = Path(source)
+    path = RunDir(path).checkpoint("best") if path.is_dir() else path
+    return path if path.is_file() else None
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 

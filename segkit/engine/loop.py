@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from segkit._utils import main_logits
 from segkit.engine.budget import TimeBudget
-from segkit.engine.build import set_backbone_trainable
+from segkit.engine.build import set_backbone_trainable, set_parts_trainable
 from segkit.engine.checkpoint import checkpoint_payload, get_rng_state, load_checkpoint, set_rng_state
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo, all_reduce_sum, broadcast_buffers, gather_by_rank
@@ -41,6 +41,7 @@ from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed
 from segkit.engine.precision import Precision
 from segkit.engine.schedule import EpochLR, config_lr, set_optimizer_lr
 from segkit.engine.threads import loader_workers
+from segkit.losses_distill import distill_loss
 from segkit.rundir import RunDir
 
 __all__ = ["TrainParts", "LoopState", "EpochPlan", "Trainer"]
@@ -63,6 +64,7 @@ class TrainParts:
     val_ds: Any
     eval_kw: dict[str, Any]  # keyword arguments of evaluate_confusion
     rare: Any = None  # a segkit.engine.rare_setup.RareSetup: rare-class sampling draws the image order
+    teacher: nn.Module | None = None  # the distillation teacher (frozen, eval mode)
 
 
 def _new_best() -> dict[str, Any]:
@@ -351,6 +353,8 @@ class Trainer:
         if cfg.Freeze_Train and self._frozen != (stage == "freeze"):
             set_backbone_trainable(p.net, stage != "freeze")
             self._frozen = stage == "freeze"
+        if cfg.part_unfreeze_epoch:  # set every epoch, so a resumed run is staged as an uninterrupted one
+            set_parts_trainable(p.net, cfg.part_unfreeze_epoch, epoch, backbone_frozen=stage == "freeze")
         local = bs // p.info.world_size
         if local < 1:
             raise ValueError(f"batch size {bs} is smaller than the number of processes {p.info.world_size}; "
@@ -424,7 +428,16 @@ class Trainer:
         loss = p.loss_fn(outs[0], y)
         for aux in outs[1:]:
             loss = loss + self.cfg.aux_weight * p.loss_fn(aux, y)
+        if p.teacher is not None:
+            loss = loss + self.cfg.distill_weight * self._distill(x, y, outs[0])
         return loss, outs[0]
+
+    def _distill(self, x: torch.Tensor, y: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+        """The distillation term against the teacher's logits on the same batch."""
+        p = self.parts
+        with torch.no_grad(), p.prec.autocast():
+            teacher = main_logits(p.teacher(x)).float()
+        return distill_loss(student, teacher, y, self.cfg.distill_temperature, self.cfg.ignore_index)
 
     def _check_finite(self, loss: torch.Tensor, plan: EpochPlan) -> None:
         info = self.parts.info

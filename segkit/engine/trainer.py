@@ -35,6 +35,7 @@ from segkit.engine.checkpoint import load_checkpoint
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo, barrier, setup_distributed
 from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion, extra_metrics_for
+from segkit.engine.from_runs import load_teacher, warm_start
 from segkit.engine.hooks import Callback, TrainState, call_hooks
 from segkit.engine.loop import Trainer, TrainParts
 from segkit.engine.optim import NonFiniteLossError, seed_all
@@ -266,9 +267,12 @@ def _prepare(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: Dis
         raise ValueError(f"the model predicts {net.num_classes} classes but the data has {num_classes}; "
                          f"build it with num_classes={num_classes}")
     fingerprint = fingerprint_of(given, spec, num_classes, train_ds, val_ds, test_ds)
-    if not resuming:
+    if not resuming:  # a resumed run's checkpoint already holds the (warm-started) weights
         init_weights(net, cfg, spec, verbose=loud)
+        if cfg.warm_start:
+            warm_start(net, cfg.warm_start, rd.path if info.is_main else None, say)
     net, model_train, prec = place_model(net, cfg, info, say)
+    teacher = load_teacher(cfg.distill_from, num_classes, info.device) if cfg.distill_from else None
     loss_fn = SegLoss(num_classes, focal_loss=cfg.focal_loss, dice_loss=cfg.dice_loss,
                       cls_weights=cfg.cls_weights, ignore_index=cfg.ignore_index, ohem=cfg.ohem_thresh,
                       lovasz_loss=cfg.lovasz_loss).to(info.device)
@@ -277,7 +281,7 @@ def _prepare(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: Dis
                    absent=cfg.absent, progress=progress, precision=prec,
                    native=crop_eval_scale(cfg.to_dict()))  # crop-trained: whole images at crop_scale
     parts = TrainParts(cfg, rd, info, net, model_train, prec, loss_fn, spec, class_names, train_ds, val_ds, eval_kw,
-                       rare)
+                       rare, teacher)
     return parts, fingerprint, (train_ds, val_ds, test_ds)
 
 

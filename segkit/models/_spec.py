@@ -56,7 +56,7 @@ def _module_ref(module: Any) -> str | None:
 
 
 def stitch_entry(at: str, where: str, module: Any, kwargs: Mapping[str, Any], name: str | None = None,
-                 input: Any = None, keep_shape: bool = True) -> dict[str, Any]:
+                 input: Any = None, keep_shape: bool = True, gated: bool = False) -> dict[str, Any]:
     """The spec record of one ``stitch.insert`` call (``module: None`` when it cannot be recorded)."""
     entry: dict[str, Any] = {"at": at, "where": where, "module": _module_ref(module), "kwargs": dict(kwargs)}
     if entry["module"] is None:
@@ -68,6 +68,8 @@ def stitch_entry(at: str, where: str, module: Any, kwargs: Mapping[str, Any], na
         entry["input"] = list(input.shape) if hasattr(input, "shape") else [int(s) for s in input]
     if not keep_shape:
         entry["keep_shape"] = False
+    if gated:
+        entry["gated"] = True
     return entry
 
 
@@ -129,13 +131,13 @@ def apply_stitches(model: nn.Module, stitches: Sequence[Mapping[str, Any]]) -> n
         if not isinstance(st, Mapping) or "at" not in st or not st.get("module"):
             raise ValueError(f"stitches[{i}]={st!r}: give at least {{at: PATH, module: NAME}} "
                              "(where: after|before|replace, kwargs: {...})")
-        unknown = set(st) - {"at", "where", "module", "kwargs", "name", "input", "keep_shape"}
+        unknown = set(st) - {"at", "where", "module", "kwargs", "name", "input", "keep_shape", "gated"}
         if unknown:
             raise ValueError(f"stitches[{i}] has unknown key(s) {sorted(unknown)}; use at, where, module, kwargs, "
-                             "name, input, keep_shape")
+                             "name, input, keep_shape, gated")
         stitch.insert(model, st["at"], _resolve_module(st["module"]), st.get("where", "after"),
                       input=st.get("input"), name=st.get("name"), keep_shape=st.get("keep_shape", True),
-                      **dict(st.get("kwargs") or {}))
+                      gated=bool(st.get("gated", False)), **dict(st.get("kwargs") or {}))
     return model
 
 
@@ -165,11 +167,14 @@ def build_from_spec(spec: Mapping[str, Any], load_pretrained: bool = True) -> nn
 
 
 def parse_insert(text: str) -> dict[str, Any]:
-    """``"backbone.features.7=cbam"`` (after), ``"...=cbam:before"``, ``"...=se:replace"`` -> a stitch entry."""
+    """``"backbone.features.7=cbam"`` (after), ``"...=cbam:before"``, ``"...=se:replace"``, with an optional
+    ``:gated`` suffix (``"...=cbam:gated"``, ``"...=cbam:before:gated"``) -> a stitch entry."""
     at, sep, rhs = text.partition("=")
-    module, _, where = rhs.partition(":")
-    where = where or "after"
-    if not sep or not at or not module or where not in _WHERE:
-        raise ValueError(f"--insert {text!r}: expected PATH=MODULE[:before|:replace], e.g. "
-                         "backbone.features.7=cbam or backbone.features.7=se:before")
-    return {"at": at.strip(), "where": where, "module": module.strip()}
+    module, *options = rhs.split(":")
+    gated = options[-1:] == ["gated"]
+    where = (options[:-1] if gated else options) or ["after"]
+    if not sep or not at or not module or len(where) != 1 or where[0] not in _WHERE:
+        raise ValueError(f"--insert {text!r}: expected PATH=MODULE[:before|:replace][:gated], e.g. "
+                         "backbone.features.7=cbam, backbone.features.7=se:before or backbone.features.7=cbam:gated")
+    entry = {"at": at.strip(), "where": where[0], "module": module.strip()}
+    return {**entry, "gated": True} if gated else entry

@@ -30,6 +30,7 @@ from segkit.models.backbones import AttnPolicy, build_backbone
 from segkit.models.heads import ASPP_HEADS, build_aspp, head_align_corners
 from segkit.modules.attn_gate import rename_legacy_keys
 from segkit.modules.shallow_fusion import SFF_GROUPS, SFFGroup, ShallowFusionLite
+from segkit.modules.zero_gate import add_zero_gate, blend
 
 __all__ = ["DeepLabV3Plus", "DeepLabV3", "create_deeplabv3plus", "create_deeplabv3"]
 
@@ -54,6 +55,12 @@ class DeepLabV3Plus(SegmentationModel):
         head_channels: W, width of ``cat_conv``.
         align_corners: of the decoder's bilinear upsamplings.
         dropout: (p1, p2) of ``cat_conv``.
+        gate_fusion: blend the fusion in through a zero-initialised gate (``zero_gate``): the
+            plain low-level feature (the backbone tap ``low_tap``, one of the fusion's two taps)
+            keeps ``shortcut_conv`` (low_channels -> S, as without fusion), the fusion output gets
+            its own ``fusion_shortcut`` (out -> S), and the decoder sees
+            ``shortcut_conv(low) + fusion_gate * (fusion_shortcut(fusion(f1, f2)) - shortcut_conv(low))``:
+            at gate 0 exactly what the model without fusion sees.
 
     Shape:
         (B, 3, H, W) -> (B, num_classes, H, W)
@@ -61,7 +68,8 @@ class DeepLabV3Plus(SegmentationModel):
 
     def __init__(self, backbone: nn.Module, aspp: nn.Module, num_classes: int, fusion: nn.Module | None = None,
                  fusion_taps: tuple[int, int] | None = None, shortcut_channels: int = 48, head_channels: int = 256,
-                 align_corners: bool = True, dropout: tuple[float, float] = (0.5, 0.1)) -> None:
+                 align_corners: bool = True, dropout: tuple[float, float] = (0.5, 0.1),
+                 gate_fusion: bool = False) -> None:
         super().__init__(num_classes, _input_multiple(backbone, aspp))
         if (fusion is None) != (fusion_taps is None):
             raise ValueError("fusion and fusion_taps go together: pass both or neither")
@@ -69,11 +77,19 @@ class DeepLabV3Plus(SegmentationModel):
         self.fusion = fusion
         self.fusion_taps = tuple(fusion_taps) if fusion_taps is not None else None
         self.aspp = aspp
-        low_c = fusion.out_channels if fusion is not None else backbone.low_channels
+        gate_fusion = gate_fusion and fusion is not None
+        low_c = fusion.out_channels if fusion is not None and not gate_fusion else backbone.low_channels
         aspp_c = aspp.out_channels
         self.low_level_channels = low_c
-        self.shortcut_conv = nn.Sequential(nn.Conv2d(low_c, shortcut_channels, 1), nn.BatchNorm2d(shortcut_channels),
-                                           nn.ReLU(inplace=False))
+        self.shortcut_conv = _shortcut(low_c, shortcut_channels)
+        self.fusion_gate = None
+        if gate_fusion:
+            if backbone.low_tap not in self.fusion_taps:
+                raise ValueError(f"zero_gate with fusion taps {self.fusion_taps}: the plain low-level feature (tap "
+                                 f"{backbone.low_tap}) is not one of them, so gate 0 has no plain shortcut to give; "
+                                 "use sff1, sff2 or sff4, or zero_gate=False")
+            self.fusion_shortcut = _shortcut(fusion.out_channels, shortcut_channels)
+            self.fusion_gate = nn.Parameter(torch.zeros(()))
         self.cat_conv = nn.Sequential(
             nn.Conv2d(shortcut_channels + aspp_c, head_channels, 3, stride=1, padding=1),
             nn.BatchNorm2d(head_channels), nn.ReLU(inplace=False), nn.Dropout(dropout[0]),
@@ -94,16 +110,44 @@ class DeepLabV3Plus(SegmentationModel):
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        if self.fusion is not None:
-            f1, f2, deep = self.backbone.forward_taps(x, *self.fusion_taps)
-            low = self.fusion(f1, f2)
-        else:
+        if self.fusion is None:
             low, deep = self.backbone(x)
+            low = self.shortcut_conv(low)
+        else:
+            f1, f2, deep = self.backbone.forward_taps(x, *self.fusion_taps)
+            low = self._fused_shortcut(f1, f2)
         deep = self.aspp(deep)
-        low = self.shortcut_conv(low)
         deep = F.interpolate(deep, size=low.shape[-2:], mode="bilinear", align_corners=self.align_corners)
         y = self.cls_conv(self.cat_conv(torch.cat((deep, low), dim=1)))
         return F.interpolate(y, size=size, mode="bilinear", align_corners=self.align_corners)
+
+    def _fused_shortcut(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+        fused = self.fusion(f1, f2)
+        if self.fusion_gate is None:
+            return self.shortcut_conv(fused)
+        plain = (f1, f2)[self.fusion_taps.index(self.backbone.low_tap)]
+        return blend(self.shortcut_conv(plain), self.fusion_shortcut(fused), self.fusion_gate)
+
+
+def _shortcut(channels: int, width: int) -> nn.Sequential:
+    """``shortcut_conv``: 1x1 conv + BN + ReLU from the low-level feature to width S."""
+    return nn.Sequential(nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=False))
+
+
+def gate_added_modules(model: nn.Module) -> nn.Module:
+    """``zero_gate``: put each attention module of the backbone and of the ASPP head behind a
+    zero-initialised residual gate (:func:`segkit.modules.zero_gate.add_zero_gate`), so at gate 0
+    the backbone is the plain MobileNetV2 and the head its plain branches (docs/training.md)."""
+    from segkit.models.parts import attention_paths
+
+    attention = getattr(model.aspp, "attention_modules", None)
+    if attention is None:
+        raise ValueError(f"zero_gate: the head {type(model.aspp).__name__} does not name its attention modules; "
+                         "use aspp='aspp', an MViT head (wa_aspp_mvit, lite_mvit_aspp, wa_aspp_v2) or msa_aspp, "
+                         "or zero_gate=False")
+    for module in [model.get_submodule(p) for p in attention_paths(model)] + attention():
+        add_zero_gate(module)
+    return model
 
 
 class DeepLabV3(SegmentationModel):
@@ -198,6 +242,7 @@ def create_deeplabv3plus(
     pretrained: str | bool | None = None,
     pretrained_partial: bool = False,
     init: str | None = None,
+    zero_gate: bool = False,
 ) -> DeepLabV3Plus:
     """Generic DeepLabV3+ builder (registered as ``"deeplabv3plus"``).
 
@@ -227,6 +272,9 @@ def create_deeplabv3plus(
         pretrained_partial: accept weights that fill fewer than 95 % of the backbone's
             tensors (a warning gives the counts) instead of raising.
         init: optional ``weights_init`` type ("normal", ...) applied before loading.
+        zero_gate: put every added module (backbone attention, the fusion, the head's attention)
+            behind a zero-initialised residual gate, so the untrained model computes the plain
+            DeepLabV3+ (see :func:`gate_added_modules`, ``gate_fusion`` of :class:`DeepLabV3Plus`).
     """
     if downsample_factor not in (8, 16):
         raise ValueError(f"downsample_factor must be 8 or 16, got {downsample_factor!r}")
@@ -245,7 +293,10 @@ def create_deeplabv3plus(
                                  group.dropout)
     if align_corners is None:
         align_corners = head_align_corners(aspp)
-    model = DeepLabV3Plus(bb, head, num_classes, fuse, taps, shortcut_channels, head_channels, align_corners)
+    model = DeepLabV3Plus(bb, head, num_classes, fuse, taps, shortcut_channels, head_channels, align_corners,
+                          gate_fusion=zero_gate)
+    if zero_gate:
+        gate_added_modules(model)
     return _finish(model, weights, init, pretrained_partial)
 
 
@@ -264,9 +315,10 @@ def create_deeplabv3(
     pretrained: str | bool | None = None,
     pretrained_partial: bool = False,
     init: str | None = None,
+    zero_gate: bool = False,
 ) -> DeepLabV3:
-    """Generic DeepLabV3 builder (registered as ``"deeplabv3"``): no decoder, same backbones, heads and
-    ``pretrained`` sources as :func:`create_deeplabv3plus`."""
+    """Generic DeepLabV3 builder (registered as ``"deeplabv3"``): no decoder, same backbones, heads,
+    ``pretrained`` sources and ``zero_gate`` as :func:`create_deeplabv3plus`."""
     if downsample_factor not in (8, 16):
         raise ValueError(f"downsample_factor must be 8 or 16, got {downsample_factor!r}")
     bkw, weights = _backbone_and_kwargs(backbone, backbone_kwargs, pretrained, pretrained_partial)
@@ -274,8 +326,10 @@ def create_deeplabv3(
     head = build_aspp(aspp, bb.out_channels, aspp_dim, downsample_factor, **(aspp_kwargs or {}))
     if align_corners is None:
         align_corners = head_align_corners(aspp)
-    return _finish(DeepLabV3(bb, head, num_classes, head_channels, align_corners), weights, init,
-                   pretrained_partial)
+    model = DeepLabV3(bb, head, num_classes, head_channels, align_corners)
+    if zero_gate:
+        gate_added_modules(model)
+    return _finish(model, weights, init, pretrained_partial)
 
 
 # ----------------------------------------------------------------------------- registry

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from segkit._utils import count_params, did_you_mean
+from segkit.modules.zero_gate import add_zero_gate
 from segkit.stitch._compose import ModuleSpec, Stitched, resolve_module, _spec_name
 from segkit.stitch._probe import _eval_mode, _make_input, _model_device_dtype, _probe, _shape_of
 
@@ -111,6 +112,7 @@ def insert(
     input: torch.Tensor | Sequence[int] | None = None,
     name: str | None = None,
     keep_shape: bool = True,
+    gated: bool = False,
     **kwargs: Any,
 ) -> tuple[nn.Module, InsertRecord]:
     """Insert (or substitute) a module at a path, in place, with the channels probed.
@@ -133,6 +135,9 @@ def insert(
             next layer expects it). With False only the whole-model dry forward decides.
         name: child name of the inserted module inside :class:`Stitched` (default: the
             registered name or the lower-cased class name).
+        gated: blend the module in through a zero-initialised gate, ``x + g * (module(x) - x)``
+            with ``g`` (``<new_path>.zero_gate``) starting at 0, so the edited model first computes
+            what the host model did (:mod:`segkit.modules.zero_gate`); "after"/"before" only.
         **kwargs: constructor keyword arguments for the module.
 
     Returns:
@@ -146,6 +151,9 @@ def insert(
     if where not in ("after", "before", "replace"):
         options = ["after", "before", "replace"]
         raise ValueError(f"where={where!r}: use 'after', 'before' or 'replace'.{did_you_mean(str(where), options)}")
+    if gated and (where == "replace" or not keep_shape):
+        raise ValueError(f"{_spec_name(module)} at '{at}' ({where}): gated=True blends the module with its input, so "
+                         "it needs where='after' or 'before' and keep_shape=True (at gate 0 the host model is unchanged)")
     parent, child, host = _split_path(model, at)
     x = _make_input(model, input)
     probes, ref_out = _probe(model, x)
@@ -159,6 +167,8 @@ def insert(
         )
     label = f"{_spec_name(module)} at '{at}' ({where}, C={c}, {h}x{w})"
     new = _build_checked(model, module, shape, at, label, keep_shape, kwargs)
+    if gated:
+        add_zero_gate(new)
     before = _all_params(model)
     child_name = _child_name(module, name) if where != "replace" else ""
     new_path = _edit_and_verify(model, parent, child, host, new, at, where, child_name, x, ref_out, label)
@@ -171,7 +181,8 @@ def insert(
     if isinstance(spec, dict):  # the model as data: this insertion is part of it now
         from segkit.models._spec import stitch_entry
 
-        spec.setdefault("stitches", []).append(stitch_entry(at, where, module, kwargs, name, input, keep_shape))
+        spec.setdefault("stitches", []).append(stitch_entry(at, where, module, kwargs, name, input, keep_shape,
+                                                            gated))
     return model, record
 
 

@@ -80,6 +80,10 @@ class ASPP(nn.Module):
         self.align_corners = align_corners
         self.out_channels = dim_out
 
+    def attention_modules(self) -> list[nn.Module]:
+        """None: the classic ASPP is the plain head that ``zero_gate`` reduces the attention heads to."""
+        return []
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         g = torch.mean(torch.mean(x, 2, True), 3, True)  # (B,C,1,1): mean over H, then W

@@ -57,6 +57,11 @@ class _MViTASPPBase(nn.Module):
         self.out_channels = dim_out
         self.feature_multiple = self.mvit[0].patch_multiple  # the map must tile into patches
 
+    def attention_modules(self) -> list[nn.Module]:
+        """The attention this head adds to a plain ASPP (``zero_gate`` gates each): the MobileViT
+        blocks of branches 2-4 (a gated branch at gate 0 is its 1x1 projection of the input)."""
+        return list(self.mvit)
+
     def branches(self, x: torch.Tensor) -> list[torch.Tensor]:
         h, w = x.shape[-2:]
         out = [self.b1(x)] + [proj(m(x)) for m, proj in zip(self.mvit, self.proj)]
@@ -143,6 +148,10 @@ class AG_ASPP_MViT(_MViTASPPBase):
         self.gates = nn.ModuleList(AttnGate(dim_out, gate_reduction) for _ in range(n))
         self.fuse = nn.Sequential(nn.Conv2d(5 * dim_out, dim_out, 1, bias=True), nn.BatchNorm2d(dim_out),
                                   nn.ReLU(inplace=False))
+
+    def attention_modules(self) -> list[nn.Module]:
+        """The MobileViT blocks and the AttnGates (a gated AttnGate at gate 0 passes its branch on)."""
+        return super().attention_modules() + list(self.gates)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = self.branches(x)
