@@ -35,7 +35,7 @@ IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_
 
 _SEGKIT = Path(__file__).resolve().parents[1]
 _CODE_PARTS = ("data", "models", "modules", "engine", "losses.py", "losses_mpa.py", "losses_distill.py", "metrics",
-               "stitch.py",
+               "losses_rare.py", "stitch",
                "_utils.py")
 _CHUNK = 64 * 1024
 
