@@ -3,12 +3,11 @@
     df = segkit.bench.module_cost(build_model("sff-wadeeplab", num_classes=3), (512, 512))
     plot_module_cost(df)   # latency share and FLOPs share per part, side by side
 
-The parts are the model's top-level children grouped by role: ``backbone`` (the plain
-MobileNetV2 layers), the attention modules inside the backbone (found by type: instances of
-the classes in ``segkit.modules``' registry, named after their registry entry, e.g.
-``GGCA``), ``SFF`` (``fusion``), ``ASPP`` (``aspp``) and ``decoder`` (``shortcut_conv``,
-``cat_conv``, ``cls_conv``; DeepLabV3's ``head`` and ``cls_conv``). A part the model lacks
-has no row; any other top-level child gets a row of its own name. ``(other)`` is the work
+The parts are those of ``segkit.models.parts`` (the same ones ``warm_start`` and
+``part_unfreeze_epoch`` name): ``backbone`` (the plain MobileNetV2 layers), the attention
+modules inside the backbone (named after their registry entry, e.g. ``GGCA``), ``SFF``,
+``ASPP`` and ``decoder`` (everything else: ``shortcut_conv``, ``cat_conv``, ``cls_conv``;
+DeepLabV3's ``head``). A part the model lacks has no row. ``(other)`` is the work
 outside every part: the functional code of ``forward`` (input padding, the decoder's
 resizes and concatenation) and the timing hooks themselves; it holds no parameters.
 
@@ -37,9 +36,7 @@ from segkit.bench.environment import _sync
 
 __all__ = ["module_cost", "model_parts", "plot_module_cost", "Part", "COLUMNS"]
 
-# top-level child name -> part name; children not listed here become parts of their own name
-ROLES = {"backbone": "backbone", "fusion": "SFF", "aspp": "ASPP", "shortcut_conv": "decoder",
-         "cat_conv": "decoder", "cls_conv": "decoder", "head": "decoder"}
+_LABELS = {"sff": "SFF", "aspp": "ASPP"}  # segkit.models.parts names -> the table's row names
 OTHER, TOTAL = "(other)", "total"
 COLUMNS = ["part", "modules", "params", "params(%)", "GFLOPs", "FLOPs(%)", "latency(ms)", "latency(%)"]
 
@@ -83,39 +80,27 @@ class _Clock:
             self.flops += self.flops_now() - self._f0
 
 
-def _registered_classes() -> dict[type, str]:
+def _attention_label(modules: Sequence[nn.Module]) -> str:
+    """"GGCA" (or "SE", "GGCA + SE"): the registry names of the attention modules' classes."""
     from segkit.modules._registry import MODULES
 
-    return {MODULES.get(name).cls: name for name in MODULES.names()}
-
-
-def _attention_part(backbone: nn.Module) -> Part | None:
-    """The registered attention modules inside `backbone` (outermost only), or None when it has none."""
-    classes = _registered_classes()
-    found: list[nn.Module] = []
-    names: list[str] = []
-    covered: set[int] = set()  # ids of modules already inside a found one
-    for module in backbone.modules():
-        if id(module) in covered or type(module) not in classes:
-            continue
-        found.append(module)
-        covered.update(id(m) for m in module.modules())
-        names.append(classes[type(module)])
-    if not found:
-        return None
-    label = " + ".join(dict.fromkeys(n.upper() for n in names))
-    return Part(label, found, inside="backbone")
+    classes = {MODULES.get(name).cls: name for name in MODULES.names()}
+    return " + ".join(dict.fromkeys(classes.get(type(m), type(m).__name__).upper() for m in modules))
 
 
 def model_parts(model: nn.Module) -> list[Part]:
-    """The parts of `model` in the order of its top-level children (backbone, its attention modules,
-    SFF, ASPP, decoder for a DeepLabV3+); parts the model lacks are left out."""
+    """The parts of `model` (``segkit.models.parts``: one definition for this profile and the training
+    options that act on parts) in the order of its top-level children; parts it lacks are left out."""
+    from segkit.models.parts import attention_paths, part_of
+
+    attention = [model.get_submodule(p) for p in attention_paths(model)]
     parts: dict[str, Part] = {}
     for child_name, child in model.named_children():
-        name = ROLES.get(child_name, child_name)
+        name = _LABELS.get(part_of(f"{child_name}.", []), part_of(f"{child_name}.", []))
         parts.setdefault(name, Part(name, [])).modules.append(child)
-        if child_name == "backbone" and (attn := _attention_part(child)) is not None:
-            parts[attn.name] = attn
+        if name == "backbone" and attention:
+            label = _attention_label(attention)
+            parts[label] = Part(label, attention, inside="backbone")
     return list(parts.values())
 
 
