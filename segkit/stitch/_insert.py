@@ -268,6 +268,6 @@ def apply_stitches(model: nn.Module, stitches: Sequence[Mapping[str, Any]]) -> n
             raise ValueError(f"stitches[{i}] has unknown key(s) {sorted(unknown)}; use at, where, module, kwargs, "
                              "name, input, keep_shape")
         insert(model, st["at"], _resolve_module(st["module"]), st.get("where", "after"),
-                      input=st.get("input"), name=st.get("name"), keep_shape=st.get("keep_shape", True),
-                      **dict(st.get("kwargs") or {}))
+               input=st.get("input"), name=st.get("name"), keep_shape=st.get("keep_shape", True),
+               **dict(st.get("kwargs") or {}))
     return model
