@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segkit.losses import Weights, _SegLossBase, _check_weights, _valid_mask, _weight_like
+from segkit.losses_base import Weights, _SegLossBase, _check_weights, _valid_mask, _weight_like
 
 __all__ = ["OhemCrossEntropyLoss", "LovaszSoftmaxLoss", "lovasz_softmax"]
 

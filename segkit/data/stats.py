@@ -17,8 +17,9 @@ from scipy import ndimage
 
 from segkit.metrics.learned import is_background
 
-from .palette import class_colors, mask_palette
+from .palette import class_colors, mask_palette, overlay_mask
 from .voc import VOID, VOCSegmentation
+from .voc import as_dataset as _as_dataset
 
 __all__ = [
     "DatasetStats", "dataset_stats", "mask_palette", "overlay", "sample_grid",
@@ -86,18 +87,6 @@ class DatasetStats:
 
     def __repr__(self) -> str:
         return f"DatasetStats(\n{self.summary()}\n)"
-
-
-def _as_dataset(data, split: str | None, num_classes: int | None) -> VOCSegmentation:
-    if isinstance(data, VOCSegmentation):
-        return data
-    root = Path(data)
-    if split is None:
-        from .voc import resolve_voc_root
-
-        seg = resolve_voc_root(root) / "ImageSets" / "Segmentation"
-        split = "trainval" if (seg / "trainval.txt").is_file() else "train"
-    return VOCSegmentation(root, split=split, num_classes=num_classes, check_binary=False)
 
 
 def dataset_stats(
@@ -175,13 +164,9 @@ def dataset_stats(
 # ----------------------------------------------------------------------------- colours and figures
 def overlay(rgb: np.ndarray, mask: np.ndarray, palette: np.ndarray, alpha: float = 0.5,
             skip: Sequence[int] = (0, VOID)) -> np.ndarray:
-    """Blend class colours over `rgb` (classes in `skip` stay uncoloured). Returns uint8."""
-    out = rgb.astype(np.float32).copy()
-    m = np.asarray(mask)
-    sel = ~np.isin(m, list(skip)) & (m >= 0) & (m < 256)
-    colours = np.asarray(palette, np.float32)[np.clip(m, 0, 255)]
-    out[sel] = (1 - alpha) * out[sel] + alpha * colours[sel]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    """Blend class colours over `rgb` (classes in `skip` stay uncoloured), rounded to the nearest
+    value (`segkit.data.palette.overlay_mask`). Returns uint8."""
+    return overlay_mask(rgb, mask, palette, alpha, skip=skip, rounding="nearest")
 
 
 def sample_grid(

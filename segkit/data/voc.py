@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from .colors import first_mask_palette
 from .transforms import LetterboxInfo, TrainAugment, letterbox, letterbox_mask, to_tensor_pair
 
 __all__ = [
@@ -516,9 +517,7 @@ class VOCSegmentation(Dataset):
     @property
     def palette(self) -> np.ndarray:
         """``(256, 3)`` uint8 class colours: the masks' own palette when they carry one, else VOC's."""
-        from segkit.data.palette import mask_palette
-
-        return mask_palette(self)
+        return first_mask_palette(self.mask_paths, self.num_classes)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -571,3 +570,15 @@ class VOCSegmentation(Dataset):
         return (f"VOCSegmentation(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
                 f"num_classes={self.num_classes}, input_shape={self.input_shape}, "
                 f"augment={self.augment is not None}, ignore_index={self.ignore_index}, pad_label={self.pad_label})")
+
+
+def as_dataset(data: str | Path | VOCSegmentation, split: str | None, num_classes: int | None) -> VOCSegmentation:
+    """`data` itself when it is a `VOCSegmentation`, else the dataset at that root (split default:
+    ``trainval`` when present, else ``train``; binary-mask check off, for statistics and figures)."""
+    if isinstance(data, VOCSegmentation):
+        return data
+    root = Path(data)
+    if split is None:
+        seg = resolve_voc_root(root) / "ImageSets" / "Segmentation"
+        split = "trainval" if (seg / "trainval.txt").is_file() else "train"
+    return VOCSegmentation(root, split=split, num_classes=num_classes, check_binary=False)

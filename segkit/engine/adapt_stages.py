@@ -315,7 +315,7 @@ def _changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
 
 def _load(run: RunDir, model: Any, device: torch.device) -> nn.Module:
     """The run's model with its ``best.pt`` weights (loaded into `model` when it is an ``nn.Module``)."""
-    from segkit.engine.trainer import load_run
+    from segkit.engine.from_runs import load_run
 
     return load_run(run.path, model=model if isinstance(model, nn.Module) else None, checkpoint="best",
                     device=str(device)).model

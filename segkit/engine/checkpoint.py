@@ -25,7 +25,6 @@ __all__ = [
     "set_rng_state",
     "load_matching_weights",
     "checkpoint_payload",
-    "run_checkpoint",
     "CHECKPOINT_FORMAT",
 ]
 
@@ -79,24 +78,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
     if obj.get("format") != CHECKPOINT_FORMAT:
         obj = {"format": None, "model": obj}  # a bare state_dict (e.g. a reference .pth)
     return obj
-
-
-def run_checkpoint(source: str | Path, field: str) -> Path:
-    """The checkpoint a training option names: a file as given, or a run directory's ``checkpoints/best.pt``.
-
-    Raises:
-        FileNotFoundError: neither exists; one line naming `field`, the path and the fix.
-    """
-    from segkit.rundir import RunDir
-
-    path = Path(source)
-    if path.is_dir():
-        path = RunDir(path).checkpoint("best")
-    if not path.is_file():
-        raise FileNotFoundError(f"TrainConfig.{field}: {str(source)!r} is neither a checkpoint file nor a run directory "
-                                f"with checkpoints/best.pt ({path} is missing); train that run first or give the path "
-                                "of one that finished")
-    return path
 
 
 def get_rng_state() -> dict[str, Any]:

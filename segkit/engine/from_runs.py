@@ -1,22 +1,122 @@
-"""Weights taken from other runs: the warm start by model part (``TrainConfig.warm_start``) and
-the distillation teacher (``TrainConfig.distill_from``). Both read a run directory's best.pt or
-a checkpoint file (:func:`segkit.engine.checkpoint.run_checkpoint`)."""
+"""Models and weights taken from run directories: a finished run's model (:func:`load_run`), the
+warm start by model part (``TrainConfig.warm_start``) and the distillation teacher
+(``TrainConfig.distill_from``). The last two read a run directory's best.pt or a checkpoint file
+(:func:`run_checkpoint`)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn as nn
 
-from segkit.engine.checkpoint import atomic_write_text, load_checkpoint, run_checkpoint
+from segkit.engine.checkpoint import atomic_write_text, load_checkpoint
+from segkit.engine.config import TrainConfig
 from segkit.models._weights import LoadReport, read_state_dict
 from segkit.models.parts import part_keys, part_name
+from segkit.rundir import RunDir
 
-__all__ = ["warm_start", "load_teacher", "WARM_START_FILE"]
+__all__ = ["Run", "load_run", "load_weights", "run_checkpoint", "warm_start", "load_teacher", "WARM_START_FILE"]
 
 WARM_START_FILE = "warm_start.json"
+
+
+class Run(NamedTuple):
+    """What :func:`load_run` returns (unpacks as ``model, config, history, metrics``)."""
+
+    model: nn.Module
+    config: dict[str, Any]
+    history: "Any"  # pandas.DataFrame
+    metrics: dict[str, Any]
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.config["train"])
+
+
+def _describe_spec(spec: dict[str, Any] | None, class_names: Any = None) -> str:
+    spec = spec or {}
+    name = spec.get("name") or spec.get("class") or "an unnamed model"
+    k = spec.get("num_classes") or (spec.get("kwargs") or {}).get("num_classes") or (
+        len(class_names) if class_names else None)
+    return f"{name}" + (f" with {k} classes" if k else "")
+
+
+def load_weights(model: nn.Module, state: dict[str, Any], path: str | Path, expected: dict[str, Any] | None = None) -> None:
+    """``model.load_state_dict(state["model"])``; a checkpoint of another architecture or class
+    count is one line naming the file, what it holds and what the model expects (not
+    PyTorch's list of every mismatching tensor)."""
+    try:
+        model.load_state_dict(state["model"])
+        return
+    except RuntimeError as exc:
+        if "Error(s) in loading state_dict" not in str(exc):
+            raise
+    weights, own = state["model"], model.state_dict()
+    shapes = [f"{k}: {tuple(weights[k].shape)} in the file, {tuple(v.shape)} in the model"
+              for k, v in own.items() if k in weights and hasattr(weights[k], "shape") and weights[k].shape != v.shape]
+    missing = [k for k in own if k not in weights]
+    extra = [k for k in weights if k not in own]
+    held = (_describe_spec(state.get("model_spec"), state.get("class_names")) if state.get("model_spec")
+            else "a bare state_dict")
+    want = _describe_spec(expected) if expected else type(model).__name__
+    detail = "; ".join(filter(None, [
+        f"{len(shapes)} tensor(s) of another shape (first {shapes[0]})" if shapes else "",
+        f"{len(missing)} weight(s) missing (first {missing[0]})" if missing else "",
+        f"{len(extra)} unknown weight(s) (first {extra[0]})" if extra else ""]))
+    raise ValueError(f"checkpoint {path} holds {held}, but the run expects {want} ({detail}); give a checkpoint of "
+                     "this run (its checkpoints/best.pt, last.pt or epNNN.pt) or evaluate the run that wrote it")
+
+
+def load_run(
+    run_dir: str | Path, model: nn.Module | None = None, checkpoint: str = "best", device: str = "cpu"
+) -> Run:
+    """Load a finished (or running) run directory.
+
+    Args:
+        run_dir: The folder :func:`train` wrote.
+        model: A module to load the weights into; default: rebuilt from ``config.yaml``'s
+            model spec (a registered model, with its stitched modules).
+        checkpoint: ``"best"``, ``"best_loss"``, ``"last"``, ``"epNNN"`` or a path.
+        device: Where to put the model.
+
+    Returns:
+        ``Run(model (eval mode), config dict, history DataFrame, metrics dict)``.
+    """
+    rd = RunDir(run_dir)
+    if not rd.config_path.is_file():
+        raise FileNotFoundError(f"{rd.config_path} not found; is {str(run_dir)!r} a segkit run directory?")
+    config = rd.read_config()
+    state = load_checkpoint(rd.checkpoint(checkpoint), map_location="cpu")
+    if model is None:
+        from segkit.models._spec import build_from_spec, spec_problem
+
+        spec = config.get("model", {})
+        problem = spec.get("not_rebuildable") or spec_problem(spec)
+        if problem:
+            raise ValueError(f"{rd.config_path}: cannot rebuild the run's model ({spec.get('class')}): {problem}; "
+                             "or pass model=<an instance of it> to load_run")
+        model = build_from_spec(spec, load_pretrained=False)  # the checkpoint replaces every weight
+    load_weights(model, state, rd.checkpoint(checkpoint), config.get("model", {}))
+    model.to(device).eval()
+    return Run(model, config, rd.read_history(), rd.read_metrics())
+
+
+def run_checkpoint(source: str | Path, field: str) -> Path:
+    """The checkpoint a training option names: a file as given, or a run directory's ``checkpoints/best.pt``.
+
+    Raises:
+        FileNotFoundError: neither exists; one line naming `field`, the path and the fix.
+    """
+    path = Path(source)
+    if path.is_dir():
+        path = RunDir(path).checkpoint("best")
+    if not path.is_file():
+        raise FileNotFoundError(f"TrainConfig.{field}: {str(source)!r} is neither a checkpoint file nor a run directory "
+                                f"with checkpoints/best.pt ({path} is missing); train that run first or give the path "
+                                "of one that finished")
+    return path
 
 
 def _load_part(net: nn.Module, part: str, source: str) -> LoadReport:
@@ -65,7 +165,6 @@ def warm_start(net: nn.Module, sources: dict[str, str], run_dir: Path | None,
 def load_teacher(source: str, num_classes: int, device: torch.device) -> nn.Module:
     """The teacher model, frozen in eval mode: a run directory is rebuilt from its config.yaml
     (:func:`segkit.engine.trainer.load_run`), a checkpoint file from the model spec it holds."""
-    from segkit.engine.trainer import load_run, load_weights
     from segkit.models._spec import build_from_spec, spec_problem
 
     path = run_checkpoint(source, "distill_from")

@@ -21,8 +21,7 @@ import torch.nn as nn
 from PIL import Image
 from tqdm.auto import tqdm
 
-from segkit.data.palette import as_palette
-from segkit.data.palette import colorize_mask as colorize
+from segkit.data.palette import IGNORE_COLOR, as_palette, colorize_mask, overlay_mask
 from segkit.engine.distributed import resolve_device
 from segkit.engine.evaluate import predict_labels, unwrap_model
 from segkit.engine.precision import Precision, resolve_precision
@@ -30,6 +29,7 @@ from segkit.engine.precision import Precision, resolve_precision
 __all__ = ["predict", "overlay", "colorize", "PredictResult", "MIX_TYPES"]
 
 MIX_TYPES = {"blend": 0, "mask": 1, "cutout": 2}
+colorize = colorize_mask  # the former name, kept for users (segkit.engine.colorize)
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
@@ -50,10 +50,13 @@ def overlay(
     code = _mix_code(mix_type)
     if code == 2:
         return (np.asarray(label)[..., None] != 0).astype(np.uint8) * rgb
-    seg = colorize(label, palette)
+    seg = colorize_mask(label, palette)  # also checks every label has a colour
     if code == 1:
         return seg
-    return np.asarray(Image.blend(Image.fromarray(rgb), Image.fromarray(seg), alpha))
+    pal = as_palette(palette)
+    pal = np.concatenate([pal, np.zeros((max(0, 256 - len(pal)), 3), np.uint8)])
+    pal[255] = IGNORE_COLOR  # colorize_mask's colours, the void value white
+    return overlay_mask(rgb, label, pal, alpha)  # Image.blend(rgb, seg, alpha), bit for bit
 
 
 @dataclass

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from segkit._registry import Registry
 from segkit._utils import did_you_mean
+from segkit.stitch._insert import apply_stitches
 
 __all__ = ["register_model", "build_model", "list_models", "model_info", "ModelInfo", "MODELS", "UnknownArgumentError"]
 
@@ -113,16 +114,24 @@ def build_model(name: str, stitches: Sequence[Mapping[str, Any]] | None = None, 
     model = entry.factory(**kwargs)
     model.segkit_spec = spec
     if stitches:
-        from segkit.models._spec import apply_stitches
-
         apply_stitches(model, stitches)
     return model
+
+
+def _is_plain(value: Any) -> bool:
+    """JSON-like data only (what YAML can hold and a reader can rebuild from); tuples count as lists."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
 
 
 def _spec_of(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The data that rebuilds a model: the pretrained source (also a timm backbone's) is kept apart."""
     from segkit.models._pretrained import normalize_source
-    from segkit.models._spec import _is_plain
 
     kw = copy.deepcopy(kwargs) if _is_plain(kwargs) else dict(kwargs)  # never deep-copy a module argument
     pretrained = kw.pop("pretrained", None)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.data.palette import class_colors, colorize_mask
+from segkit.data.palette import overlay_mask as _overlay_mask
 from segkit.metrics.learned import is_background
 from segkit.report.labels import annotate_without_overlap
 from segkit.report.style import PALETTE, label
@@ -218,15 +219,11 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: f
         img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.max() <= 1.0 else img.astype(np.uint8)
     if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:  # CHW -> HWC
         img = img.transpose(1, 2, 0)
-    m = np.asarray(mask)
     colors = class_colors(num_classes, palette)
     if background is None and num_classes > 0 and colors[0] == (0, 0, 0):
         colors = [(128, 128, 128)] + colors[1:]  # class 0 is a real class: give it a visible colour
-    color = np.array(colors + [(255, 255, 255)], dtype=np.uint8)[np.where((m >= 0) & (m < num_classes), m,
-                                                                          num_classes)].astype(float)
-    fg = ((m >= 0) & (m < num_classes) & (m != (-1 if background is None else background)))[..., None]
-    out = np.where(fg, (1 - alpha) * img + alpha * color, img)
-    return out.astype(np.uint8)
+    return _overlay_mask(img, np.asarray(mask), np.array(colors, np.uint8).reshape(-1, 3), alpha,
+                         skip=() if background is None else (background,))
 
 
 def plot_overlays(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], preds: Sequence[np.ndarray] | None = None,

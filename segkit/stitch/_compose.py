@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from segkit._utils import did_you_mean
+from segkit.modules import module_info
 
 __all__ = ["ModuleSpec", "resolve_module", "Serial", "Parallel", "Stitched"]
 
@@ -61,8 +62,6 @@ def resolve_module(spec: ModuleSpec, channels: int, size: tuple[int, int] | None
             )
         return spec
     if isinstance(spec, str):
-        from segkit.modules import module_info
-
         entry = module_info(spec)
         ctor: Callable[..., nn.Module] = entry.cls
         needs_size = entry.needs_size or _takes_hw(ctor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -13,6 +13,7 @@ from segkit._utils import count_params, did_you_mean
 from segkit.modules.zero_gate import add_zero_gate
 from segkit.stitch._compose import ModuleSpec, Stitched, resolve_module, _spec_name
 from segkit.stitch._probe import _eval_mode, _make_input, _model_device_dtype, _probe, _shape_of
+from segkit.stitch._record import _resolve_module, stitch_entry
 
 __all__ = ["insert", "InsertRecord"]
 
@@ -179,8 +180,6 @@ def insert(
     )
     spec = getattr(model, "segkit_spec", None)
     if isinstance(spec, dict):  # the model as data: this insertion is part of it now
-        from segkit.models._spec import stitch_entry
-
         spec.setdefault("stitches", []).append(stitch_entry(at, where, module, kwargs, name, input, keep_shape,
                                                             gated))
     return model, record
@@ -267,3 +266,19 @@ def _edit_and_verify(model: nn.Module, parent: nn.Module, child: str, host: nn.M
             raise
         raise ValueError(f"the model fails after inserting {label} (change rolled back): {exc}") from exc
     return new_path
+
+
+def apply_stitches(model: nn.Module, stitches: Sequence[Mapping[str, Any]]) -> nn.Module:
+    """Run `insert` for each spec entry, in order (each is appended to ``model.segkit_spec``)."""
+    for i, st in enumerate(stitches):
+        if not isinstance(st, Mapping) or "at" not in st or not st.get("module"):
+            raise ValueError(f"stitches[{i}]={st!r}: give at least {{at: PATH, module: NAME}} "
+                             "(where: after|before|replace, kwargs: {...})")
+        unknown = set(st) - {"at", "where", "module", "kwargs", "name", "input", "keep_shape", "gated"}
+        if unknown:
+            raise ValueError(f"stitches[{i}] has unknown key(s) {sorted(unknown)}; use at, where, module, kwargs, "
+                             "name, input, keep_shape, gated")
+        insert(model, st["at"], _resolve_module(st["module"]), st.get("where", "after"),
+               input=st.get("input"), name=st.get("name"), keep_shape=st.get("keep_shape", True),
+               gated=bool(st.get("gated", False)), **dict(st.get("kwargs") or {}))
+    return model
