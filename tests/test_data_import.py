@@ -79,6 +79,21 @@ def test_import_class_folders_writes_voc_and_never_touches_the_source(tmp_path):
     VOCSegmentation(root, "train")  # trains as it is
 
 
+def test_a_class_folder_of_all_black_masks_is_defect_free_and_grey_images_are_one_warning(tmp_path):
+    """As the magnetic-tile set ships: MT_Free/ holds grayscale images with all-black masks."""
+    src = class_folders(tmp_path / "photos")
+    (src / "free").mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((64, 64), 90 + i, np.uint8)).save(src / "free" / f"{i}.jpg")
+        Image.fromarray(np.zeros((64, 64), np.uint8)).save(src / "free" / f"{i}.png")
+    res = cli("data", "import", src, tmp_path / "mine", "--ratio", "8:1:1")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "mine" / "classes.txt").read_text().split() == ["background", "crack", "rust"]
+    assert "folder free: every mask is background, so its images are defect-free" in res.stdout
+    grey = [p for p in check_dataset(tmp_path / "mine") if "converted to 8-bit RGB" in p.message]
+    assert len(grey) == 1 and "5 image(s) of mode L (grayscale)" in grey[0].message
+
+
 def test_import_refuses_a_folder_it_did_not_make_and_replaces_its_own(tmp_path):
     src = class_folders(tmp_path / "photos")
     theirs = tmp_path / "theirs"

@@ -131,16 +131,15 @@ def _check_files(images: dict, masks: dict, num_classes: int | None,
     the value errors of 0/255 masks: reported one by one only when the set is not a 0/255 export)."""
     counts: dict[str, np.ndarray] = {}
     value_errors: list[Problem] = []
+    converted: dict[str, list[Path]] = {}  # image mode -> files read as RGB: one line per mode, not per image
     for n in sorted(set(images) | set(masks)):
         size = None
         if n in images:
             try:
                 img, mode = read_image(images[n], return_mode=True)
                 size = img.size
-                if mode not in ("RGB",):
-                    probs.append(Problem("warning", str(images[n]),
-                                         f"image mode {mode} is converted to 8-bit RGB at load; convert the file "
-                                         "to RGB JPEG to silence this"))
+                if mode != "RGB":
+                    converted.setdefault(mode, []).append(images[n])
                 orientation = image_orientation(images[n])
                 if orientation != 1:
                     probs.append(Problem("warning", str(images[n]),
@@ -163,6 +162,11 @@ def _check_files(images: dict, masks: dict, num_classes: int | None,
             except DatasetError as exc:
                 exported = n in counts and binary_kind(counts[n], num_classes)
                 (value_errors if exported else probs).append(Problem("error", str(masks[n]), str(exc)))
+    for mode, files in converted.items():
+        probs.append(Problem("warning", str(files[0]),
+                             f"{len(files)} image(s) of mode {mode}{' (grayscale)' if mode in ('L', 'I;16', 'I') else ''}"
+                             f" (this one first) are converted to 8-bit RGB at load; convert the files to RGB to "
+                             "silence this"))
     return counts, value_errors
 
 

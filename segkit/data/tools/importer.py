@@ -3,8 +3,8 @@
 Layouts (``fmt``; ``"auto"`` picks one from what `src` holds):
 
 * ``"folders"``: one folder per class, each with images and a black-and-white mask per
-  image; the folder names the class. A folder without masks holds defect-free images
-  (background only). Image names become ``<folder>_<stem>``.
+  image; the folder names the class. A folder without masks, or whose masks are all black,
+  holds defect-free images (background only). Image names become ``<folder>_<stem>``.
 * ``"flat"``: images and masks in one folder, mask values mapped to classes by a class map
   (``background,crack`` = values 0, 1; ``0=background,255=crack`` = explicit values).
 * ``"labelme"``: Labelme ``*.json`` polygons (`convert_labelme`).
@@ -185,13 +185,20 @@ def _import_pairs(root: Path, pairs: Sequence[tuple[str, Path, Path | None]], to
         _write_pair(root, name, image, mask)
 
 
-def _import_folders(src: Path, root: Path, threshold: int, written: list[str], plain: list[Path]) -> list[str]:
+def _has_defect(pairs: Sequence[tuple[str, Path, Path | None]], threshold: int) -> bool:
+    """Whether any mask of a class folder marks a pixel: a folder of all-black masks holds defect-free images."""
+    return any(m is not None and binarize(read_mask(m), threshold).any() for _, _, m in pairs)
+
+
+def _import_folders(src: Path, root: Path, threshold: int, written: list[str], plain: list[Path],
+                    empty: list[str]) -> list[str]:
     loose = _image_files(src)
     if loose:
         raise DatasetError(f"{loose[0]} lies beside the class folders of {src}; move it into a class folder (or a "
                            "folder of defect-free images)")
     folders = [(d, pair_files(d)) for d in sorted(p for p in src.iterdir() if p.is_dir())]
-    classes = ["background"] + [d.name for d, pairs in folders if any(m for _, _, m in pairs)]
+    classes = ["background"] + [d.name for d, pairs in folders if _has_defect(pairs, threshold)]
+    empty.extend(d.name for d, pairs in folders if any(m for _, _, m in pairs) and d.name not in classes)
     for d, pairs in folders:
         index = classes.index(d.name) if d.name in classes else 0
         named = [(f"{d.name}_{stem}", image, mask) for stem, image, mask in pairs]
@@ -248,6 +255,7 @@ def import_dataset(
     made_root = not root.exists()
     written: list[str] = []
     plain: list[Path] = []
+    empty: list[str] = []  # class folders whose masks are all background
     try:
         _remove_names(root, earlier)
         for sub in ("JPEGImages", "SegmentationClass"):
@@ -259,7 +267,7 @@ def import_dataset(
             names, values = parse_class_map(text)
             _import_pairs(root, pair_files(src), lambda p: _flat_mask(p, values, threshold), written, plain)
         else:
-            names = _import_folders(src, root, threshold, written, plain)
+            names = _import_folders(src, root, threshold, written, plain, empty)
         if not written:
             raise DatasetError(f"no images in {src} (.jpg, .png, .bmp, .tif)")
         (root / "classes.txt").write_text("".join(f"{c}\n" for c in names), encoding="utf-8")
@@ -276,4 +284,6 @@ def import_dataset(
         log(f"{fmt} layout: {len(written)} image(s), classes {', '.join(names)}")
         if plain:
             log(f"{len(plain)} image(s) have no mask and are background only (e.g. {plain[0]})")
+        for name in empty:
+            log(f"folder {name}: every mask is background, so its images are defect-free (no class {name!r})")
     return write_splits(root, val_fraction, test_fraction, seed, force=True, stratify=stratify)
