@@ -1,9 +1,11 @@
 """Rare classes: the wall-time budget, rare-class sampling, defect-aware crops, rare-class losses."""
 from __future__ import annotations
 
+import csv
 import json
 import math
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -52,6 +54,34 @@ def test_time_limit_bounds_the_whole_call_and_reaches_the_final_lr(synthetic_roo
     assert record["stopped_by"] == "time" and record["steps"] == len(log.ends)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epoch"] >= 1 and "miou" in metrics  # evaluated at the end
+
+
+def test_a_budget_spent_before_any_validation_skips_it_and_scores_the_last_weights(synthetic_root, tmp_path, capsys):
+    """A first step longer than the budget: validating then would choose between nothing, so the only
+    evaluation is the final one (on CPU at 512 px it was two extra passes over val, 3x the budget)."""
+    cfg = TrainConfig(input_shape=[64, 64], UnFreeze_Epoch=1000, Unfreeze_batch_size=4, num_workers=0,
+                      eval_period=1, save_period=1000, time_limit=1.0)
+    run = train(tiny_model(), cfg, synthetic_root, tmp_path / "short", progress=False, verbose=True,
+                callbacks=[_StepLog(1.5)])
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert len(rows) == 1 and rows[0]["val_loss"] in ("", "nan") and not rows[0].get("miou")
+    assert json.loads((run / "budget.json").read_text())["steps"] == 1
+    assert (run / "metrics.json").is_file() and (run / "checkpoints" / "best.pt").is_file()
+    assert "no validation before the time budget ran out: the weights after epoch 1" in capsys.readouterr().out
+
+
+def test_a_budget_shorter_than_the_evaluation_is_said_before_training():
+    from segkit.engine.trainer import _warn_when_evaluation_is_over_budget
+
+    said = []
+    trainer = SimpleNamespace(budget=SimpleNamespace(seconds=90.0, reserve=107.4), report_images=134)
+    _warn_when_evaluation_is_over_budget(trainer, "test", said.append)
+    assert said == ["time_limit=90 s is shorter than scoring the test split alone (about 107 s for 134 images at "
+                    "this size): training takes one step and the command about 107 s more; raise time_limit, or "
+                    "score fewer images (--set max_val_images=N)"]
+    trainer.budget.reserve = 10.0
+    _warn_when_evaluation_is_over_budget(trainer, "test", said.append)
+    assert len(said) == 1
 
 
 def test_a_resumed_time_limited_run_goes_on_with_what_is_left(synthetic_root, tmp_path):

@@ -532,7 +532,7 @@ class VOCSegmentation(Dataset):
         if mode != "RGB" and not self._warned_mode:
             self._warned_mode = True  # once per dataset (per worker), not once per file
             warnings.warn(f"image {self.image_paths[index]} is {mode}; converted to 8-bit RGB (other converted "
-                          f"images are not reported; `segkit data check {self.root}` lists them all)", stacklevel=2)
+                          f"images are not reported; `segkit data check {self.root}` counts them)", stacklevel=2)
         mask = read_mask(self.mask_paths[index], self.num_classes)
         if (mask.shape[1], mask.shape[0]) != img.size:
             raise DatasetError(

@@ -303,7 +303,8 @@ class Trainer:
         loop, epoch = self.loop, self.loop.epoch
         plan = self.begin_epoch(epoch)
         tr_loss, tr_f, tr_n = self.train_one_epoch(plan, ctrl_c)
-        val_loss, val_f = self.validate(plan)
+        skip = self._nothing_to_choose()
+        val_loss, val_f = (math.nan, math.nan) if skip else self.validate(plan)
         row: dict[str, Any] = {
             "epoch": epoch + 1, "stage": plan.stage, "batch_size": plan.batch_size,
             "lr": self.optimizer.param_groups[0]["lr"],  # the schedule's, or what a hook (TimeBudget) set
@@ -316,7 +317,7 @@ class Trainer:
             row["weights"] = "ema"  # the val and eval columns score the averaged weights
         row["data_wait"] = self.state.data_wait  # seconds the training steps waited for the data loader
         cm = None
-        if self._evaluation_due(epoch):
+        if self._evaluation_due(epoch) and not skip:
             self._checkpoint_before_evaluation(row)
             cm = self.evaluate(row)
         row["time"] = time.perf_counter() - t0
@@ -483,6 +484,15 @@ class Trainer:
                 self.parts.rd.save_checkpoint("last", snap)
         finally:
             self.loop.history.pop()
+
+    def _nothing_to_choose(self) -> bool:
+        """Whether the time budget stopped the run before any validation: scoring val now would choose
+        between nothing (best.pt becomes these weights), so the epoch's validation is skipped and the
+        final evaluation, which the budget kept time for, is the only one (a short `time_limit` on
+        large images spent two thirds of the command on validations that decided nothing)."""
+        b, best = self.budget, self.loop.best
+        return (b is not None and self.state.stop_training and b.stopped_by == "time"
+                and best["miou_epoch"] is None and best["loss_epoch"] is None)
 
     def _evaluation_due(self, epoch: int) -> bool:
         cfg = self.cfg

@@ -214,6 +214,7 @@ def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistI
     report_ds, report_split = _report_split(parts.cfg, *given_sets[1:])
     if trainer.budget is not None:
         _time_the_evaluation(trainer, report_ds)
+        _warn_when_evaluation_is_over_budget(trainer, report_split, say)
     resolved = _resolved_config(trainer, data_root, given_sets, report_split, resume)
     if resolved["changes"]:  # never equal to a fresh run's: its first epochs trained under another config
         fingerprint["resumed_with_changes"] = resolved["changes"]
@@ -235,8 +236,9 @@ def _train(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: DistI
             say(f"scoring best.pt on the {report_split} split ({trainer.report_images} images, about "
                 f"{trainer.budget.reserve:.0f} s)")
         payload = _final_evaluation(rd, parts.net, report_ds, report_split, parts.cfg, parts.eval_kw, trainer.loop.best)
-        say(f"best val mIoU at epoch {payload['epoch']}; scored on the {report_split} split "
-            f"({payload['num_images']} images):")
+        chosen = (f"best val mIoU at epoch {payload['epoch']}" if trainer.loop.best["miou_epoch"] is not None else
+                  f"no validation before the time budget ran out: the weights after epoch {payload['epoch']}")
+        say(f"{chosen}; scored on the {report_split} split ({payload['num_images']} images):")
         for line in payload.pop("_lines"):
             say(line)
     call_hooks(callbacks, "on_train_end", trainer.state)
@@ -298,6 +300,16 @@ def _time_the_evaluation(trainer: Trainer, report_ds: Any) -> None:
     trainer.keep_for_final_evaluation(per_image)
     due = p.cfg.eval_flag and p.cfg.eval_period == 1
     trainer.budget.estimate_epoch_end(per_image * trainer.n_val * (2 if due else 1))  # validation loss (+ evaluation)
+
+
+def _warn_when_evaluation_is_over_budget(trainer: Trainer, split: str, say: Any) -> None:
+    """Say before training when scoring the report split alone takes longer than the whole time budget:
+    the run will take one step and then run past its budget for the evaluation."""
+    budget, n = trainer.budget, trainer.report_images
+    if budget.reserve > budget.seconds:
+        say(f"time_limit={budget.seconds:g} s is shorter than scoring the {split} split alone (about "
+            f"{budget.reserve:.0f} s for {n} images at this size): training takes one step and the command about "
+            f"{budget.reserve:.0f} s more; raise time_limit, or score fewer images (--set max_val_images=N)")
 
 
 def _report_split(cfg: TrainConfig, val_ds: Any, test_ds: Any) -> tuple[Any, str]:
