@@ -72,6 +72,15 @@ def test_an_identical_run_of_another_experiment_is_linked_not_trained(synthetic_
     assert a == b
 
 
+def test_code_fingerprint_hashes_parts_that_exist_and_refuses_a_moved_one(monkeypatch):
+    from segkit.engine import fingerprint
+
+    assert all((fingerprint._SEGKIT / part).exists() for part in fingerprint._CODE_PARTS)
+    monkeypatch.setattr(fingerprint, "_CODE_PARTS", ("losses_gone.py",))
+    with pytest.raises(FileNotFoundError, match="losses_gone"):
+        fingerprint.code_fingerprint()
+
+
 def test_fingerprint_is_recorded_with_test_split_metrics_and_per_image_matrices(synthetic_root, tmp_path):
     from segkit.data import make_synthetic_wirerope
 

@@ -34,9 +34,8 @@ IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_
                                   "tensorboard"})
 
 _SEGKIT = Path(__file__).resolve().parents[1]
-_CODE_PARTS = ("data", "models", "modules", "engine", "losses.py", "losses_mpa.py", "losses_distill.py", "metrics",
-               "losses_rare.py", "stitch",
-               "_utils.py")
+# a part that does not exist is an error, not an empty hash (files move: keep this list in step)
+_CODE_PARTS = ("data", "models", "modules", "engine", "losses", "losses_mpa.py", "metrics", "stitch", "_utils.py")
 _CHUNK = 64 * 1024
 
 
@@ -89,11 +88,11 @@ def code_fingerprint() -> dict[str, str]:
     h = hashlib.sha256()
     for part in _CODE_PARTS:
         base = _SEGKIT / part
-        files = sorted(base.rglob("*.py")) if base.is_dir() else [base]
-        for f in files:
-            if f.is_file():
-                h.update(str(f.relative_to(_SEGKIT)).encode())
-                h.update(f.read_bytes())
+        if not base.exists():
+            raise FileNotFoundError(f"fingerprint: segkit/{part} is gone; update _CODE_PARTS to where it moved")
+        for f in sorted(base.rglob("*.py")) if base.is_dir() else [base]:
+            h.update(str(f.relative_to(_SEGKIT)).encode())
+            h.update(f.read_bytes())
     return {"segkit": segkit.__version__, "source": h.hexdigest()[:16]}
 
 

@@ -41,7 +41,7 @@ from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed
 from segkit.engine.precision import Precision
 from segkit.engine.schedule import EpochLR, config_lr, set_optimizer_lr
 from segkit.engine.threads import loader_workers
-from segkit.losses_distill import distill_loss
+from segkit.losses.distill import distill_loss
 from segkit.rundir import RunDir
 
 __all__ = ["TrainParts", "LoopState", "EpochPlan", "Trainer"]
