@@ -22,7 +22,7 @@ A training writes only into a new or empty folder, or one that holds ``.segkit-r
 runs older than the marker, a ``.lock`` and a ``fingerprint.json``): a folder of the user's own
 files is refused, never overwritten (:meth:`RunDir.prepare`).
 
-A domain-adaptation run (``segkit.engine.adapt_stages``) is a folder of stages around two such run
+A domain-adaptation run (``segkit.adapt.stages``) is a folder of stages around two such run
 directories::
 
     adapt_dir/
@@ -82,7 +82,7 @@ class RunDir:
     MARKER = ".segkit-run"
     CHECKPOINTS = "checkpoints"
     SUPERSEDED = ".superseded"
-    # domain adaptation (segkit.engine.adapt_stages)
+    # domain adaptation (segkit.adapt.stages)
     STAGES = "stages.json"
     SOURCE_RUN = "source"
     PSEUDO_LABELS = "pseudo_labels"

@@ -27,6 +27,9 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +40,12 @@ MOVED = {
     "segkit.losses_base": "segkit.losses.base",
     "segkit.losses_rare": "segkit.losses.rare",
     "segkit.losses_distill": "segkit.losses.distill",
+    "segkit.losses_mpa": "segkit.adapt.mpa",
+    "segkit.engine.adapt_config": "segkit.adapt.config",
+    "segkit.engine.adapt_stages": "segkit.adapt.stages",
+    "segkit.engine.adapt_train": "segkit.adapt.train",
+    "segkit.engine.pseudo_labels": "segkit.adapt.pseudo_labels",
+    "segkit.engine.mpa_features": "segkit.adapt.features",
 }
 
 
@@ -231,3 +240,16 @@ def test_reexports_and_relative_imports_resolve():
 def test_moved_modules_keep_their_old_paths():
     for old, new in MOVED.items():
         assert importlib.import_module(old) is importlib.import_module(new), old
+    import segkit.adapt
+    import segkit.engine
+
+    for name in segkit.engine._ADAPT_NAMES:  # ``from segkit.engine import AdaptConfig`` as before
+        assert getattr(segkit.engine, name) is getattr(segkit.adapt, name)
+
+
+def test_importing_the_trainer_does_not_import_adaptation():
+    code = ("import sys, segkit.engine, segkit.engine.trainer; "
+            "print(sorted(m for m in sys.modules if m.startswith('segkit.adapt') or 'losses_mpa' in m))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert out.strip() == "[]"

@@ -10,7 +10,7 @@ A fingerprint has four parts:
 - ``data``: per split, the image ids and a cheap fingerprint of the files they name (size
   plus a hash of the first and last 64 KiB of each image and mask), and the class names;
 - ``code``: the segkit version and a hash of the source that decides results (data,
-  models, modules, engine, losses, metrics, stitching); report and plotting code is left
+  models, modules, engine, losses, adaptation, metrics, stitching); report and plotting code is left
   out so that editing a figure does not retrain.
 
 A complete run is reused only when its stored fingerprint equals the new one;
@@ -35,7 +35,7 @@ IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_
 
 _SEGKIT = Path(__file__).resolve().parents[1]
 # a part that does not exist is an error, not an empty hash (files move: keep this list in step)
-_CODE_PARTS = ("data", "models", "modules", "engine", "losses", "losses_mpa.py", "metrics", "stitch", "_utils.py")
+_CODE_PARTS = ("data", "models", "modules", "engine", "losses", "adapt", "metrics", "stitch", "_utils.py")
 _CHUNK = 64 * 1024
 
 

@@ -7,7 +7,7 @@
 - :mod:`~segkit.losses.rare`: OHEM and Lovász-softmax for rare classes;
 - :mod:`~segkit.losses.distill`: per-pixel knowledge distillation.
 
-The MPA feature loss of domain adaptation is in :mod:`segkit.losses_mpa`.
+The MPA feature loss of domain adaptation lives with that workflow, in :mod:`segkit.adapt.mpa`.
 """
 from segkit.losses.base import (  # noqa: F401  (Weights and the helpers stay importable from here)
     Weights, _check_nonneg, _check_weights, _prepare, _SegLossBase, _valid_mask, _weight_like,

@@ -1,6 +1,6 @@
 """Report an adaptation experiment: source-only vs adapted on the target, pseudo-labels, prototypes.
 
-Reads only the folders ``segkit.engine.adapt`` writes (one per seed, see ``segkit.rundir``):
+Reads only the folders ``segkit.adapt.adapt`` writes (one per seed, see ``segkit.rundir``):
 the target scores of both models (``source_on_target/`` and ``adapted/``, with per-image
 confusion matrices), the pseudo-label PNGs and ``prototypes.npz``. The difference
 "adapted - source-only" gets the two 95 % intervals of ``segkit.report.stats``: over the
@@ -42,7 +42,7 @@ def run_adaptation(model_name: str, cfg: Any, acfg: Any, data_root: str | Path, 
     Returns:
         The adaptation run directories, in seed order.
     """
-    from segkit.engine import adapt
+    from segkit.adapt import adapt
     from segkit.report.runs import ensure_run
 
     out = []
