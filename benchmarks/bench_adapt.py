@@ -55,7 +55,8 @@ def main() -> None:
     from segkit.data import make_panoramic_dataset
     from segkit.adapt import AdaptConfig
     from segkit.engine import TrainConfig
-    from segkit.report.adaptation import adaptation_comparison, run_adaptation
+    from segkit.experiments import run_adaptation
+    from segkit.report.adaptation import adaptation_comparison
     from segkit.report.tables import to_markdown
 
     t0 = time.perf_counter()

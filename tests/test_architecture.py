@@ -46,6 +46,19 @@ MOVED = {
     "segkit.engine.adapt_train": "segkit.adapt.train",
     "segkit.engine.pseudo_labels": "segkit.adapt.pseudo_labels",
     "segkit.engine.mpa_features": "segkit.adapt.features",
+    "segkit.executors.base": "segkit.experiments.executors.base",
+    "segkit.executors.local": "segkit.experiments.executors.local",
+    "segkit.executors.slurm": "segkit.experiments.executors.slurm",
+}
+# old module.name -> the module it moved to; the old module finds it there on first use (segkit/_moved.py)
+MOVED_NAMES = {
+    **{f"segkit.engine.{n}": "segkit.adapt" for n in ("adapt", "AdaptConfig", "AdaptResult", "read_adaptation")},
+    "segkit.report.ensure_run": "segkit.experiments.runs",
+    "segkit.report.runs.ensure_run": "segkit.experiments.runs",
+    **{f"segkit.report.experiments.{n}": "segkit.experiments.grid" for n in ("ensure_bench", "run_experiment",
+                                                                           "train_config")},
+    "segkit.report.adaptation.run_adaptation": "segkit.experiments.adaptation",
+    **{f"segkit.executors.{n}": "segkit.experiments.executors" for n in ("make_executor", "SlurmExecutor", "RunJob")},
 }
 
 
@@ -240,11 +253,9 @@ def test_reexports_and_relative_imports_resolve():
 def test_moved_modules_keep_their_old_paths():
     for old, new in MOVED.items():
         assert importlib.import_module(old) is importlib.import_module(new), old
-    import segkit.adapt
-    import segkit.engine
-
-    for name in segkit.engine._ADAPT_NAMES:  # ``from segkit.engine import AdaptConfig`` as before
-        assert getattr(segkit.engine, name) is getattr(segkit.adapt, name)
+    for old, new in MOVED_NAMES.items():  # ``from segkit.engine import AdaptConfig`` as before
+        module, name = old.rsplit(".", 1)
+        assert getattr(importlib.import_module(module), name) is getattr(importlib.import_module(new), name), old
 
 
 def test_importing_the_trainer_does_not_import_adaptation():

@@ -14,7 +14,7 @@ import yaml
 
 from segkit.engine import TrainConfig, train
 from segkit.engine.checkpoint import load_checkpoint
-from segkit.report.runs import ensure_run
+from segkit.experiments import ensure_run
 from segkit.rundir import RunDir, RunLock, RunLockedError
 
 sys.path.insert(0, str(Path(__file__).parent))

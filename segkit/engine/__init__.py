@@ -6,6 +6,7 @@ overlays and ONNX export. Domain adaptation sits above it, in :mod:`segkit.adapt
     >>> run_dir = train("deeplabv3plus-mobilenetv2", cfg, data_root="data/wirerope", run_dir="runs/demo/m")
     >>> model, config, history, metrics = load_run(run_dir)
 """
+from segkit._moved import moved_names
 from segkit.engine.checkpoint import atomic_save, load_checkpoint
 from segkit.engine.config import TrainConfig, config_table, list_profiles, load_profile
 from segkit.engine.distributed import resolve_device
@@ -23,14 +24,6 @@ __all__ = [
     "EpochLR", "fit_lr", "lr_limits", "atomic_save", "load_checkpoint", "resolve_device",
 ]
 
-# moved to segkit.adapt; kept here for old imports for one release, imported on first use so
-# that importing the trainer does not import adaptation
-_ADAPT_NAMES = ("adapt", "AdaptConfig", "AdaptResult", "read_adaptation")
-
-
-def __getattr__(name: str):
-    if name in _ADAPT_NAMES:
-        import segkit.adapt
-
-        return getattr(segkit.adapt, name)
-    raise AttributeError(f"module 'segkit.engine' has no attribute {name!r}")
+# moved to segkit.adapt; found there on first use (importing the trainer imports no adaptation)
+__getattr__ = moved_names(__name__, dict.fromkeys(("adapt", "AdaptConfig", "AdaptResult", "read_adaptation"),
+                                                  "segkit.adapt"))
