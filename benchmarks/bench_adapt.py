@@ -98,7 +98,7 @@ def _adapted_vs(run_dirs, ctrl_dirs):
     import numpy as np
 
     from segkit.report.stats import compare
-    from segkit.rundir import RunDir
+    from segkit.runs import RunDir
 
     def side(dirs):
         runs = [RunDir(d).sub(RunDir.ADAPTED_RUN) for d in dirs]

@@ -25,7 +25,7 @@ from segkit.adapt import AdaptConfig
 from segkit.adapt.features import FeatureTap
 from segkit.adapt.pseudo_labels import apply_thresholds, class_thresholds, make_pseudo_labels
 from segkit.engine.checkpoint import load_checkpoint
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 
 

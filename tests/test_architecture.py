@@ -14,7 +14,7 @@ Rules for what is an edge ``A -> B`` (both segkit modules):
   defines the name, not on every sibling the façade also imports.
 * Any other ``from segkit.x import name`` points at the package ``segkit.x`` itself.
 * An import of one of the importer's own parent packages (``import segkit`` in
-  ``segkit.engine.fingerprint`` for ``__version__``) is no edge: Python always initialises a
+  ``segkit.runs.fingerprint`` for ``__version__``) is no edge: Python always initialises a
   parent package before its children, so it orders nothing.
 * Imports under ``if TYPE_CHECKING:`` are no edges: they never run.
 
@@ -49,6 +49,8 @@ MOVED = {
     "segkit.executors.base": "segkit.experiments.executors.base",
     "segkit.executors.local": "segkit.experiments.executors.local",
     "segkit.executors.slurm": "segkit.experiments.executors.slurm",
+    "segkit.rundir": "segkit.runs.rundir",
+    "segkit.engine.fingerprint": "segkit.runs.fingerprint",
 }
 # old module.name -> the module it moved to; the old module finds it there on first use (segkit/_moved.py)
 MOVED_NAMES = {

@@ -10,7 +10,7 @@ import pytest
 
 from segkit.report.combination import (MODULES, combination_entries, combination_paragraphs, combination_results,
                                        remedy_entries)
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 CLASSES = ("background", "corrosion", "wire")
 

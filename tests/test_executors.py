@@ -17,7 +17,7 @@ import torch
 
 from segkit.experiments import run_experiment, train_config
 from segkit.experiments.executors import SlurmExecutor, gpu_slots, make_executor, parse_mem, parse_time
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRIES = ["deeplabv3plus-mobilenetv2",

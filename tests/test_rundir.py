@@ -15,7 +15,7 @@ import yaml
 from segkit.engine import TrainConfig, train
 from segkit.engine.checkpoint import load_checkpoint
 from segkit.experiments import ensure_run
-from segkit.rundir import RunDir, RunLock, RunLockedError
+from segkit.runs import RunDir, RunLock, RunLockedError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_engine import StopAfter, TinyNet, run_tiny, tiny_cfg  # noqa: E402
@@ -101,7 +101,7 @@ def test_a_second_training_into_a_locked_run_fails_at_once_naming_the_holder(syn
     marker = tmp_path / "holding"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import pathlib, time
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 with RunDir({str(run)!r}).lock():
     pathlib.Path({str(marker)!r}).touch()
     time.sleep(60)

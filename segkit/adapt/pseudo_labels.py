@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from segkit.data.voc import VOID
 from segkit.engine.evaluate import letterbox_predict
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 __all__ = ["class_thresholds", "apply_thresholds", "multiscale_probs", "make_pseudo_labels"]
 

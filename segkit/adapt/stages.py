@@ -41,8 +41,8 @@ import torch.nn as nn
 from segkit.adapt.config import AdaptConfig
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import resolve_device
-from segkit.engine.fingerprint import data_fingerprint, fingerprint_changes
-from segkit.rundir import RunDir
+from segkit.runs.fingerprint import data_fingerprint, fingerprint_changes
+from segkit.runs import RunDir
 
 __all__ = ["adapt", "AdaptResult", "STAGES", "read_adaptation"]
 

@@ -14,7 +14,7 @@ domains (``segkit.adapt.mpa``). The memory starts from the source-only model: pe
 the class means of the features of correctly predicted pixels (source: ground truth;
 target: pseudo-labels), averaged over the two domains, as the official initialisation.
 
-The stage writes a run directory (``segkit.rundir``): ``config.yaml``, ``fingerprint.json``,
+The stage writes a run directory (``segkit.runs``): ``config.yaml``, ``fingerprint.json``,
 ``history.csv`` (one row per epoch with each loss), ``checkpoints/last.pt`` after every
 epoch (model, optimiser, memory, RNG states, history: a killed run resumes from the last
 finished epoch), ``checkpoints/best.pt`` (the final weights: no target label chooses a
@@ -47,7 +47,7 @@ from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed
 from segkit.engine.precision import Precision, resolve_precision
 from segkit.engine.schedule import config_lr
 from segkit.engine.threads import loader_workers
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 __all__ = ["train_adaptation", "adaptation_lr", "poly_lr"]
 

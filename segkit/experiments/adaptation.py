@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from segkit.adapt import adapt
 from segkit.experiments.runs import ensure_run
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 __all__ = ["run_adaptation"]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from segkit.experiments.executors import RunJob, make_executor
 from segkit.report.experiments import ExperimentResults, experiment_results, parse_entries
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 if TYPE_CHECKING:
     from segkit.experiments.executors import Executor
@@ -85,7 +85,7 @@ def run_experiment(
         metrics: the table's columns beyond the confusion matrix (``results_table``'s `metrics`:
             "boundary", "objects", "claims"); none by default.
 
-    Runs are reused only when identical (``segkit.engine.fingerprint``); an identical run of
+    Runs are reused only when identical (``segkit.runs.fingerprint``); an identical run of
     another experiment under `runs_dir` is linked instead of trained, so a baseline shared
     by two tables has one number. FPS is measured once per entry (on its first seed's run),
     after all training, with the models taking turns (``segkit.bench.profile_interleaved``).

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 __all__ = ["ensure_run"]
 
@@ -108,7 +108,7 @@ def _planned(target: Any, cfg: Any, data_root: str | Path) -> dict[str, Any]:
 
 def _decide(rd: RunDir, want: dict[str, Any], force: bool, share_root: str | Path | None) -> tuple[str, Any]:
     """What ``ensure_run`` does with `rd`: ("reuse" | "link" (twin dir) | "retrain" (why) | "resume" | "train", detail)."""
-    from segkit.engine.fingerprint import fingerprint_changes
+    from segkit.runs.fingerprint import fingerprint_changes
 
     if rd.path.exists() and (rd.is_run() or rd.has_last()):
         have = rd.read_fingerprint()

@@ -1,6 +1,6 @@
 """Report an adaptation experiment: source-only vs adapted on the target, pseudo-labels, prototypes.
 
-Reads only the folders ``segkit.adapt.adapt`` writes (one per seed, see ``segkit.rundir``):
+Reads only the folders ``segkit.adapt.adapt`` writes (one per seed, see ``segkit.runs``):
 the target scores of both models (``source_on_target/`` and ``adapted/``, with per-image
 confusion matrices), the pseudo-label PNGs and ``prototypes.npz``. The difference
 "adapted - source-only" gets the two 95 % intervals of ``segkit.report.stats``: over the
@@ -18,7 +18,7 @@ import pandas as pd
 from segkit._moved import moved_names
 from segkit.report.stats import Difference, compare
 from segkit.report.tables import PAPER_HEADERS
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 __all__ = ["adaptation_comparison", "plot_pseudo_labels", "plot_prototypes"]
 

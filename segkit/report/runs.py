@@ -1,4 +1,4 @@
-"""Read run directories back (see ``segkit.rundir``): one run, a folder of runs, their tables.
+"""Read run directories back (see ``segkit.runs``): one run, a folder of runs, their tables.
 
 The report reads only run directories, so every table can be rebuilt without retraining;
 :mod:`segkit.experiments.runs` (``ensure_run``) writes them. Metric values are reported in
@@ -15,7 +15,7 @@ from segkit._moved import moved_names
 from segkit.data.synthetic import ensure_dataset
 from segkit.report.compare import CLAIM_METRICS
 from segkit.report.tables import NOT_LEARNED_HEADER
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 __all__ = [
     "ensure_dataset",

@@ -8,7 +8,7 @@ seed and hands the list to an executor:
 - ``slurm`` (:class:`SlurmExecutor`): one Slurm job per run through submitit, requeued and
   resumed from ``last.pt`` after preemption or timeout.
 
-Both write the same run directories (``segkit.rundir``) through ``ensure_run``, so the
+Both write the same run directories (``segkit.runs``) through ``ensure_run``, so the
 tables read from them do not depend on the executor.
 """
 from __future__ import annotations
