@@ -4,7 +4,7 @@ The source is a subset of CamVid (``--images`` train images, the val split, ``--
 test images) resized to ``--size``; the target is the *next* ``--images`` train images and
 test images of CamVid, resized the same way and warped to ``--fov`` degree equirectangular
 panoramas (``segkit.data.make_panoramic_dataset``), so the target's unlabelled training
-images are other scenes than the source's. Per seed, ``segkit.engine.adapt`` trains the
+images are other scenes than the source's. Per seed, ``segkit.adapt.adapt`` trains the
 source-only model (the ``quick`` recipe: DeepLabV3+ MobileNetV2, Adam, CE + Dice), makes
 pseudo-labels, adapts with the official loss weights, EMA momentum and pseudo-label rule
 (``AdaptConfig()`` defaults), and scores both models on the warped test images.
@@ -53,8 +53,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from segkit.data import make_panoramic_dataset
-    from segkit.engine import AdaptConfig, TrainConfig
-    from segkit.report.adaptation import adaptation_comparison, run_adaptation
+    from segkit.adapt import AdaptConfig
+    from segkit.engine import TrainConfig
+    from segkit.experiments import run_adaptation
+    from segkit.report.adaptation import adaptation_comparison
     from segkit.report.tables import to_markdown
 
     t0 = time.perf_counter()
@@ -96,7 +98,7 @@ def _adapted_vs(run_dirs, ctrl_dirs):
     import numpy as np
 
     from segkit.report.stats import compare
-    from segkit.rundir import RunDir
+    from segkit.runs import RunDir
 
     def side(dirs):
         runs = [RunDir(d).sub(RunDir.ADAPTED_RUN) for d in dirs]

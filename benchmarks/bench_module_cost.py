@@ -19,7 +19,8 @@ import os
 import torch
 
 from segkit.bench.environment import environment
-from segkit.bench.module_cost import module_cost, plot_module_cost
+from segkit.bench.module_cost import module_cost
+from segkit.report.module_cost import plot_module_cost
 from segkit.models import build_model
 
 MODELS = ("sff-wadeeplab", "deeplabv3plus-mobilenetv2")

@@ -311,7 +311,7 @@ def section_ddp(res: Results, root: Path, out: Path, args) -> None:
     rc, out_text = run_cmd(cmd, 300)
     row: dict = {"rc": rc}
     if rc == 0:
-        from segkit.rundir import RunDir
+        from segkit.runs import RunDir
 
         config = RunDir(run).read_config()
         row.update(backend=config.get("backend"), world_size=config.get("world_size"), device=config.get("device"),

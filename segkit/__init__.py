@@ -35,6 +35,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "losses": ("segkit.losses", None),
     "stitch": ("segkit.stitch", None),
     "engine": ("segkit.engine", None),
+    "adapt": ("segkit.adapt", None),
     "bench": ("segkit.bench", None),
     "cam": ("segkit.cam", None),
     "report": ("segkit.report", None),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 __all__ = [
-    "did_you_mean", "count_params", "main_logits", "atomic_write", "load_tensors", "resolve_device",
+    "did_you_mean", "count_params", "main_logits", "atomic_write", "atomic_write_text", "load_tensors", "resolve_device",
     "model_device", "eval_mode", "parse_key_values", "check_num_classes", "check_ignore_index", "counted",
 ]
 
@@ -194,6 +194,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], mode: str
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write a text file atomically (temp file + fsync + ``os.replace``)."""
+    return atomic_write(path, lambda fh: fh.write(text), "w")
 
 
 def disk_full(path: str | os.PathLike, detail: str = "") -> OSError:

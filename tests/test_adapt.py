@@ -21,11 +21,11 @@ from PIL import Image
 
 from segkit.data import CityscapesSegmentation, PseudoLabelled, UnlabelledImages, make_panoramic_dataset
 from segkit.data.panorama import panorama_grid, warp_to_panorama
-from segkit.engine import AdaptConfig
+from segkit.adapt import AdaptConfig
+from segkit.adapt.features import FeatureTap
+from segkit.adapt.pseudo_labels import apply_thresholds, class_thresholds, make_pseudo_labels
 from segkit.engine.checkpoint import load_checkpoint
-from segkit.engine.mpa_features import FeatureTap
-from segkit.engine.pseudo_labels import apply_thresholds, class_thresholds, make_pseudo_labels
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 
 
@@ -241,14 +241,14 @@ def _hang_pseudo_labels(hang):
 
 
 def _hang_adaptation(hang):
-    import segkit.engine.adapt_train as A
+    import segkit.adapt.train as A
 
     epoch = A._epoch
-    A._epoch = lambda *a: hang() if a[11] == 1 else epoch(*a)  # a[11]: the epoch; epoch 1 is in last.pt
+    A._epoch = lambda run, ep: hang() if ep == 1 else epoch(run, ep)  # epoch 1 (0-based) of 2: epoch 0 is in last.pt
 
 
 def _hang_evaluation(hang):
-    import segkit.engine.adapt_stages as A
+    import segkit.adapt.stages as A
 
     score, calls = A._score, []
 
@@ -283,7 +283,7 @@ def _run_until_hang(install, args: list[str], marker: Path) -> None:
     import multiprocessing as mp
 
     import segkit.cli  # noqa: F401  (imported here, so the child does not import them again)
-    import segkit.engine.adapt_train  # noqa: F401
+    import segkit.adapt.train  # noqa: F401
     import segkit.models  # noqa: F401
 
     proc = mp.get_context("fork").Process(target=_child, args=(install, args, marker))
@@ -343,7 +343,8 @@ def test_each_stage_resumes_after_sigkill_and_the_run_writes_every_artefact(doma
 
 def test_tiny_trans4pass_adaptation_from_python_writes_every_artefact(domains, tmp_path):
     """The Python API with a model instance: Trans4PASS's MPA features come from forward_features."""
-    from segkit.engine import TrainConfig, adapt, load_run
+    from segkit.adapt import adapt
+    from segkit.engine import TrainConfig, load_run
     from segkit.models.trans4pass import Trans4PASS
 
     src, tgt = domains

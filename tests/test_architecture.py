@@ -1,4 +1,4 @@
-"""The import graph of segkit has no circles (docs/architecture.md: imports only go down).
+"""The import graph of segkit has no circles and no import up the layers (docs/architecture.md).
 
 Every module under ``segkit/`` is parsed with ``ast`` (nothing is imported, so this runs in
 well under a second). Every ``import``/``from ... import`` counts, at module level and inside
@@ -14,22 +14,109 @@ Rules for what is an edge ``A -> B`` (both segkit modules):
   defines the name, not on every sibling the façade also imports.
 * Any other ``from segkit.x import name`` points at the package ``segkit.x`` itself.
 * An import of one of the importer's own parent packages (``import segkit`` in
-  ``segkit.engine.fingerprint`` for ``__version__``) is no edge: Python always initialises a
+  ``segkit.runs.fingerprint`` for ``__version__``) is no edge: Python always initialises a
   parent package before its children, so it orders nothing.
 * Imports under ``if TYPE_CHECKING:`` are no edges: they never run.
 
 A package ``__init__`` importing its own submodules is then never a circle with them (a
 submodule reaches a name of its package through the re-export rule above, to the defining
 module). A circle that remains is a real one: the modules it lists import each other.
+
+The layers are written once, in ``LAYERS`` below (docs/architecture.md's table lists the same
+names in the same order, which a test checks). Every module has a layer and imports only from
+its own layer or a lower one; the only exceptions are the shims of moved modules (``SHIMS``:
+they import their new home, whatever its layer) and ``UPWARD_ALLOWED``, function-level imports
+that defer a heavy optional dependency, each with its reason. A name that moved up a layer is
+found lazily by ``segkit._moved.moved_names`` (by module name, so no edge); ``MOVED_NAMES`` lists
+every one of them.
 """
 from __future__ import annotations
 
 import ast
 import functools
+import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "segkit"
+
+# old module path -> where it moved; the old path is a shim kept for old imports for one release
+MOVED = {
+    "segkit.losses_base": "segkit.losses.base",
+    "segkit.losses_rare": "segkit.losses.rare",
+    "segkit.losses_distill": "segkit.losses.distill",
+    "segkit.losses_mpa": "segkit.adapt.mpa",
+    "segkit.engine.adapt_config": "segkit.adapt.config",
+    "segkit.engine.adapt_stages": "segkit.adapt.stages",
+    "segkit.engine.adapt_train": "segkit.adapt.train",
+    "segkit.engine.pseudo_labels": "segkit.adapt.pseudo_labels",
+    "segkit.engine.mpa_features": "segkit.adapt.features",
+    "segkit.executors.base": "segkit.experiments.executors.base",
+    "segkit.executors.local": "segkit.experiments.executors.local",
+    "segkit.executors.slurm": "segkit.experiments.executors.slurm",
+    "segkit.rundir": "segkit.runs.rundir",
+    "segkit.engine.fingerprint": "segkit.runs.fingerprint",
+}
+# old module.name -> the module it moved to; the old module finds it there on first use (segkit/_moved.py)
+MOVED_NAMES = {
+    **{f"segkit.engine.{n}": "segkit.adapt" for n in ("adapt", "AdaptConfig", "AdaptResult", "read_adaptation")},
+    "segkit.report.ensure_run": "segkit.experiments.runs",
+    "segkit.report.runs.ensure_run": "segkit.experiments.runs",
+    **{f"segkit.report.experiments.{n}": "segkit.experiments.grid" for n in ("ensure_bench", "run_experiment",
+                                                                           "train_config")},
+    "segkit.report.adaptation.run_adaptation": "segkit.experiments.adaptation",
+    "segkit.bench.module_cost.plot_module_cost": "segkit.report.module_cost",
+}
+
+
+# The layers, lowest first. A module belongs to the longest name here that it is or lies under
+# ("segkit" itself, the lazy top-level API, is only that one module).
+LAYERS: list[tuple[str, ...]] = [
+    ("segkit._utils", "segkit._registry", "segkit._typecheck", "segkit._moved"),
+    ("segkit.metrics",),
+    ("segkit.data",),
+    ("segkit.modules",),
+    ("segkit.stitch",),
+    ("segkit.models",),
+    ("segkit.losses",),
+    ("segkit.runs",),
+    ("segkit.engine",),
+    ("segkit.adapt",),
+    ("segkit.bench",),
+    ("segkit.cam",),
+    ("segkit.report",),
+    ("segkit.experiments",),
+    ("segkit.commands", "segkit.cli", "segkit.__main__", "segkit"),
+]
+
+# old module paths kept for one release; they import their new home, whatever its layer
+SHIMS = set(MOVED) | {"segkit.executors"}  # segkit.executors: a package re-exporting experiments.executors
+
+# (importer, imported) -> why a function-level import may go up: it defers a heavy optional dependency.
+# None is needed today; add one only with its reason.
+UPWARD_ALLOWED: dict[tuple[str, str], str] = {}
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of `module` (None: in no layer)."""
+    best: tuple[int, int] | None = None
+    for i, names in enumerate(LAYERS):
+        for name in names:
+            inside = module == name or (name != PACKAGE and module.startswith(name + "."))
+            if inside and (best is None or len(name) > best[1]):
+                best = (i, len(name))
+    return None if best is None else best[0]
+
+
+def upward_edges(graph: dict[str, dict[str, int]]) -> list[tuple[str, int, str]]:
+    """(importer, line, imported) for every import into a higher layer, less SHIMS and UPWARD_ALLOWED."""
+    return [(a, line, b) for a, deps in sorted(graph.items()) if a not in SHIMS
+            for b, line in sorted(deps.items())
+            if (a, b) not in UPWARD_ALLOWED and layer_of(b) is not None and layer_of(a) is not None
+            and layer_of(b) > layer_of(a)]
 
 
 def _modules() -> dict[str, Path]:
@@ -218,3 +305,63 @@ def test_reexports_and_relative_imports_resolve():
     assert "segkit.data.voc" in graph["segkit.engine.predict"]
     # a function-level import counts (segkit.engine.build imports models inside build_model_from_config)
     assert any(t.startswith("segkit.models") for t in graph["segkit.engine.build"])
+
+
+def test_every_module_has_a_layer():
+    graph = import_graph()
+    assert not [m for m in graph if m not in SHIMS and layer_of(m) is None], "add them to LAYERS (and the docs)"
+    assert all(layer_of(m) is None or m in MOVED for m in SHIMS)  # shims sit outside the layers or are listed
+
+
+def test_no_import_goes_up_the_layers():
+    found = upward_edges(import_graph())
+    assert not found, "imports up the layers (LAYERS; docs/architecture.md):\n" + "\n".join(
+        f"  {a} (line {line}, layer {layer_of(a)}) imports {b} (layer {layer_of(b)})" for a, line, b in found)
+
+
+def test_the_checker_sees_upward_imports():
+    graph = {"segkit.metrics.x": {"segkit.report.y": 3}, "segkit.report.y": {"segkit.metrics.x": 1},
+             "segkit.runs.z": {"segkit._utils": 2}}
+    assert upward_edges(graph) == [("segkit.metrics.x", 3, "segkit.report.y")]
+    assert layer_of("segkit.report.methods.training_section") == layer_of("segkit.report")
+    assert layer_of("segkit.losses_base") is None and layer_of("segkit") == len(LAYERS) - 1
+
+
+def test_the_docs_list_the_layers_in_this_order():
+    """docs/architecture.md's table: one row per layer, naming the same packages as LAYERS."""
+    import re
+
+    rows = [line for line in (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8").splitlines()
+            if re.match(r"\| \d+ \|", line)]
+    names = [tuple(re.findall(r"`(segkit[\w.]*)`", row.split("|")[2])) for row in rows]
+    assert names == LAYERS
+
+
+def test_every_moved_names_getattr_is_listed():
+    """Each module that finds moved names lazily (``__getattr__ = moved_names(...)``) is in MOVED_NAMES."""
+    lazy = set()
+    for name, path in _modules().items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__getattr__"
+                                                     for t in node.targets)
+                    and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "moved_names"):
+                lazy.add(name)
+    assert lazy == {old.rsplit(".", 1)[0] for old in MOVED_NAMES}
+
+
+def test_moved_modules_keep_their_old_paths():
+    for old, new in MOVED.items():
+        assert importlib.import_module(old) is importlib.import_module(new), old
+    for old, new in MOVED_NAMES.items():  # ``from segkit.engine import AdaptConfig`` as before
+        module, name = old.rsplit(".", 1)
+        assert getattr(importlib.import_module(module), name) is getattr(importlib.import_module(new), name), old
+    old, new = importlib.import_module("segkit.executors"), importlib.import_module("segkit.experiments.executors")
+    assert old.__all__ == new.__all__ and all(getattr(old, n) is getattr(new, n) for n in new.__all__)
+
+
+def test_importing_the_trainer_does_not_import_adaptation():
+    code = ("import sys, segkit.engine, segkit.engine.trainer; "
+            "print(sorted(m for m in sys.modules if m.startswith('segkit.adapt') or 'losses_mpa' in m))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert out.strip() == "[]"

@@ -423,7 +423,7 @@ def test_report_refuses_an_out_folder_of_the_users_files(trained, tmp_path):
 # ----------------------------------------------------------------------------- 25.5 regenerating edited data
 def test_report_never_regenerates_a_synthetic_dataset_the_user_edited(tmp_path):
     from segkit.data import make_synthetic_wirerope
-    from segkit.report.runs import ensure_dataset
+    from segkit.data.synthetic import ensure_dataset
 
     data = make_synthetic_wirerope(tmp_path / "data", n_images=8, size=64, seed=1)  # the notebooks ask for seed 0
     (data / "classes.txt").write_text("background\nrust\nbroken_wire\n", encoding="utf-8")  # the user's edit

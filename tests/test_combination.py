@@ -10,7 +10,7 @@ import pytest
 
 from segkit.report.combination import (MODULES, combination_entries, combination_paragraphs, combination_results,
                                        remedy_entries)
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 CLASSES = ("background", "corrosion", "wire")
 
@@ -134,7 +134,7 @@ def test_remedy_entries_record_each_option_and_name_the_same_seeds_single_runs()
 
 
 def test_an_entrys_train_options_get_the_runs_seed():
-    from segkit.report.experiments import _with_seed
+    from segkit.experiments.grid import _with_seed
 
     value = {"warm_start": {"sff": "runs/sff/seed{seed}"}, "ls": ["a{seed}", 3], "zero_gate": True}
     assert _with_seed(value, 2) == {"warm_start": {"sff": "runs/sff/seed2"}, "ls": ["a2", 3], "zero_gate": True}

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import torch
 
-from segkit.executors import SlurmExecutor, gpu_slots, make_executor, parse_mem, parse_time
-from segkit.report.experiments import run_experiment, train_config
-from segkit.rundir import RunDir
+from segkit.experiments import run_experiment, train_config
+from segkit.experiments.executors import SlurmExecutor, gpu_slots, make_executor, parse_mem, parse_time
+from segkit.runs import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRIES = ["deeplabv3plus-mobilenetv2",

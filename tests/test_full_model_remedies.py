@@ -14,7 +14,7 @@ from segkit.engine import Callback, TrainConfig, train
 from segkit.engine.build import build_run_model, set_parts_trainable
 from segkit.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint
 from segkit.engine.from_runs import warm_start
-from segkit.losses_distill import distill_loss
+from segkit.losses.distill import distill_loss
 from segkit.models import build_model
 from segkit.models._spec import parse_insert
 from segkit.models.deeplab import PRESETS, create_deeplabv3plus

@@ -254,7 +254,7 @@ def test_the_training_paragraph_states_the_learning_rate_training_used():
 
 def test_segkit_describe_draws_the_run_model_and_prints_its_paragraph(tmp_path, capsys):
     from segkit.cli import main
-    from segkit.rundir import RunDir
+    from segkit.runs import RunDir
 
     model = segkit.build_model("deeplabv3plus-mobilenetv2", num_classes=3,
                                stitches=[{"at": "backbone.features.7", "module": "cbam"}])

@@ -212,7 +212,7 @@ def tiny_run(synthetic_root, tmp_path_factory):
 def test_metrics_json_and_the_per_image_store_carry_boundary_and_object_metrics(tiny_run, synthetic_root):
     from segkit.data import VOCSegmentation
     from segkit.engine import evaluate, load_run
-    from segkit.rundir import RunDir
+    from segkit.runs import RunDir
 
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     b, o = metrics["boundary"], metrics["objects"]
@@ -260,7 +260,7 @@ def _fake_run(root, name, seed, small_found, boundary_inter, per_image=True):
     found) and boundary counts (intersection boundary_inter[i], union 100) for classes 1 and 2."""
     import pandas as pd
 
-    from segkit.rundir import RunDir
+    from segkit.runs import RunDir
 
     d = root / "exp" / name / f"seed{seed}"
     (d / "checkpoints").mkdir(parents=True)
@@ -426,7 +426,7 @@ def test_claims_without_any_small_object_have_no_value_and_warn_nothing(tmp_path
         warnings.simplefilter("error")
         assert math.isnan(bootstrap_interval(o, o, "small_detection").lo)
         from segkit.report import collect_runs
-        from segkit.rundir import RunDir
+        from segkit.runs import RunDir
 
         for seed in (0, 1):
             for name in ("base", "ours"):

@@ -7,9 +7,10 @@ import pytest
 
 from segkit._utils import count_params
 from segkit.bench import count_flops, module_cost
-from segkit.bench.module_cost import OTHER, TOTAL, plot_module_cost
+from segkit.bench.module_cost import OTHER, TOTAL
 from segkit.models import build_model
 from segkit.modules.ggca import GGCAFused
+from segkit.report.module_cost import plot_module_cost
 
 SIZE = 64
 FINAL, BASELINE = "sff-wadeeplab", "deeplabv3plus-mobilenetv2"

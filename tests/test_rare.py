@@ -362,7 +362,7 @@ def test_predict_runs_a_crop_trained_model_on_the_whole_image():
 
 # ----------------------------------------------------------------------------- losses
 def test_lovasz_of_a_hard_prediction_is_one_minus_iou():
-    from segkit.losses_rare import lovasz_softmax
+    from segkit.losses.rare import lovasz_softmax
 
     target = torch.tensor([[[0, 0, 1, 1, 2, 2, 0, 255]]])
     pred = torch.tensor([[[0, 1, 1, 1, 2, 0, 0, 0]]])

@@ -633,7 +633,7 @@ def test_parse_entries_normalises_and_rejects_mistakes():
 
 def test_an_entrys_train_keys_change_only_its_runs(tmp_path):
     from segkit.engine import TrainConfig
-    from segkit.report.experiments import run_experiment
+    from segkit.experiments import run_experiment
 
     cfg = TrainConfig.profile("quick", UnFreeze_Epoch=1, input_shape=[32, 32], max_train_batches=1, max_val_images=1)
     with pytest.raises(ValueError, match="ema_decy"):  # a misspelt key is named before anything trains
@@ -646,7 +646,7 @@ def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root
 
     import torch
 
-    from segkit.report.experiments import run_experiment, train_config
+    from segkit.experiments import run_experiment, train_config
 
     cfg = train_config("quick", epochs=1, batch_size=4, image_size=64, smoke=True, num_workers=0, seed=0)
     entries = ["deeplabv3plus-mobilenetv2", {"name": "se", "model": "deeplabv3plus-mobilenetv2",
@@ -858,7 +858,7 @@ def test_ensure_dataset_compares_the_generator_arguments_it_is_given(tmp_path):
     """The profile's embedded data (report: synthetic:) is regenerated when a generator argument
     differs, and reused when a notebook asks for what is there."""
     from segkit.commands.report import generator_settings
-    from segkit.report.runs import ensure_dataset
+    from segkit.data.synthetic import ensure_dataset
 
     logged: list[str] = []
     root = ensure_dataset(tmp_path / "d", n_images=6, size=64, log=logged.append, damage_scale=2.0, dark_wires=0.0)

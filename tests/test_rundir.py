@@ -14,8 +14,8 @@ import yaml
 
 from segkit.engine import TrainConfig, train
 from segkit.engine.checkpoint import load_checkpoint
-from segkit.report.runs import ensure_run
-from segkit.rundir import RunDir, RunLock, RunLockedError
+from segkit.experiments import ensure_run
+from segkit.runs import RunDir, RunLock, RunLockedError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_engine import StopAfter, TinyNet, run_tiny, tiny_cfg  # noqa: E402
@@ -72,6 +72,15 @@ def test_an_identical_run_of_another_experiment_is_linked_not_trained(synthetic_
     assert a == b
 
 
+def test_code_fingerprint_hashes_parts_that_exist_and_refuses_a_moved_one(monkeypatch):
+    from segkit.engine import fingerprint
+
+    assert all((fingerprint._SEGKIT / part).exists() for part in fingerprint._CODE_PARTS)
+    monkeypatch.setattr(fingerprint, "_CODE_PARTS", ("losses_gone.py",))
+    with pytest.raises(FileNotFoundError, match="losses_gone"):
+        fingerprint.code_fingerprint.__wrapped__()  # past the per-process cache
+
+
 def test_fingerprint_is_recorded_with_test_split_metrics_and_per_image_matrices(synthetic_root, tmp_path):
     from segkit.data import make_synthetic_wirerope
 
@@ -92,7 +101,7 @@ def test_a_second_training_into_a_locked_run_fails_at_once_naming_the_holder(syn
     marker = tmp_path / "holding"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import pathlib, time
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 with RunDir({str(run)!r}).lock():
     pathlib.Path({str(marker)!r}).touch()
     time.sleep(60)

@@ -24,7 +24,7 @@ from segkit.models.segformer import EfficientSelfAttention, SegFormer
 from segkit.models.segnext import MSCA, NMF2D, SegNeXt
 from segkit.models.trans4pass import DeformableMLP, DeformablePatchEmbed, Trans4PASS
 from segkit.models.unet import UNet, UNet3Plus, UNetPlusPlus
-from segkit.losses_mpa import PrototypeMemory, class_prototypes, mpa_feature_loss
+from segkit.adapt.mpa import PrototypeMemory, class_prototypes, mpa_feature_loss
 
 from model_checks import forward_backward
 

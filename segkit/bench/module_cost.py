@@ -1,7 +1,7 @@
 """Which part of a DeepLab model costs what: parameters, FLOPs and forward latency per part.
 
     df = segkit.bench.module_cost(build_model("sff-wadeeplab", num_classes=3), (512, 512))
-    plot_module_cost(df)   # latency share and FLOPs share per part, side by side
+    segkit.report.module_cost.plot_module_cost(df)   # latency and FLOPs share per part
 
 The parts are those of ``segkit.models.parts`` (the same ones ``warm_start`` and
 ``part_unfreeze_epoch`` name): ``backbone`` (the plain MobileNetV2 layers), the attention
@@ -31,10 +31,14 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from segkit._moved import moved_names
 from segkit._utils import count_params, eval_mode, resolve_device
 from segkit.bench.environment import _sync
 
-__all__ = ["module_cost", "model_parts", "plot_module_cost", "Part", "COLUMNS"]
+__all__ = ["module_cost", "model_parts", "Part", "COLUMNS"]
+
+# the figure is the report's (segkit.report.module_cost); found there on first use, for old imports
+__getattr__ = moved_names(__name__, {"plot_module_cost": "segkit.report.module_cost"})
 
 _LABELS = {"sff": "SFF", "aspp": "ASPP"}  # segkit.models.parts names -> the table's row names
 OTHER, TOTAL = "(other)", "total"
@@ -235,25 +239,3 @@ def module_cost(model: nn.Module, image_size: int | Sequence[int] = (512, 512), 
     rows.append([TOTAL, top_level, sum(params.values()), 100.0, total_flops / 1e9, 100.0,
                  1e3 * statistics.median(totals), 100.0])
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def plot_module_cost(df, title: str | None = None, lang: str | None = None):
-    """Horizontal bars of each part's latency share and FLOPs share, side by side (a
-    ``module_cost`` frame; the total row is left out). Returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
-
-    from segkit.report.style import PALETTE, label
-
-    rows = df[df["part"] != TOTAL].iloc[::-1]  # first part on top
-    # one x scale on both panels: a part whose bars differ in length costs more time than arithmetic, or less
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 0.45 * len(rows) + 1.4), sharex=True, sharey=True)
-    for ax, col, key, color in ((axes[0], "latency(%)", "latency_share", PALETTE[0]),
-                                (axes[1], "FLOPs(%)", "flops_share", PALETTE[1])):
-        bars = ax.barh(rows["part"].astype(str), rows[col].astype(float), color=color)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
-        ax.set_xlabel(label(key, lang))
-        ax.margins(x=0.15)  # room for the value labels
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig

@@ -20,8 +20,8 @@ def write_run_bench(
     device: str | torch.device = "cpu",
     **profile_kwargs: Any,
 ) -> Path:
-    """Profile `model` and write the run directory's ``bench.json`` (see ``segkit.rundir``)."""
-    from segkit.rundir import RunDir
+    """Profile `model` and write the run directory's ``bench.json`` (see ``segkit.runs``)."""
+    from segkit.runs import RunDir
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

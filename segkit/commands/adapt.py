@@ -10,7 +10,7 @@ __all__ = ["add_commands"]
 def _cmd_adapt(args: argparse.Namespace) -> int:
     from segkit._utils import parse_key_values
     from segkit.commands.engine import recipe_from_args
-    from segkit.engine import AdaptConfig, adapt
+    from segkit.adapt import AdaptConfig, adapt
 
     cfg, overrides = recipe_from_args(args)
     if overrides:

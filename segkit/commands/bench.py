@@ -46,7 +46,7 @@ def _class_indices(text: str, names: list[str] | None, num_classes: int) -> list
 
 def _load_model(spec: str, num_classes: int | None, checkpoint: str | None):
     """(model, name, class names, run dir or None) from a run directory or a registered name."""
-    from segkit.rundir import RunDir  # imports numpy: not at module level, so building the parser stays light
+    from segkit.runs import RunDir  # imports numpy: not at module level, so building the parser stays light
 
     path = Path(spec)
     if RunDir(path).config_path.is_file():
@@ -79,7 +79,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                           channels_last=channels_last_value(args.channels_last))
         print(r.summary())
         if run_dir is not None and args.write:
-            from segkit.rundir import RunDir
+            from segkit.runs import RunDir
 
             print(f"  wrote {r.save(RunDir(run_dir).bench_path)}")
         rows.append(r)
@@ -105,7 +105,7 @@ def _run_look(run_dir: Path | None, size: int | None) -> tuple[tuple[int, int], 
     mask colours; a registered model without a run: `size` (default 512) and the default palette."""
     config = {}
     if run_dir is not None:
-        from segkit.rundir import RunDir
+        from segkit.runs import RunDir
 
         config = RunDir(run_dir).read_config()
     shape = (config.get("train") or {}).get("input_shape")

@@ -28,7 +28,7 @@ def describe_run(run_dir: str, out: str | None = None, lang: str = "en", input_s
     from segkit.report.methods import architecture_params, describe_architecture, plot_architecture
     from segkit.report.methods.training_section import run_record, training_paragraphs
     from segkit.report.style import save_figure, use_style
-    from segkit.rundir import RunDir
+    from segkit.runs import RunDir
 
     rec = run_record(run_dir)
     conf = rec["config"]

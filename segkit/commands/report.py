@@ -97,7 +97,7 @@ def executor_settings(args: argparse.Namespace, settings: dict) -> tuple[str, di
         return args.executor, {}
     options = dict(settings.get("slurm") or {})
     options.update({k: getattr(args, k) for k in flags if getattr(args, k, None) is not None})
-    from segkit.executors import SlurmExecutor
+    from segkit.experiments.executors import SlurmExecutor
 
     try:  # a wrong option, no submitit or no Slurm fails here, not in a notebook
         SlurmExecutor.from_options(options, folder=".").check()
@@ -139,7 +139,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from segkit.report.notebook import output_paths
     from segkit.report.runner import (NotebookFailedError, find_notebooks, load_profile, parse_override,
                                       run_notebooks, select_notebooks)
-    from segkit.report.runs import ensure_dataset
+    from segkit.data.synthetic import ensure_dataset
 
     profile = load_profile(args.profile)
     profile_name = Path(args.profile).stem

@@ -1,13 +1,12 @@
 """Training engine: the reference recipe (fit, freeze/unfreeze, schedules, AMP, DDP,
 atomic checkpoints, resume), evaluation at the original resolution, prediction with
-overlays, ONNX export, and domain adaptation (`adapt`: the Trans4PASS workflow).
+overlays and ONNX export. Domain adaptation sits above it, in :mod:`segkit.adapt`.
 
     >>> cfg = TrainConfig.profile("quick", UnFreeze_Epoch=2)
     >>> run_dir = train("deeplabv3plus-mobilenetv2", cfg, data_root="data/wirerope", run_dir="runs/demo/m")
     >>> model, config, history, metrics = load_run(run_dir)
 """
-from segkit.engine.adapt_stages import AdaptResult, adapt, read_adaptation
-from segkit.engine.adapt_config import AdaptConfig
+from segkit._moved import moved_names
 from segkit.engine.checkpoint import atomic_save, load_checkpoint
 from segkit.engine.config import TrainConfig, config_table, list_profiles, load_profile
 from segkit.engine.distributed import resolve_device
@@ -23,5 +22,8 @@ __all__ = [
     "evaluate", "evaluate_confusion", "letterbox_predict",
     "predict", "overlay", "colorize", "export_onnx",
     "EpochLR", "fit_lr", "lr_limits", "atomic_save", "load_checkpoint", "resolve_device",
-    "adapt", "AdaptConfig", "AdaptResult", "read_adaptation",
 ]
+
+# moved to segkit.adapt; found there on first use (importing the trainer imports no adaptation)
+__getattr__ = moved_names(__name__, dict.fromkeys(("adapt", "AdaptConfig", "AdaptResult", "read_adaptation"),
+                                                  "segkit.adapt"))

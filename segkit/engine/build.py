@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from segkit.engine.config import TrainConfig
 from segkit.engine.distributed import DistInfo
-from segkit.engine.fingerprint import data_fingerprint, run_fingerprint
+from segkit.runs.fingerprint import data_fingerprint, run_fingerprint
 from segkit.engine.precision import Precision, resolve_precision
 
 __all__ = ["run_datasets", "auto_class_weights", "resolve_class_weights", "build_run_model", "init_weights",

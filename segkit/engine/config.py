@@ -94,7 +94,7 @@ class TrainConfig:
     ``part_unfreeze_epoch`` (part name -> the 0-based epoch from which it trains; frozen before),
     ``distill_from`` (a teacher run directory or checkpoint), ``distill_weight`` and
     ``distill_temperature`` (the loss adds ``distill_weight * T^2 * KL(teacher || student)`` at
-    temperature T over the labelled pixels: :mod:`segkit.losses_distill`).
+    temperature T over the labelled pixels: :mod:`segkit.losses.distill`).
     """
 
     # model

@@ -15,7 +15,7 @@ from segkit.engine.checkpoint import atomic_write_text, load_checkpoint
 from segkit.engine.config import TrainConfig
 from segkit.models._weights import LoadReport, read_state_dict
 from segkit.models.parts import part_keys, part_name
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
 __all__ = ["Run", "load_run", "load_weights", "run_checkpoint", "warm_start", "load_teacher", "WARM_START_FILE"]
 

@@ -34,15 +34,15 @@ from segkit.engine.distributed import DistInfo, all_reduce_sum, broadcast_buffer
 from segkit.engine.early_stop import early_stop_wait
 from segkit.engine.ema import make_ema
 from segkit.engine.evaluate import evaluate_confusion
-from segkit.engine.fingerprint import resume_changes
+from segkit.runs.fingerprint import resume_changes
 from segkit.engine.hooks import DeferredInterrupt, TrainState, call_hooks
 from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, nonfinite_message, optimizer_step,
                                  seed_all, seed_loader_worker)
 from segkit.engine.precision import Precision
 from segkit.engine.schedule import EpochLR, config_lr, set_optimizer_lr
 from segkit.engine.threads import loader_workers
-from segkit.losses_distill import distill_loss
-from segkit.rundir import RunDir
+from segkit.losses.distill import distill_loss
+from segkit.runs import RunDir
 
 __all__ = ["TrainParts", "LoopState", "EpochPlan", "Trainer"]
 

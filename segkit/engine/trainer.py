@@ -1,4 +1,4 @@
-"""`train`: the reference training recipe writing a run directory (:mod:`segkit.rundir`).
+"""`train`: the reference training recipe writing a run directory (:mod:`segkit.runs`).
 
 Reproducibility: every epoch's randomness is derived from ``(seed, epoch, rank)`` (the
 global RNGs are re-seeded at the start of each epoch, the sampler shuffles with
@@ -43,7 +43,7 @@ from segkit.engine.schedule import step_sanity_check
 from segkit.engine.tensorboard import tensorboard_writer
 from segkit.engine.threads import loader_workers
 from segkit.metrics import images_per_class, learning_lines
-from segkit.rundir import HISTORY_COLUMNS, RunDir
+from segkit.runs import HISTORY_COLUMNS, RunDir
 
 __all__ = ["train", "plan_run", "load_run", "Run", "Callback", "TrainState", "NonFiniteLossError", "HISTORY_COLUMNS",
            "auto_class_weights"]
@@ -96,7 +96,7 @@ def train(
             applied (as the reference does with ``pretrained=False``).
         cfg: The recipe (default ``TrainConfig()`` = the reference values).
         data_root: VOC-layout dataset folder (``cfg.train_split`` / ``val_split`` / ``test_split``).
-        run_dir: Output folder (see :mod:`segkit.rundir`). It is locked while training:
+        run_dir: Output folder (see :mod:`segkit.runs`). It is locked while training:
             a second process training into it fails at once, naming the holder.
         device: Overrides ``cfg.device`` (``"auto"``: cuda, mps, cpu).
         resume: Continue from ``run_dir/checkpoints/last.pt`` when it exists (model,
@@ -177,7 +177,7 @@ def _remove_unstarted(rd: RunDir, made: tuple[Path | None, set[str]]) -> None:
 
 def plan_run(model: nn.Module | str | None, cfg: TrainConfig, data_root: str | Path | None = None,
              datasets: tuple[Any, Any, Any] = (None, None, None)) -> dict[str, Any]:
-    """The fingerprint (:mod:`segkit.engine.fingerprint`) that :func:`train` would record.
+    """The fingerprint (:mod:`segkit.runs.fingerprint`) that :func:`train` would record.
 
     Builds the datasets and the model (under ``cfg.seed``), trains nothing. A complete run
     directory whose ``fingerprint.json`` equals this can be reused instead of training.

@@ -19,7 +19,7 @@ Panoramic Semantic Segmentation", CVPR 2022, https://arxiv.org/abs/2203.01452
   x = Linear(x). Stages 2-4 are upsampled (bilinear, align_corners=True) to stage 1 and
   summed; a 1x1 conv predicts the classes.
 - :meth:`Trans4PASS.forward_features` also returns the per-stage decoder features for the
-  mutual prototypical adaptation losses (``segkit.losses_mpa``).
+  mutual prototypical adaptation losses (``segkit.adapt.mpa``).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Report an adaptation experiment: source-only vs adapted on the target, pseudo-labels, prototypes.
 
-Reads only the folders ``segkit.engine.adapt`` writes (one per seed, see ``segkit.rundir``):
+Reads only the folders ``segkit.adapt.adapt`` writes (one per seed, see ``segkit.runs``):
 the target scores of both models (``source_on_target/`` and ``adapted/``, with per-image
 confusion matrices), the pseudo-label PNGs and ``prototypes.npz``. The difference
 "adapted - source-only" gets the two 95 % intervals of ``segkit.report.stats``: over the
@@ -15,11 +15,15 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from segkit._moved import moved_names
 from segkit.report.stats import Difference, compare
 from segkit.report.tables import PAPER_HEADERS
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 
-__all__ = ["run_adaptation", "adaptation_comparison", "plot_pseudo_labels", "plot_prototypes"]
+__all__ = ["adaptation_comparison", "plot_pseudo_labels", "plot_prototypes"]
+
+# run_adaptation moved to the write side; found there on first use (the report never trains)
+__getattr__ = moved_names(__name__, {"run_adaptation": "segkit.experiments.adaptation"})
 
 SOURCE_ONLY, ADAPTED = "Source-only", "Adapted (MPA)"
 
@@ -27,37 +31,6 @@ SOURCE_ONLY, ADAPTED = "Source-only", "Adapted (MPA)"
 def _scores(rd: RunDir) -> tuple[dict[str, Any], np.ndarray, list[str]]:
     cms, ids = rd.read_per_image()
     return rd.read_metrics(), cms, ids
-
-
-def run_adaptation(model_name: str, cfg: Any, acfg: Any, data_root: str | Path, target_root: str | Path,
-                   runs_dir: str | Path, seeds: Sequence[int], experiment: str = "adaptation", force: bool = False,
-                   device: str = "cpu", log: Any = print, verbose: bool = False) -> list[Path]:
-    """Adapt `model_name` once per seed into ``<runs_dir>/<experiment>/<model_name>/seed<k>/``.
-
-    Each seed's source-only stage goes through ``ensure_run`` with ``share_root=runs_dir``: an
-    identical complete run elsewhere in the report (e.g. notebook 03's baseline, same recipe,
-    seed and data) is linked instead of trained, so the source-only model is the baseline
-    the other tables report. Finished stages are skipped, interrupted ones resumed.
-
-    Returns:
-        The adaptation run directories, in seed order.
-    """
-    from segkit.engine import adapt
-    from segkit.report.runs import ensure_run
-
-    out = []
-    for s in seeds:
-        rd = RunDir(Path(runs_dir) / experiment / model_name / f"seed{int(s)}")
-        if force and rd.path.exists():
-            rd.supersede()
-        seed_cfg = cfg.replace(model=model_name, seed=int(s))
-        if not rd.stages_path.is_file():
-            ensure_run(model_name, seed_cfg, data_root, rd.sub(RunDir.SOURCE_RUN).path, force=force, device=device,
-                       log=log, share_root=runs_dir, progress=verbose, verbose=verbose)
-        adapt(model_name, seed_cfg, acfg, data_root, target_root, rd.path, device=device, progress=verbose,
-              verbose=verbose, log=log)
-        out.append(rd.path)
-    return out
 
 
 def adaptation_comparison(run_dirs: Sequence[str | Path], labels: tuple[str, str] = (SOURCE_ONLY, ADAPTED),

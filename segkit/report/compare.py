@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from segkit._utils import counted
-from segkit.rundir import RunDir
+from segkit.runs import RunDir
 from segkit.report.stats import EXTRA_METRICS, Difference, compare, mean_std
 
 __all__ = ["baseline_differences", "class_differences", "class_of", "claim_differences", "with_differences", "not_learned_classes",

@@ -57,7 +57,7 @@ def setup_notebook(*, seed: int = 0, threads: int = 0, lang: str = "en", data_ro
     """
     import torch
 
-    from segkit.report.runs import ensure_dataset
+    from segkit.data.synthetic import ensure_dataset
     from segkit.report.style import use_style
 
     # UserWarnings from third-party plotting and torch internals would bury the notebook's output.

@@ -42,7 +42,7 @@ Speed: ~30 ms per 256x256 image on one idle core (200 images in 6-25 s depending
 Every image ``i`` is drawn from ``numpy.random.default_rng([seed, i])``, so image ``i``
 does not depend on ``n_images`` and the same seed gives byte-identical files.
 """
-from .dataset import make_synthetic_wirerope, synthetic_changes
+from .dataset import ensure_dataset, make_synthetic_wirerope, synthetic_changes
 from .render import WIREROPE_CLASSES, WIREROPE_PALETTE, render_wirerope
 
-__all__ = ["make_synthetic_wirerope", "synthetic_changes", "render_wirerope", "WIREROPE_CLASSES", "WIREROPE_PALETTE"]
+__all__ = ["make_synthetic_wirerope", "ensure_dataset", "synthetic_changes", "render_wirerope", "WIREROPE_CLASSES", "WIREROPE_PALETTE"]

@@ -2,13 +2,15 @@
 
 ``synthetic.json`` records the generator's arguments and every file it wrote (size and SHA-256),
 so `synthetic_changes` can tell a generated dataset nobody touched (safe to generate again)
-from one a user edited (never regenerated over).
+from one a user edited (never regenerated over); `ensure_dataset` generates the set only when a
+folder lacks it or holds one made with other arguments.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -143,6 +145,47 @@ def synthetic_changes(root: str | Path) -> list[str]:
         if names:
             out.append(f"{what} {', '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else ""))
     return out
+
+
+_SYNTHETIC_KEYS = ("n_images", "size", "seed", "val_fraction", "test_fraction")
+
+
+def ensure_dataset(root: str | Path, n_images: int = 60, size: int = 96, seed: int = 0, val_fraction: float = 0.1,
+                   test_fraction: float = 0.0, log: Callable[[str], Any] | None = None, **generator: Any) -> Path:
+    """Return ``root``; generate the synthetic wire-rope dataset there first when needed.
+
+    A folder with split lists and no ``synthetic.json`` (a user's own data) is used as it
+    is. A synthetic folder generated with other arguments (``size 64 -> 96``, or any of the
+    `generator` arguments of ``make_synthetic_wirerope`` given here, e.g. ``damage_scale``)
+    is generated again, so a notebook never trains on data of another kind than it asked for,
+    but only when its files are exactly those the generator wrote (``synthetic_changes``).
+
+    Raises:
+        ValueError: the dataset would be regenerated but someone changed its files.
+    """
+    root = Path(root)
+    want = {"n_images": int(n_images), "size": [int(size), int(size)], "seed": int(seed),
+            "val_fraction": float(val_fraction), "test_fraction": float(test_fraction), **generator}
+    meta = root / "synthetic.json"
+    if (root / "ImageSets" / "Segmentation" / "train.txt").is_file():
+        if not meta.is_file():
+            return root
+        have = json.loads(meta.read_text(encoding="utf-8"))
+        diff = [f"{k} {have.get(k)} -> {want[k]}" for k in (*_SYNTHETIC_KEYS, *generator) if have.get(k) != want[k]]
+        if not diff:
+            return root
+        edits = synthetic_changes(root)
+        if edits:
+            raise ValueError(f"{root} holds synthetic data made with other arguments ({', '.join(diff)}) but its files "
+                             f"were changed since ({'; '.join(edits)}), so it is not regenerated over them; delete "
+                             f"{meta.name} to use the folder as your own dataset, or delete the folder (or give "
+                             "another one) to have the synthetic data generated")
+        if log:
+            log(f"regenerating synthetic data in {root} ({', '.join(diff)})")
+    if log and not meta.is_file():
+        log(f"generating synthetic wire-rope data: {n_images} images at {size}x{size} -> {root}")
+    return Path(make_synthetic_wirerope(root, n_images=n_images, size=size, seed=seed, val_fraction=val_fraction,
+                                        test_fraction=test_fraction, overwrite=True, **generator))
 
 
 def _check_args(root: Path, n_images: int, size, probs: tuple[float, float, float], val_fraction: float,

@@ -17,7 +17,7 @@ __all__ = ["run_record", "training_paragraphs"]
 
 def run_record(run_dir: str | Path) -> dict[str, Any]:
     """``{"config", "history", "bench"}`` of a run folder (history None and bench {} when missing)."""
-    from segkit.rundir import RunDir
+    from segkit.runs import RunDir
 
     rd = RunDir(run_dir)
     if not rd.config_path.is_file():

@@ -25,10 +25,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segkit.losses_base import (  # noqa: F401  (Weights and the helpers stay importable from here)
-    Weights, _check_nonneg, _check_weights, _prepare, _SegLossBase, _valid_mask, _weight_like,
-)
-from segkit.losses_rare import LovaszSoftmaxLoss, OhemCrossEntropyLoss
+from segkit.losses.base import Weights, _check_nonneg, _check_weights, _prepare, _SegLossBase, _valid_mask, _weight_like
+from segkit.losses.rare import LovaszSoftmaxLoss, OhemCrossEntropyLoss
 
 __all__ = ["CrossEntropyLoss", "FocalLoss", "DiceLoss", "SegLoss", "f_score"]
 
