@@ -67,7 +67,9 @@ def test_a_budget_spent_before_any_validation_skips_it_and_scores_the_last_weigh
     assert len(rows) == 1 and rows[0]["val_loss"] in ("", "nan") and not rows[0].get("miou")
     assert json.loads((run / "budget.json").read_text())["steps"] == 1
     assert (run / "metrics.json").is_file() and (run / "checkpoints" / "best.pt").is_file()
-    assert "no validation before the time budget ran out: the weights after epoch 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no validation before the time budget ran out: the weights after epoch 1" in out
+    assert "[segkit] the time budget (1 s) is spent after epoch 1/1000" in out
 
 
 def test_a_budget_shorter_than_the_evaluation_is_said_before_training():

@@ -342,7 +342,9 @@ class Trainer:
         call_hooks(self.callbacks, "on_epoch_end", self.state)
         if self.state.stop_training:
             if not stop_early:
-                self.say(f"[segkit] stop requested by a callback after epoch {epoch + 1}/{self.total}")
+                by_time = self.budget is not None and self.budget.stopped_by == "time"
+                why = f"the time budget ({self.budget.seconds:g} s) is spent" if by_time else "stop requested by a callback"
+                self.say(f"[segkit] {why} after epoch {epoch + 1}/{self.total}")
             return True
         ctrl_c.check()
         return False
