@@ -161,5 +161,8 @@ def test_train_time_limit_bounds_the_whole_command(synthetic_root, tmp_path):
     step = record["seconds_per_step"]
     if record["setup_seconds"] + 2 * step > limit:  # the budget was spent before training could start
         pytest.skip(f"machine too busy to test a {limit:g} s budget: setting up took {record['setup_seconds']:.0f} s")
-    assert wall <= limit + 2 * step + 2.0, (wall, record)  # a busy machine: a little slack
+    # a busy machine (the other test worker): a step can take twice the mean, and the final
+    # evaluation's estimate comes from one timed image; before the budget covered the command,
+    # time_limit=90 took 320 s
+    assert wall <= limit + 3 * step + 3.0, (wall, record)
     assert "Time budget" not in res.stdout and "scoring best.pt on the val split" in res.stdout
