@@ -53,3 +53,32 @@ def test_launcher_choices_are_kept(monkeypatch):
     assert (plan.cores, plan.torch_threads, plan.loader_workers) == (8, 1, 2)
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert plan_threads("cpu", cores=16).torch_threads == 6  # 8 cores each: 2 workers, 6 threads
+
+
+def test_a_notebook_takes_the_machines_plan_unless_given_threads(monkeypatch):
+    import torch
+
+    import segkit.engine.threads as threads
+    from segkit.report import setup_notebook
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 3)
+    try:
+        setup_notebook(threads=0)  # the run trained in the kernel gets every core
+        assert torch.get_num_threads() == 3
+        setup_notebook(threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_adam_is_fused_on_the_cpu_and_sgd_is_not():
+    import torch.nn as nn
+
+    from segkit.engine import TrainConfig
+    from segkit.engine.optim import build_optimizer
+
+    net = nn.Conv2d(3, 4, 3)
+    assert build_optimizer(net, TrainConfig(optimizer_type="adam"), 1e-3).defaults["fused"] is True
+    assert not build_optimizer(net, TrainConfig(optimizer_type="sgd"), 1e-2).defaults.get("fused")

@@ -37,11 +37,24 @@ def nonfinite_message(epoch: int, total: int, step: int, steps: int, lr: float, 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
     """SGD (Nesterov), Adam or AdamW over all of `model`'s parameters, as ``cfg.optimizer_type`` says."""
     params = list(model.parameters())  # built once over all parameters, as the reference
-    if cfg.optimizer_type == "sgd":
+    if cfg.optimizer_type == "sgd":  # not fused: torch's fused SGD fails on a parameter whose first
+        # gradient comes after the first step (a backbone unfrozen by staged training)
         return torch.optim.SGD(params, lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
-    if cfg.optimizer_type == "adam":
-        return torch.optim.Adam(params, lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+    kind = torch.optim.Adam if cfg.optimizer_type == "adam" else torch.optim.AdamW
+    return kind(params, lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay,
+                fused=_fused_ok(params))
+
+
+def _fused_ok(params: list[nn.Parameter]) -> bool | None:
+    """Fused kernels when every parameter is a float on one CPU or CUDA device, else torch's default.
+
+    On a CPU torch's default is a Python loop over the parameters: an Adam step of DeepLabV3+-
+    MobileNetV2 took 22 ms against 4.5 ms fused (one thread), a tenth of a 64-px training step.
+    """
+    devices = {p.device.type for p in params}
+    if len(devices) != 1 or devices.pop() not in ("cpu", "cuda"):
+        return None
+    return all(p.dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64) for p in params) or None
 
 
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,

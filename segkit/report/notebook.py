@@ -39,7 +39,8 @@ def setup_notebook(*, seed: int = 0, threads: int = 0, lang: str = "en", data_ro
 
     Args:
         seed: torch's global seed (and the synthetic data's, when it is generated).
-        threads: torch CPU threads; 0 leaves torch's default.
+        threads: torch CPU threads; 0: segkit's plan for this machine (``segkit.engine.threads``: every core
+            the process may use, OpenCV on one thread). Parallel runs split them (``run_experiment``'s `workers`).
         lang: figure labels, "en" or "zh".
         data_root: a VOC-layout dataset; synthetic wire-rope data is generated there when it is
             missing or was generated with other arguments (see ``ensure_dataset``).
@@ -58,13 +59,13 @@ def setup_notebook(*, seed: int = 0, threads: int = 0, lang: str = "en", data_ro
     import torch
 
     from segkit.data.synthetic import ensure_dataset
+    from segkit.engine.threads import apply_threads, plan_threads
     from segkit.report.style import use_style
 
     # UserWarnings from third-party plotting and torch internals would bury the notebook's output.
     warnings.filterwarnings("ignore", category=UserWarning)
     torch.manual_seed(seed)
-    if threads:
-        torch.set_num_threads(threads)
+    apply_threads(plan_threads("cpu", threads or None, workers=0))  # a kernel trains in-process, without loader workers
     use_style(lang)
     if data_root is not None:
         data_root = ensure_dataset(data_root, n_images=n_images, size=image_size, seed=seed,
