@@ -211,13 +211,34 @@ def test_rare_sampling_probabilities_on_known_counts(tmp_path):
     e = [math.exp((1 - f) / T) for f in (375 / 400, 20 / 400, 5 / 400)]
     P = [v / sum(e) for v in e]
     assert class_probabilities(counts, T) == pytest.approx(P)
-    want = [P[0] / 4, P[0] / 4 + P[1] / 2, P[0] / 4 + P[1] / 2, P[0] / 4 + P[2]]  # P(c) / images holding c
+    daformer = [P[0] / 4, P[0] / 4 + P[1] / 2, P[0] / 4 + P[1] / 2, P[0] / 4 + P[2]]  # P(c) / images holding c
+    # the first image is defect-free (background only), one of four: drawn at half its share, 1/8;
+    # the others share the rest as DAFormer's draw has it
+    want = [1 / 8] + [7 / 8 * p / sum(daformer[1:]) for p in daformer[1:]]
     got = image_probabilities(counts, class_probabilities(counts, T))
     assert got == pytest.approx(want)
     drawn = sample_indices(got, 20000, seed=0)
     assert [drawn.count(i) / 20000 for i in range(4)] == pytest.approx(want, abs=0.015)
     with pytest.raises(ValueError, match="temperature"):
         class_probabilities(counts, 0)
+
+
+def test_defect_free_images_are_drawn_at_half_their_share():
+    import numpy as np
+
+    from segkit.data.rare import class_probabilities, defect_free, image_probabilities
+
+    # seven defect-free images of ten, three with a defect: DAFormer's draw alone never shows the free ones
+    counts = np.array([[100, 0]] * 7 + [[90, 10]] * 3)
+    assert defect_free(counts).tolist() == [True] * 7 + [False] * 3
+    got = image_probabilities(counts, class_probabilities(counts, 0.01))
+    assert got[:7].sum() == pytest.approx(0.35) and got[7:].sum() == pytest.approx(0.65)
+    # every image holds a defect: exactly DAFormer's probabilities (cracks, CamVid, the synthetic ropes)
+    counts = np.array([[90, 10, 0], [80, 0, 20], [95, 5, 0]])
+    P = class_probabilities(counts, 0.01)
+    n_c = (counts > 0).sum(0)
+    want = (counts > 0) @ (P / n_c)
+    assert image_probabilities(counts, P) == pytest.approx(want / want.sum())
 
 
 def test_rare_sampling_is_recorded_and_drives_training(tmp_path):
@@ -233,6 +254,7 @@ def test_rare_sampling_is_recorded_and_drives_training(tmp_path):
     run = train(tiny_model(), cfg, ds_root, tmp_path / "run", progress=False, verbose=False, callbacks=[Grab()])
     record = json.loads((run / "rare_sampling.json").read_text())
     assert record["temperature"] == 0.1 and record["sampling"] is True
+    assert record["defect_free_images"] == 0.25 and record["defect_free_draws"] == 0.125  # im0: background only
     assert record["image_probability"]["im3"] > record["image_probability"]["im1"] > record["image_probability"]["im0"]
     config = (run / "config.yaml").read_text()
     assert "rare_classes:" in config and "class_probability:" in config

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["image_class_counts", "class_probabilities", "image_probabilities", "sample_indices", "image_scale",
-           "sampling_needed", "RARE_IMAGE_SHARE", "RareCrop"]
+           "sampling_needed", "defect_free", "RARE_IMAGE_SHARE", "RareCrop"]
 
 GREY = (128, 128, 128)
 
@@ -115,12 +115,31 @@ def sampling_needed(counts: np.ndarray, class_names: Sequence[str],
 
 
 def image_probabilities(counts: np.ndarray, class_probs: np.ndarray) -> np.ndarray:
-    """Each image's probability ``sum_c P(c) [c in image] / n_c`` (sums to 1)."""
+    """Each image's probability ``sum_c P(c) [c in image] / n_c`` (sums to 1), with the defect-free
+    images (labelled with the first class only) drawn half as often as they occur.
+
+    DAFormer's draw almost never picks the first class (the background holds most pixels), so on
+    a defect set its defect-free images would never be shown and the model would mark defects on
+    every one of them (the magnetic tiles: 70 % of the images are free); at half their natural
+    share the model sees them, and the defects still get most draws. Without such images the
+    probabilities are DAFormer's.
+    """
     holds = np.asarray(counts) > 0  # (N, K)
     n_c = holds.sum(0)
     per_class = np.divide(class_probs, n_c, out=np.zeros_like(class_probs, dtype=np.float64), where=n_c > 0)
     p = holds @ per_class
+    p = p / p.sum()
+    free = defect_free(counts)
+    if free.any() and not free.all():
+        share = free.mean() / 2
+        p = np.where(free, share / free.sum(), (1 - share) * p / p[~free].sum())
     return p / p.sum()
+
+
+def defect_free(counts: np.ndarray) -> np.ndarray:
+    """Which images hold labelled pixels of the first class (the background) and of no other."""
+    holds = np.asarray(counts) > 0
+    return holds[:, 0] & ~holds[:, 1:].any(1)
 
 
 def sample_indices(image_probs: np.ndarray, n: int, seed: int) -> list[int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from segkit.data.rare import (RareCrop, class_probabilities, image_class_counts, image_probabilities, sample_indices,
+from segkit.data.rare import (RareCrop, class_probabilities, defect_free, image_class_counts, image_probabilities, sample_indices,
                               sampling_needed)
 
 __all__ = ["RareSetup", "setup_rare"]
@@ -32,6 +32,7 @@ class RareSetup:
     ids: list[str]
     temperature: float
     rule: str = ""  # why sampling is on or off under rare_sampling: auto
+    defect_free: float = 0.0  # share of training images labelled with the background only
 
     def order(self, num_images: int, epoch: int, rank: int, world: int, seed: int) -> list[int]:
         """This rank's image indices for `epoch`: ``num_images // world`` drawn with the image probabilities."""
@@ -42,7 +43,9 @@ class RareSetup:
     def record(self) -> dict[str, Any]:
         """The class frequencies and probabilities, for ``config.yaml``."""
         rule = {"sampling_rule": self.rule} if self.rule else {}
-        return {"temperature": self.temperature, "sampling": self.image_probs is not None, **rule,
+        free = {"defect_free_images": round(self.defect_free, 4),
+                "defect_free_draws": round(self.defect_free / 2, 4)} if self.defect_free else {}
+        return {"temperature": self.temperature, "sampling": self.image_probs is not None, **rule, **free,
                 "class_frequency": {n: round(float(f), 6) for n, f in zip(self.class_names, self.frequency)},
                 "class_probability": {n: round(float(p), 6) for n, p in zip(self.class_names, self.class_probs)}}
 
@@ -81,4 +84,4 @@ def setup_rare(cfg: Any, train_ds: Any, num_classes: int, class_names: list[str]
     return RareSetup(class_names=list(class_names), frequency=totals / max(totals.sum(), 1), class_probs=probs,
                      image_probs=image_probabilities(counts, probs) if sampling else None,
                      ids=[str(i) for i in getattr(train_ds, "ids", range(len(train_ds)))],
-                     temperature=cfg.rare_temperature, rule=rule)
+                     temperature=cfg.rare_temperature, rule=rule, defect_free=float(defect_free(counts).mean()))
