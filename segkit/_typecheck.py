@@ -10,6 +10,8 @@ hint alone: ``int``, ``float``, ``bool``, ``str``, ``None``, ``Any``, ``Literal[
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import types
 import typing
@@ -17,11 +19,26 @@ from typing import Any, Literal, Union
 
 from segkit._utils import did_you_mean
 
-__all__ = ["coerce", "describe"]
+__all__ = ["coerce", "coerce_fields", "field_types", "describe"]
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 _NONE = ("none", "null", "~")  # Python's spelling too: `--set num_classes=None` means null
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """A dataclass's field name -> resolved type hint (the annotations are strings under ``from __future__``)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def coerce_fields(config: Any) -> None:
+    """Convert every field of a dataclass instance to its declared type, in place (`coerce` per
+    field; the message names ``ClassName.field``)."""
+    cls = type(config)
+    for name, hint in field_types(cls).items():
+        setattr(config, name, coerce(getattr(config, name), hint, f"{cls.__name__}.{name}"))
 
 
 class _Mismatch(Exception):

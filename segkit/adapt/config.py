@@ -23,12 +23,10 @@ starts trained).
 from __future__ import annotations
 
 import dataclasses
-import functools
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from segkit._typecheck import coerce
+from segkit._typecheck import coerce_fields
 from segkit._utils import did_you_mean
 
 __all__ = ["AdaptConfig", "OFFICIAL_SCALES"]
@@ -80,8 +78,7 @@ class AdaptConfig:
     max_train_batches: int | None = None
 
     def __post_init__(self) -> None:
-        for name, hint in _field_types().items():
-            setattr(self, name, coerce(getattr(self, name), hint, f"AdaptConfig.{name}"))
+        coerce_fields(self)
         self.validate()
 
     def validate(self) -> None:
@@ -128,9 +125,3 @@ class AdaptConfig:
     def replace(self, **overrides: Any) -> "AdaptConfig":
         """A copy with fields changed (unknown names raise with a did-you-mean)."""
         return AdaptConfig.from_dict({**self.to_dict(), **overrides})
-
-
-@functools.cache
-def _field_types() -> dict[str, Any]:
-    hints = typing.get_type_hints(AdaptConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(AdaptConfig)}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import functools
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from segkit._typecheck import coerce
+from segkit._typecheck import coerce_fields, field_types
 from segkit._utils import did_you_mean
 
 __all__ = ["TrainConfig", "load_profile", "list_profiles", "config_table", "read_yaml", "PROFILE_DIR", "PROFILE_SECTIONS"]
@@ -186,8 +185,7 @@ class TrainConfig:
     # ------------------------------------------------------------------ checks
     def _coerce_types(self) -> None:
         """Convert every field to its declared type (YAML and ``--set`` give ``"5e-4"`` as a string)."""
-        for name, hint in _field_types().items():
-            setattr(self, name, coerce(getattr(self, name), hint, f"TrainConfig.{name}"))
+        coerce_fields(self)
 
     def validate(self) -> None:
         """Check every field's type (coercing strings) and range; raise ``ValueError`` naming the
@@ -243,7 +241,7 @@ class TrainConfig:
 
     @staticmethod
     def _nullable(name: str) -> bool:
-        return type(None) in getattr(_field_types()[name], "__args__", ())
+        return type(None) in getattr(field_types(TrainConfig)[name], "__args__", ())
 
     def _validate_training_options(self) -> None:
         """Warm-up, EMA and early-stopping values (each error names the field, the value and the fix)."""
@@ -451,13 +449,6 @@ def _parse_yaml(text: str, where: str) -> Any:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ValueError(f"{where}: invalid YAML{at}: {exc.problem or exc.context}") from None
-
-
-@functools.cache
-def _field_types() -> dict[str, Any]:
-    """Field name -> resolved type hint (the annotations are strings under ``from __future__``)."""
-    hints = typing.get_type_hints(TrainConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(TrainConfig)}
 
 
 def list_profiles() -> list[str]:
