@@ -120,7 +120,7 @@ def image_probabilities(counts: np.ndarray, class_probs: np.ndarray) -> np.ndarr
 
     DAFormer's draw almost never picks the first class (the background holds most pixels), so on
     a defect set its defect-free images would never be shown and the model would mark defects on
-    every one of them (the magnetic tiles: 70 % of the images are free); at half their natural
+    every one of them (the magnetic tiles: 71 % of the training images are free); at half their natural
     share the model sees them, and the defects still get most draws. Without such images the
     probabilities are DAFormer's.
     """
