@@ -241,6 +241,22 @@ def test_defect_free_images_are_drawn_at_half_their_share():
     assert image_probabilities(counts, P) == pytest.approx(want / want.sum())
 
 
+def test_the_record_gives_the_defect_free_draws_of_the_sampling_used():
+    import numpy as np
+
+    from segkit.data.rare import class_probabilities, defect_free, image_probabilities
+    from segkit.engine.rare_setup import RareSetup
+
+    counts = np.array([[100, 0]] * 7 + [[90, 10]] * 3)
+    probs = class_probabilities(counts, 0.01)
+    common = dict(class_names=["bg", "defect"], frequency=np.array([0.97, 0.03]), class_probs=probs,
+                  ids=[str(i) for i in range(10)], temperature=0.01, free=defect_free(counts))
+    on = RareSetup(image_probs=image_probabilities(counts, probs), **common).record()
+    off = RareSetup(image_probs=None, **common).record()  # uniform draws: free images at their own share
+    assert (on["defect_free_images"], on["defect_free_draws"]) == (0.7, 0.35)
+    assert (off["defect_free_images"], off["defect_free_draws"]) == (0.7, 0.7)
+
+
 def test_rare_sampling_is_recorded_and_drives_training(tmp_path):
     ds_root = _voc(tmp_path / "voc", _known_masks())
     cfg = TrainConfig(input_shape=[8, 8], UnFreeze_Epoch=1, Unfreeze_batch_size=2, num_workers=0, eval_period=1,

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from segkit.data.rare import (RareCrop, class_probabilities, defect_free, image_class_counts, image_probabilities, sample_indices,
-                              sampling_needed)
+from segkit.data.rare import (RareCrop, class_probabilities, defect_free, image_class_counts, image_probabilities,
+                              sample_indices, sampling_needed)
 
 __all__ = ["RareSetup", "setup_rare"]
 
@@ -32,7 +32,7 @@ class RareSetup:
     ids: list[str]
     temperature: float
     rule: str = ""  # why sampling is on or off under rare_sampling: auto
-    defect_free: float = 0.0  # share of training images labelled with the background only
+    free: np.ndarray | None = None  # which training images are labelled with the background only
 
     def order(self, num_images: int, epoch: int, rank: int, world: int, seed: int) -> list[int]:
         """This rank's image indices for `epoch`: ``num_images // world`` drawn with the image probabilities."""
@@ -43,8 +43,10 @@ class RareSetup:
     def record(self) -> dict[str, Any]:
         """The class frequencies and probabilities, for ``config.yaml``."""
         rule = {"sampling_rule": self.rule} if self.rule else {}
-        free = {"defect_free_images": round(self.defect_free, 4),
-                "defect_free_draws": round(self.defect_free / 2, 4)} if self.defect_free else {}
+        free = {}
+        if self.free is not None and self.free.any():  # the draws' share read from the probabilities used
+            drawn = self.image_probs[self.free].sum() if self.image_probs is not None else self.free.mean()
+            free = {"defect_free_images": round(float(self.free.mean()), 4), "defect_free_draws": round(float(drawn), 4)}
         return {"temperature": self.temperature, "sampling": self.image_probs is not None, **rule, **free,
                 "class_frequency": {n: round(float(f), 6) for n, f in zip(self.class_names, self.frequency)},
                 "class_probability": {n: round(float(p), 6) for n, p in zip(self.class_names, self.class_probs)}}
@@ -84,4 +86,4 @@ def setup_rare(cfg: Any, train_ds: Any, num_classes: int, class_names: list[str]
     return RareSetup(class_names=list(class_names), frequency=totals / max(totals.sum(), 1), class_probs=probs,
                      image_probs=image_probabilities(counts, probs) if sampling else None,
                      ids=[str(i) for i in getattr(train_ds, "ids", range(len(train_ds)))],
-                     temperature=cfg.rare_temperature, rule=rule, defect_free=float(defect_free(counts).mean()))
+                     temperature=cfg.rare_temperature, rule=rule, free=defect_free(counts))
