@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import ast
 import json
 import re
 import time
@@ -539,6 +540,19 @@ def test_profiles_carry_notebook_sections():
         assert "train" in prof and "all" in prof["notebooks"] and "synthetic" in prof["report"]
     with pytest.raises(ValueError, match="unknown profile 'nope'.*Available: paper, quick"):
         load_profile("nope")
+
+
+@pytest.mark.parametrize("name", ["quick", "paper"])
+def test_the_paper_figures_show_a_model_notebook_02_trains(name):
+    """06's figures need 02's runs alone (segkit report --only 02,06), whichever model a profile gives 02."""
+    from segkit.report.runner import declared_parameters, load_profile, notebook_parameters
+
+    def params(stem):
+        nb = Path(__file__).resolve().parents[1] / "notebooks" / f"{stem}.ipynb"
+        defaults = {k: ast.literal_eval(v) for k, v in declared_parameters(nb).items() if k in ("model_name", "main_run")}
+        return {**defaults, **notebook_parameters(load_profile(name), stem, declared=defaults)}
+
+    assert params("06_paper_figures_tables")["main_run"] == "training/" + params("02_training")["model_name"]
 
 
 # ----------------------------------------------------------------------------- export
