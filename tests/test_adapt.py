@@ -415,3 +415,19 @@ def test_adaptation_table_marks_a_model_that_learned_nothing(tmp_path):
     assert table["IoU crack(%)"].tolist() == pytest.approx([1.0, 31.0])
     assert diff.baseline_not_learned == ("crack",) and diff.variant_not_learned == ()
     assert not diff.supported  # a difference against a model that learned nothing is no evidence
+
+
+def test_run_adaptation_trains_the_source_stage_once_with_a_cropping_recipe(domains, tmp_path):
+    """The quick recipe crops; the source stage trains on letterboxed images. run_adaptation must ask
+    ensure_run for the source stage's recipe, or the run it makes is moved aside and trained again."""
+    from segkit.engine import TrainConfig
+    from segkit.experiments import run_adaptation
+
+    src, tgt = domains
+    cfg = TrainConfig.profile("quick", input_shape=[64, 64], UnFreeze_Epoch=1, Unfreeze_batch_size=4, num_workers=0,
+                              max_train_batches=1, train_crop=True)
+    acfg = AdaptConfig(epochs=1, pseudo_scales=[1.0], max_train_batches=1)
+    (run,) = run_adaptation("deeplabv3plus-mobilenetv2", cfg, acfg, src, tgt, tmp_path, [0], log=lambda *a: None)
+    assert RunDir(run).sub(RunDir.SOURCE_RUN).is_complete()
+    assert not (Path(run) / RunDir.SUPERSEDED).exists()
+    assert RunDir(run).sub(RunDir.SOURCE_RUN).read_config()["train"]["train_crop"] is False

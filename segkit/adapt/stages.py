@@ -73,6 +73,12 @@ class AdaptResult:
         return 100.0 * (float(self.adapted["miou"]) - float(self.source_only["miou"]))
 
 
+def source_config(cfg: TrainConfig) -> TrainConfig:
+    """The source stage's recipe: both stages train and score on letterboxed images, so the
+    source stage does too (no crops). A source run shared from elsewhere must match it."""
+    return cfg.replace(train_crop=False) if cfg.train_crop else cfg
+
+
 def adapt(
     model: nn.Module | str | None = None,
     cfg: TrainConfig | None = None,
@@ -112,8 +118,7 @@ def adapt(
     cfg = cfg if cfg is not None else TrainConfig()
     if isinstance(model, str):
         cfg = cfg.replace(model=model)  # the config names the model it trains (as segkit.report.ensure_run does)
-    if cfg.train_crop:  # both stages train and score on letterboxed images, so the source stage does too
-        cfg = cfg.replace(train_crop=False)
+    cfg = source_config(cfg)
     acfg = acfg if acfg is not None else AdaptConfig()
     if source_root is None or target_root is None:
         raise ValueError("adapt needs source_root (labelled) and target_root (its test split labelled); got "

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from segkit.adapt import adapt
+from segkit.adapt.stages import source_config
 from segkit.experiments.runs import ensure_run
 from segkit.runs import RunDir
 
@@ -21,9 +22,9 @@ def run_adaptation(model_name: str, cfg: Any, acfg: Any, data_root: str | Path, 
     """Adapt `model_name` once per seed into ``<runs_dir>/<experiment>/<model_name>/seed<k>/``.
 
     Each seed's source-only stage goes through ``ensure_run`` with ``share_root=runs_dir``: an
-    identical complete run elsewhere in the report (e.g. notebook 03's baseline, same recipe,
-    seed and data) is linked instead of trained, so the source-only model is the baseline
-    the other tables report. Finished stages are skipped, interrupted ones resumed.
+    identical complete run elsewhere in the report (the same recipe on letterboxed images, as
+    the source stage trains, seed and data) is linked instead of trained, and the source is
+    never trained twice. Finished stages are skipped, interrupted ones resumed.
 
     Returns:
         The adaptation run directories, in seed order.
@@ -33,7 +34,7 @@ def run_adaptation(model_name: str, cfg: Any, acfg: Any, data_root: str | Path, 
         rd = RunDir(Path(runs_dir) / experiment / model_name / f"seed{int(s)}")
         if force and rd.path.exists():
             rd.supersede()
-        seed_cfg = cfg.replace(model=model_name, seed=int(s))
+        seed_cfg = source_config(cfg.replace(model=model_name, seed=int(s)))  # what adapt trains: no source run twice
         if not rd.stages_path.is_file():
             ensure_run(model_name, seed_cfg, data_root, rd.sub(RunDir.SOURCE_RUN).path, force=force, device=device,
                        log=log, share_root=runs_dir, progress=verbose, verbose=verbose)

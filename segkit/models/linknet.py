@@ -18,7 +18,6 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torchvision
 
 from segkit.models._registry import register_model
 from segkit.models._base import SegmentationModel
@@ -38,6 +37,8 @@ class ResNetEncoder(nn.Module):
 
     def __init__(self, depth: int = 18, dilate: Sequence[bool] = (False, False, False), weights_path: str | None = None) -> None:
         super().__init__()
+        import torchvision  # deferred: importing it costs seconds in every process that imports segkit.models
+
         builders = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34,
                     50: torchvision.models.resnet50, 101: torchvision.models.resnet101}
         if depth not in builders:

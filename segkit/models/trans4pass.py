@@ -28,7 +28,6 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import deform_conv2d
 
 from segkit.models._registry import register_model
 from segkit.models.segformer import MixTransformer
@@ -41,6 +40,8 @@ def _deform_conv(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bi
                  mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
     """torchvision's modulated deform_conv2d in fp32: its CPU kernel has no bf16, which autocast on a
     CPU with native bf16 (precision "auto") would hand it."""
+    from torchvision.ops import deform_conv2d  # deferred: importing torchvision costs seconds in every process
+
     with torch.autocast(x.device.type, enabled=False):
         return deform_conv2d(x.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
                              mask=mask.float(), **kwargs)
