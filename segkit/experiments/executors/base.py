@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from segkit.experiments.runs import ensure_run
 
-__all__ = ["RunJob", "Executor", "train_run", "log_finished", "Log"]
+__all__ = ["RunJob", "Executor", "train_run", "to_train", "log_finished", "Log"]
 
 Log = Callable[[str], Any] | None
 
@@ -86,3 +86,10 @@ def log_finished(lines: list[str], seconds: float, log: Log, where: str = "") ->
     """Print a finished run's log lines with its own duration (and where it ran)."""
     for msg in lines if log else ():
         log(f"{msg}: done in {seconds:.1f} s{where}")
+
+
+def to_train(jobs: Sequence[RunJob], log: Log = print) -> list[RunJob]:
+    """The jobs that need training: complete and twin runs are reused or linked here, in this
+    process, so no worker process or cluster job is started just to find them done."""
+    return [j for j in jobs if ensure_run(j.model, j.cfg, j.data_root, j.run_dir, log=log, only_reuse=True,
+                                          **j.options) is None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from segkit.experiments.executors.base import Executor, Log, RunJob, log_finished, train_run
+from segkit.experiments.executors.base import Executor, Log, RunJob, log_finished, to_train, train_run
 from segkit.experiments.runs import ensure_run
 
 __all__ = ["LocalExecutor", "visible_gpus", "gpu_slots"]
@@ -68,6 +68,8 @@ class LocalExecutor(Executor):
         self.verbose = verbose
 
     def run(self, jobs: Sequence[RunJob], log: Log = print) -> None:
+        if self.workers > 1 and len(jobs) > 1:
+            jobs = to_train(jobs, log)  # processes only for the runs that train: one left trains here on every core
         if self.workers > 1 and len(jobs) > 1:
             self._run_in_processes(jobs, min(self.workers, len(jobs)), log)
             return

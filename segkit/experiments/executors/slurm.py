@@ -23,8 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from segkit.experiments.executors.base import Executor, Log, RunJob, log_finished, train_run
-from segkit.experiments.runs import ensure_run
+from segkit.experiments.executors.base import Executor, Log, RunJob, log_finished, to_train, train_run
 
 __all__ = ["SlurmExecutor", "TrainTask", "parse_time", "parse_mem", "import_submitit"]
 
@@ -160,9 +159,7 @@ class SlurmExecutor(Executor):
     # ------------------------------------------------------------------ running
     def run(self, jobs: Sequence[RunJob], log: Log = print) -> None:
         jobs = [_absolute(j) for j in jobs]
-        # complete (or twin) runs are reused here, without a job; the others are submitted
-        todo = [j for j in jobs if ensure_run(j.model, j.cfg, j.data_root, j.run_dir, log=log, only_reuse=True,
-                                              **j.options) is None]
+        todo = to_train(jobs, log)  # complete (or twin) runs are reused here, without a job; the others are submitted
         if not todo:
             return
         submitted = self._submit(todo)
