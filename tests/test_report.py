@@ -920,3 +920,30 @@ def test_class_paragraph_names_only_supported_per_class_differences():
     assert class_paragraph([same], "en") == ("No per-class IoU difference from the baseline is supported by both "
                                              "95 % intervals.")
     assert class_paragraph([replace(d, variant_not_learned=("broken_wire",))], "en") == ""  # no evidence
+
+
+def test_an_entry_trains_on_its_own_seeds_beside_a_baseline_on_three(tmp_path, monkeypatch):
+    """quick's backbone table: the baseline on seeds 0-2, the GGCA model on 0-1 (its `seeds`)."""
+    from segkit.engine import TrainConfig
+    from segkit.experiments import grid
+    from segkit.report.experiments import experiment_results, parse_entries
+
+    trained = []
+
+    class Recorder:
+        def run(self, jobs, log):
+            trained.extend((j.run_dir.parent.name, j.cfg.seed) for j in jobs)
+            for j in jobs:
+                _fake_run(tmp_path, "bb", j.run_dir.parent.name, 0.60 + 0.01 * j.cfg.seed, 90.0, 5, seed=j.cfg.seed)
+
+    monkeypatch.setattr(grid, "make_executor", lambda *a, **k: Recorder())
+    entries = [{"name": "base", "model": "deeplabv3plus-mobilenetv2"},
+               {"name": "ggca", "model": "improved-mobilenetv2", "seeds": [0, 1]}]
+    res = grid.run_experiment(entries, "bb", TrainConfig(), tmp_path / "data", tmp_path, seeds=[0, 1, 2],
+                              baseline="base", log=None)
+    assert trained == [("base", 0), ("base", 1), ("base", 2), ("ggca", 0), ("ggca", 1)]
+    assert res.table["n"].tolist() == [3, 2]
+    again = experiment_results(tmp_path, "bb", parse_entries(entries), baseline="base", seeds=[0, 1, 2])
+    assert again.table["n"].tolist() == [3, 2]
+    with pytest.raises(ValueError, match="'seeds' must be a non-empty list of integers"):
+        parse_entries([{"model": "m", "seeds": "0,1"}])

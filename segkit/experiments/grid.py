@@ -76,7 +76,8 @@ def run_experiment(
         workers: local executor: up to this many runs at once, one spawned process each (with
             ``torch.get_num_threads() // workers`` threads, one GPU each on a multi-GPU machine;
             a plain script calls this under ``if __name__ == "__main__":``).
-        seeds: train every entry with each seed into ``<name>/seed<k>/`` (default ``[cfg.seed]``).
+        seeds: train every entry with each seed into ``<name>/seed<k>/`` (default ``[cfg.seed]``);
+            an entry's own ``seeds`` replace them for that entry.
         baseline: the entry name (or label) that differences are taken against.
         executor: where the runs train: "local" (this machine), "slurm" (one Slurm job per
             run, requeued and resumed after preemption), or a ``segkit.experiments.executors.Executor``.
@@ -105,10 +106,11 @@ def run_experiment(
     jobs = [RunJob(e.model, cfg.replace(**{**_with_seed(e.train, s), "model": e.model,
                                           "model_kwargs": dict(e.model_kwargs), "seed": s}),
                    Path(data_root),
-                   Path(runs_dir) / experiment / e.name / f"seed{s}", dict(common)) for e in parsed for s in seeds]
+                   Path(runs_dir) / experiment / e.name / f"seed{s}", dict(common))
+            for e in parsed for s in (e.seeds or seeds)]
     make_executor(executor, executor_options, workers=int(workers), device=device, runs_dir=runs_dir,
                   verbose=verbose).run(jobs, log)
-    first = [Path(runs_dir) / experiment / e.name / f"seed{seeds[0]}" for e in parsed]
+    first = [Path(runs_dir) / experiment / e.name / f"seed{(e.seeds or seeds)[0]}" for e in parsed]
     unbenched = [d for d in first if force or not RunDir(d).bench_path.is_file()]
     if len(unbenched) > 1:  # time them taking turns, so the FPS column compares like with like
         from segkit.bench import profile_interleaved

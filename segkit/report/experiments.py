@@ -37,14 +37,16 @@ __getattr__ = moved_names(__name__, dict.fromkeys(("ensure_bench", "run_experime
 
 @dataclass
 class ModelEntry:
-    """One variant of an experiment: run name, display label, registry model and its arguments, and
-    the ``TrainConfig`` keys it changes (``train``)."""
+    """One variant of an experiment: run name, display label, registry model and its arguments, the
+    ``TrainConfig`` keys it changes (``train``) and, when it trains on fewer seeds than the
+    experiment, its own ``seeds`` (a baseline on three seeds beside a variant on two)."""
 
     name: str
     model: str
     label: str
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+    seeds: list[int] | None = None
 
 
 def parse_entries(entries: Iterable[str | Mapping[str, Any]]) -> list[ModelEntry]:
@@ -54,7 +56,7 @@ def parse_entries(entries: Iterable[str | Mapping[str, Any]]) -> list[ModelEntry
         ValueError: an entry without a model, an unknown key, or a duplicate run name.
     """
     out: list[ModelEntry] = []
-    allowed = {"name", "model", "label", "model_kwargs", "train"}
+    allowed = {"name", "model", "label", "model_kwargs", "train", "seeds"}
     for e in entries:
         if isinstance(e, str):
             out.append(ModelEntry(name=e, model=e, label=e))
@@ -68,8 +70,13 @@ def parse_entries(entries: Iterable[str | Mapping[str, Any]]) -> list[ModelEntry
             raise ValueError(f"model entry {dict(e)!r} needs 'model' (a registry name).")
         model = str(e.get("model", e.get("name")))
         name = str(e.get("name", model))
+        seeds = e.get("seeds")
+        if seeds is not None and (not isinstance(seeds, (list, tuple)) or not seeds
+                                  or not all(isinstance(x, int) for x in seeds)):
+            raise ValueError(f"model entry {dict(e)!r}: 'seeds' must be a non-empty list of integers, e.g. [0, 1].")
         out.append(ModelEntry(name=name, model=model, label=str(e.get("label", name)),
-                              model_kwargs=dict(e.get("model_kwargs") or {}), train=dict(e.get("train") or {})))
+                              model_kwargs=dict(e.get("model_kwargs") or {}), train=dict(e.get("train") or {}),
+                              seeds=[int(x) for x in seeds] if seeds is not None else None))
     names = [x.name for x in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
