@@ -88,7 +88,7 @@ class Recipe:
         weights = self.class_weights if self.class_weights is not None else "none"
         budget = f" or {self.time_limit:g} s (the schedule fitted to the steps that fit)" if self.time_limit else ""
         freeze = f", backbone frozen for {self.freeze_epochs}" if self.freeze_epochs is not None else ""
-        extras = "".join([f", warm-up {cfg.warmup_epochs:g} epochs" if cfg.warmup_epochs is not None else "",
+        extras = "".join([f", warm-up {cfg.warmup_epochs:g} epochs" if cfg.warmup_epochs else "",
                           f", EMA {self.ema:g}" if self.ema is not None else "",
                           f", early stop after {self.early_stop} evaluations without gain"
                           if self.early_stop is not None else ""])
@@ -96,7 +96,8 @@ class Recipe:
         if (self.lr, self.final_lr) != (self.init_lr, self.min_lr):
             notes.append(f"Init_lr {self.init_lr:g} x batch {self.batch_size} / nbs {self.nbs}, clamped to the "
                          f"{self.optimizer} limits")
-        rate = (f"lr {self.lr:g} after a warm-up" if self.final_lr == self.lr
+        rate = (f"lr {self.lr:g} {'after a warm-up' if self.warmup else 'from the first step'}"
+                if self.final_lr == self.lr
                 else f"lr {self.lr:g} -> {self.final_lr:g}") + (f" ({'; '.join(notes)})" if notes else "")
         return (f"{optimizer}, {rate}, weight decay {self.weight_decay:g}, "
                 f"{self.epochs} epochs{budget}{freeze}, batch {self.batch_size}, "

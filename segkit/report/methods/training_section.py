@@ -80,9 +80,11 @@ def _schedule(r: Any) -> tuple[str, str]:
         start = (f"Training was limited to {r.time_limit:g} s (at most {r.epochs} epochs): the learning rate rose "
                  "linearly over the first 5 % of the steps that fit" if r.time_limit else
                  f"The learning rate rose over a {r.warmup:g}-epoch quadratic warm-up from "
-                 f"{100 * r.warmup_lr_ratio:g} % of the peak")
+                 f"{100 * r.warmup_lr_ratio:g} % of the peak" if r.warmup else
+                 "The learning rate started at its peak (no warm-up)")
         start_zh = (f"训练限时 {r.time_limit:g} 秒（至多 {r.epochs} 轮）：学习率在可完成步数的前 5% 线性预热" if r.time_limit
-                    else f"学习率先以二次曲线从峰值的 {100 * r.warmup_lr_ratio:g}% 预热 {r.warmup:g} 轮")
+                    else f"学习率先以二次曲线从峰值的 {100 * r.warmup_lr_ratio:g}% 预热 {r.warmup:g} 轮" if r.warmup
+                    else "学习率从峰值开始（无预热）")
         return start + " and was then held constant (no decay).", start_zh + "，随后保持不变（不衰减）。"
     if r.time_limit:
         return (f"Training was limited to {r.time_limit:g} s: the learning rate rose linearly over the first 5 % of "
