@@ -661,6 +661,7 @@ def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root
 
     import torch
 
+    from segkit._registry import UnknownNameError
     from segkit.experiments import run_experiment, train_config
 
     cfg = train_config("quick", epochs=1, batch_size=4, image_size=64, smoke=True, num_workers=0, seed=0)
@@ -703,9 +704,13 @@ def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root
         assert a["miou"] == b["miou"]
         timed = json.loads((tmp_path / "par" / "exp" / name / "seed0" / "bench.json").read_text())["protocol"]
         assert timed["runs"] == 1 and timed["interleaved"].startswith("1 round(s), taking turns with 1 other")  # the two took turns
-    bad = [{"name": "x", "model": "deeplabv3plus-mobilenetv2", "model_kwargs": {"attn": "nope"}}, "improved-mobilenetv2"]
-    with pytest.raises(Exception, match="unknown module 'nope'"):  # found while planning, before any process starts
+    bad = [{"name": "x", "model": "deeplabv3plus-mobilenetv2", "train": {"Init_lr": 1e30, "Min_lr": 1e30}},
+           "improved-mobilenetv2"]  # the loss of x turns NaN while it trains, in its worker
+    with pytest.raises(RuntimeError, match="failed in a worker process.*NonFiniteLossError"):
         run_experiment(bad, "bad", cfg, synthetic_root, tmp_path, bench_runs=1, log=None, workers=2)
+    unknown = [{"name": "y", "model": "deeplabv3plus-mobilenetv2", "model_kwargs": {"attn": "nope"}}, "improved-mobilenetv2"]
+    with pytest.raises(UnknownNameError, match="unknown module 'nope'"):  # found while planning, before any process
+        run_experiment(unknown, "bad", cfg, synthetic_root, tmp_path, bench_runs=1, log=None, workers=2)
     with pytest.raises(ValueError, match="workers=0"):
         run_experiment(entries, "seq", cfg, synthetic_root, tmp_path, log=None, workers=0)
 

@@ -70,9 +70,9 @@ class LocalExecutor(Executor):
     def run(self, jobs: Sequence[RunJob], log: Log = print) -> None:
         if self.workers > 1 and len(jobs) > 1:
             jobs = to_train(jobs, log)  # processes only for the runs that train: one left trains here on every core
-        if self.workers > 1 and len(jobs) > 1:
-            self._run_in_processes(jobs, min(self.workers, len(jobs)), log)
-            return
+            if len(jobs) > 1:
+                self._run_in_processes(jobs, min(self.workers, len(jobs)), log)
+                return
         for job in jobs:
             ensure_run(job.model, job.cfg, job.data_root, job.run_dir, log=log, progress=self.verbose,
                        verbose=self.verbose, **job.options)
