@@ -73,7 +73,7 @@ def run_experiment(
         bench_runs: timed passes per model for FPS.
         log: one line per run (trained, reused and why, retrained and why); None is silent.
         verbose: also print the trainer's config table, per-epoch lines and progress bars.
-        workers: local executor: up to this many runs at once, one spawned process each (with
+        workers: local executor: up to this many runs at once, one process each (with
             ``torch.get_num_threads() // workers`` threads, one GPU each on a multi-GPU machine;
             a plain script calls this under ``if __name__ == "__main__":``).
         seeds: train every entry with each seed into ``<name>/seed<k>/`` (default ``[cfg.seed]``);

@@ -3,7 +3,7 @@
 ``run_experiment(..., executor="local" | "slurm")`` builds one :class:`RunJob` per entry and
 seed and hands the list to an executor:
 
-- ``local`` (:class:`LocalExecutor`): this process, or ``workers`` spawned processes, one
+- ``local`` (:class:`LocalExecutor`): this process, or ``workers`` processes, one
   per GPU on a multi-GPU machine;
 - ``slurm`` (:class:`SlurmExecutor`): one Slurm job per run through submitit, requeued and
   resumed from ``last.pt`` after preemption or timeout.

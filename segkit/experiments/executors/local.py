@@ -1,6 +1,7 @@
 """The local executor: runs one after another in this process, or in a pool of processes.
 
-With ``workers > 1`` each run trains in its own spawned process. On a machine with several
+With ``workers > 1`` each run trains in its own process, started from a fork server that imported
+torch once (spawned processes where there is no fork server: Windows). On a machine with several
 GPUs every process is pinned to one of them (``CUDA_VISIBLE_DEVICES`` is set before the
 process touches CUDA), so ``workers = number of GPUs`` trains one run per GPU and a queued
 run starts as soon as a GPU is free. The torch CPU threads are split between the processes.
@@ -47,7 +48,7 @@ class LocalExecutor(Executor):
 
     Args:
         workers: runs trained at once (1: one after another in this process, with the
-            trainer's progress bars when `verbose`). The processes are spawned, so a plain
+            trainer's progress bars when `verbose`). The processes start like spawned ones, so a plain
             script must call this under ``if __name__ == "__main__":`` (notebooks need nothing).
         gpus: GPU ids to pin the processes to (default: :func:`visible_gpus` of `device`).
         device: the runs' device; decides the default `gpus`.
@@ -78,7 +79,7 @@ class LocalExecutor(Executor):
                        verbose=self.verbose, **job.options)
 
     def _run_in_processes(self, jobs: Sequence[RunJob], workers: int, log: Log) -> None:
-        """Train `jobs` in a pool of `workers` spawned processes; the first failure cancels the rest.
+        """Train `jobs` in a pool of `workers` processes; the first failure cancels the rest.
 
         Each run's log lines are printed when it ends, with that run's own duration.
         """
@@ -89,7 +90,7 @@ class LocalExecutor(Executor):
 
         threads = max(1, torch.get_num_threads() // workers)
         slots = gpu_slots(workers, self.gpus if self.gpus is not None else visible_gpus(self.device))
-        ctx = mp.get_context("spawn")
+        ctx = _context(mp)
         queue = ctx.Queue()
         for gpu in slots:
             queue.put(gpu)
@@ -112,6 +113,24 @@ class LocalExecutor(Executor):
                                            f"{type(exc).__name__}: {exc}") from exc
                     lines, seconds, gpu = f.result()
                     log_finished(lines, seconds, log, f" (CUDA_VISIBLE_DEVICES={gpu})" if gpu is not None else "")
+
+
+_PRELOAD = ["torch", "torch._dynamo", "segkit.engine"]  # 5 s of imports on a 2-core CPU (dynamo: the optimizers')
+
+
+def _context(mp: Any) -> Any:
+    """A fork server that imports torch, dynamo and the engine once, then forks a process per worker.
+
+    Each spawned worker imported them itself: 5 s of CPU per process, paid again for each of a
+    notebook's runs. The server is forked before any torch thread pool exists, so its children are
+    as clean as spawned ones (`__main__` is prepared the same way). Spawn where there is no fork
+    server (Windows).
+    """
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
 
 
 def _init_pool_process(threads: int, gpus: Any) -> None:
