@@ -491,6 +491,48 @@ def test_report_kernels_start_without_the_tcp_warning(tmp_path, capfd):
     assert "kernel ok" in (tmp_path / "b.ipynb").read_text()
 
 
+def test_each_notebook_runs_in_its_own_kernel_warmed_up_while_the_one_before_runs(tmp_path):
+    """The next kernel starts and imports segkit during the current notebook; no state passes between them."""
+    import nbformat
+
+    from segkit.report.runner import run_notebooks
+
+    probe = ("import os, sys\n"
+             "print('warm', 'segkit.experiments' in sys.modules, 'flag', bool(os.environ.get('SEGKIT_WARMING')))\n"
+             "print('leaked', 'marker' in globals())\n"
+             "marker = 1")
+    for name in ("01_a", "02_b"):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(probe)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    results = run_notebooks([tmp_path / "01_a.ipynb", tmp_path / "02_b.ipynb"], tmp_path / "out", progress_bar=False,
+                            log=lambda line: None)
+    for res in results:
+        cell = nbformat.read(res.output_path, as_version=4).cells[-1]
+        assert cell.execution_count == 1  # the warm-up ran outside the notebook's history
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        assert "warm True flag True" in text and "leaked False" in text, text
+
+
+def test_latency_waits_while_a_report_warms_up_a_kernel(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from segkit.bench.timing import WARMING_ENV, wait_until_quiet
+
+    flag = tmp_path / "warming"
+    flag.touch()
+    monkeypatch.setenv(WARMING_ENV, str(flag))
+    threading.Timer(0.3, flag.unlink).start()
+    t0 = time.monotonic()
+    wait_until_quiet()
+    assert time.monotonic() - t0 >= 0.25 and not flag.exists()
+    t0 = time.monotonic()
+    wait_until_quiet()  # no warm-up: no wait
+    assert time.monotonic() - t0 < 0.1
+
+
 def test_export_warns_when_no_cjk_font_would_render_the_chinese_paragraphs(tmp_path, monkeypatch):
     from segkit.report import export
 

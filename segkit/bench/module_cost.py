@@ -34,6 +34,7 @@ import torch.nn as nn
 from segkit._moved import moved_names
 from segkit._utils import count_params, eval_mode, resolve_device
 from segkit.bench.environment import _sync
+from segkit.bench.timing import wait_until_quiet
 
 __all__ = ["module_cost", "model_parts", "Part", "COLUMNS"]
 
@@ -148,6 +149,7 @@ def _timed_passes(model: nn.Module, x: torch.Tensor, entries: dict[str, list[nn.
     """Seconds per part and of the whole forward, one value per timed pass."""
     clocks = {name: _Clock(sync) for name in entries}
     handles = [h for name, mods in entries.items() for h in _hook(mods, clocks[name])]
+    wait_until_quiet()
     per_part: dict[str, list[float]] = {name: [] for name in entries}
     totals: list[float] = []
     try:

@@ -1,7 +1,9 @@
 """Timing protocols: warm-up, timed passes with device synchronisation, latency statistics."""
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
@@ -11,11 +13,26 @@ from segkit._utils import main_logits
 from segkit.bench.environment import _sync
 from segkit.bench.results import LatencyStats
 
-__all__ = ["time_model", "PROTOCOLS"]
+__all__ = ["time_model", "wait_until_quiet", "PROTOCOLS"]
 
 PROTOCOLS = ("median", "reference")
 # (warmup, runs) per protocol when the caller gives None
 _PROTOCOL_DEFAULTS = {"median": (5, 30), "reference": (1, 100)}
+
+WARMING_ENV = "SEGKIT_WARMING"  # set by segkit.report.kernels in the kernels of a report
+
+
+def wait_until_quiet(limit_s: float = 120.0) -> None:
+    """Wait while the report warms up the next notebook's kernel on this machine (at most `limit_s`).
+
+    ``segkit report`` starts the next notebook's kernel while one runs; its imports would take
+    a core from a latency measurement. The flag file named by ``SEGKIT_WARMING`` exists while
+    they run; outside a report the variable is unset and this returns at once.
+    """
+    flag = os.environ.get(WARMING_ENV)
+    deadline = time.monotonic() + limit_s
+    while flag and Path(flag).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def time_model(
@@ -51,6 +68,7 @@ def time_model(
                 prob.argmax(dim=1)
         _sync(device)
 
+    wait_until_quiet()
     with torch.no_grad():
         for _ in range(warmup):
             step()

@@ -16,8 +16,7 @@ stage-1 patch embedding for a deformable one.
 """
 from __future__ import annotations
 
-import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 
 from segkit.models._registry import register_model
 from segkit.models._base import SegmentationModel
+from segkit.models.hierarchical import DropPath, HierarchicalEncoder
 
 __all__ = ["MixTransformer", "SegFormer", "SegFormerHead", "OverlapPatchEmbed", "MIT_CONFIGS"]
 
@@ -37,39 +37,6 @@ MIT_CONFIGS: dict[str, dict[str, tuple[int, ...]]] = {
     "b4": {"dims": (64, 128, 320, 512), "heads": (1, 2, 5, 8), "depths": (3, 8, 27, 3)},
     "b5": {"dims": (64, 128, 320, 512), "heads": (1, 2, 5, 8), "depths": (3, 6, 40, 3)},
 }
-
-
-# helpers
-
-def _init_weights(m: nn.Module) -> None:
-    """Linear trunc-normal(0.02), bias 0; LN 1/0; conv N(0, sqrt(2/fan_out))."""
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.LayerNorm):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.Conv2d):
-        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-        nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drop the residual branch per sample with probability p (training only)."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.p == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
 
 
 # blocks
@@ -152,7 +119,7 @@ class MiTBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x), h, w))
 
 
-class MixTransformer(nn.Module):
+class MixTransformer(HierarchicalEncoder):
     """MiT encoder: 4 stages at strides 4, 8, 16, 32 returning (B, C_i, H_i, W_i) maps.
 
     Args:
@@ -175,43 +142,31 @@ class MixTransformer(nn.Module):
         in_channels: int = 3,
         patch_embed1: nn.Module | None = None,
     ) -> None:
-        super().__init__()
-        if not (len(dims) == len(heads) == len(depths) == len(sr_ratios) == 4):
+        if not (len(heads) == len(sr_ratios) == 4):
             raise ValueError("dims, heads, depths and sr_ratios must each have 4 entries.")
-        self.channels = list(dims)
-        n_blocks = sum(depths)  # stochastic depth rises linearly over all blocks (pure Python: meta-safe)
-        dpr = [drop_path_rate * i / max(1, n_blocks - 1) for i in range(n_blocks)]
-        self.patch_embeds = nn.ModuleList()
-        self.stages = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        cur = 0
-        for i in range(4):
-            if i == 0:
-                embed = patch_embed1 if patch_embed1 is not None else OverlapPatchEmbed(in_channels, dims[0], 7, 4)
-            else:
-                embed = OverlapPatchEmbed(dims[i - 1], dims[i], 3, 2)
-            self.patch_embeds.append(embed)
-            self.stages.append(nn.ModuleList(
-                [MiTBlock(dims[i], heads[i], mlp_ratio, sr_ratios[i], dpr[cur + k]) for k in range(depths[i])]
-            ))
-            self.norms.append(nn.LayerNorm(dims[i], eps=1e-6))
-            cur += depths[i]
-        # identity taps on the (B,C,H,W) stage outputs: hook points for Grad-CAM
-        self.outputs = nn.ModuleList([nn.Identity() for _ in range(4)])
-        self.apply(_init_weights)
-        if patch_embed1 is not None and hasattr(patch_embed1, "reset_offsets"):
-            patch_embed1.reset_offsets()  # keep the zero-init of deformable offsets after apply()
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = []
-        b = x.shape[0]
-        for embed, blocks, norm, tap in zip(self.patch_embeds, self.stages, self.norms, self.outputs):
-            x, h, w = embed(x)
-            for blk in blocks:
-                x = blk(x, h, w)
-            x = tap(norm(x).transpose(1, 2).reshape(b, -1, h, w))  # (B,HW,C) -> (B,C,H,W)
-            outs.append(x)
-        return outs
+        def embed(i: int) -> nn.Module:
+            if i == 0:
+                return patch_embed1 if patch_embed1 is not None else OverlapPatchEmbed(in_channels, dims[0], 7, 4)
+            return OverlapPatchEmbed(dims[i - 1], dims[i], 3, 2)
+
+        super().__init__(dims, depths, drop_path_rate, embed,
+                         lambda i, rate: MiTBlock(dims[i], heads[i], mlp_ratio, sr_ratios[i], rate))
+        if patch_embed1 is not None and hasattr(patch_embed1, "reset_offsets"):
+            patch_embed1.reset_offsets()  # keep the zero-init of deformable offsets after the init
+        self._register_load_state_dict_pre_hook(_renamed_embeds)
+
+    def stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        x, h, w = self.embeds[i](x)
+        for blk in self.stages[i]:
+            x = blk(x, h, w)
+        return self.norms[i](x).transpose(1, 2).reshape(x.shape[0], -1, h, w)  # (B,HW,C) -> (B,C,H,W)
+
+
+def _renamed_embeds(state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Checkpoints saved before the shared encoder (segkit 0.3) named the embeddings ``patch_embeds``."""
+    for key in [k for k in state_dict if k.startswith(prefix + "patch_embeds.")]:
+        state_dict[prefix + "embeds." + key[len(prefix + "patch_embeds."):]] = state_dict.pop(key)
 
 
 class SegFormerHead(nn.Module):

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit.models._registry import register_model
-from segkit.models.segformer import DropPath, _init_weights
+from segkit.models.hierarchical import DropPath, HierarchicalEncoder
 from segkit.models._base import SegmentationModel
 
 __all__ = ["MSCAN", "SegNeXt", "LightHamHead", "MSCA", "NMF2D", "MSCAN_CONFIGS"]
@@ -95,7 +95,7 @@ class MSCANBlock(nn.Module):
         return x + self.drop_path(self.gamma2.view(1, -1, 1, 1) * self.mlp(self.norm2(x)))
 
 
-class MSCAN(nn.Module):
+class MSCAN(HierarchicalEncoder):
     """MSCAN encoder returning 4 maps at strides 4, 8, 16, 32."""
 
     def __init__(
@@ -105,36 +105,23 @@ class MSCAN(nn.Module):
         mlp_ratios: Sequence[float] = (8, 8, 4, 4),
         drop_path_rate: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.channels = list(dims)
-        n_blocks = sum(depths)  # stochastic depth rises linearly over all blocks (pure Python: meta-safe)
-        dpr = [drop_path_rate * i / max(1, n_blocks - 1) for i in range(n_blocks)]
-        self.embeds = nn.ModuleList()
-        self.stages = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        cur = 0
-        for i in range(4):
-            if i == 0:
-                embed = nn.Sequential(
+        def embed(i: int) -> nn.Module:
+            if i == 0:  # the conv stem: two 3x3 stride-2 convs
+                return nn.Sequential(
                     nn.Conv2d(3, dims[0] // 2, 3, 2, 1), nn.BatchNorm2d(dims[0] // 2), nn.GELU(),
                     nn.Conv2d(dims[0] // 2, dims[0], 3, 2, 1), nn.BatchNorm2d(dims[0]),
                 )
-            else:
-                embed = nn.Sequential(nn.Conv2d(dims[i - 1], dims[i], 3, 2, 1), nn.BatchNorm2d(dims[i]))
-            self.embeds.append(embed)
-            self.stages.append(nn.Sequential(*[MSCANBlock(dims[i], mlp_ratios[i], dpr[cur + k]) for k in range(depths[i])]))
-            self.norms.append(nn.LayerNorm(dims[i], eps=1e-6))
-            cur += depths[i]
-        self.apply(_init_weights)
+            return nn.Sequential(nn.Conv2d(dims[i - 1], dims[i], 3, 2, 1), nn.BatchNorm2d(dims[i]))
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = []
-        for embed, stage, norm in zip(self.embeds, self.stages, self.norms):
-            x = stage(embed(x))
-            # LayerNorm over channels: (B,C,H,W) -> (B,H,W,C) -> (B,C,H,W)
-            x = norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).contiguous()
-            outs.append(x)
-        return outs
+        super().__init__(dims, depths, drop_path_rate, embed,
+                         lambda i, rate: MSCANBlock(dims[i], mlp_ratios[i], rate))
+
+    def stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        x = self.embeds[i](x)
+        for blk in self.stages[i]:
+            x = blk(x)
+        # LayerNorm over channels: (B,C,H,W) -> (B,H,W,C) -> (B,C,H,W)
+        return self.norms[i](x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).contiguous()
 
 
 class NMF2D(nn.Module):

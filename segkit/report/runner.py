@@ -19,6 +19,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
+from segkit.report.kernels import KernelPool
+
 __all__ = [
     "NotebookFailedError",
     "NotebookResult",
@@ -269,8 +271,11 @@ def run_notebook(
     progress_bar: bool = True,
     log_output: bool = False,
     execution_timeout: int | None = None,
+    km: Any = None,
 ) -> NotebookResult:
     """Execute one notebook with papermill and write the executed copy to ``output_path``.
+
+    `km`: a started kernel manager to run it in (``KernelPool``); None: papermill starts a kernel.
 
     Raises:
         NotebookFailedError: a cell raised; the partial notebook stays at ``output_path``.
@@ -288,6 +293,7 @@ def run_notebook(
             str(input_path), str(output_path), parameters=params, cwd=str(cwd or input_path.parent),
             kernel_name=kernel_name, progress_bar=progress_bar, log_output=log_output,
             execution_timeout=execution_timeout, report_mode=False, extra_arguments=KERNEL_ARGUMENTS,
+            **({"km": km} if km is not None else {}),
         )
     except PapermillExecutionError as exc:
         raise NotebookFailedError(input_path.stem, exc.cell_index, exc.exec_count, exc.source or "",
@@ -317,7 +323,8 @@ def run_notebooks(
     """Run ``notebooks`` in order, each written to ``<out_dir>/<stem>.ipynb``; stop at the first failure.
 
     Parameters per notebook come from :func:`notebook_parameters`, filtered to what the
-    notebook declares. ``log`` receives one progress line per notebook;
+    notebook declares. Each notebook runs in a fresh kernel, started and warmed up while the
+    one before runs (``segkit.report.kernels``). ``log`` receives one progress line per notebook;
     ``execution_timeout`` (seconds per cell, None: no limit) turns a stuck cell into a failure.
 
     Raises:
@@ -327,13 +334,19 @@ def run_notebooks(
     out = Path(out_dir)
     results = []
     total = len(notebooks)
-    for i, nb in enumerate(notebooks, 1):
-        nb = Path(nb)
-        declared = declared_parameters(nb)
-        params = notebook_parameters(profile, nb.stem, base, overrides, declared=declared)
-        log(f"[{i}/{total}] {nb.stem} ...")
-        res = run_notebook(nb, out / nb.name, params, cwd=nb.parent, kernel_name=kernel_name,
-                           progress_bar=progress_bar, execution_timeout=execution_timeout)
-        log(f"[{i}/{total}] {nb.stem} done in {res.seconds:.1f} s")
-        results.append(res)
+    paths = [Path(nb) for nb in notebooks]
+    with KernelPool(kernel_name, KERNEL_ARGUMENTS) as kernels:
+        for i, nb in enumerate(paths, 1):
+            params = notebook_parameters(profile, nb.stem, base, overrides, declared=declared_parameters(nb))
+            log(f"[{i}/{total}] {nb.stem} ...")
+            km = kernels.take(nb)
+            if i < total:
+                kernels.prepare(paths[i])
+            try:
+                res = run_notebook(nb, out / nb.name, params, cwd=nb.parent, kernel_name=kernel_name,
+                                   progress_bar=progress_bar, execution_timeout=execution_timeout, km=km)
+            finally:
+                kernels.release(km)
+            log(f"[{i}/{total}] {nb.stem} done in {res.seconds:.1f} s")
+            results.append(res)
     return results
