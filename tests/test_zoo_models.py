@@ -164,6 +164,28 @@ def test_segformer_b0_encoder_matches_mit_formula():
     assert _nparams(m.backbone) == _mit_count((32, 64, 160, 256), (2, 2, 2, 2), dpe=False)
 
 
+@pytest.mark.parametrize("name", ["segformer-b0", "segnext-t", "trans4pass-t"])
+def test_hierarchical_encoders_share_one_skeleton(name):
+    """MiT (SegFormer, Trans4PASS) and MSCAN (SegNeXt): four stages at strides 4-32, the same attribute names."""
+    from segkit.models.hierarchical import HierarchicalEncoder
+
+    enc = M.build_model(name, num_classes=3).backbone
+    assert isinstance(enc, HierarchicalEncoder)
+    assert len(enc.embeds) == len(enc.stages) == len(enc.norms) == len(enc.outputs) == 4
+    with torch.no_grad():
+        maps = enc.eval()(torch.rand(1, 3, 64, 64))
+    assert [tuple(m.shape[1:]) for m in maps] == [(c, 64 // s, 64 // s) for c, s in zip(enc.channels, (4, 8, 16, 32))]
+
+
+def test_segformer_checkpoints_from_before_the_shared_encoder_still_load():
+    m = M.build_model("segformer-b0", num_classes=3)
+    old = {k.replace("backbone.embeds.", "backbone.patch_embeds."): v for k, v in m.state_dict().items()}
+    assert any(k.startswith("backbone.patch_embeds.") for k in old)
+    fresh = M.build_model("segformer-b0", num_classes=3)
+    fresh.load_state_dict(old)  # strict: every key matched
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), m.state_dict().values()))
+
+
 # ----------------------------------------------------------------------------- forward / backward
 
 REDUCED = {
