@@ -225,7 +225,7 @@ class SegNeXt(SegmentationModel):
         if ham_channels is None:
             ham_channels = 512 if variant == "b" else 256
         self.decode_head = LightHamHead(self.backbone.channels[1:], num_classes, ham_channels, ham_channels)
-        self.cam_layers = {"backbone": "backbone.stages.3", "neck": "decode_head.hamburger",
+        self.cam_layers = {"backbone": "backbone.outputs.3", "neck": "decode_head.hamburger",
                            "decoder": "decode_head.align"}
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
