@@ -62,7 +62,30 @@ def run_segkit(root: Path, out: Path, size: list[int], budget: float, seed: int,
     return {"metrics": metrics, "train_s": steps["train_seconds"], "steps": steps["steps"], "recipe": cfg.summary()}
 
 
-def run_plain(root: Path, size: list[int], budget: float, seed: int, split: str, batch: int) -> dict:
+class _Stretched:
+    """A split's images and masks resized to `size` (aspect ratio not kept), normalised as segkit does."""
+
+    def __init__(self, ds, size: list[int]) -> None:
+        self.ds, self.size, self.num_classes = ds, size, ds.num_classes
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int):
+        import cv2
+        import numpy as np
+
+        from segkit.data.transforms import to_tensor_pair
+
+        img, mask = self.ds.load_raw(i)  # uint8, void 255
+        h, w = self.size
+        rgb = cv2.resize(np.asarray(img.convert("RGB")), (w, h), interpolation=cv2.INTER_LINEAR)
+        m = cv2.resize(np.asarray(mask, dtype=np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        return to_tensor_pair(rgb, m, self.ds.ignore_index)
+
+
+def run_plain(root: Path, size: list[int], budget: float, seed: int, split: str, batch: int,
+              stretch: bool = False) -> dict:
     import numpy as np
     import segmentation_models_pytorch as smp
     import torch
@@ -74,6 +97,8 @@ def run_plain(root: Path, size: list[int], budget: float, seed: int, split: str,
 
     torch.manual_seed(seed)
     train_ds = VOCSegmentation(root, "train", input_shape=tuple(size))
+    if stretch:  # the issue's plain loop: every image resized to the input size
+        train_ds = _Stretched(train_ds, size)
     model = smp.DeepLabV3Plus(encoder_name="mobilenet_v2", encoder_weights=None, classes=train_ds.num_classes)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     crit = nn.CrossEntropyLoss(ignore_index=255)
@@ -101,7 +126,8 @@ def run_plain(root: Path, size: list[int], budget: float, seed: int, split: str,
     ds = VOCSegmentation(root, split, input_shape=tuple(size))
     cm = evaluate_confusion(model, ds, device="cpu", progress=False)
     return {"metrics": cm.compute().as_dict(), "train_s": train_s, "steps": steps,
-            "recipe": f"smp DeepLabV3Plus(mobilenet_v2), Adam 1e-3, flips, CE, batch {batch}, fp32"}
+            "recipe": f"smp DeepLabV3Plus(mobilenet_v2), Adam 1e-3, flips, CE, batch {batch}, fp32, "
+                      + ("images resized to the input size" if stretch else "letterboxed")}
 
 
 def one(args) -> None:
@@ -111,8 +137,9 @@ def one(args) -> None:
     torch.set_num_threads(1)
     root, out = Path(args.data_root), Path(args.out) / f"{args.one}-seed{args.seed}"
     overrides = _overrides(args.variant or "")
-    if args.one == "plain":
-        res = run_plain(root, list(args.size), args.budget, args.seed, args.split, args.plain_batch)
+    if args.one in ("plain", "plain-stretch"):
+        res = run_plain(root, list(args.size), args.budget, args.seed, args.split, args.plain_batch,
+                        stretch=args.one == "plain-stretch")
     else:
         res = run_segkit(root, out, list(args.size), args.budget, args.seed, args.split, overrides, args.precision)
     res.update(contender=args.one, seed=args.seed, split=args.split, budget=args.budget, overrides=overrides)
@@ -173,7 +200,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--split", default="test", help="the split scored (choose defaults on val, never on test)")
     p.add_argument("--contender", action="append", default=None,
-                   help="NAME=overrides: 'plain', or a segkit variant 'name=key=v,key=v' (default: segkit and plain)")
+                   help="NAME=overrides: 'plain' (letterboxed images), 'plain-stretch' (resized), or a segkit "
+                        "variant 'name=key=v,key=v' (default: segkit and plain)")
     p.add_argument("--defects", nargs="+", default=None,
                    help="the classes averaged as 'defect IoU' (default: every class but the first)")
     p.add_argument("--plain-batch", type=int, default=4, help="the plain loop's batch size")
