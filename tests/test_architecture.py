@@ -59,6 +59,9 @@ MOVED = {
     "segkit.executors.slurm": "segkit.experiments.executors.slurm",
     "segkit.rundir": "segkit.runs.rundir",
     "segkit.engine.fingerprint": "segkit.runs.fingerprint",
+    "segkit.report.runner": "segkit.report.pipeline.runner",
+    "segkit.report.export": "segkit.report.pipeline.export",
+    "segkit.report.notebook": "segkit.report.pipeline.notebook",
 }
 # old module.name -> the module it moved to; the old module finds it there on first use (segkit/_moved.py)
 MOVED_NAMES = {

@@ -928,7 +928,7 @@ def test_not_learned_rule():
 def test_ensure_dataset_compares_the_generator_arguments_it_is_given(tmp_path):
     """The profile's embedded data (report: synthetic:) is regenerated when a generator argument
     differs, and reused when a notebook asks for what is there."""
-    from segkit.commands.report import generator_settings
+    from segkit.report.pipeline.plan import generator_settings
     from segkit.data.synthetic import ensure_dataset
 
     logged: list[str] = []

@@ -19,7 +19,7 @@ PROTOCOLS = ("median", "reference")
 # (warmup, runs) per protocol when the caller gives None
 _PROTOCOL_DEFAULTS = {"median": (5, 30), "reference": (1, 100)}
 
-WARMING_ENV = "SEGKIT_WARMING"  # set by segkit.report.kernels in the kernels of a report
+WARMING_ENV = "SEGKIT_WARMING"  # set by segkit.report.pipeline.kernels in the kernels of a report
 
 
 def wait_until_quiet(limit_s: float = 120.0) -> None:

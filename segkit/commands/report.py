@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
 __all__ = ["add_commands", "cmd_report"]
 
 # Kept here so building the parser imports nothing heavy; a test checks it matches
-# segkit.report.export.PAGE_SIZES.
+# segkit.report.pipeline.export.PAGE_SIZES.
 PAGE_SIZES = ("A4", "A3", "A5", "letter", "legal")
 
 
@@ -64,7 +61,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
-    from segkit.report.runner import copy_notebooks
+    from segkit.report.pipeline.runner import copy_notebooks
 
     copied = copy_notebooks(args.dir)
     print(f"copied {len(copied)} notebooks to {args.dir}; open them with: jupyter lab {args.dir}")
@@ -106,108 +103,12 @@ def executor_settings(args: argparse.Namespace, settings: dict) -> tuple[str, di
     return "slurm", options
 
 
-def generator_settings(made: dict, asked: dict | None = None) -> dict:
-    """The synthetic data's arguments a notebook passes on (``setup_notebook(synthetic=...)``):
-    ``val_fraction`` and the generator's own, those the profile sets (`asked`), as `made` has them."""
-    keys = [k for k in (asked if asked is not None else made)
-            if k not in ("root", "n_images", "size", "seed", "test_fraction", "parameters")]
-    return {k: made[k] for k in keys if k in made}
-
-
-def _interrupted(out_dir: Path, title: str, runs_dir: Path, executed_dir: Path, notebook: str | None = None) -> int:
-    """After Ctrl-C: one line saying what was kept and how to go on; exit code 130."""
-    import sys
-
-    from segkit.report.export import write_failed_index
-
-    where = f" in notebook {notebook}" if notebook else ""
-    try:
-        write_failed_index(out_dir, title, f"interrupted (Ctrl-C){where}; rerun the same command to finish")
-    except (OSError, KeyboardInterrupt):
-        pass
-    print(f"segkit report: interrupted{where}; kept the finished training runs in {runs_dir} and the executed "
-          f"notebooks in {executed_dir}; rerun the same command to go on (finished runs are reused, not retrained)",
-          file=sys.stderr)
-    return 130
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Run the report; return 0 on success, 1 when a notebook fails (message names it and the cell)."""
-    import sys
+    from segkit.report.pipeline.plan import plan_report, run_report
 
-    from segkit.report.export import claim_report_dir, clear_report, export_report, write_failed_index
-    from segkit.report.notebook import output_paths
-    from segkit.report.runner import (NotebookFailedError, find_notebooks, load_profile, parse_override,
-                                      run_notebooks, select_notebooks)
-    from segkit.data.synthetic import ensure_dataset
-
-    profile = load_profile(args.profile)
-    profile_name = Path(args.profile).stem
-    settings = profile.get("report", {}) or {}
-    overrides = dict(parse_override(k, v) for k, v in args.parameter)
-    executor = executor_settings(args, settings)
-
-    syn = settings.get("synthetic", {}) or {}
-    if args.data:
-        data_root = Path(args.data).resolve()
-        if not (data_root / "ImageSets" / "Segmentation").is_dir():
-            raise FileNotFoundError(f"--data {args.data}: no ImageSets/Segmentation/ in it; a VOC-layout dataset is expected.")
-    else:
-        data_root = Path(syn.get("root", f"data/wirerope-{profile_name}")).resolve()
-        ensure_dataset(data_root, n_images=int(syn.get("n_images", 60)), size=int(syn.get("size", 96)),
-                       seed=int(syn.get("seed", 0)), test_fraction=float(syn.get("test_fraction", 0.0)),
-                       log=lambda m: print(m, flush=True), **generator_settings(syn))
-    default = output_paths(profile_name, data_root)  # one folder per profile and dataset
-    out_dir = Path(args.out or default["out_dir"]).resolve()
-    runs_dir = Path(args.runs or default["runs_dir"]).resolve()
-    figures_dir = Path(args.figures or out_dir / "figures").resolve()
-    tables_dir = out_dir / "tables"
-    executed_dir = out_dir / "notebooks"
-
-    notebooks = select_notebooks(find_notebooks(args.notebooks), args.only)
-    base = {
-        "profile": str(Path(args.profile).resolve()) if args.profile.endswith((".yaml", ".yml")) else args.profile,
-        "data_root": str(data_root),
-        "runs_dir": str(runs_dir),
-        "figures_dir": str(figures_dir),
-        "tables_dir": str(tables_dir),
-        "out_dir": str(out_dir),
-        "force": bool(args.force),
-    }
-    base["executor"], base["executor_options"] = executor
-    # the notebooks regenerate synthetic data made with other arguments than they ask for: ask for what is there
-    made = data_root / "synthetic.json"
-    made = json.loads(made.read_text(encoding="utf-8")) if made.is_file() else (None if args.data else syn)
-    if made:
-        base.update(n_images=int(made.get("n_images", 60)), test_fraction=float(made.get("test_fraction", 0.0)),
-                    synthetic=generator_settings(made, syn))
-    if not args.data:  # notebook parameters that suit the embedded data only (e.g. its crop_scale)
-        base.update(syn.get("parameters", {}) or {})
-    claim_report_dir(out_dir)  # before anything is written or removed there
-    print(f"segkit report: profile {profile_name}, data {data_root}, {len(notebooks)} notebooks -> {out_dir}",
-          flush=True)
-    title = f"segkit report ({profile_name})"
-    clear_report(out_dir, [nb.stem for nb in notebooks])  # a failed or killed run must not leave old pages current
-    t0 = time.perf_counter()
-    try:
-        results = run_notebooks(notebooks, executed_dir, profile=profile, base=base, overrides=overrides,
-                                kernel_name=args.kernel,
-                                execution_timeout=args.cell_timeout or settings.get("cell_timeout"))
-        run_s = time.perf_counter() - t0
-        note = (f"profile {profile_name} · data {data_root} · {len(results)} notebooks executed in {run_s:.0f} s")
-        export_report([r.output_path for r in results], out_dir, title=title,
-                      tables_dir=tables_dir, pdf=not args.no_pdf, note=note, figures_dir=figures_dir,
+    plan = plan_report(args.profile, data=args.data, out=args.out, runs=args.runs, figures=args.figures,
+                       notebooks=args.notebooks, only=args.only, parameters=args.parameter, force=args.force,
+                       executor=lambda settings: executor_settings(args, settings))
+    return run_report(plan, kernel=args.kernel, cell_timeout=args.cell_timeout, pdf=not args.no_pdf,
                       page_size=args.page_size)
-    except KeyboardInterrupt:
-        return _interrupted(out_dir, title, runs_dir, executed_dir)
-    except NotebookFailedError as exc:
-        if exc.ename == "KeyboardInterrupt":  # Ctrl-C reaches the kernel too: its cell stops first
-            return _interrupted(out_dir, title, runs_dir, executed_dir, exc.notebook)
-        write_failed_index(out_dir, title, str(exc))
-        print(f"segkit report: error: {exc}", file=sys.stderr)
-        return 1
-    except BaseException as exc:  # Ctrl-C or an export error: the folder still says so
-        write_failed_index(out_dir, title, f"{type(exc).__name__}: {exc}")
-        raise
-    print(f"segkit report: done in {time.perf_counter() - t0:.0f} s; open {out_dir / 'index.html'}")
-    return 0

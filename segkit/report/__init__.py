@@ -11,7 +11,7 @@ from segkit.report.figures import (colorize_mask, overlay_mask, plot_boundary_ba
                                    plot_image_grid, plot_miou_vs_fps, plot_objects, plot_ours_vs_paper, plot_overlays,
                                    plot_per_class_bars, plot_scatter, plot_tp_fp_fn, plot_training_curves)
 from segkit.report.names import display_name
-from segkit.report.notebook import NotebookPaths, output_paths, setup_notebook
+from segkit.report.pipeline.notebook import NotebookPaths, output_paths, setup_notebook
 from segkit.report.paper import paper_backbone_table, paper_sff_raw, paper_sff_table
 from segkit.report.runs import (collect_runs, ensure_dataset, is_complete, per_class_frame, read_run, results_table,
                                 run_dirs)

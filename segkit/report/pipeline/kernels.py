@@ -23,8 +23,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
-from segkit.bench.timing import WARMING_ENV
-
 __all__ = ["KernelPool", "WARM_UP"]
 
 WARM_UP = "import segkit.report, segkit.experiments, torch._dynamo"  # torch._dynamo: the optimisers' first use
@@ -88,6 +86,8 @@ class KernelPool:
 
     def _start(self, kernel_name: str, cwd: Path) -> Any:
         from jupyter_client.manager import AsyncKernelManager
+
+        from segkit.bench.timing import WARMING_ENV  # here: importing the runner imports no torch
 
         async def start() -> Any:
             km = AsyncKernelManager(kernel_name=kernel_name)
