@@ -58,15 +58,21 @@ def test_forward_backward_at_64_and_the_input_check(name):
         model(torch.randn(1, 4, 64, 64))
 
 
+# Under bf16 autocast a CPU without native bf16 (AVX2 only) runs reference kernels: UNet 3+ took 75 s
+# at 64x64 there (13 s at 32x32, its input multiple being 16); the ops are the same at any size.
+BF16_SMALL = {"unet3plus"}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_under_bf16_autocast(name):
     """`precision: auto` trains in bf16 autocast on CPUs with native bf16: every op must accept it
     (torchvision's deform_conv2d has no bf16 CPU kernel; Trans4PASS runs it in fp32)."""
     model = _build(name)
+    side = 32 if name in BF16_SMALL else 64
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = model(torch.randn(1, 3, 64, 64))
+        out = model(torch.randn(1, 3, side, side))
     out = out[0] if isinstance(out, (list, tuple)) else out
-    assert out.shape[-2:] == (64, 64) and torch.isfinite(out.float()).all()
+    assert out.shape[-2:] == (side, side) and torch.isfinite(out.float()).all()
 
 
 @pytest.mark.parametrize("name", NAMES)
