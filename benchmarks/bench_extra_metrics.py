@@ -1,7 +1,7 @@
 """What boundary IoU and the object metrics add to an evaluation (``docs/metrics.md``).
 
 Evaluates a model on N synthetic wire-rope images at SIZE x SIZE (default 100 at 512x512)
-in fp32 the way ``segkit.engine.evaluate`` does, with and without the extra metrics,
+in fp32 the way ``segkit.inference.evaluate`` does, with and without the extra metrics,
 alternating the two; prints the median wall time of each over ``--repeats``, the added
 share, and the share of the evaluations with them spent inside the extra metrics (measured
 within the same runs, so a machine busy with other work moves it least). Then times the
@@ -62,7 +62,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from segkit.data import VOCSegmentation, make_synthetic_wirerope
-    from segkit.engine.evaluate import evaluate_confusion, letterbox_predict
+    from segkit.inference.evaluate import evaluate_confusion, letterbox_predict
     from segkit.metrics import BoundaryIoU, ConfusionMatrix, ExtraMetrics, ObjectStats
 
     class TimedExtra(ExtraMetrics):

@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segkit import bench
-from segkit.engine.precision import Precision, resolve_precision
+from segkit.runtime.precision import Precision, resolve_precision
 from segkit.models import build_model
 
 FP32 = Precision(None, False, False, "cpu", ("fp32", False), "baseline")

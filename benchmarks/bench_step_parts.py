@@ -37,9 +37,9 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
 
 def parts(args: argparse.Namespace) -> dict[str, float]:
     from segkit.engine import TrainConfig
-    from segkit.engine.build import build_run_model, resolve_class_weights, run_datasets
-    from segkit.engine.evaluate import evaluate_confusion, crop_eval_scale
-    from segkit.engine.rare_setup import setup_rare
+    from segkit.training.build import build_run_model, resolve_class_weights, run_datasets
+    from segkit.inference.evaluate import evaluate_confusion, crop_eval_scale
+    from segkit.training.rare_setup import setup_rare
     from segkit.losses import SegLoss
 
     overrides = {"crop_scale": args.crop_scale} if args.crop_scale else {}

@@ -3,7 +3,7 @@
 Each choice trains the quick profile's model for the same wall-time budget in its own process
 (so its thread settings are its own) and reports the optimiser steps it got. The choices:
 torch's defaults with the quick profile's former 2 loader workers, segkit's plan
-(`segkit.engine.threads`), one thread with no workers, and the plan's threads with 2 workers.
+(`segkit.runtime.threads`), one thread with no workers, and the plan's threads with 2 workers.
 
     python benchmarks/bench_threads.py --seconds 40 --repeats 3
 
@@ -23,7 +23,7 @@ from pathlib import Path
 CHILD = """
 import json, sys, torch
 from segkit.engine import TrainConfig, train
-from segkit.engine.threads import apply_threads, plan_threads
+from segkit.runtime.threads import apply_threads, plan_threads
 data, run, threads, workers, seconds, precision = sys.argv[1:7]
 if threads == "plan":
     plan = plan_threads("cpu", workers=workers if workers == "auto" else int(workers))

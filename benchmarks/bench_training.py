@@ -6,7 +6,7 @@ segmentation_models_pytorch's ``DeepLabV3Plus(encoder_name="mobilenet_v2",
 encoder_weights=None)`` with a plain loop (Adam at the same effective LR, cross-entropy),
 for the same wall-time budget on the same data pipeline (``VOCSegmentation`` with the
 reference augmentation, letterboxed to ``--size``). Both are scored by the same evaluator
-(``segkit.engine.evaluate``: letterbox, crop, bilinear resize to 360x480, argmax).
+(``segkit.inference.evaluate``: letterbox, crop, bilinear resize to 360x480, argmax).
 
 Stopping rule for both: after an epoch, stop when the elapsed training time plus that
 epoch's duration would exceed ``--budget`` (or at ``--epochs``).

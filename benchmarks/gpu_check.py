@@ -154,7 +154,7 @@ def step_stats(clock: StepClock) -> dict:
 def model_only_ms(batch: int, size: int, precision: str, channels_last, device: str) -> float:
     """Forward + backward + SGD of the paper model on one resident batch, timed with CUDA events
     (no data loading, no per-step synchronisation): what a step could cost."""
-    from segkit.engine.precision import resolve_precision
+    from segkit.runtime.precision import resolve_precision
     from segkit.losses import SegLoss
     from segkit.models import build_model
 

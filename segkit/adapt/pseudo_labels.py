@@ -26,7 +26,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from segkit.data.voc import VOID
-from segkit.engine.evaluate import letterbox_predict
+from segkit.inference.evaluate import letterbox_predict
 from segkit.runs import RunDir
 
 __all__ = ["class_thresholds", "apply_thresholds", "multiscale_probs", "make_pseudo_labels"]
@@ -74,7 +74,7 @@ def multiscale_probs(model: nn.Module, images: Sequence[np.ndarray], input_shape
 
     Scale 1 letterboxes to ``input_shape``; another scale to ``input_shape * scale``
     rounded to the model's ``input_multiple`` (default 32). `precision`: a precision name or a
-    resolved ``segkit.engine.precision.Precision`` (see ``letterbox_predict``).
+    resolved ``segkit.runtime.precision.Precision`` (see ``letterbox_predict``).
     """
     multiple = int(getattr(model, "input_multiple", 32) or 1)
     sums: list[np.ndarray] | None = None

@@ -39,8 +39,8 @@ import torch
 import torch.nn as nn
 
 from segkit.adapt.config import AdaptConfig
-from segkit.engine.config import TrainConfig
-from segkit.engine.distributed import resolve_device
+from segkit.training.config import TrainConfig
+from segkit.runtime.distributed import resolve_device
 from segkit.runs.fingerprint import data_fingerprint, fingerprint_changes
 from segkit.runs import RunDir
 
@@ -113,7 +113,7 @@ def adapt(
         :class:`AdaptResult`.
     """
     from segkit.data.domains import UnlabelledImages, labelled_dataset
-    from segkit.engine.trainer import plan_run
+    from segkit.training.trainer import plan_run
 
     cfg = cfg if cfg is not None else TrainConfig()
     if isinstance(model, str):
@@ -178,7 +178,7 @@ class _Stages:
 
     def precision(self, net: nn.Module) -> Any:
         """The recipe's precision and memory format resolved for `net` on this device."""
-        from segkit.engine.precision import resolve_precision
+        from segkit.runtime.precision import resolve_precision
 
         return resolve_precision(self.cfg.precision, self.cfg.channels_last, self.device, net)
 
@@ -200,7 +200,7 @@ class _Stages:
         if run.is_complete():
             self.say(f"[adapt] {title}: using the identical complete run in {run.path}")
         else:
-            from segkit.engine.trainer import train
+            from segkit.training.trainer import train
 
             resume = run.has_last()
             self.say(f"[adapt] {'resuming' if resume else 'running'} {title} -> {run.path}")
@@ -320,7 +320,7 @@ def _changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
 
 def _load(run: RunDir, model: Any, device: torch.device) -> nn.Module:
     """The run's model with its ``best.pt`` weights (loaded into `model` when it is an ``nn.Module``)."""
-    from segkit.engine.from_runs import load_run
+    from segkit.training.from_runs import load_run
 
     return load_run(run.path, model=model if isinstance(model, nn.Module) else None, checkpoint="best",
                     device=str(device)).model
@@ -331,7 +331,7 @@ def _score(net: nn.Module, dataset: Any, out: RunDir, cfg: TrainConfig, device: 
     """Evaluate `net` on the target's labelled split; write metrics.json, per_image_cm.npz, confusion_matrix.csv."""
     from dataclasses import replace
 
-    from segkit.engine.evaluate import evaluate_confusion, extra_metrics_for
+    from segkit.inference.evaluate import evaluate_confusion, extra_metrics_for
 
     per_image: list[np.ndarray] = []
     extra = extra_metrics_for(net, dataset, ignore_index=cfg.ignore_index, per_image=True)

@@ -39,14 +39,14 @@ import segkit
 from segkit.adapt.config import AdaptConfig
 from segkit.adapt.features import FeatureTap
 from segkit.adapt.mpa import PrototypeMemory, mpa_feature_loss
-from segkit.engine.build import auto_class_weights
-from segkit.engine.checkpoint import checkpoint_payload, get_rng_state, load_checkpoint, set_rng_state
-from segkit.engine.config import TrainConfig
-from segkit.engine.optim import (NonFiniteLossError, build_optimizer, epoch_seed, optimizer_step, seed_all,
+from segkit.training.build import auto_class_weights
+from segkit.training.checkpoint import checkpoint_payload, get_rng_state, load_checkpoint, set_rng_state
+from segkit.training.config import TrainConfig
+from segkit.training.optim import (NonFiniteLossError, build_optimizer, epoch_seed, optimizer_step, seed_all,
                                  seed_loader_worker)
-from segkit.engine.precision import Precision, resolve_precision
-from segkit.engine.schedule import config_lr
-from segkit.engine.threads import loader_workers
+from segkit.runtime.precision import Precision, resolve_precision
+from segkit.training.schedule import config_lr
+from segkit.runtime.threads import loader_workers
 from segkit.runs import RunDir
 
 __all__ = ["train_adaptation", "adaptation_lr", "poly_lr"]

@@ -32,7 +32,7 @@ Conventions (definitions in ``docs/metrics.md``):
   ``result.modes``; the eager number (fp32, NCHW) is never replaced by one of them. Each
   records ``max_abs_diff`` (largest |logit - eager logit|) and ``argmax_agreement`` (share of
   pixels whose class equals eager's) on the timing input. ``auto`` times exactly what
-  ``segkit.engine.precision.resolve_precision(precision, channels_last, device, model)``
+  ``segkit.runtime.precision.resolve_precision(precision, channels_last, device, model)``
   picks (``profile``'s `precision` / `channels_last`, default ``"auto"``) and records it in
   ``extra["precision"]``. A mode that fails on a model is reported as unavailable, with the
   reason.

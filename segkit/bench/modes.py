@@ -58,7 +58,7 @@ def _mode_callable(
 def _precision_callable(model: nn.Module, x: torch.Tensor, device: torch.device, precision: str,
                         channels_last: str | bool):
     """The model under the precision and memory format ``resolve_precision`` picks."""
-    from segkit.engine.precision import resolve_precision
+    from segkit.runtime.precision import resolve_precision
 
     prec = resolve_precision(precision, channels_last, device, model)
     m = copy.deepcopy(model).eval()

@@ -120,7 +120,7 @@ def gradcam(
         ``label_map`` say. Use ``method="hirescam"`` (element-wise gradients) or an earlier
         layer ("neck", "backbone") for region-specific maps.
     """
-    from segkit.engine.precision import resolve_precision
+    from segkit.runtime.precision import resolve_precision
 
     methods = _methods()
     if method not in methods:

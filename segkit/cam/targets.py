@@ -32,7 +32,7 @@ CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "eigencam", "xgradcam", "laye
 class SegmentationOutput(nn.Module):
     """Wrap a segmentation model so its forward returns one (B, K, H, W) fp32 logits tensor.
 
-    With a resolved ``precision`` (``segkit.engine.precision.Precision``) the model runs
+    With a resolved ``precision`` (``segkit.runtime.precision.Precision``) the model runs
     under its autocast; the logits are cast to fp32 either way.
     """
 

@@ -10,13 +10,13 @@ import argparse
 __all__ = ["add_precision_args", "channels_last_value", "PRECISIONS"]
 
 # Kept here so building the parser does not import torch; a test checks it matches
-# segkit.engine.precision.PRECISIONS.
+# segkit.runtime.precision.PRECISIONS.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def add_precision_args(p: argparse.ArgumentParser, default: str | None = "auto",
                        default_channels_last: str | None = "auto", note: str = "") -> None:
-    """``--precision`` and ``--channels-last`` (resolved by ``segkit.engine.precision``)."""
+    """``--precision`` and ``--channels-last`` (resolved by ``segkit.runtime.precision``)."""
     p.add_argument("--precision", choices=PRECISIONS, default=default,
                    help="auto: bf16 on CPUs with native bf16, AMP on CUDA, else fp32" + note)
     p.add_argument("--channels-last", choices=("auto", "true", "false"), default=default_channels_last,

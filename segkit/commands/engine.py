@@ -93,7 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _use_threads(args: argparse.Namespace, device: str, workers: int | str = 0) -> None:
     """Set torch's and OpenCV's threads from the machine (or --threads) and print the choice."""
     from segkit.engine import resolve_device
-    from segkit.engine.threads import apply_threads, plan_threads
+    from segkit.runtime.threads import apply_threads, plan_threads
 
     plan = plan_threads(resolve_device(device).type, args.threads, workers)
     apply_threads(plan)
@@ -133,7 +133,7 @@ def _data_root(args: argparse.Namespace, run) -> str:
 def _precision(args: argparse.Namespace, model):
     """The resolved precision of --precision/--channels-last on --device, printed once."""
     from segkit.engine import resolve_device
-    from segkit.engine.precision import resolve_precision
+    from segkit.runtime.precision import resolve_precision
 
     prec = resolve_precision(args.precision, channels_last_value(args.channels_last), resolve_device(args.device),
                              model)
@@ -143,7 +143,7 @@ def _precision(args: argparse.Namespace, model):
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from segkit.data import VOCSegmentation
-    from segkit.engine.evaluate import crop_eval_scale, evaluate_confusion, extra_metrics_for
+    from segkit.inference.evaluate import crop_eval_scale, evaluate_confusion, extra_metrics_for
     from segkit.metrics import images_per_class, learning_lines
 
     _check_output_file(args.json, "--json")
@@ -170,7 +170,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from segkit.engine import predict
-    from segkit.engine.evaluate import crop_eval_scale
+    from segkit.inference.evaluate import crop_eval_scale
 
     _use_threads(args, args.device)
     run = _load(args)

@@ -7,14 +7,14 @@ overlays and ONNX export. Domain adaptation sits above it, in :mod:`segkit.adapt
     >>> model, config, history, metrics = load_run(run_dir)
 """
 from segkit._moved import moved_names
-from segkit.engine.checkpoint import atomic_save, load_checkpoint
-from segkit.engine.config import TrainConfig, config_table, list_profiles, load_profile
-from segkit.engine.distributed import resolve_device
-from segkit.engine.evaluate import evaluate, evaluate_confusion, letterbox_predict
-from segkit.engine.export import export_onnx
-from segkit.engine.predict import colorize, overlay, predict
-from segkit.engine.schedule import EpochLR, fit_lr, lr_limits
-from segkit.engine.trainer import Callback, NonFiniteLossError, Run, TrainState, load_run, train
+from segkit.training.checkpoint import atomic_save, load_checkpoint
+from segkit.training.config import TrainConfig, config_table, list_profiles, load_profile
+from segkit.runtime.distributed import resolve_device
+from segkit.inference.evaluate import evaluate, evaluate_confusion, letterbox_predict
+from segkit.inference.export import export_onnx
+from segkit.inference.predict import colorize, overlay, predict
+from segkit.training.schedule import EpochLR, fit_lr, lr_limits
+from segkit.training.trainer import Callback, NonFiniteLossError, Run, TrainState, load_run, train
 
 __all__ = [
     "TrainConfig", "config_table", "list_profiles", "load_profile",

@@ -101,7 +101,7 @@ def _target(model_name: str, cfg: Any, model: Any, model_kwargs: Mapping[str, An
 
 def _planned(target: Any, cfg: Any, data_root: str | Path) -> dict[str, Any]:
     """The fingerprint a training would record, as it reads back from ``fingerprint.json``."""
-    from segkit.engine.trainer import plan_run
+    from segkit.training.trainer import plan_run
 
     return json.loads(json.dumps(plan_run(target, cfg, data_root)))
 

@@ -1,6 +1,6 @@
 """``ExtraMetrics``: boundary IoU and object metrics accumulated beside the confusion matrix.
 
-The evaluator (``segkit.engine.evaluate``) feeds every image's label map to one of these next
+The evaluator (``segkit.inference.evaluate``) feeds every image's label map to one of these next
 to its :class:`~segkit.metrics.ConfusionMatrix`; with ``per_image=True`` it also keeps each
 image's counts, which ``per_image_cm.npz`` stores for the bootstrap intervals
 (``segkit.report.stats``).

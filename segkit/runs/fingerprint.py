@@ -35,7 +35,8 @@ IGNORED_TRAIN_FIELDS = frozenset({"device", "num_workers", "save_period", "eval_
 
 _SEGKIT = Path(__file__).resolve().parents[1]
 # a part that does not exist is an error, not an empty hash (files move: keep this list in step)
-_CODE_PARTS = ("data", "models", "modules", "engine", "losses", "adapt", "metrics", "stitch", "_utils.py",
+_CODE_PARTS = ("data", "models", "modules", "runtime", "inference", "training", "engine", "losses", "adapt", "metrics",
+               "stitch", "_utils.py",
                "runs/fingerprint.py", "runs/checkpoint.py")
 _CHUNK = 64 * 1024
 

@@ -1,6 +1,6 @@
 """The training augmentation of a recipe: the transform training really applies, in words and as a figure.
 
-`training_transform` builds the training set the way a run does (``segkit.engine.build.run_datasets``,
+`training_transform` builds the training set the way a run does (``segkit.training.build.run_datasets``,
 then ``setup_rare``, which swaps in the defect-aware crop when ``train_crop`` is on), so the text
 and the figure describe what trained, from the transform object's own parameters.
 """
@@ -19,8 +19,8 @@ __all__ = ["training_transform", "augmentation_text", "plot_augmentations", "EXA
 def training_transform(cfg: Any, data_root: str | Path) -> tuple[Any, Any]:
     """``(training dataset, rare-class setup or None)`` as a run with `cfg` builds them; the
     dataset's ``augment`` is the transform training applies (None: letterbox only)."""
-    from segkit.engine.build import run_datasets
-    from segkit.engine.rare_setup import setup_rare
+    from segkit.training.build import run_datasets
+    from segkit.training.rare_setup import setup_rare
 
     train_ds, _, _ = run_datasets(cfg, data_root, (None, None, None))
     k = int(cfg.num_classes or train_ds.num_classes)

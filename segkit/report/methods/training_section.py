@@ -1,6 +1,6 @@
 """The training paragraph of a methods section, in English and Chinese, from a run's ``config.yaml``.
 
-The recipe's facts come from :func:`segkit.engine.recipe.recipe_of` (the learning rate as training
+The recipe's facts come from :func:`segkit.training.recipe.recipe_of` (the learning rate as training
 uses it: ``Init_lr`` scaled by batch / ``nbs`` and clamped to the optimiser's limits, the schedule's
 warm-up and flat tail, the loss terms); the run's own record adds what only it knows: the learning
 rates it logged, the device and precision it resolved, the images, the epochs it ran and their time.
@@ -108,7 +108,7 @@ def training_paragraphs(record: Mapping[str, Any] | str | Path) -> dict[str, str
             a bare config.yaml dict works too).
     """
     from segkit.engine import TrainConfig
-    from segkit.engine.recipe import recipe_of
+    from segkit.training.recipe import recipe_of
     from segkit.report.tables import md_escape
 
     rec = run_record(record) if isinstance(record, (str, Path)) else dict(record)

@@ -39,7 +39,7 @@ def setup_notebook(*, seed: int = 0, threads: int = 0, lang: str = "en", data_ro
 
     Args:
         seed: torch's global seed (and the synthetic data's, when it is generated).
-        threads: torch CPU threads; 0: segkit's plan for this machine (``segkit.engine.threads``: every core
+        threads: torch CPU threads; 0: segkit's plan for this machine (``segkit.runtime.threads``: every core
             the process may use, OpenCV on one thread). Parallel runs split them (``run_experiment``'s `workers`).
         lang: figure labels, "en" or "zh".
         data_root: a VOC-layout dataset; synthetic wire-rope data is generated there when it is
@@ -59,7 +59,7 @@ def setup_notebook(*, seed: int = 0, threads: int = 0, lang: str = "en", data_ro
     import torch
 
     from segkit.data.synthetic import ensure_dataset
-    from segkit.engine.threads import apply_threads, plan_threads
+    from segkit.runtime.threads import apply_threads, plan_threads
     from segkit.report.style import use_style
 
     # UserWarnings from third-party plotting and torch internals would bury the notebook's output.

@@ -173,10 +173,10 @@ def select_notebooks(notebooks: Sequence[Path], only: Iterable[str] | None) -> l
 def load_profile(profile: str | Path) -> dict[str, Any]:
     """Load a profile YAML (a name in ``segkit/profiles/`` or a path) as a dict.
 
-    The one reader of profile files is `segkit.engine.config.load_profile` (it checks the
+    The one reader of profile files is `segkit.training.config.load_profile` (it checks the
     sections and requires ``train:``); this name is kept for the report code.
     """
-    from segkit.engine.config import load_profile as _load
+    from segkit.training.config import load_profile as _load
 
     return _load(profile)
 
