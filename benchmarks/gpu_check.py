@@ -5,7 +5,7 @@
 Sections (each writes into ``--out`` as it finishes, so a stopped run keeps what it measured):
 
 1. ``info``: ``segkit info`` and the driver (nvidia-smi).
-2. ``tests``: the ``cuda``-marked tests (tests/test_cuda.py), while the synthetic data is made.
+2. ``tests``: the ``cuda``-marked tests (tests/runtime/test_cuda.py), while the synthetic data is made.
 3. ``train``: the paper profile (DeepLabV3+-MobileNetV2, SGD, focal + Dice, 512x512) on the
    synthetic set for a few hundred steps at batch 8 and at the reference batch 2, in fp32, in
    ``auto`` (bf16 or fp16 + channels_last), fp16 + GradScaler, and a second fp32 seed as the
@@ -95,7 +95,7 @@ def section_info(res: Results) -> None:
 
 def section_tests(res: Results) -> None:
     rc, out = run_cmd([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda",
-                       "tests/test_cuda.py"], 400)
+                       "tests/runtime/test_cuda.py"], 400)
     res.put("tests", {"rc": rc, "tail": out[-1500:]})
 
 

@@ -376,3 +376,12 @@ def test_importing_the_trainer_does_not_import_adaptation():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     assert out.strip() == "[]"
+
+
+def test_the_tests_mirror_the_packages():
+    """Each folder of tests/ is named after a segkit package (or the notebooks), so a test is found where its code is."""
+    folders = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and not p.name.startswith((".", "__"))}
+    packages = {p.name for p in (ROOT / PACKAGE).iterdir() if (p / "__init__.py").is_file()}
+    assert folders and folders <= packages | {"notebooks"}, sorted(folders - packages)
+    assert not [p.name for p in (ROOT / "tests").glob("test_*.py")
+                if p.stem not in ("test_architecture", "test_install", "test_helpers")], "move it into its package's folder"

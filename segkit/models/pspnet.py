@@ -108,7 +108,7 @@ class PSPNet(SegmentationModel):
 
     Parameters: 48.96M at 19 classes with the auxiliary head; the MMSeg
     ``pspnet_r50-d8`` architecture (ResNetV1c-50 + PSPHead(512) + FCNHead(256)) counts
-    48.98M, computed layer by layer in tests/test_zoo_models.py.
+    48.98M, computed layer by layer in tests/models/test_zoo_models.py.
     """
 
     def __init__(

@@ -198,7 +198,7 @@ class Trans4PASS(SegmentationModel):
     Parameters (19 classes): Tiny 15.27M, Small 26.32M. Reference: the layout of the
     official code (jamycheung/Trans4PASS ``segmentron/models/backbones/trans4pass.py`` with
     ``USE_DCN`` on stage 1 only, and the DMLP of ``segmentron/modules/dmlp.py``) counted
-    layer by layer in tests/test_zoo_models.py: MiT-B1/B2 encoder + DPE offsets (13.17M /
+    layer by layer in tests/models/test_zoo_models.py: MiT-B1/B2 encoder + DPE offsets (13.17M /
     24.22M) + DMLP decoder (2.10M). The paper's own #Params figure could not be retrieved
     from the sources available here, so it is not used as the reference.
     """

@@ -230,7 +230,7 @@ class UNet3Plus(SegmentationModel):
         (B, 3, H, W) -> (B, num_classes, H, W); inputs are padded to multiples of 16.
 
     Parameters: 26.97M at 1 class, the figure in the paper's Table 1 (Huang et al. 2020,
-    UNet 3+ with the 64-1024 encoder); checked in tests/test_zoo_models.py.
+    UNet 3+ with the 64-1024 encoder); checked in tests/models/test_zoo_models.py.
     """
 
     def __init__(

@@ -22,7 +22,7 @@ corrosion 0.69/0.87/0.89 %, broken_wire 0.29/0.31/0.28 %; images containing corr
 38/38.5/38 %, broken wire 64/64.5/63 %. 120 images at 128x128, seeds 0/1/2: corrosion
 0.72/0.95/0.92 %, broken wire 0.41/0.46/0.38 % (wires are at least 1.6 px wide, so
 they take a larger share at small sizes). Documented ranges, checked by
-``tests/test_data_synthetic.py`` (for >= 100 images at 128-512 px):
+``tests/data/test_data_synthetic.py`` (for >= 100 images at 128-512 px):
 
 =============  ================  ===================
 class          pixel share       images containing

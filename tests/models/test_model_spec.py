@@ -18,7 +18,7 @@ from segkit.models import build_from_spec, build_model
 from segkit.models._spec import parse_insert, spec_problem
 from segkit.modules.cbam import CBAM
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_spec_records_build_and_stitches_and_rebuilds_the_same_network():

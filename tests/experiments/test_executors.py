@@ -19,7 +19,7 @@ from segkit.experiments import run_experiment, train_config
 from segkit.experiments.executors import SlurmExecutor, gpu_slots, make_executor, parse_mem, parse_time
 from segkit.runs import RunDir
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENTRIES = ["deeplabv3plus-mobilenetv2",
            {"name": "se", "model": "deeplabv3plus-mobilenetv2", "model_kwargs": {"attn": "se", "attn_policy": "paper"}}]
 # submitit's local cluster: the same submission code, one process per job on this machine

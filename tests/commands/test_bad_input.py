@@ -31,7 +31,7 @@ from segkit.data.voc import read_class_names
 from segkit.engine import TrainConfig
 
 SRC = str(Path(segkit.__file__).resolve().parents[1])
-REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+REPO_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TINY = ["--set", "input_shape=[64,64]", "--epochs", "1", "--set", "Unfreeze_batch_size=4", "--set", "num_workers=0",
         "--set", "max_train_batches=1", "--set", "max_val_images=1", "--no-progress"]
 

@@ -22,7 +22,7 @@ from segkit.models import build_model, load_weights
 from segkit.models import _pretrained
 from segkit.models._weights import PartialLoadError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _random_bn_stats(model: nn.Module) -> nn.Module:

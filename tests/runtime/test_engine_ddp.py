@@ -14,7 +14,7 @@ import torch
 from segkit.data import VOCSegmentation
 from segkit.engine import evaluate, load_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # one recipe, given once as `segkit train` options and once as the TrainConfig a script builds
 CLI_RECIPE = ["--profile", "quick", "--model", "deeplabv3plus-mobilenetv2", "--epochs", "1", "--device", "cpu",

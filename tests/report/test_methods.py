@@ -11,7 +11,7 @@ import pytest
 import segkit
 from segkit.report import methods as rm
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SIZE = 64  # probe input: every paper model runs at 64 (MSA-ASPP's 2x2 patches on the 4x4 map)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from segkit.report.runner import declared_parameters, run_notebook
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 
 pytestmark = pytest.mark.slow  # `make test` runs each file on one worker (--dist loadfile)

@@ -25,7 +25,7 @@ from segkit.engine.hooks import Callback
 from segkit.engine.loop import Trainer
 from test_engine import StopAfter, TinyNet, equal_state, run_tiny, tiny_cfg
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------- warm-up

@@ -17,7 +17,7 @@ from segkit.engine.checkpoint import load_checkpoint
 from segkit.experiments import ensure_run
 from segkit.runs import RunDir, RunLock, RunLockedError
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))  # test_engine's helpers
 from test_engine import StopAfter, TinyNet, run_tiny, tiny_cfg  # noqa: E402
 
 MODEL = "deeplabv3plus-mobilenetv2"

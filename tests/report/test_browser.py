@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("SEGKIT_CHROMIUM", "/usr/bin/chromium")
 # Playwright adds --headless itself and takes the profile dir through launch_persistent_context.
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -33,7 +33,7 @@ def test_report_runs_on_a_camvid_subset(camvid_root, tmp_path, capsys):
     out = tmp_path / "report"
     rc = main(["report", "--data", str(data), "--only", "00,01,02,06", "--out", str(out),
                "--figures", str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"), "--no-pdf",
-               "--notebooks", str(Path(__file__).resolve().parents[1] / "notebooks"),
+               "--notebooks", str(Path(__file__).resolve().parents[2] / "notebooks"),
                "-p", "smoke", "true", "-p", "epochs", "1", "-p", "seeds", "[0, 1]"])
     assert rc == 0, capsys.readouterr().err[-3000:]
     classes = pd.read_csv(out / "tables" / "dataset_classes.csv")

@@ -3,7 +3,7 @@ SegNeXt, Trans4PASS, hierarchical multi-scale attention, MPA losses and `segkit 
 
 Heavy configurations are built on the meta device for parameter counts (no memory, no
 compute); forward/backward runs at 64x64, batch 2, on reduced configs (every registered
-default runs in tests/test_all_models.py).
+default runs in tests/models/test_all_models.py).
 """
 from __future__ import annotations
 

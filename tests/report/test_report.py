@@ -447,7 +447,7 @@ def test_quick_means_one_recipe_for_segkit_train_and_the_notebooks():
         cfg, prof = TrainConfig.profile(name), load_profile(name)
         want = {"image_size": cfg.input_shape[0], "epochs": cfg.UnFreeze_Epoch, "batch_size": cfg.Unfreeze_batch_size}
         want.update({k: v for k, v in (prof["notebooks"].get("all") or {}).items() if k in want})
-        for nb in list_notebooks(Path(__file__).resolve().parents[1] / "notebooks"):
+        for nb in list_notebooks(Path(__file__).resolve().parents[2] / "notebooks"):
             declared = declared_parameters(nb)
             got = notebook_parameters(prof, nb.stem, declared=declared)
             section = (prof["notebooks"].get(nb.stem) or {})
@@ -591,7 +591,7 @@ def test_the_paper_figures_show_a_model_notebook_02_trains(name):
     from segkit.report.runner import declared_parameters, load_profile, notebook_parameters
 
     def params(stem):
-        nb = Path(__file__).resolve().parents[1] / "notebooks" / f"{stem}.ipynb"
+        nb = Path(__file__).resolve().parents[2] / "notebooks" / f"{stem}.ipynb"
         defaults = {k: ast.literal_eval(v) for k, v in declared_parameters(nb).items() if k in ("model_name", "main_run")}
         return {**defaults, **notebook_parameters(load_profile(name), stem, declared=defaults)}
 
