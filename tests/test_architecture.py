@@ -369,6 +369,16 @@ def test_moved_modules_keep_their_old_paths():
     old, new = importlib.import_module("segkit.executors"), importlib.import_module("segkit.experiments.executors")
     assert old.__all__ == new.__all__ and all(getattr(old, n) is getattr(new, n) for n in new.__all__)
 
+    # a package's public names stay what they were after its old submodule paths are imported
+    # (`segkit.engine.predict` the module would otherwise replace `segkit.engine.predict` the function)
+    code = ("import importlib, sys, types; sys.path.insert(0, 'tests'); from test_architecture import MOVED; "
+            "[importlib.import_module(m) for m in MOVED]; import segkit.engine as e, segkit.report as r; "
+            "print(sorted(f'{p.__name__}.{n}' for p in (e, r) for n in p.__all__ "
+            "if isinstance(getattr(p, n), types.ModuleType) and n != 'text'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert out.strip() == "[]", out
+
 
 def test_importing_the_trainer_does_not_import_adaptation():
     code = ("import sys, segkit.engine, segkit.engine.trainer; "

@@ -7,6 +7,10 @@ overlays and ONNX export. Domain adaptation sits above it, in :mod:`segkit.adapt
     >>> model, config, history, metrics = load_run(run_dir)
 """
 from segkit._moved import moved_names
+# The old module paths segkit.engine.evaluate and .predict share their names with the functions
+# below: load those shims first, so the functions are bound last (a shim loaded later would set
+# the package's attribute to the module, and `from segkit.engine import predict` would give it).
+from segkit.engine import evaluate as _evaluate_module, predict as _predict_module  # noqa: F401  isort: skip
 from segkit.training.checkpoint import atomic_save, load_checkpoint
 from segkit.training.config import TrainConfig, config_table, list_profiles, load_profile
 from segkit.runtime.distributed import resolve_device
