@@ -60,6 +60,8 @@ class TrainConfig:
     ``absent`` (metrics policy for classes absent from GT and prediction: ``"nan"`` skips
     them, ``"zero"`` is the reference's ``max(., 1)``), ``aux_weight`` (deep-supervision
     outputs), ``eval_flag`` (periodic evaluation; the last epoch is always evaluated),
+    ``val_loss_every_epoch`` (True: the validation loss, for the loss curve and ``best_loss.pt``,
+    after every epoch as the reference does; False: only on the epochs whose mIoU is evaluated),
     ``max_train_batches``/``max_val_images`` (smoke runs), ``cudnn_benchmark``, ``time_limit``
     (seconds of training; None: off. The run stops within one step of it, the learning rate
     follows a warm-up + cosine over the steps the budget allows, ending at ``Min_lr``; the
@@ -158,6 +160,7 @@ class TrainConfig:
     save_period: int = 5
     eval_flag: bool = True
     eval_period: int = 5
+    val_loss_every_epoch: bool = True
     eval_batch_size: int = 4
     absent: Literal["nan", "zero"] = "nan"
     early_stop_patience: int | None = None

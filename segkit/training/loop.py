@@ -304,7 +304,8 @@ class Trainer:
         plan = self.begin_epoch(epoch)
         tr_loss, tr_f, tr_n = self.train_one_epoch(plan, ctrl_c)
         skip = self._nothing_to_choose()
-        val_loss, val_f = (math.nan, math.nan) if skip else self.validate(plan)
+        validated = not skip and (self.cfg.val_loss_every_epoch or self._evaluation_due(epoch))
+        val_loss, val_f = self.validate(plan) if validated else (math.nan, math.nan)
         row: dict[str, Any] = {
             "epoch": epoch + 1, "stage": plan.stage, "batch_size": plan.batch_size,
             "lr": self.optimizer.param_groups[0]["lr"],  # the schedule's, or what a hook (TimeBudget) set

@@ -284,6 +284,16 @@ def test_nan_loss_stops_with_message_and_keeps_last_good(synthetic_root, tmp_pat
     assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
 
 
+def test_validation_loss_only_on_evaluated_epochs_when_asked(synthetic_root, tmp_path):
+    run = run_tiny(synthetic_root, tmp_path / "r", tiny_cfg(UnFreeze_Epoch=3, eval_period=2, val_loss_every_epoch=False,
+                                                             max_train_batches=1))
+    h = pd.read_csv(run / "history.csv")
+    assert h["val_loss"].isna().tolist() == [True, False, False]  # epochs 2 and 3 (the last) are evaluated
+    assert h["miou"].notna().tolist() == [False, True, True]
+    best = load_checkpoint(run / "checkpoints" / "best_loss.pt")
+    assert best["epoch"] in (2, 3)
+
+
 def test_atomic_save_survives_a_crash_during_write(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     atomic_save({"format": "x", "w": torch.arange(4)}, path)

@@ -32,6 +32,8 @@ __all__ = [
     "find_chromium",
     "cjk_font_installed",
     "notebook_to_html",
+    "notebook_page",
+    "PageWriter",
     "merge_notebooks",
     "write_index",
     "html_to_pdf",
@@ -271,6 +273,39 @@ def notebook_to_html(nb_path: str | Path, html_path: str | Path, title: str | No
     return out
 
 
+def notebook_page(nb: str | Path, out_dir: str | Path, page_size: str = "A4") -> Path:
+    """``<out_dir>/html/<stem>.html`` of one executed notebook, with a link back to the report index."""
+    nb = Path(nb)
+    return notebook_to_html(nb, Path(out_dir) / "html" / f"{nb.stem}.html", title=nb.stem, page_size=page_size,
+                            nav_html='<a href="../index.html">&larr; report index</a>')
+
+
+class PageWriter:
+    """Writes each notebook's page in a background thread as soon as the notebook has run, so the
+    pages are ready when the last notebook ends (the kernel process does the notebook's work; this
+    process mostly waits on it meanwhile). A context manager; `pages()` waits for them in order."""
+
+    def __init__(self, out_dir: str | Path, page_size: str = "A4") -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _page_mm(page_size)  # a wrong size fails before any notebook runs
+        self.out_dir, self.page_size = Path(out_dir), page_size
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-pages")
+        self._futures: list = []
+
+    def add(self, nb: str | Path) -> None:
+        self._futures.append(self._pool.submit(notebook_page, nb, self.out_dir, self.page_size))
+
+    def pages(self) -> list[Path]:
+        return [f.result() for f in self._futures]
+
+    def __enter__(self) -> "PageWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def merge_notebooks(paths: Sequence[str | Path]):
     """One notebook holding every cell of ``paths`` in order; each part starts on a new printed page."""
     import nbformat
@@ -497,8 +532,11 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | Non
 
 def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: str = "segkit report",
                   tables_dir: str | Path | None = None, pdf: bool = True, note: str = "",
-                  figures_dir: str | Path | None = None, log=None, page_size: str = "A4") -> dict[str, object]:
+                  figures_dir: str | Path | None = None, log=None, page_size: str = "A4",
+                  pages: Sequence[Path] | None = None) -> dict[str, object]:
     """HTML per executed notebook, ``index.html``, and ``report.pdf`` (when ``pdf`` and Chromium exist).
+
+    ``pages``: the notebooks' pages when already written (`PageWriter`), one per executed notebook.
 
     ``page_size`` is the PDF's paper (`PAGE_SIZES`, A4 by default). Without a CJK font the
     Chinese paragraphs would print as empty boxes, so that is logged as a warning.
@@ -511,17 +549,17 @@ def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: st
             print(msg, flush=True)
     _page_mm(page_size)  # a wrong size fails before any work
     out = Path(out_dir)
-    html_dir = out / "html"
     if executed and not cjk_font_installed():
         log("warning: no CJK font found: the Chinese paragraphs will show as empty boxes in the HTML and PDF; "
             "install one (Debian/Ubuntu: apt-get install fonts-noto-cjk; conda: font-ttf-noto-cjk) and rerun")
-    pages, written = [], []
-    for nb in executed:
+    entries, written = [], []
+    if pages is not None and len(pages) != len(executed):
+        raise ValueError(f"{len(pages)} pages for {len(executed)} executed notebooks")
+    for i, nb in enumerate(executed):
         nb = Path(nb)
-        page = notebook_to_html(nb, html_dir / f"{nb.stem}.html", title=nb.stem, page_size=page_size,
-                                nav_html='<a href="../index.html">&larr; report index</a>')
+        page = pages[i] if pages is not None else notebook_page(nb, out, page_size)
         written.append(page)
-        pages.append((f"html/{page.name}", nb.stem, _first_heading(nb)))
+        entries.append((f"html/{page.name}", nb.stem, _first_heading(nb)))
         log(f"html: {page}")
     result: dict[str, object] = {"html": written, "index": None, "pdf": None, "pdf_error": None}
     if pdf and executed:
@@ -534,7 +572,7 @@ def export_report(executed: Sequence[str | Path], out_dir: str | Path, title: st
         except (FileNotFoundError, RuntimeError) as exc:
             result["pdf_error"] = str(exc)
             log(f"warning: no PDF: {exc}")
-    result["index"] = write_index(out, pages, title, tables_dir=tables_dir, pdf_name="report.pdf", note=note,
+    result["index"] = write_index(out, entries, title, tables_dir=tables_dir, pdf_name="report.pdf", note=note,
                                   figures_dir=figures_dir)
     log(f"index: {result['index']}")
     return result

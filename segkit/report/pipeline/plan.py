@@ -133,14 +133,16 @@ def run_report(plan: ReportPlan, kernel: str | None = None, cell_timeout: int | 
     export.clear_report(plan.out_dir, [nb.stem for nb in plan.notebooks])  # no old page may look current
     t0 = time.perf_counter()
     try:
-        results = runner.run_notebooks(plan.notebooks, plan.executed_dir, profile=plan.profile, base=plan.base,
-                                       overrides=plan.overrides, kernel_name=kernel,
-                                       execution_timeout=cell_timeout or settings.get("cell_timeout"))
-        note = (f"profile {plan.profile_name} · data {plan.data_root} · {len(results)} notebooks executed in "
-                f"{time.perf_counter() - t0:.0f} s")
-        export.export_report([r.output_path for r in results], plan.out_dir, title=plan.title,
-                             tables_dir=plan.tables_dir, pdf=pdf, note=note, figures_dir=plan.figures_dir,
-                             page_size=page_size)
+        with export.PageWriter(plan.out_dir, page_size) as writer:  # each page written while the next notebook runs
+            results = runner.run_notebooks(plan.notebooks, plan.executed_dir, profile=plan.profile, base=plan.base,
+                                           overrides=plan.overrides, kernel_name=kernel,
+                                           execution_timeout=cell_timeout or settings.get("cell_timeout"),
+                                           on_done=lambda res: writer.add(res.output_path))
+            note = (f"profile {plan.profile_name} · data {plan.data_root} · {len(results)} notebooks executed in "
+                    f"{time.perf_counter() - t0:.0f} s")
+            export.export_report([r.output_path for r in results], plan.out_dir, title=plan.title,
+                                 tables_dir=plan.tables_dir, pdf=pdf, note=note, figures_dir=plan.figures_dir,
+                                 page_size=page_size, pages=writer.pages())
     except KeyboardInterrupt:
         return _interrupted(plan)
     except runner.NotebookFailedError as exc:

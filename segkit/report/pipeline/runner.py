@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -319,13 +319,15 @@ def run_notebooks(
     progress_bar: bool = True,
     log=None,
     execution_timeout: int | None = None,
+    on_done: Callable[[NotebookResult], Any] | None = None,
 ) -> list[NotebookResult]:
     """Run ``notebooks`` in order, each written to ``<out_dir>/<stem>.ipynb``; stop at the first failure.
 
     Parameters per notebook come from :func:`notebook_parameters`, filtered to what the
     notebook declares. Each notebook runs in a fresh kernel, started and warmed up while the
     one before runs (``segkit.report.pipeline.kernels``). ``log`` receives one progress line per notebook;
-    ``execution_timeout`` (seconds per cell, None: no limit) turns a stuck cell into a failure.
+    ``execution_timeout`` (seconds per cell, None: no limit) turns a stuck cell into a failure;
+    ``on_done`` is called with each notebook's result as it finishes (the report writes its page).
 
     Raises:
         NotebookFailedError: from the first notebook that fails (later ones are not run).
@@ -349,4 +351,6 @@ def run_notebooks(
                 kernels.release(km)
             log(f"[{i}/{total}] {nb.stem} done in {res.seconds:.1f} s")
             results.append(res)
+            if on_done is not None:
+                on_done(res)
     return results
