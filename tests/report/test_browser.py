@@ -57,20 +57,28 @@ def _images_loaded(page) -> tuple[int, list[str]]:
     return page.evaluate("() => document.images.length"), broken
 
 
-@pytest.fixture()
-def built_report(tmp_path_factory, synthetic_root) -> Path:
-    """A small real report: quickstart + stitching notebooks through `segkit report` (PDF included)."""
+# class names a dataset may hold: each runs script if a page carries it as markup
+_HOSTILE_CLASSES = ["background", '<img src=x onerror="window.xssRan=1">', "<script>window.xssRan=2</script>"]
+
+
+@pytest.fixture(scope="module")
+def built_report(tmp_path_factory) -> Path:
+    """A small real report through `segkit report` (PDF included): the quickstart and dataset-analysis
+    notebooks on a user's dataset whose classes.txt holds markup (user data, shown as text)."""
     from segkit.cli import main
+    from segkit.data import make_synthetic_wirerope
 
     root = tmp_path_factory.mktemp("report")
+    data = make_synthetic_wirerope(root / "data", n_images=24, size=64, seed=0)
+    (data / "synthetic.json").unlink()  # the user's own dataset now
+    (data / "classes.txt").write_text("".join(f"{c}\n" for c in _HOSTILE_CLASSES), encoding="utf-8")
     nbs = root / "notebooks"
     nbs.mkdir()
-    for name in ("00_quickstart", "07_module_stitching"):
+    for name in ("00_quickstart", "01_dataset_analysis"):
         shutil.copy(REPO / "notebooks" / f"{name}.ipynb", nbs)
-    rc = main(["report", "--notebooks", str(nbs), "--data", str(synthetic_root), "--out", str(root / "out"),
+    rc = main(["report", "--notebooks", str(nbs), "--data", str(data), "--out", str(root / "out"),
                "--figures", str(root / "figures"), "--runs", str(root / "runs"), "-p", "smoke", "true",
-               "-p", "epochs", "1", "-p", "seeds", "[0]", "-p", "staged_epochs", "2", "-p", "freeze_epochs", "1",
-               "-p", "training_options", "[]"])  # the pages matter here, not how much 07 trains
+               "-p", "epochs", "1"])
     assert rc == 0
     # a figure for the index gallery, written the way notebooks write them
     import matplotlib
@@ -85,7 +93,7 @@ def built_report(tmp_path_factory, synthetic_root) -> Path:
     ax.plot([1, 2, 3])
     save_figure(fig, "line", root / "figures", close=True)
     write_index(root / "out", [("html/00_quickstart.html", "00_quickstart", "Quickstart"),
-                               ("html/07_module_stitching.html", "07_module_stitching", "Stitching")],
+                               ("html/01_dataset_analysis.html", "01_dataset_analysis", "Dataset")],
                 "test report", tables_dir=root / "out" / "tables", pdf_name="report.pdf",
                 figures_dir=root / "figures")
     return root / "out"
@@ -103,7 +111,7 @@ def test_report_html_and_pdf(built_report, tmp_path):
         assert n >= 1 and not broken, broken
         page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
         links = page.eval_on_selector_all("ol.nb a", "els => els.map(e => e.getAttribute('href'))")
-        assert links == ["html/00_quickstart.html", "html/07_module_stitching.html"]
+        assert links == ["html/00_quickstart.html", "html/01_dataset_analysis.html"]
         page.click("text=00_quickstart")
         page.wait_for_load_state("load")
         assert page.title() == "00_quickstart"
@@ -119,27 +127,10 @@ def test_report_html_and_pdf(built_report, tmp_path):
     _pdf_pages_render(built_report, tmp_path)
 
 
-# class names a dataset may hold: each runs script if a page carries it as markup
-_HOSTILE_CLASSES = ["background", '<img src=x onerror="window.xssRan=1">', "<script>window.xssRan=2</script>"]
-
-
-def test_hostile_class_names_show_as_text_and_run_nothing(tmp_path):
+def test_hostile_class_names_show_as_text_and_run_nothing(built_report, tmp_path):
     """A dataset's classes.txt is user data: the quickstart and dataset-analysis pages and the
     index show its names as text (tables, paragraphs, Markdown) and no script of theirs runs."""
-    from segkit.cli import main
-    from segkit.data import make_synthetic_wirerope
-
-    data = make_synthetic_wirerope(tmp_path / "data", n_images=24, size=64, seed=0)
-    (data / "synthetic.json").unlink()  # the user's own dataset now
-    (data / "classes.txt").write_text("".join(f"{c}\n" for c in _HOSTILE_CLASSES), encoding="utf-8")
-    nbs = tmp_path / "notebooks"
-    nbs.mkdir()
-    for name in ("00_quickstart", "01_dataset_analysis"):
-        shutil.copy(REPO / "notebooks" / f"{name}.ipynb", nbs)
-    out = tmp_path / "out"
-    assert main(["report", "--notebooks", str(nbs), "--data", str(data), "--out", str(out), "--no-pdf",
-                 "--figures", str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"),
-                 "-p", "smoke", "true", "-p", "epochs", "1"]) == 0
+    out = built_report
     pages = [out / "index.html", *sorted((out / "html").glob("*.html"))]
     assert len(pages) == 3
     pw, ctx = _browser(tmp_path)
