@@ -298,8 +298,9 @@ def _time_the_evaluation(trainer: Trainer, report_ds: Any) -> None:
     evaluate_confusion(trainer.eval_net, report_ds, distributed=False, **one)
     per_image = time.perf_counter() - t0
     trainer.keep_for_final_evaluation(per_image)
-    due = p.cfg.eval_flag and p.cfg.eval_period == 1
-    trainer.budget.estimate_epoch_end(per_image * trainer.n_val * (2 if due else 1))  # validation loss (+ evaluation)
+    due = p.cfg.eval_flag and p.cfg.eval_period == 1  # the first epoch's end scores val for mIoU ...
+    passes = int(due) + int(due or p.cfg.val_loss_every_epoch)  # ... and for the loss, unless only then
+    trainer.budget.estimate_epoch_end(per_image * trainer.n_val * passes)
 
 
 def _warn_when_evaluation_is_over_budget(trainer: Trainer, split: str, say: Any) -> None:
