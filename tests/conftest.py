@@ -8,6 +8,7 @@ import pytest
 import torch
 
 torch.set_num_threads(1)  # tests run under xdist on a 2-core machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # and so do the processes they start (CLI, kernels): no oversubscription
 
 REPO = Path(__file__).resolve().parents[1]
 CAMVID = Path(os.environ.get("SEGKIT_CAMVID", REPO.parent / "shared" / "datasets" / "camvid"))

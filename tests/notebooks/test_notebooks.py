@@ -32,7 +32,7 @@ TINY: dict[str, dict] = {
     "01_dataset_analysis": {"n_samples": 4},
     "02_training": {"epochs": 2, "seeds": [0, 1]},
     "03_backbone_comparison": {"models": TWO_BACKBONES, "epochs": 2, "bench_runs": 2, "seeds": [0, 1]},
-    "04_attention_ablation": {"epochs": 2, "bench_runs": 2, "workers": 2, "attentions": ["se"], "sff_groups": [1, 2],
+    "04_attention_ablation": {"epochs": 2, "bench_runs": 2, "workers": 1, "attentions": ["se"], "sff_groups": [1, 2],
                               "seeds": [0, 1], "paper_dataset": True,  # the side-by-side path (03, 06: without)
                               "aspp_variants": ["msa_aspp"],
                               "placements": [{"name": "ggca-idx4", "model": "improved-mobilenetv2",
@@ -393,8 +393,11 @@ def _write_nb(path: Path, sources: list[str]) -> None:
     nbformat.write(nb, path)
 
 
-def test_failing_notebook_stops_the_report_naming_notebook_and_cell(tmp_path, synthetic_root, capsys):
+def test_failing_notebook_stops_the_report_naming_notebook_and_cell(tmp_path, synthetic_root, capsys, monkeypatch):
     from segkit.cli import main
+
+    # these notebooks import nothing: no kernel warm-up (tests/report covers it), 13 s less
+    monkeypatch.setattr("segkit.report.pipeline.kernels.WARM_UP", "pass")
 
     nbs = tmp_path / "nbs"
     nbs.mkdir()

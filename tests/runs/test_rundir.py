@@ -57,7 +57,8 @@ def test_identical_rerun_reuses_and_any_change_retrains_naming_it(synthetic_root
     shutil.copytree(synthetic_root, other)
     mask = sorted((other / "SegmentationClass").iterdir())[0]
     mask.write_bytes(mask.read_bytes() + b"\0")  # one changed file is enough
-    moved = logged(ensure_run, MODEL, quick_cfg(UnFreeze_Epoch=2, input_shape=[48, 48]), other, run, device="cpu")
+    moved = logged(ensure_run, MODEL, quick_cfg(UnFreeze_Epoch=2, input_shape=[48, 48]), other, run, device="cpu",
+                   only_reuse=True)  # decided and moved aside as before; training it would test nothing more
     assert any("files changed" in c for c in moved[0].split("; "))
     assert len(list((run.parent / ".superseded").iterdir())) == 3
 
