@@ -8,7 +8,7 @@ running statistics (a batch-1 pooled map has one value per channel). Each model 
 for its three tests (a module-scoped fixture; the tests change no weight and clear the gradients).
 The odd size is 75x100: the padded path is the same at any size, and a VOC image's 500x375 cost
 up to 19 s a model on the 2-core machine; the paper's two models also run at 500x375, the size
-of the images they are trained on.
+of a typical photograph in a VOC-layout dataset.
 """
 from __future__ import annotations
 
