@@ -16,7 +16,7 @@ from segkit.runtime.distributed import DistInfo
 from segkit.runs.fingerprint import data_fingerprint, run_fingerprint
 from segkit.runtime.precision import Precision, resolve_precision
 
-__all__ = ["run_datasets", "auto_class_weights", "resolve_class_weights", "build_run_model", "init_weights",
+__all__ = ["run_datasets", "auto_class_weights", "resolve_class_weights", "build_run_model", "named_config", "init_weights",
            "place_model", "fingerprint_of", "set_backbone_trainable", "set_parts_trainable"]
 
 
@@ -91,6 +91,19 @@ def resolve_class_weights(cfg: TrainConfig, train_ds: Any, class_names: list[str
     return cfg
 
 
+def named_config(model: Any, cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with ``model`` naming the network that trains (a registry name given, or the one a
+    ready module was built from), so ``config.yaml`` and the fingerprint never record the
+    profile's default model for another network. A custom module keeps ``cfg.model``; its
+    ``model:`` record in ``config.yaml`` says it is custom."""
+    if isinstance(model, str):
+        name = model
+    else:
+        spec = getattr(model, "segkit_spec", None)
+        name = spec.get("name") if isinstance(spec, dict) else None
+    return cfg.replace(model=name) if name and name != cfg.model else cfg
+
+
 def build_run_model(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model when given by name; return it with its spec (``model.segkit_spec``: name,
     kwargs, pretrained source, stitches), which load_run rebuilds from."""
@@ -108,6 +121,10 @@ def build_run_model(model: Any, cfg: TrainConfig, num_classes: int) -> tuple[nn.
         if "downsample_factor" in params or (var_kw and cfg.downsample_factor != 16):
             kwargs.setdefault("downsample_factor", cfg.downsample_factor)
         if cfg.pretrained:
+            if "pretrained" not in params and not var_kw:
+                raise ValueError(f"TrainConfig.pretrained={cfg.pretrained!r}: model {name!r} loads no pretrained "
+                                 "weights; name one that does with --model (the DeepLab family does, e.g. "
+                                 "deeplabv3plus-mobilenetv2) or leave pretrained unset")
             kwargs.setdefault("pretrained", cfg.pretrained)
         if cfg.zero_gate:
             if "zero_gate" not in params:

@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 
 import segkit
 from segkit._utils import count_params
-from segkit.training.build import (auto_class_weights, build_run_model, fingerprint_of, init_weights, place_model,
-                                 resolve_class_weights, run_datasets)
+from segkit.training.build import (auto_class_weights, build_run_model, fingerprint_of, init_weights, named_config,
+                                   place_model, resolve_class_weights, run_datasets)
 from segkit.training.config import TrainConfig
 from segkit.runtime.distributed import DistInfo, barrier, setup_distributed
 from segkit.inference.evaluate import crop_eval_scale, evaluate_confusion, extra_metrics_for
@@ -182,6 +182,7 @@ def plan_run(model: nn.Module | str | None, cfg: TrainConfig, data_root: str | P
     Builds the datasets and the model (under ``cfg.seed``), trains nothing. A complete run
     directory whose ``fingerprint.json`` equals this can be reused instead of training.
     """
+    cfg = named_config(model, cfg)
     train_ds, val_ds, test_ds = run_datasets(cfg, data_root, datasets)
     num_classes = int(cfg.num_classes or train_ds.num_classes)
     seed_all(cfg.seed)
@@ -255,6 +256,7 @@ def _prepare(model: Any, cfg: TrainConfig, data_root: Any, rd: RunDir, info: Dis
     """
     from segkit.losses import SegLoss
 
+    cfg = named_config(model, cfg)
     train_ds, val_ds, test_ds = run_datasets(cfg, data_root, datasets)
     num_classes = int(cfg.num_classes or train_ds.num_classes)
     class_names = list(getattr(train_ds, "class_names", [f"class_{i}" for i in range(num_classes)]))

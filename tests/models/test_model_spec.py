@@ -70,7 +70,8 @@ def _quick(**kw) -> TrainConfig:
 
 
 def test_yaml_stitches_train_and_reload(synthetic_root, tmp_path):
-    cfg = _quick(model_kwargs={"stitches": [{"at": "backbone.features.7", "module": "cbam"}]})
+    cfg = _quick(model="deeplabv3plus-mobilenetv2",
+                 model_kwargs={"stitches": [{"at": "backbone.features.7", "module": "cbam"}]})
     cfg = TrainConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict())))  # as a YAML file gives it
     run = train(None, cfg, synthetic_root, tmp_path / "run", device="cpu", progress=False, verbose=False)
     model, config, _, _ = load_run(run)
@@ -88,6 +89,8 @@ def test_a_stitched_instance_trains_and_reloads(synthetic_root, tmp_path):
     model, config, _, _ = load_run(run)  # no model= needed any more
     assert config["model"]["name"] == "deeplabv3plus-mobilenetv2" and config["model"]["class"].endswith("DeepLabV3Plus")
     assert model.state_dict().keys() == net.state_dict().keys()
+    # the train: record names the network trained, not the profile's default model (fc-hardnet-70)
+    assert config["train"]["model"] == "deeplabv3plus-mobilenetv2" != _quick().model
 
     custom = build_model("deeplabv3plus-mobilenetv2", num_classes=3)
     stitch.insert(custom, "backbone.features.11", CBAM(96))
@@ -108,7 +111,7 @@ def test_cli_stitched_run_passes_evaluate_predict_export(synthetic_root, tmp_pat
 
     run = tmp_path / "runs" / "cbam"
     segkit("train", "--data-root", str(synthetic_root), "--run-dir", str(run), "--epochs", "1", "--no-progress",
-           "--insert", "backbone.features.7=cbam", "--insert", "backbone.features.3=se:before",
+           "--model", "deeplabv3plus-mobilenetv2", "--insert", "backbone.features.7=cbam", "--insert", "backbone.features.3=se:before",
            "--set", "input_shape=[64, 64]", "--set", "num_workers=0", "--set", "Unfreeze_batch_size=4",
            "--set", "max_train_batches=2", "--set", "max_val_images=4")
     stitches = yaml.safe_load((run / "config.yaml").read_text())["model"]["stitches"]

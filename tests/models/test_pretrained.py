@@ -219,7 +219,7 @@ class _Grab(Callback):
 
 def test_training_starts_from_the_pretrained_file(tv_mobilenet, synthetic_root, tmp_path):
     tv, path = tv_mobilenet
-    cfg = TrainConfig.profile("quick", pretrained=str(path), init_type="normal", UnFreeze_Epoch=1, input_shape=[64, 64], num_workers=0,
+    cfg = TrainConfig.profile("quick", model="deeplabv3plus-mobilenetv2", pretrained=str(path), init_type="normal", UnFreeze_Epoch=1, input_shape=[64, 64], num_workers=0,
                               Unfreeze_batch_size=4, max_train_batches=1, max_val_images=2)
     grab = _Grab()
     run = train(None, cfg, synthetic_root, tmp_path / "run", device="cpu", callbacks=[grab], progress=False,
@@ -238,10 +238,19 @@ def test_cli_train_offline_fails_within_seconds(synthetic_root, tmp_path):
            "HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # a refused port: offline
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "segkit.cli", "train", "--data-root", str(synthetic_root),
-                          "--run-dir", str(tmp_path / "run"), "--epochs", "1", "--pretrained", "imagenet",
+                          "--run-dir", str(tmp_path / "run"), "--epochs", "1", "--model", "deeplabv3plus-mobilenetv2",
+                          "--pretrained", "imagenet",
                           "--no-progress", "--set", "num_workers=0"],
                          env=env, capture_output=True, text=True, timeout=120)
     took = time.perf_counter() - t0
     assert res.returncode != 0
     assert "mobilenet_v2-b0353104.pth" in res.stderr and "pretrained=PATH" in res.stderr, res.stderr[-2000:]
     assert took < 60  # the interpreter and torch import dominate; the check itself is one refused connect
+
+
+def test_pretrained_with_a_model_that_loads_none_names_the_fix():
+    from segkit.training.build import build_run_model
+
+    cfg = TrainConfig.profile("quick", model="fc-hardnet-70", pretrained="imagenet")
+    with pytest.raises(ValueError, match=r"'fc-hardnet-70' loads no pretrained weights; name one that does with --model"):
+        build_run_model(None, cfg, num_classes=3)
