@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any, Iterator
 
 import nbformat
 import pandas as pd
 import pytest
 
-from segkit.report.runner import declared_parameters, run_notebook
+from segkit.report.pipeline.kernels import KernelPool
+from segkit.report.pipeline.runner import KERNEL_ARGUMENTS, declared_parameters, run_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -51,18 +53,22 @@ DATA = {"n_images": 40, "test_fraction": 0.2}  # the notebooks' data parameters,
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> dict[str, Path]:
+def workdir(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """The shared folders, and the kernels: as in `segkit report`, the next notebook's kernel
+    starts and imports segkit while one runs (``segkit.report.pipeline.kernels``)."""
     from segkit.data import make_synthetic_wirerope
 
     root = tmp_path_factory.mktemp("nbrun")
     data = make_synthetic_wirerope(root / "wirerope", size=64, seed=0, **DATA)  # its own: with a test split
     d = {"root": root, "data_root": data, "runs_dir": root / "runs", "figures_dir": root / "figures",
          "tables_dir": root / "tables", "out_dir": root / "out"}
-    return d
+    with KernelPool(None, KERNEL_ARGUMENTS) as kernels:
+        yield {**d, "kernels": kernels}
 
 
-def _run(name: str, workdir: dict[str, Path]) -> nbformat.NotebookNode:
-    params = {k: str(v) for k, v in workdir.items() if k != "root"}
+def _run(name: str, workdir: dict[str, Any]) -> nbformat.NotebookNode:
+    kernels = workdir["kernels"]
+    params = {k: str(v) for k, v in workdir.items() if k not in ("root", "kernels")}
     params.update(profile="quick", device="cpu", smoke=True, image_size=64, batch_size=4, seed=0, threads=1,
                   synthetic={}, **DATA, **TINY[name])  # synthetic={}: the generated set's defaults are not compared
     declared = declared_parameters(NOTEBOOKS / f"{name}.ipynb")
@@ -70,7 +76,13 @@ def _run(name: str, workdir: dict[str, Path]) -> nbformat.NotebookNode:
     assert not unknown, f"{name} does not declare {unknown}"
     out = workdir["out_dir"] / f"{name}.ipynb"
     params = {k: v for k, v in params.items() if k in declared}
-    run_notebook(NOTEBOOKS / f"{name}.ipynb", out, params, progress_bar=False, execution_timeout=600)
+    km = kernels.take(NOTEBOOKS / f"{name}.ipynb")
+    if name != NAMES[-1]:
+        kernels.prepare(NOTEBOOKS / f"{NAMES[NAMES.index(name) + 1]}.ipynb")
+    try:
+        run_notebook(NOTEBOOKS / f"{name}.ipynb", out, params, progress_bar=False, execution_timeout=600, km=km)
+    finally:
+        kernels.release(km)
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
