@@ -76,13 +76,9 @@ def _run(name: str, workdir: dict[str, Any]) -> nbformat.NotebookNode:
     assert not unknown, f"{name} does not declare {unknown}"
     out = workdir["out_dir"] / f"{name}.ipynb"
     params = {k: v for k, v in params.items() if k in declared}
-    km = kernels.take(NOTEBOOKS / f"{name}.ipynb")
-    if name != NAMES[-1]:
-        kernels.prepare(NOTEBOOKS / f"{NAMES[NAMES.index(name) + 1]}.ipynb")
-    try:
+    then = NOTEBOOKS / f"{NAMES[NAMES.index(name) + 1]}.ipynb" if name != NAMES[-1] else None
+    with kernels.kernel(NOTEBOOKS / f"{name}.ipynb", then=then) as km:
         run_notebook(NOTEBOOKS / f"{name}.ipynb", out, params, progress_bar=False, execution_timeout=600, km=km)
-    finally:
-        kernels.release(km)
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors

@@ -20,8 +20,9 @@ import json
 import os
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 __all__ = ["KernelPool", "WARM_UP"]
 
@@ -40,7 +41,8 @@ class KernelPool:
     Use as a context manager: :meth:`take` gives the warmed kernel of a notebook (None when its
     warm-up failed: papermill then starts its own, and reports any error as usual),
     :meth:`prepare` starts the next one's, :meth:`release` shuts a used kernel down in the
-    background; leaving the ``with`` block shuts down every kernel the pool started.
+    background (:meth:`kernel` does the three in turn); leaving the ``with`` block shuts down
+    every kernel the pool started.
     """
 
     def __init__(self, kernel_name: str | None, extra_arguments: Sequence[str]) -> None:
@@ -78,6 +80,17 @@ class KernelPool:
         _, future = self._next
         self._next = None
         return None if future.exception() is not None else future.result()
+
+    @contextmanager
+    def kernel(self, notebook: str | Path, then: str | Path | None = None) -> Iterator[Any]:
+        """`notebook`'s warmed kernel (see :meth:`take`) while `then`'s warms up; released after."""
+        km = self.take(notebook)
+        if then is not None:
+            self.prepare(then)
+        try:
+            yield km
+        finally:
+            self.release(km)
 
     def release(self, km: Any) -> None:
         """Shut down a kernel (a manager, a pending warm-up, or None) without waiting for it."""

@@ -341,14 +341,9 @@ def run_notebooks(
         for i, nb in enumerate(paths, 1):
             params = notebook_parameters(profile, nb.stem, base, overrides, declared=declared_parameters(nb))
             log(f"[{i}/{total}] {nb.stem} ...")
-            km = kernels.take(nb)
-            if i < total:
-                kernels.prepare(paths[i])
-            try:
+            with kernels.kernel(nb, then=paths[i] if i < total else None) as km:
                 res = run_notebook(nb, out / nb.name, params, cwd=nb.parent, kernel_name=kernel_name,
                                    progress_bar=progress_bar, execution_timeout=execution_timeout, km=km)
-            finally:
-                kernels.release(km)
             log(f"[{i}/{total}] {nb.stem} done in {res.seconds:.1f} s")
             results.append(res)
             if on_done is not None:
