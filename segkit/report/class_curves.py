@@ -37,6 +37,8 @@ def plot_class_iou_curves(history: pd.DataFrame, title: str | None = None, lang:
     ax.set_ylabel(label("iou", lang))
     ax.set_ylim(0, 100)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    if x.nunique() == 1:  # one evaluation: a margin of an epoch, or the axis shows ticks of 0.025 epochs
+        ax.set_xlim(x.iloc[0] - 1, x.iloc[0] + 1)
     ax.legend(fontsize="small", ncol=2 if len(cols) > 6 else 1, loc="center left", bbox_to_anchor=(1.0, 0.5))
     if title:
         ax.set_title(title)

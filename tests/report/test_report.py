@@ -857,6 +857,8 @@ def test_class_iou_curves_one_line_per_class_in_the_dataset_colours():
     assert list(lines[1].get_xdata()) == [1, 3, 4] and list(lines[1].get_ydata()) == pytest.approx([0, 10, 30])
     assert mcolors.to_rgb(lines[1].get_color()) == pytest.approx((220 / 255, 90 / 255, 20 / 255))
     assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+    one = plot_class_iou_curves(hist.iloc[3:])  # a single evaluation (a one-epoch run): still whole epochs
+    assert all(float(t).is_integer() for t in one.axes[0].get_xticks()) and 4 in one.axes[0].get_xticks()
     with pytest.raises(ValueError, match="iou_<class>"):
         plot_class_iou_curves(pd.DataFrame({"epoch": [1]}))
 
