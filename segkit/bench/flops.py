@@ -1,12 +1,14 @@
 """FLOPs of one forward pass, counted by ``torch.utils.flop_counter`` (FLOPs = 2 x MACs)."""
 from __future__ import annotations
 
+import contextlib
 import copy
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
 
+from segkit._utils import eval_mode
 from segkit.bench.environment import _check_shape
 
 __all__ = ["count_flops", "FLOPS_CONVENTION"]
@@ -25,7 +27,8 @@ def count_flops(
     """FLOPs of one eval-mode forward pass (FLOPs = 2 x MACs), with a per-child breakdown.
 
     Args:
-        model: the network; it is deep-copied, never modified.
+        model: the network, never modified: counted in place (eval mode, its training flags
+            restored) on its own device, on a deep copy elsewhere.
         input_shape: (B, C, H, W) of the input.
         device: where to run the counting pass. ``"meta"`` runs on shape-only tensors,
             costing no compute (a model that cannot run on meta tensors falls back to the
@@ -40,10 +43,9 @@ def count_flops(
     shape = _check_shape(input_shape)
 
     def run(dev: torch.device) -> tuple[int, dict[str, int]]:
-        m = copy.deepcopy(model).eval().to(dev)
         x = torch.rand(shape, device=dev) if dev.type != "meta" else torch.empty(shape, device=dev)
         counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
+        with _on(model, dev) as m, counter:
             m(x)
         root = type(m).__name__
         by_child: dict[str, int] = {}
@@ -69,3 +71,16 @@ def count_flops(
             dev = torch.device("cpu")
     total, by_child = run(dev)
     return total, by_child, str(dev)
+
+
+@contextlib.contextmanager
+def _on(model: nn.Module, dev: torch.device) -> Iterator[nn.Module]:
+    """`model` in eval mode without autograd on `dev`: itself when it is there already (a deep copy
+    of a large model cost as much as the count), otherwise a copy moved there."""
+    param = next(model.parameters(), None)
+    if param is None or param.device == dev:
+        with eval_mode(model) as m:
+            yield m
+    else:
+        with torch.no_grad():
+            yield copy.deepcopy(model).eval().to(dev)

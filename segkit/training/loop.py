@@ -46,6 +46,9 @@ from segkit.runs import RunDir
 
 __all__ = ["TrainParts", "LoopState", "EpochPlan", "Trainer"]
 
+# An evaluation shorter than this (seconds) gets no last.pt of its own before it: see `Trainer._evaluation_is_quick`
+QUICK_EVALUATION_S = 10.0
+
 
 @dataclass
 class TrainParts:
@@ -144,6 +147,7 @@ class Trainer:
         self.state = TrainState(self.cfg, parts.rd.path, parts.net, self.optimizer, history=self.loop.history,
                                 rank=parts.info.rank)
         self._frozen: bool | None = None
+        self._evaluation_seconds: float | None = None  # how long this process's last evaluation took
         self.n_val = len(parts.val_ds) if self.cfg.max_val_images is None else min(len(parts.val_ds),
                                                                                    self.cfg.max_val_images)
         self._val_idx = list(range(parts.info.rank, self.n_val, parts.info.world_size))
@@ -476,9 +480,10 @@ class Trainer:
     def _checkpoint_before_evaluation(self, row: dict[str, Any]) -> None:
         """Write last.pt before the run's last evaluation (a full one, often minutes on a CPU), so
         that Ctrl-C or a crash while the user waits for it loses no training (a resume goes on
-        after this epoch). Every rank takes the same decision: the snapshot is a collective."""
+        after this epoch); not when the evaluation before it was quick. Every rank takes the same
+        decision: the snapshot is a collective."""
         epoch = self.loop.epoch
-        if not (self.state.stop_training or epoch + 1 == self.total):
+        if not (self.state.stop_training or epoch + 1 == self.total) or self._evaluation_is_quick():
             return
         self.loop.history.append(row)
         try:
@@ -487,6 +492,16 @@ class Trainer:
                 self.parts.rd.save_checkpoint("last", snap)
         finally:
             self.loop.history.pop()
+
+    def _evaluation_is_quick(self) -> bool:
+        """Whether this run's last evaluation took under `QUICK_EVALUATION_S` (the mean over ranks, so
+        every rank decides alike): then the next one leaves a crash a few seconds to strike, and
+        writing last.pt before it as well as right after it would cost more than it protects."""
+        took = self._evaluation_seconds
+        if took is None:  # no evaluation yet in this process (the first, or the first after a resume)
+            return False
+        info = self.parts.info
+        return all_reduce_sum([took], info.device)[0] / info.world_size < QUICK_EVALUATION_S
 
     def _nothing_to_choose(self) -> bool:
         """Whether the time budget stopped the run before any validation: scoring val now would choose
@@ -517,7 +532,8 @@ class Trainer:
         p = self.parts
         t0 = time.perf_counter()
         cm = evaluate_confusion(self.eval_net, p.val_ds, distributed=p.info.distributed, **p.eval_kw)
-        self.keep_for_final_evaluation((time.perf_counter() - t0) / max(self.n_val, 1))
+        self._evaluation_seconds = time.perf_counter() - t0
+        self.keep_for_final_evaluation(self._evaluation_seconds / max(self.n_val, 1))
         m = cm.compute()
         row.update({k: float(v) for k, v in m.summary().items() if k != "mean_f1_fg"})
         row.update({f"iou_{n}": float(v) for n, v in zip(m.class_names, m.iou)})

@@ -54,6 +54,20 @@ def test_conv_flops_equal_hand_formula(stride, groups, cin, cout):
     assert "2 x MACs" in r.flops_convention
 
 
+def test_counting_flops_leaves_the_model_as_it_was():
+    # counted in place on the model's device (no copy): its flags, weights and statistics stay
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5)).train()
+    m[1].eval()  # a frozen BatchNorm inside a training model
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    flops, _, dev = bench.count_flops(m, (1, 3, 8, 8), device="cpu")
+    assert dev == "cpu" and flops == 2 * 4 * 3 * 9 * 6 * 6
+    assert [mod.training for mod in m] == [True, False, True] and torch.is_grad_enabled()
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    assert next(m.parameters()).device.type == "cpu"
+    flops_meta, _, dev = bench.count_flops(m, (1, 3, 8, 8), device="meta")  # a copy on meta tensors
+    assert (dev, flops_meta) == ("meta", flops) and next(m.parameters()).device.type == "cpu"
+
+
 def test_linear_flops_equal_hand_formula():
     class Tok(nn.Module):  # (B, N, D) tokens through a Linear, as in window attention
         def __init__(self):

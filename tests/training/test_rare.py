@@ -457,6 +457,23 @@ def test_cli_set_reaches_the_rare_class_keys(synthetic_root, tmp_path):
     assert bad.returncode != 0 and "crop_rare_prob=2" in bad.stderr and "[0, 1]" in bad.stderr
 
 
+def test_last_pt_is_written_before_the_last_evaluation_unless_evaluations_are_quick(synthetic_root, tmp_path,
+                                                                                    monkeypatch):
+    import segkit.engine.loop as loop
+    from segkit.runs import RunDir
+
+    cfg = TrainConfig(input_shape=[64, 64], UnFreeze_Epoch=2, Unfreeze_batch_size=4, num_workers=0,
+                      max_train_batches=1, max_val_images=2, save_period=1000, eval_period=1)
+    saved: list[str] = []
+    save = RunDir.save_checkpoint
+    monkeypatch.setattr(RunDir, "save_checkpoint", lambda rd, name, payload: saved.append(name) or save(rd, name, payload))
+    for quick_s, lasts in ((loop.QUICK_EVALUATION_S, 2), (0.0, 3)):  # epoch 1's end, (before the evaluation,) epoch 2's end
+        saved.clear()
+        monkeypatch.setattr(loop, "QUICK_EVALUATION_S", quick_s)
+        train(tiny_model(), cfg, synthetic_root, tmp_path / f"run{quick_s:g}", progress=False, verbose=False)
+        assert saved.count("last") == lasts, saved
+
+
 def test_ctrl_c_during_the_last_evaluation_keeps_the_trained_epoch(synthetic_root, tmp_path, monkeypatch, capsys):
     """The last epoch's evaluation can take minutes: last.pt is written before it starts."""
     import segkit.engine.loop as loop
