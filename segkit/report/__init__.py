@@ -2,7 +2,8 @@
 the papermill notebook runner and HTML/PDF export. It reads run directories and never trains:
 :mod:`segkit.experiments` writes them.
 
-Import what you need from the submodules; this package imports no torch at import time.
+Import what you need from the submodules. Importing any of them imports torch, through the data
+layer's datasets (2-3 s of CPU); `segkit --help` does not, as the commands import it when they run.
 """
 from segkit._moved import moved_names
 from segkit.report import text
