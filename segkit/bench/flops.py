@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 from typing import Iterator, Sequence
 
 import torch
@@ -77,8 +78,8 @@ def count_flops(
 def _on(model: nn.Module, dev: torch.device) -> Iterator[nn.Module]:
     """`model` in eval mode without autograd on `dev`: itself when it is there already (a deep copy
     of a large model cost as much as the count), otherwise a copy moved there."""
-    param = next(model.parameters(), None)
-    if param is None or param.device == dev:
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)  # a buffer-only model has a device too
+    if tensor is None or tensor.device == dev:
         with eval_mode(model) as m:
             yield m
     else:
