@@ -221,7 +221,8 @@ def test_quickstart_runs_in_jupyterlab(tmp_path):
         # Run > Run All Cells, as a user would; on a loaded machine the first click can be lost
         # while the notebook panel is still settling, so check that execution started and retry.
         # started = two cells queued or run: once only the first (parameters) cell ran, as if the
-        # click had hit "Run Selected Cell", and the others never started
+        # click had hit "Run Selected Cell", and the others never started. Queued cells show [*] at
+        # once, so 15 s tells a lost click (a 60 s wait made one lost click cost a minute)
         started = "() => Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt'))" \
                   ".filter(e => /\\[(\\*|\\d+)\\]/.test(e.textContent)).length >= 2"
         for attempt in range(3):
@@ -229,7 +230,7 @@ def test_quickstart_runs_in_jupyterlab(tmp_path):
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
             try:
-                page.wait_for_function(started, timeout=60_000, polling=1000)
+                page.wait_for_function(started, timeout=15_000, polling=500)
                 break
             except Exception:
                 if attempt == 2:
