@@ -47,16 +47,12 @@ def _preempt_after_first_epoch(run_dir: Path, sent: list[int], timeout: float = 
 @pytest.mark.slow
 def test_slurm_jobs_resume_after_preemption_and_give_the_local_tables(synthetic_root, tmp_path):
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # two local workers with one thread each, as every Slurm job here (cpus=1)
-    local_lines: list[str] = []
-    try:
+    torch.set_num_threads(1)  # one thread, as every Slurm job here (cpus=1): the same float order
+    try:  # the reference, in this process (two local processes: tests/report/test_report.py)
         local = run_experiment(ENTRIES, "grid", _cfg(), synthetic_root, tmp_path / "local", device="cpu",
-                               bench_runs=1, log=local_lines.append, workers=2,
-                               executor_options={"gpus": ["0", "1"]})
+                               bench_runs=1, log=None)
     finally:
         torch.set_num_threads(threads)
-    # each local process was pinned to its own GPU id (here a CPU run: the id is only passed on)
-    assert sorted(re.findall(r"CUDA_VISIBLE_DEVICES=(\d)", " ".join(local_lines))) == ["0", "1"]
 
     victim = tmp_path / "slurm" / "grid" / "se" / "seed0"
     sent: list[int] = []

@@ -716,10 +716,12 @@ def test_run_experiment_in_two_processes_equals_one_after_another(synthetic_root
         # separate roots: within one root the second experiment would link the first one's identical runs
         seq = run_experiment(entries, "exp", cfg, synthetic_root, tmp_path / "seq", bench_runs=1, log=None)
         par = run_experiment(entries, "exp", cfg, synthetic_root, tmp_path / "par", bench_runs=1, log=lines.append,
-                             workers=2)
+                             workers=2, executor_options={"gpus": ["0", "1"]})
     finally:
         torch.set_num_threads(threads)
     assert any("up to 2 at once in processes" in ln for ln in lines) and sum("training " in ln for ln in lines) == 2
+    # each process was pinned to its own GPU id (here a CPU run: the id is only passed on)
+    assert sorted(re.findall(r"CUDA_VISIBLE_DEVICES=(\d)", " ".join(lines))) == ["0", "1"]
     assert not any("reusing" in ln for ln in lines)
     # the complete runs are reused here, without a process; the new ones train in processes, and each
     # run's line gives that run's own duration, not a shared time since the start
