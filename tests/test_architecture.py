@@ -12,6 +12,8 @@ Rules for what is an edge ``A -> B`` (both segkit modules):
   its submodules points at that submodule (followed through further re-exports): an
   ``__init__`` is a façade, and importing a name through it depends on the module that
   defines the name, not on every sibling the façade also imports.
+  A package that re-exports lazily lists its names in a ``_MODULES`` table (".submodule" ->
+  names, imported by its ``__getattr__`` on first use); those names resolve the same way.
 * Any other ``from segkit.x import name`` points at the package ``segkit.x`` itself.
 * An import of one of the importer's own parent packages (``import segkit`` in
   ``segkit.runs.fingerprint`` for ``__version__``) is no edge: Python always initialises a
@@ -193,8 +195,19 @@ def _imports(mods: dict[str, Path]) -> tuple[dict[str, list[tuple[str, str | Non
                 for target in [_resolve_from(mods, name, node)]
                 if target is not None and target.startswith(name + ".") and target in mods
                 for a in node.names
-            }
+            } | _lazy_reexports(tree, name)
     return raw, reexports
+
+
+def _lazy_reexports(tree: ast.Module, package: str) -> dict[str, str]:
+    """The names a package ``__init__`` re-exports lazily: its ``_MODULES`` table (".submodule" ->
+    names), which its ``__getattr__`` imports on first use (segkit/data/__init__.py)."""
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and target.id == "_MODULES" and node.value is not None:
+            table = ast.literal_eval(node.value)
+            return {n: package + sub for sub, names in table.items() for n in names}
+    return {}
 
 
 def _target(mods: dict[str, Path], reexports: dict[str, dict[str, str]], module: str, name: str | None) -> str | None:
@@ -313,7 +326,7 @@ def test_reexports_and_relative_imports_resolve():
     assert "segkit.data.palette" in graph["segkit.data.stats"]
     # ``from segkit.data import read_image`` goes to the module defining it, not the package façade
     assert "segkit.data" not in graph["segkit.inference.predict"]
-    assert "segkit.data.voc" in graph["segkit.inference.predict"]
+    assert "segkit.data.files" in graph["segkit.inference.predict"]  # read_image, through the lazy table
     # a function-level import counts (segkit.training.build imports models inside build_model_from_config)
     assert any(t.startswith("segkit.models") for t in graph["segkit.training.build"])
 

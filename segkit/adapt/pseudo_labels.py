@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from segkit.data.voc import VOID
+from segkit.data.files import VOID
 from segkit.inference.evaluate import letterbox_predict
 from segkit.runs import RunDir
 

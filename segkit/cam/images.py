@@ -58,7 +58,7 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 def _to_input(image: Any) -> tuple[torch.Tensor, np.ndarray]:
     """Any image form -> ((1, 3, H, W) float tensor in [0, 1], (H, W, 3) float RGB)."""
     if isinstance(image, (str, Path)):
-        from segkit.data.voc import read_image
+        from segkit.data.files import read_image
 
         image = np.asarray(read_image(image))
     if not isinstance(image, (torch.Tensor, np.ndarray)):  # PIL image

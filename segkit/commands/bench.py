@@ -127,7 +127,7 @@ def _cmd_cam(args: argparse.Namespace) -> int:
 
     from segkit import cam
     from segkit.data import letterbox
-    from segkit.data.voc import read_image
+    from segkit.data.files import read_image
 
     model, name, names, run_dir = _load_model(args.model, args.num_classes, args.checkpoint)
     hw, palette = _run_look(run_dir, args.size)

@@ -38,7 +38,7 @@ def _split_line(root, splits: dict[str, list[str]], method: str, seed: int) -> s
     """``train 8, val 1, test 1  (method=grouped, stratified, seed=0)`` from what split.json records."""
     import json
 
-    from segkit.data.voc import resolve_voc_root
+    from segkit.data.files import resolve_voc_root
 
     meta = json.loads((resolve_voc_root(root) / "ImageSets" / "Segmentation" / "split.json").read_text("utf-8"))
     how = ", stratified by class" if meta.get("stratified") else ""
@@ -47,7 +47,7 @@ def _split_line(root, splits: dict[str, list[str]], method: str, seed: int) -> s
 
 def _check(a: argparse.Namespace) -> int:
     from segkit.data.tools import check_dataset
-    from segkit.data.voc import read_class_names, resolve_voc_root
+    from segkit.data.files import read_class_names, resolve_voc_root
 
     per_class: dict[str, list[int]] = {}
     probs = check_dataset(a.root, num_classes=a.num_classes, splits=a.splits, per_class=per_class)
@@ -110,6 +110,9 @@ def _augment(a: argparse.Namespace) -> int:
 
 
 def _stats(a: argparse.Namespace) -> int:
+    from segkit.data.files import resolve_voc_root
+
+    resolve_voc_root(a.root)  # a wrong path is answered before the statistics import torch
     from segkit.data.stats import dataset_stats
 
     print(dataset_stats(a.root, split=a.split, max_images=a.max_images).summary())

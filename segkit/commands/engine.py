@@ -47,7 +47,7 @@ def _check_output_file(path: str | None, option: str) -> None:
 
 def recipe_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """(TrainConfig of --config or --profile, overrides from --set, --model, --epochs); shared by train and adapt."""
-    from segkit.engine import TrainConfig
+    from segkit.training.config import TrainConfig  # no torch: a bad recipe is answered at once
 
     cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig.profile(args.profile)
     overrides = parse_key_values(args.set, "--set", "UnFreeze_Epoch=20")
@@ -59,7 +59,7 @@ def recipe_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from segkit.engine import train
+    from segkit.data.files import resolve_voc_root
 
     cfg, overrides = recipe_from_args(args)
     if args.pretrained is not None:
@@ -78,6 +78,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides = {**_fit_profile(cfg, overrides, args.data_root), **overrides}
     if overrides:
         cfg = cfg.replace(**overrides)
+    resolve_voc_root(args.data_root)  # a wrong recipe or path is answered before torch is imported
+    from segkit.engine import train
+
     _use_threads(args, args.device or cfg.device, cfg.num_workers)
     try:
         run = train(None, cfg, data_root=args.data_root, run_dir=args.run_dir, device=args.device,
@@ -102,7 +105,7 @@ def _use_threads(args: argparse.Namespace, device: str, workers: int | str = 0) 
 
 def _fit_profile(cfg: Any, overrides: dict[str, Any], data_root: str) -> dict[str, Any]:
     """The changes that fit `cfg` to the class count of `data_root`'s classes.txt (what --set names is kept)."""
-    from segkit.data.voc import read_class_names, resolve_voc_root
+    from segkit.data.files import read_class_names, resolve_voc_root
 
     try:
         names = read_class_names(resolve_voc_root(data_root))
@@ -176,7 +179,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     run = _load(args)
     inputs = [Path(p) for p in args.inputs]
     if args.split:
-        from segkit.data.voc import split_images
+        from segkit.data.files import split_images
 
         inputs += split_images(_data_root(args, run), args.split)
     if not inputs:

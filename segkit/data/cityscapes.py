@@ -28,7 +28,8 @@ import numpy as np
 from PIL import Image
 
 from .transforms import TrainAugment
-from .voc import VOID, DatasetError, VOCSegmentation, _check_pad_label, read_image, read_mask
+from .files import VOID, DatasetError, read_image, read_mask
+from .voc import VOCSegmentation, _check_pad_label
 
 __all__ = ["CityscapesSegmentation", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "LABEL_TO_TRAIN_ID", "labelids_to_trainids",
            "image_stem", "list_images"]

@@ -19,8 +19,8 @@ from torch.utils.data import Dataset
 
 from .cityscapes import CityscapesSegmentation, image_stem, list_images
 from .transforms import TrainAugment, letterbox
-from .voc import (IMAGE_EXTS, VOID, VOCSegmentation, _check_pad_label, _index_folder, read_image, read_split,
-                  resolve_voc_root)
+from .files import IMAGE_EXTS, VOID, _index_folder, read_image, read_split, resolve_voc_root
+from .voc import VOCSegmentation, _check_pad_label
 
 __all__ = ["dataset_layout", "has_split", "labelled_dataset", "UnlabelledImages", "PseudoLabelled"]
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .voc import VOID, read_class_names, read_image, read_mask, read_split, resolve_voc_root
+from .files import VOID, read_class_names, read_image, read_mask, read_split, resolve_voc_root
 
 __all__ = ["panorama_grid", "warp_to_panorama", "panorama_size", "make_panoramic_dataset", "PANORAMA_META"]
 

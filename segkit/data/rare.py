@@ -58,7 +58,7 @@ def image_class_counts(dataset: Any, num_classes: int, ignore_index: int = 255) 
     """
     paths = getattr(dataset, "mask_paths", None)
     if paths is not None:
-        from segkit.data.voc import read_mask
+        from segkit.data.files import read_mask
 
         masks = (read_mask(p) for p in paths)
     else:

@@ -18,7 +18,8 @@ from scipy import ndimage
 from segkit.metrics.learned import is_background
 
 from .palette import class_colors, mask_palette, overlay_mask
-from .voc import VOID, VOCSegmentation
+from .files import VOID
+from .voc import VOCSegmentation
 from .voc import as_dataset as _as_dataset
 
 __all__ = [

@@ -28,7 +28,7 @@ def run_datasets(cfg: TrainConfig, data_root: Any, given: tuple[Any, Any, Any]) 
     if data_root is None:
         raise ValueError("data_root is None: pass the VOC-layout dataset folder (or train_dataset=/val_dataset=)")
     from segkit.data import VOCSegmentation
-    from segkit.data.voc import resolve_voc_root
+    from segkit.data.files import resolve_voc_root
 
     common = dict(input_shape=tuple(cfg.input_shape), num_classes=cfg.num_classes, ignore_index=cfg.ignore_index,
                   seed=cfg.seed, pad_label=cfg.pad_label, check_binary=cfg.check_binary)
@@ -44,7 +44,7 @@ def run_datasets(cfg: TrainConfig, data_root: Any, given: tuple[Any, Any, Any]) 
 
 def _refuse_duplicate_ids(ds: Any) -> None:
     """A name listed twice in a split file trains (or scores) that image twice: refuse it."""
-    from segkit.data.voc import DatasetError, duplicate_names
+    from segkit.data.files import DatasetError, duplicate_names
 
     if not isinstance(getattr(ds, "ids", None), list) or not hasattr(ds, "voc_root"):
         return

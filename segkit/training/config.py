@@ -290,9 +290,11 @@ class TrainConfig:
 
     def _check_parts(self, name: str, kind: type, example: str) -> None:
         """A mapping of known part names (each named once) to values of `kind`."""
+        mapping = getattr(self, name) or {}
+        if not mapping:  # nothing to check: the model package (and torch) stays unimported
+            return
         from segkit.models.parts import part_name
 
-        mapping = getattr(self, name) or {}
         seen: dict[str, str] = {}
         for key, value in mapping.items():
             try:

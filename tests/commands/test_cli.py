@@ -58,6 +58,21 @@ def test_building_the_parser_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+
+def test_a_wrong_recipe_or_path_is_answered_before_torch_is_imported(tmp_path):
+    """A typo in --set or a missing dataset folder: the one-line error comes in a fraction of a
+    second, not after importing torch (the config, the dataset files and `segkit data` tools need none)."""
+    (tmp_path / "empty").mkdir()
+    cases = [(["train", "--data-root", "d", "--run-dir", "r", "--set", "seed=1.5"], "TrainConfig.seed=1.5"),
+             (["train", "--data-root", "missing", "--run-dir", "r"], "dataset root missing does not exist"),
+             (["data", "stats", "missing"], "dataset root missing does not exist"),
+             (["data", "check", "empty"], "error(s)")]
+    for argv, said in cases:
+        code = ("import sys; from segkit.cli import main; rc = main(sys.argv[1:]); "
+                "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+        res = subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp_path, capture_output=True, text=True)
+        assert res.returncode == 1 and said in res.stdout + res.stderr, (argv, res.stdout[-500:], res.stderr[-500:])
+
 # ----------------------------------------------------------------------------- help, listings, cam classes
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from ..palette import save_mask
+from ..colors import save_mask
 from .render import WIREROPE_CLASSES, WIREROPE_PALETTE, render_wirerope
 
 META = "synthetic.json"

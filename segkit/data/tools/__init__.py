@@ -15,7 +15,7 @@ augmentation and a full dataset check (also as ``segkit data ...`` commands).
 """
 from __future__ import annotations
 
-from ..palette import save_mask, voc_palette
+from ..colors import save_mask, voc_palette
 from .augment import AUG_OPS, augment_dataset, sharpness
 from .binary import binarize, fix_binary_masks
 from .check import MIN_CLASS_IMAGES, MIN_EVAL_IMAGES, Problem, check_dataset

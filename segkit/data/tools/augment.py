@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..palette import save_mask
-from ..voc import IMAGE_EXTS, _index_folder, read_class_names, read_image, read_mask, resolve_voc_root
+from ..colors import save_mask
+from ..files import IMAGE_EXTS, _index_folder, read_class_names, read_image, read_mask, resolve_voc_root
 from .splits import SOURCES_FILE, _read_sources
 
 

@@ -6,8 +6,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..palette import save_mask
-from ..voc import VOID, DatasetError, _index_folder, binary_kind, read_class_names, read_mask, resolve_voc_root
+from ..colors import save_mask
+from ..files import VOID, DatasetError, _index_folder, binary_kind, read_class_names, read_mask, resolve_voc_root
 
 
 def binarize(mask: np.ndarray, threshold: int = 128) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..voc import (IMAGE_EXTS, NEAR_BINARY_SHARE, VOID, DatasetError, _clash_message, _scan_folder, binary_export,
+from ..files import (IMAGE_EXTS, NEAR_BINARY_SHARE, VOID, DatasetError, _clash_message, _scan_folder, binary_export,
                    binary_kind, check_mask_values, duplicate_names, fix_binary_hint, image_orientation,
                    read_class_names, read_image, read_mask, read_text, resolve_voc_root, split_names)
 

@@ -26,8 +26,8 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from ..palette import save_mask
-from ..voc import IMAGE_EXTS, VOID, DatasetError, read_mask
+from ..colors import save_mask
+from ..files import IMAGE_EXTS, VOID, DatasetError, read_mask
 from .binary import binarize
 from .labelme import convert_labelme
 from .splits import write_splits

@@ -10,8 +10,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from ..palette import save_mask
-from ..voc import DatasetError, read_image
+from ..colors import save_mask
+from ..files import DatasetError, read_image
 
 
 def _read_labelme(json_path: Path) -> dict:

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..voc import IMAGE_EXTS, VOID, DatasetError, _index_folder, mask_counts, read_class_names, resolve_voc_root
+from ..files import IMAGE_EXTS, VOID, DatasetError, _index_folder, mask_counts, read_class_names, resolve_voc_root
 
 SOURCES_FILE = "sources.csv"  # written by augment_dataset: the source image of every copy
 
