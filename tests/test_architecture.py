@@ -203,8 +203,10 @@ def _lazy_reexports(tree: ast.Module, package: str) -> dict[str, str]:
     """The names a package ``__init__`` re-exports lazily: its ``_MODULES`` table (".submodule" ->
     names), which its ``__getattr__`` imports on first use (segkit/data/__init__.py)."""
     for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
-        if isinstance(target, ast.Name) and target.id == "_MODULES" and node.value is not None:
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+            continue
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        if isinstance(target, ast.Name) and target.id == "_MODULES":
             table = ast.literal_eval(node.value)
             return {n: package + sub for sub, names in table.items() for n in names}
     return {}

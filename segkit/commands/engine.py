@@ -109,7 +109,7 @@ def _fit_profile(cfg: Any, overrides: dict[str, Any], data_root: str) -> dict[st
 
     try:
         names = read_class_names(resolve_voc_root(data_root))
-    except FileNotFoundError:  # said by train(), after the config's own checks
+    except FileNotFoundError:  # said by _cmd_train, after the config's own checks
         return {}
     if names is None:  # the dataset says what is missing when it is read
         return {}
