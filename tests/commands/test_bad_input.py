@@ -8,8 +8,6 @@ subprocess where the process matters: environment variables, the locale, a memor
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import re
@@ -22,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from PIL import Image
 
 import segkit
 from segkit.data import VOCSegmentation, save_mask
 from segkit.data.voc import read_class_names
 from segkit.engine import TrainConfig
+from cli_run import cli
 
 SRC = str(Path(segkit.__file__).resolve().parents[1])
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -50,16 +48,6 @@ def segkit_cli(*args, cwd: Path, env: dict | None = None, data_limit_gb: float |
     return subprocess.run([sys.executable, "-m", "segkit", *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=300,
                           preexec_fn=limit if data_limit_gb else None)
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    """``segkit ARGS`` in-process: exit code, stdout and stderr (an exception escaping is a test failure)."""
-    from segkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def one_line_error(res: subprocess.CompletedProcess, *needles: str) -> str:

@@ -2,27 +2,16 @@
 stratified splits that keep rare classes in every split."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from segkit.data import VOCSegmentation, check_dataset, fix_binary_masks, import_dataset, make_splits, read_mask
+from segkit.data import VOCSegmentation, check_dataset, fix_binary_masks, make_splits, read_mask
 from segkit.data.voc import binary_kind
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    from segkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+from cli_run import cli
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -14,6 +14,7 @@ import torch
 from segkit.engine import TrainConfig, train
 from segkit.engine.budget import TimeBudget
 from segkit.engine.schedule import budget_lr, fit_lr
+from cli_run import cli
 from test_engine import tiny_model
 
 
@@ -437,23 +438,19 @@ def test_ohem_averages_the_hard_pixels_only():
 # ----------------------------------------------------------------------------- CLI
 @pytest.mark.slow
 def test_cli_set_reaches_the_rare_class_keys(synthetic_root, tmp_path):
-    import subprocess
-    import sys
-
     run = tmp_path / "runs" / "rare"
-    base = [sys.executable, "-m", "segkit", "train", "--data-root", str(synthetic_root), "--run-dir", str(run),
+    base = ["train", "--data-root", synthetic_root, "--run-dir", run,
             "--profile", "quick", "--epochs", "1", "--no-progress", "--set", "num_workers=0",
             "--set", "max_train_batches=2", "--set", "max_val_images=2"]
     sets = ["rare_sampling=true", "rare_temperature=0.05", "train_crop=true", "crop_rare_prob=0.75",
             "ohem_thresh=0.7", "lovasz_loss=true", "time_limit=600"]
-    res = subprocess.run(base + [a for kv in sets for a in ("--set", kv)], capture_output=True, text=True)
+    res = cli(*base, *[a for kv in sets for a in ("--set", kv)])
     assert res.returncode == 0, res.stderr[-2000:]
     cfg = TrainConfig.from_yaml(run / "config.yaml")
     assert (cfg.rare_sampling, cfg.rare_temperature, cfg.train_crop, cfg.crop_rare_prob, cfg.ohem_thresh,
             cfg.lovasz_loss, cfg.time_limit) == (True, 0.05, True, 0.75, 0.7, True, 600.0)
     assert json.loads((run / "rare_sampling.json").read_text())["temperature"] == 0.05
-    bad = subprocess.run(base[:-6] + ["--run-dir", str(tmp_path / "bad"), "--set", "crop_rare_prob=2"],
-                         capture_output=True, text=True)
+    bad = cli(*base[:-6], "--run-dir", tmp_path / "bad", "--set", "crop_rare_prob=2")
     assert bad.returncode != 0 and "crop_rare_prob=2" in bad.stderr and "[0, 1]" in bad.stderr
 
 

@@ -2,9 +2,6 @@
 that leaves nothing behind, predict --split, and TensorBoard events in every run."""
 from __future__ import annotations
 
-import contextlib
-import io
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +10,11 @@ from PIL import Image
 
 from segkit.data import save_mask
 from segkit.engine import TrainConfig
+from cli_run import cli
 
 CLASSES = ("background", "crack", "rust", "dent", "scratch", "hole")  # not the paper's 3
 SMOKE = ["--epochs", "1", "--set", "input_shape=[64,64]", "--set", "max_train_batches=1", "--set", "max_val_images=2",
          "--set", "num_workers=0", "--no-progress"]  # size only: nothing about classes or weights
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    from segkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def six_classes(root: Path) -> Path:

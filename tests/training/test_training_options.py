@@ -7,10 +7,6 @@ uninterrupted one bit for bit (weights, EMA state, best.pt, history).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,9 +19,8 @@ from segkit.engine.early_stop import early_stop_wait, evaluations_since_best
 from segkit.engine.ema import make_ema
 from segkit.engine.hooks import Callback
 from segkit.engine.loop import Trainer
+from cli_run import cli
 from test_engine import StopAfter, TinyNet, equal_state, run_tiny, tiny_cfg
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------- warm-up
@@ -158,17 +153,16 @@ def test_profiles_keep_the_options_off():
 
 def test_cli_sets_the_options_and_records_them(synthetic_root, tmp_path):
     run = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "segkit.cli", "train", "--data-root", str(synthetic_root), "--run-dir", str(run),
+    cmd = ["train", "--data-root", synthetic_root, "--run-dir", run,
            "--epochs", "2", "--no-progress", "--device", "cpu", "--set", "input_shape=[64, 64]",
            "--set", "num_workers=0", "--set", "Unfreeze_batch_size=4", "--set", "max_train_batches=1",
            "--set", "eval_period=1", "--set", "ema_decay=0.9", "--set", "early_stop_patience=3",
            "--set", "warmup_epochs=0"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    res = cli(*cmd)
     assert res.returncode == 0, res.stderr[-2000:]
     _, config, hist, _ = load_run(run)
     assert {k: config["train"][k] for k in ("ema_decay", "early_stop_patience", "warmup_epochs")} == \
         {"ema_decay": 0.9, "early_stop_patience": 3, "warmup_epochs": 0.0}
     assert list(hist["weights"]) == ["ema", "ema"] and list(hist["early_stop_wait"].notna()) == [True, True]
-    bad = subprocess.run(cmd[:-6] + ["--set", "ema_decay=2"], capture_output=True, text=True, env=env, timeout=120)
+    bad = cli(*cmd[:-6], "--set", "ema_decay=2")
     assert bad.returncode == 1 and "TrainConfig.ema_decay=2.0 must lie in (0, 1)" in bad.stderr
