@@ -40,7 +40,8 @@ TINY: dict[str, dict] = {
                               "placements": [{"name": "ggca-idx4", "model": "improved-mobilenetv2",
                                               "label": "GGCA idx≥4 (paper's placement)"}]},
     "05_gradcam": {"epochs": 2, "n_show": 1, "seeds": [0, 1]},
-    "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1], "diagram_size": 64},
+    "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1], "diagram_size": 64,
+                                "methods_langs": ["en"]},  # Chinese: tests/report/test_methods.py
     "07_module_stitching": {"epochs": 2, "seeds": [0, 1]},
     "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
     "09_domain_adaptation": {"epochs": 2, "seeds": [0, 1], "adapt_epochs": 1},
@@ -253,6 +254,7 @@ def _check_06_paper_figures_tables(workdir):
                  "module_msa_aspp", "augmentations"):
         for ext in ("png", "pdf", "svg", "json"):
             assert (methods / f"{stem}_en.{ext}").is_file(), (stem, ext)
+    assert not list(methods.glob("*_zh.*"))  # methods_langs=["en"]
     arch = json.loads((methods / "architecture_improved-mobilenetv2_en.json").read_text(encoding="utf-8"))
     assert {"name": "GGCA", "path": "backbone.features.11–13.attn", "stitched": False} in arch["marks"]
     assert "\\subsection{GGCA: global grouped coordinate attention}" in (methods / "methods.tex").read_text()

@@ -100,6 +100,21 @@ def test_module_figures_carry_the_modules_real_widths():
         rm.plot_sff(improved, input_size=SIZE)
 
 
+def test_module_figures_draw_in_chinese():
+    """Notebook 06 draws the module figures in each language of `methods_langs`; its test asks for
+    English only (a Chinese PDF embeds a CJK font subset, about 2 s a figure), so Chinese is drawn here."""
+    improved = segkit.build_model("improved-mobilenetv2", num_classes=3)
+    final = segkit.build_model("sff-wadeeplab", num_classes=3)
+    figures = {"ir_ggca": rm.plot_ir_ggca(improved, input_size=SIZE, lang="zh"),
+               "sff": rm.plot_sff(final, input_size=SIZE, lang="zh"),
+               "aspp": rm.plot_aspp_head(final, input_size=SIZE, lang="zh")}
+    texts = {k: _texts(f) for k, f in figures.items()}
+    if rm.label_languages() == ["en", "zh"]:  # a CJK font: Chinese labels
+        assert "恒等捷径" in texts["ir_ggca"] and "深度可分离卷积 24→24" in texts["sff"] and "通道门控" in texts["aspp"]
+    else:  # none: English labels, never empty boxes
+        assert "Gate" in texts["aspp"]
+
+
 def test_figures_are_saved_as_png_pdf_svg_and_json(tmp_path):
     arch = rm.describe_architecture(segkit.build_model("deeplabv3plus-mobilenetv2", num_classes=3), SIZE)
     saved = rm.save_in_languages(lambda lang: rm.plot_architecture(arch, lang=lang), "arch", tmp_path,
@@ -202,6 +217,8 @@ def test_the_augmentation_text_and_figure_come_from_the_transform_training_uses(
     img, mask = ds.load_raw(2)
     fig = rm.plot_augmentations(ds.augment, img, mask, ds.palette, lang="en")
     assert {"horizontal flip", "rotation (max)", "one random draw"} <= set(_texts(fig))
+    if rm.label_languages() == ["en", "zh"]:  # notebook 06's test draws English only
+        assert {"水平翻转", "一次随机增强"} <= set(_texts(rm.plot_augmentations(ds.augment, img, mask, ds.palette, lang="zh")))
     crop = TrainConfig(input_shape=[16, 16], num_classes=3, train_crop=True, rare_sampling=True)
     ds, rare = rm.training_transform(crop, root)
     text = rm.augmentation_text(crop, ds, rare)["en"]
