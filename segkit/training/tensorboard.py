@@ -68,13 +68,13 @@ class TensorBoardWriter(Callback):
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
-        rows = []
-        with torch.no_grad():
-            for i in range(self.n_images):
-                x, y = self.val_ds[i]
-                pred = main_logits(model(x[None].to(device))).argmax(1)[0].cpu().numpy()
-                rgb = (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-                rows.append(np.concatenate([rgb, colorize_mask(y.numpy(), palette, void),
-                                            colorize_mask(pred, palette, void)], axis=1))
+        pairs = [self.val_ds[i] for i in range(self.n_images)]
+        xs = [x for x, _ in pairs]
+        batches = [torch.stack(xs)] if all(x.shape == xs[0].shape for x in xs) else [x[None] for x in xs]
+        with torch.no_grad():  # one forward pass when the images share a size (a letterboxed val split)
+            preds = [p for b in batches for p in main_logits(model(b.to(device))).argmax(1).cpu().numpy()]
         model.train(was_training)
+        rows = [np.concatenate([(x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8),
+                                colorize_mask(y.numpy(), palette, void), colorize_mask(pred, palette, void)], axis=1)
+                for (x, y), pred in zip(pairs, preds)]
         return np.concatenate(rows, axis=0)
