@@ -273,25 +273,6 @@ def test_paper_table_params_and_gflops_at_512(name, params, gflops):
     assert sum(r.flops_by_module.values()) == r.flops
 
 
-def _registered() -> list[str]:
-    from segkit.models import list_models
-
-    return list_models()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", _registered())
-def test_profile_every_registered_model(name):
-    from segkit.models import build_model, model_info
-
-    model = build_model(name, num_classes=3)
-    size = max(64, model_info(name).input_multiple)  # any other size works too: models pad to their multiple
-    r = bench.profile(model, (1, 3, size, size), runs=1, warmup=0, name=name, timing=True)
-    assert r.params_trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert r.flops > 0 and r.input_shape == (1, 3, size, size)
-    assert r.latency is None or r.fps > 0
-
-
 # ----------------------------------------------------------------------------- CLI
 
 

@@ -1,11 +1,12 @@
 """One tester for every registered model: forward and backward at 64x64 and at an odd size
 (inputs that are not multiples of the model's ``input_multiple`` are padded and the output
-cropped back), the output at the input's size, bf16 autocast, and the one input-check error.
+cropped back), the output at the input's size, bf16 autocast, the one input-check error, and a
+`segkit bench` profile.
 
 Batch 1 in training mode with BatchNorm in eval mode: dropout, deep supervision and auxiliary
 heads run as in training (so every parameter must get a gradient), while BatchNorm uses its
 running statistics (a batch-1 pooled map has one value per channel). Each model is built once
-for its three tests (a module-scoped fixture; the tests change no weight and clear the gradients).
+for its four tests (a module-scoped fixture; the tests change no weight and clear the gradients).
 The odd size is 37x50 (padded to 64x64 for a multiple of 32, 48x64 for 16): the padded path is the
 same at any size, 75x100 took 21 s for all models and 37x50 12 s, and a VOC image's 500x375 cost up
 to 19 s a model on the 2-core machine; the paper's two models also run at 500x375, the size of a
@@ -77,6 +78,18 @@ def test_forward_backward_at_an_odd_size(request, fresh):
     size = VOC if request.node.callspec.params["model"] in AT_VOC else SMALL_ODD
     assert size[0] % fresh.input_multiple or size[1] % fresh.input_multiple  # the padded path is taken
     forward_backward(fresh, size)
+
+
+def test_profile(request, fresh):
+    """`segkit bench` profiles every registered model (parameters, FLOPs, one timed pass)."""
+    from segkit import bench
+
+    name = request.node.callspec.params["model"]
+    size = max(64, model_info(name).input_multiple)  # any other size works too: models pad to their multiple
+    r = bench.profile(fresh, (1, 3, size, size), runs=1, warmup=0, name=name, timing=True)
+    assert r.params_trainable == sum(p.numel() for p in fresh.parameters() if p.requires_grad)
+    assert r.flops > 0 and r.input_shape == (1, 3, size, size)
+    assert r.latency is None or r.fps > 0
 
 
 def test_voc_list_names_registered_models():

@@ -43,7 +43,7 @@ TINY: dict[str, dict] = {
     "06_paper_figures_tables": {"n_predictions": 2, "seeds": [0, 1], "diagram_size": 64,
                                 "methods_langs": ["en"]},  # Chinese: tests/report/test_methods.py
     "07_module_stitching": {"epochs": 2, "seeds": [0, 1]},
-    "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv2*", "bench_runs": 1},
+    "08_model_zoo": {"pattern": "deeplabv3plus-mobilenetv*2", "bench_runs": 1},  # base, -sff2, -wa-aspp-v2
     "09_domain_adaptation": {"epochs": 2, "seeds": [0, 1], "adapt_epochs": 1},
     "10_full_model_ablation": {"epochs": 2, "bench_runs": 2, "seeds": [0, 1], "rows": [[], ["ggca"], ["ggca", "sff", "aspp"]],
                                "remedies": ["warm_start", "zero_gate"], "remedy_seeds": [1], "cost_sizes": [64]},
