@@ -12,7 +12,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from segkit.metrics import ConfusionMatrix, SegMetrics, f1_of_means, mean_of_f1, metrics_from_hist
 
@@ -110,6 +109,9 @@ def test_strict_false_drops_out_of_range_like_reference():
 @pytest.mark.parametrize("ignore", [None, 255])
 @pytest.mark.parametrize("absent", [(), (1,), (0, 3)])
 def test_against_sklearn(ignore, absent):
+    # imported here, not at the top: both xdist workers import every test module to collect it (1.8 s each)
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     k = 5
     rng = np.random.default_rng(len(absent) * 10 + (ignore is not None))
     pred, target = random_maps(rng, k, ignore=ignore, absent=absent)
