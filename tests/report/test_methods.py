@@ -122,6 +122,8 @@ def test_figures_are_saved_as_png_pdf_svg_and_json(tmp_path):
     assert {p.suffix for p in saved["en"]} == {".png", ".pdf", ".svg", ".json"}
     assert (tmp_path / "arch_en.pdf").read_bytes()[:5] == b"%PDF-"
     assert json.loads((tmp_path / "arch_en.json").read_text())["model"] == "deeplabv3plus-mobilenetv2"
+    with pytest.raises(ValueError, match=r"langs=\[\] leaves no language to draw"):  # notebook 06's methods_langs=[]
+        rm.save_in_languages(lambda lang: rm.plot_architecture(arch, lang=lang), "none", tmp_path, langs=[])
 
 
 # ----------------------------------------------------------------------------- formulas

@@ -27,11 +27,19 @@ def save_in_languages(draw: Callable[[str], Any], name: str, out_dir: str | Path
 
     Returns:
         ``{lang: [paths]}`` (PNG 300 dpi, PDF and SVG vector, and the parameters' JSON).
+
+    Raises:
+        ValueError: `langs` leaves no language to draw (empty, or only "zh" without a CJK font).
     """
     from segkit.report.style import save_figure
 
+    langs = list(langs)
+    drawable = label_languages(langs)
+    if not drawable:
+        raise ValueError(f"langs={langs!r} leaves no language to draw here (Chinese needs a CJK font); "
+                         "give 'en' and/or 'zh', e.g. methods_langs = ['en', 'zh']")
     out = {}
-    for lang in label_languages(langs):
+    for lang in drawable:
         fig = draw(lang)
         out[lang] = save_figure(fig, f"{name}_{lang}", out_dir, formats=formats,
                                 params={**dict(params or {}), "lang": lang}, close=True)
