@@ -37,7 +37,7 @@ report: setup browser
 	$(BYTECODE) $(VENV)/bin/segkit report --profile $(PROFILE)
 
 test: setup browser
-	$(BYTECODE) $(PY) -m pytest -n 2 --dist loadfile
+	$(BYTECODE) $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf reports runs data
