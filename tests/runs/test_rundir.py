@@ -17,8 +17,8 @@ from segkit.engine.checkpoint import load_checkpoint
 from segkit.experiments import ensure_run
 from segkit.runs import RunDir, RunLock, RunLockedError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))  # test_engine's helpers
-from test_engine import StopAfter, TinyNet, run_tiny, tiny_cfg  # noqa: E402
+from tiny_training import StopAfter, TinyNet, run_tiny, tiny_cfg
+
 
 MODEL = "deeplabv3plus-mobilenetv2"
 

@@ -1,6 +1,6 @@
 """Training engine: run directory, resume, faults, evaluation, prediction, export, CLI.
 
-Most tests train `TinyNet` (a 2-conv network, ~1k parameters) for 2 epochs on the
+Most tests train `TinyNet` (tests/tiny_training.py: a 2-conv network, ~1k parameters) for 2 epochs on the
 24-image 64x64 synthetic set; one CLI test trains the real baseline preset.
 """
 from __future__ import annotations
@@ -36,44 +36,7 @@ from segkit.engine.checkpoint import atomic_save, load_checkpoint
 from segkit.data import voc_palette
 from segkit.metrics import not_learned
 
-
-class TinyNet(nn.Module):
-    """conv-bn-relu (backbone, stride 2) + dropout + 1x1 head, upsampled to the input size."""
-
-    def __init__(self, num_classes: int = 3) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.backbone = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        )
-        self.drop = nn.Dropout2d(0.1)  # exercises the RNG in resume tests
-        self.head = nn.Conv2d(8, num_classes, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(self.head(self.drop(self.backbone(x))), size=x.shape[-2:], mode="bilinear",
-                             align_corners=False)
-
-
-def tiny_cfg(**kw) -> TrainConfig:
-    base = dict(input_shape=[64, 64], UnFreeze_Epoch=2, Unfreeze_batch_size=4, Init_lr=0.1, num_workers=0,
-                eval_period=1, save_period=1, focal_loss=True, dice_loss=True, cls_weights=[1, 2, 3])
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-def tiny_model(seed: int = 0) -> TinyNet:
-    torch.manual_seed(seed)
-    return TinyNet()
-
-
-def run_tiny(root, run_dir, cfg=None, **kw) -> Path:
-    torch.manual_seed(0)  # weights_init draws from the global RNG
-    return train(tiny_model(), cfg or tiny_cfg(), root, run_dir, progress=False, verbose=False, **kw)
-
-
-def equal_state(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+from tiny_training import StopAfter, TinyNet, equal_state, run_tiny, tiny_cfg, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -135,19 +98,6 @@ def test_existing_run_needs_resume(reference_run, synthetic_root):
 # ----------------------------------------------------------------------------- resume and faults
 
 
-class StopAfter(Callback):
-    def __init__(self, epoch: int, step: int | None = None, exc: type[BaseException] = RuntimeError) -> None:
-        self.epoch, self.step, self.exc = epoch, step, exc
-
-    def on_step_end(self, state) -> None:
-        if self.step is not None and state.epoch == self.epoch and state.step == self.step:
-            raise self.exc("simulated interruption")
-
-    def on_epoch_end(self, state) -> None:
-        if self.step is None and state.epoch == self.epoch:
-            raise self.exc("simulated crash after the epoch")
-
-
 def test_resume_after_crash_reaches_identical_weights(reference_run, synthetic_root, tmp_path):
     run = tmp_path / "crash"
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -189,8 +139,8 @@ def test_sigkill_mid_epoch_loses_only_that_epoch_and_resumes_identically(referen
 import pathlib, sys, time
 import torch
 torch.set_num_threads({torch.get_num_threads()})  # the reference run's float order
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-from test_engine import run_tiny
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+from tiny_training import run_tiny
 from segkit.engine.trainer import Callback
 
 class Hang(Callback):
@@ -235,8 +185,8 @@ def test_sigint_mid_step_takes_effect_at_the_step_boundary_and_resumes_identical
 import os, pathlib, signal, sys
 import torch
 torch.set_num_threads({torch.get_num_threads()})
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-from test_engine import tiny_cfg, tiny_model
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+from tiny_training import tiny_cfg, tiny_model
 from segkit.engine import Callback, train
 
 armed = {{"on": False}}

@@ -15,7 +15,7 @@ from segkit.engine import TrainConfig, train
 from segkit.engine.budget import TimeBudget
 from segkit.engine.schedule import budget_lr, fit_lr
 from cli_run import cli
-from test_engine import tiny_model
+from tiny_training import tiny_model
 
 
 # ----------------------------------------------------------------------------- time_limit

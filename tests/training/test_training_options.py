@@ -20,7 +20,7 @@ from segkit.engine.ema import make_ema
 from segkit.engine.hooks import Callback
 from segkit.engine.loop import Trainer
 from cli_run import cli
-from test_engine import StopAfter, TinyNet, equal_state, run_tiny, tiny_cfg
+from tiny_training import StopAfter, TinyNet, equal_state, run_tiny, tiny_cfg
 
 
 # ----------------------------------------------------------------------------- warm-up
