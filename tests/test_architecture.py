@@ -410,3 +410,16 @@ def test_the_tests_mirror_the_packages():
     assert folders and folders <= packages | {"notebooks"}, sorted(folders - packages)
     assert not [p.name for p in (ROOT / "tests").glob("test_*.py")
                 if p.stem not in ("test_architecture", "test_install", "test_helpers")], "move it into its package's folder"
+
+
+def test_no_test_file_imports_another():
+    """A helper several test files share is a module of tests/ (`cli_run`, `tiny_training`), never a test
+    file: an import of one made `pytest tests/runtime/test_precision.py` fail alone (the helper's folder is
+    on sys.path only once pytest has collected it)."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0].startswith("test_")]
+    assert not found, found
