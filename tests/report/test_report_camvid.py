@@ -36,7 +36,8 @@ def test_report_runs_on_a_camvid_subset(camvid_root, tmp_path, capsys):
                "--notebooks", str(Path(__file__).resolve().parents[2] / "notebooks"),
                "-p", "smoke", "true", "-p", "epochs", "1", "-p", "seeds", "[0, 1]",
                "-p", "diagram_size", "64",  # the diagrams at 512 px cost 10 s and test nothing of the data
-               "-p", "methods_langs", '["en"]'])  # nor do their Chinese PDFs (15 s; tests/report/test_methods.py)
+               "-p", "methods_langs", '["en"]',  # nor do their Chinese PDFs (15 s; tests/report/test_methods.py)
+               "-p", "n_samples", "4", "-p", "n_predictions", "2"])  # the notebook test's sizes
     assert rc == 0, capsys.readouterr().err[-3000:]
     classes = pd.read_csv(out / "tables" / "dataset_classes.csv")
     assert classes["Class"].tolist()[:3] == ["sky", "building", "pole"] and len(classes) == 11
