@@ -16,7 +16,8 @@ CAMVID = Path(os.environ.get("SEGKIT_CAMVID", REPO.parent / "shared" / "datasets
 
 # `make test` hands whole files to two workers in the order collected (--dist loadfile
 # --no-loadscope-reorder): the longest files go first, so that none of them starts last and leaves
-# the other worker idle (the workers ended 74 s apart in a 524 s suite before, 12 s after). Measured on the 2-core machine, longest first.
+# the other worker idle (the workers ended 74 s apart in a 524 s suite before, 12 s after).
+# Measured on the 2-core machine, longest first.
 SLOWEST_FIRST = ["notebooks/test_notebooks.py", "report/test_browser.py", "report/test_report_camvid.py",
                  "models/test_all_models.py", "report/test_report.py", "experiments/test_executors.py",
                  "runtime/test_precision.py", "runtime/test_engine_ddp.py", "commands/test_bad_input.py",
