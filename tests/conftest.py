@@ -28,7 +28,8 @@ def pytest_collection_modifyitems(config, items):
     """Files longest first (above); tests marked `cuda` need a GPU: skipped where none is visible."""
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     tests = Path(__file__).parent
-    items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix(), len(rank)))  # stable
+    items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix(), len(rank))  # stable
+               if item.path.is_relative_to(tests) else len(rank))  # a file given from outside tests/: last
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA (run benchmarks/gpu_check.py on a GPU machine)")
